@@ -1,0 +1,31 @@
+/* pooler-json.h: bounded JSON parsing.
+ *
+ * Debian's json-glib recurses without limit and crashes on deeply nested
+ * input, so every untrusted document is checked for depth first.
+ *
+ * Copyright 2026 The Codex Pooler authors
+ * SPDX-License-Identifier: GPL-3.0-or-later
+ */
+#pragma once
+
+#include <json-glib/json-glib.h>
+
+G_BEGIN_DECLS
+
+#define POOLER_JSON_MAX_DEPTH 64
+
+/* TRUE when no array/object nests deeper than @max_depth; strings (and the
+ * brackets inside them) are skipped correctly. Does not validate JSON. */
+gboolean  pooler_json_depth_ok   (const char  *data,
+                                  gsize        length,
+                                  guint        max_depth);
+/* Depth check, then json-glib. POOLER_ERROR_INVALID on failure. */
+JsonNode *pooler_json_parse      (const char  *data,
+                                  gsize        length,
+                                  GError     **error);
+/* Convenience: the root must be an object. */
+JsonObject *pooler_json_parse_object (const char  *data,
+                                      gsize        length,
+                                      GError     **error);
+
+G_END_DECLS

@@ -1,0 +1,38 @@
+/* pooler-store-writer.h: one thread that owns a second SQLite connection and
+ * batches the per-request writes (request rows, attempts, key last-used,
+ * account last-used) into transactions, so the main loop only queues.
+ *
+ * Copyright 2026 The Codex Pooler authors
+ * SPDX-License-Identifier: GPL-3.0-or-later
+ */
+#pragma once
+
+#include <gio/gio.h>
+
+#include "pooler-request-record.h"
+
+G_BEGIN_DECLS
+
+#define POOLER_TYPE_STORE_WRITER (pooler_store_writer_get_type ())
+
+G_DECLARE_FINAL_TYPE (PoolerStoreWriter, pooler_store_writer, POOLER, STORE_WRITER, GObject)
+
+PoolerStoreWriter *pooler_store_writer_new            (const char          *path,
+                                                       GError             **error);
+/* Upsert by record->id: push once when a request starts (state in_flight)
+ * and again when it ends. The writer copies @record. */
+void               pooler_store_writer_push_request   (PoolerStoreWriter   *self,
+                                                       const PoolerRequestRecord *record);
+void               pooler_store_writer_touch_key      (PoolerStoreWriter   *self,
+                                                       const char          *prefix,
+                                                       gint64               unix_seconds);
+void               pooler_store_writer_touch_account  (PoolerStoreWriter   *self,
+                                                       const char          *account_id,
+                                                       gint64               unix_seconds);
+/* Blocks until everything queued before the call is committed. */
+void               pooler_store_writer_flush          (PoolerStoreWriter   *self);
+/* Flushes and stops the thread; later pushes are dropped with a warning. */
+void               pooler_store_writer_close          (PoolerStoreWriter   *self);
+guint64            pooler_store_writer_get_committed  (PoolerStoreWriter   *self);
+
+G_END_DECLS

@@ -1,0 +1,115 @@
+/* pooler-store.h: the SQLite database (pools, accounts, keys, request log).
+ *
+ * One PoolerStore is one connection, used from the thread that made it (the
+ * main thread). Writes that happen per request go through
+ * PoolerStoreWriter instead, so the main loop never waits on SQLite while
+ * streams flow. Tokens are never stored here; see PoolerVault.
+ *
+ * Copyright 2026 The Codex Pooler authors
+ * SPDX-License-Identifier: GPL-3.0-or-later
+ */
+#pragma once
+
+#include <gio/gio.h>
+
+#include "pooler-account.h"
+#include "pooler-key-record.h"
+#include "pooler-pool.h"
+#include "pooler-request-record.h"
+
+G_BEGIN_DECLS
+
+#define POOLER_TYPE_STORE (pooler_store_get_type ())
+
+G_DECLARE_FINAL_TYPE (PoolerStore, pooler_store, POOLER, STORE, GObject)
+
+/* $XDG_DATA_HOME/codex-pooler/pooler.db; the directory is created 0700. */
+char            *pooler_store_default_path        (void);
+
+PoolerStore     *pooler_store_open                (const char      *path,
+                                                   GError         **error);
+const char      *pooler_store_get_path            (PoolerStore     *self);
+int              pooler_store_get_schema_version  (PoolerStore     *self);
+/* A cheap query that proves the database answers (for /readyz). */
+gboolean         pooler_store_ping                (PoolerStore     *self,
+                                                   GError         **error);
+/* Bumped by triggers whenever pools, accounts, pool membership or keys
+ * change, from any process; a running gateway polls it to reload. */
+gint64           pooler_store_get_config_version  (PoolerStore     *self,
+                                                   GError         **error);
+
+/* Pools */
+PoolerPool      *pooler_store_create_pool         (PoolerStore     *self,
+                                                   const char      *slug,
+                                                   const char      *strategy,
+                                                   GError         **error);
+PoolerPool      *pooler_store_find_pool           (PoolerStore     *self,
+                                                   const char      *slug,
+                                                   GError         **error);
+GPtrArray       *pooler_store_list_pools          (PoolerStore     *self,
+                                                   GError         **error);
+gboolean         pooler_store_save_pool           (PoolerStore     *self,
+                                                   PoolerPool      *pool,
+                                                   GError         **error);
+
+/* Accounts */
+gboolean         pooler_store_save_account        (PoolerStore     *self,
+                                                   PoolerAccount   *account,
+                                                   GError         **error);
+PoolerAccount   *pooler_store_find_account        (PoolerStore     *self,
+                                                   const char      *id,
+                                                   GError         **error);
+PoolerAccount   *pooler_store_find_account_by_identity (PoolerStore *self,
+                                                   const char      *chatgpt_account_id,
+                                                   const char      *chatgpt_user_id,
+                                                   GError         **error);
+GPtrArray       *pooler_store_list_accounts       (PoolerStore     *self,
+                                                   const char      *pool_slug,
+                                                   GError         **error);
+gboolean         pooler_store_remove_account      (PoolerStore     *self,
+                                                   const char      *id,
+                                                   GError         **error);
+gboolean         pooler_store_add_pool_account    (PoolerStore     *self,
+                                                   gint64           pool_id,
+                                                   const char      *account_id,
+                                                   GError         **error);
+GStrv            pooler_store_list_account_pools  (PoolerStore     *self,
+                                                   const char      *account_id,
+                                                   GError         **error);
+
+/* Keys */
+gboolean         pooler_store_insert_key          (PoolerStore     *self,
+                                                   const PoolerKeyRecord *key,
+                                                   GError         **error);
+PoolerKeyRecord *pooler_store_find_key            (PoolerStore     *self,
+                                                   const char      *prefix,
+                                                   GError         **error);
+GPtrArray       *pooler_store_list_keys           (PoolerStore     *self,
+                                                   const char      *pool_slug,
+                                                   GError         **error);
+gboolean         pooler_store_revoke_key          (PoolerStore     *self,
+                                                   const char      *prefix,
+                                                   GError         **error);
+
+/* Request log (reads; writes go through PoolerStoreWriter) */
+GPtrArray       *pooler_store_list_requests       (PoolerStore     *self,
+                                                   guint            limit,
+                                                   GError         **error);
+gboolean         pooler_store_count_requests      (PoolerStore     *self,
+                                                   gint64           since_ms,
+                                                   gint64          *total,
+                                                   gint64          *failed,
+                                                   GError         **error);
+/* Called at start-up: rows left in_flight by a process that died. */
+gint64           pooler_store_mark_interrupted    (PoolerStore     *self,
+                                                   GError         **error);
+
+/* Audit log: who did what, sanitized (no secrets in @detail). */
+gboolean         pooler_store_add_audit_event     (PoolerStore     *self,
+                                                   const char      *actor,
+                                                   const char      *action,
+                                                   const char      *target,
+                                                   const char      *detail,
+                                                   GError         **error);
+
+G_END_DECLS
