@@ -1,1 +1,177 @@
-int main (void) { return 0; }
+/* test-request-body.c
+ *
+ * Copyright 2026 The Codex Pooler authors
+ * SPDX-License-Identifier: GPL-3.0-or-later
+ */
+#include "config.h"
+
+#include <string.h>
+#include <zstd.h>
+
+#include "pooler-error.h"
+#include "pooler-request-body.h"
+
+static char *
+load_fixture_body (gsize *length)
+{
+  g_autofree char *path = g_build_filename (g_getenv ("POOLER_FIXTURES_DIR"),
+                                            "codex-request.json", NULL);
+  g_autoptr(GError) error = NULL;
+  char *contents = NULL;
+
+  g_file_get_contents (path, &contents, length, &error);
+  g_assert_no_error (error);
+
+  return contents;
+}
+
+/* The real 38 KB body Codex CLI 0.169 sent. */
+static void
+test_scan_codex_body (void)
+{
+  gsize length;
+  g_autofree char *data = load_fixture_body (&length);
+  g_autoptr(GError) error = NULL;
+  g_autoptr(PoolerRequestBody) body = pooler_request_body_scan (data, length, &error);
+
+  g_assert_no_error (error);
+  g_assert_nonnull (body);
+  g_assert_cmpuint (length, >, 30000);
+  g_assert_cmpstr (body->model, ==, "gpt-5.5");
+  g_assert_true (body->has_stream);
+  g_assert_true (body->stream);
+  g_assert_true (body->has_input);
+  g_assert_nonnull (body->prompt_cache_key);
+  g_assert_cmpuint (strlen (body->prompt_cache_key), ==, 36);
+  g_assert_null (body->previous_response_id);
+}
+
+static void
+test_scan_escapes (void)
+{
+  const char *json = " {\"a\":{\"model\":\"inner\"},\"model\":\"gpt\\u002d5\\\"x\",\"k\":[1,{\"b\":\"}]\"}],"
+                     "\"previous_response_id\":\"resp_\\ud83d\\ude00\",\"stream\":false,\"n\":null} ";
+  g_autoptr(GError) error = NULL;
+  g_autoptr(PoolerRequestBody) body = pooler_request_body_scan (json, strlen (json), &error);
+
+  g_assert_no_error (error);
+  /* Only top-level keys count: the nested "model" is not the model. */
+  g_assert_cmpstr (body->model, ==, "gpt-5\"x");
+  g_assert_cmpstr (body->previous_response_id, ==, "resp_\xf0\x9f\x98\x80");
+  g_assert_true (body->has_stream);
+  g_assert_false (body->stream);
+  g_assert_false (body->has_input);
+}
+
+static void
+test_scan_rejects (void)
+{
+  const char *bad[] = {
+    "", "[]", "\"x\"", "{", "{\"model\":\"x\"", "{\"model\" \"x\"}", "{\"a\":1 \"b\":2}",
+    "{\"a\":\"unterminated}", "{\"a\":1}x", "{\"a\":]}", "{\"a\":\"\\q\"}", "{model:1}",
+    "{\"a\":\"ctl\x01\"}",
+  };
+
+  for (guint i = 0; i < G_N_ELEMENTS (bad); i++)
+    {
+      g_autoptr(GError) error = NULL;
+      g_autoptr(PoolerRequestBody) body = pooler_request_body_scan (bad[i], strlen (bad[i]), &error);
+
+      if (body != NULL)
+        g_error ("accepted bad body %u: %s", i, bad[i]);
+      g_assert_error (error, POOLER_ERROR, POOLER_ERROR_INVALID);
+    }
+}
+
+static void
+test_scan_depth (void)
+{
+  g_autoptr(GString) ok = g_string_new ("{\"a\":");
+  g_autoptr(GString) deep = NULL;
+  g_autoptr(GError) error = NULL;
+  g_autoptr(PoolerRequestBody) body = NULL;
+
+  /* 63 levels inside the top-level object: 64 in all. */
+  for (guint i = 0; i < 63; i++)
+    g_string_append_c (ok, '[');
+  for (guint i = 0; i < 63; i++)
+    g_string_append_c (ok, ']');
+  g_string_append_c (ok, '}');
+  body = pooler_request_body_scan (ok->str, ok->len, &error);
+  g_assert_no_error (error);
+  g_clear_pointer (&body, pooler_request_body_free);
+
+  deep = g_string_new ("{\"a\":");
+  for (guint i = 0; i < 100000; i++)
+    g_string_append_c (deep, '[');
+  body = pooler_request_body_scan (deep->str, deep->len, &error);
+  g_assert_null (body);
+  g_assert_error (error, POOLER_ERROR, POOLER_ERROR_INVALID);
+  g_assert_nonnull (strstr (error->message, "deeper"));
+}
+
+static void
+test_decode_zstd (void)
+{
+  gsize length;
+  g_autofree char *data = load_fixture_body (&length);
+  gsize bound = ZSTD_compressBound (length);
+  g_autofree guint8 *compressed = g_malloc (bound);
+  gsize csize;
+  g_autoptr(GBytes) input = NULL;
+  g_autoptr(GBytes) output = NULL;
+  g_autoptr(GBytes) cut = NULL;
+  g_autoptr(GBytes) plain = g_bytes_new_static ("{}", 2);
+  g_autoptr(GBytes) same = NULL;
+  g_autoptr(GError) error = NULL;
+  ZSTD_CCtx *cctx = ZSTD_createCCtx ();
+
+  /* Like Codex: a frame without content size or checksum. */
+  ZSTD_CCtx_setParameter (cctx, ZSTD_c_contentSizeFlag, 0);
+  ZSTD_CCtx_setParameter (cctx, ZSTD_c_checksumFlag, 0);
+  csize = ZSTD_compress2 (cctx, compressed, bound, data, length);
+  ZSTD_freeCCtx (cctx);
+  g_assert_false (ZSTD_isError (csize));
+
+  input = g_bytes_new (compressed, csize);
+  output = pooler_request_body_decode ("zstd", input, 1024 * 1024, &error);
+  g_assert_no_error (error);
+  g_assert_cmpmem (g_bytes_get_data (output, NULL), g_bytes_get_size (output), data, length);
+
+  /* A limit below the decoded size is refused, not exceeded. */
+  g_clear_pointer (&output, g_bytes_unref);
+  output = pooler_request_body_decode ("zstd", input, 1000, &error);
+  g_assert_null (output);
+  g_assert_error (error, POOLER_ERROR, POOLER_ERROR_INVALID);
+  g_clear_error (&error);
+
+  cut = g_bytes_new (compressed, csize / 2);
+  output = pooler_request_body_decode ("zstd", cut, 1024 * 1024, &error);
+  g_assert_null (output);
+  g_assert_error (error, POOLER_ERROR, POOLER_ERROR_INVALID);
+  g_clear_error (&error);
+
+  output = pooler_request_body_decode ("br", plain, 1024, &error);
+  g_assert_null (output);
+  g_assert_error (error, POOLER_ERROR, POOLER_ERROR_UNSUPPORTED);
+  g_clear_error (&error);
+
+  same = pooler_request_body_decode (NULL, plain, 1024, &error);
+  g_assert_no_error (error);
+  g_assert_true (same == plain);
+}
+
+int
+main (int   argc,
+      char *argv[])
+{
+  g_test_init (&argc, &argv, NULL);
+
+  g_test_add_func ("/request-body/scan-codex-body", test_scan_codex_body);
+  g_test_add_func ("/request-body/scan-escapes", test_scan_escapes);
+  g_test_add_func ("/request-body/scan-rejects", test_scan_rejects);
+  g_test_add_func ("/request-body/scan-depth", test_scan_depth);
+  g_test_add_func ("/request-body/decode-zstd", test_decode_zstd);
+
+  return g_test_run ();
+}

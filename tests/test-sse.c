@@ -1,1 +1,183 @@
-int main (void) { return 0; }
+/* test-sse.c
+ *
+ * Copyright 2026 The Codex Pooler authors
+ * SPDX-License-Identifier: GPL-3.0-or-later
+ */
+#include "config.h"
+
+#include <string.h>
+
+#include "pooler-sse.h"
+
+typedef struct
+{
+  GPtrArray *types;
+  GPtrArray *datas;
+} Seen;
+
+static void
+collect (const char *event,
+         const char *data,
+         gsize       length,
+         gpointer    user_data)
+{
+  Seen *seen = user_data;
+
+  g_assert_cmpuint (strlen (data), ==, length);
+  g_ptr_array_add (seen->types, pooler_sse_event_type (event, data, length));
+  g_ptr_array_add (seen->datas, g_strndup (data, length));
+}
+
+static void
+seen_init (Seen *seen)
+{
+  seen->types = g_ptr_array_new_with_free_func (g_free);
+  seen->datas = g_ptr_array_new_with_free_func (g_free);
+}
+
+static void
+seen_clear (Seen *seen)
+{
+  g_ptr_array_unref (seen->types);
+  g_ptr_array_unref (seen->datas);
+}
+
+static char *
+load_fixture (const char *name,
+              gsize      *length)
+{
+  g_autofree char *path = g_build_filename (g_getenv ("POOLER_FIXTURES_DIR"), name, NULL);
+  g_autoptr(GError) error = NULL;
+  char *contents = NULL;
+
+  g_file_get_contents (path, &contents, length, &error);
+  g_assert_no_error (error);
+
+  return contents;
+}
+
+static const char * const minimal_types[] = {
+  "response.created", "response.output_item.added", "response.output_text.delta",
+  "response.output_item.done", "response.completed",
+};
+
+/* The fixture stream, cut into every possible pair of chunks, always yields
+ * the same five events: chunk boundaries must not matter. */
+static void
+test_sse_fixture_any_split (void)
+{
+  gsize length;
+  g_autofree char *stream = load_fixture ("responses-minimal.sse", &length);
+
+  for (gsize cut = 0; cut <= length; cut += 7)
+    {
+      g_autoptr(PoolerSseParser) parser = NULL;
+      Seen seen;
+
+      seen_init (&seen);
+      parser = pooler_sse_parser_new (collect, &seen);
+      pooler_sse_parser_feed (parser, stream, cut);
+      pooler_sse_parser_feed (parser, stream + cut, length - cut);
+      pooler_sse_parser_finish (parser);
+
+      g_assert_cmpuint (seen.types->len, ==, G_N_ELEMENTS (minimal_types));
+      for (guint i = 0; i < G_N_ELEMENTS (minimal_types); i++)
+        g_assert_cmpstr (g_ptr_array_index (seen.types, i), ==, minimal_types[i]);
+      seen_clear (&seen);
+    }
+}
+
+static void
+test_sse_byte_by_byte_crlf (void)
+{
+  const char *stream = ": comment\r\nevent: a\r\ndata: one\r\ndata: two\r\n\r\ndata: {\"type\":\"b\"}\r\r";
+  g_autoptr(PoolerSseParser) parser = NULL;
+  Seen seen;
+
+  seen_init (&seen);
+  parser = pooler_sse_parser_new (collect, &seen);
+  for (gsize i = 0; stream[i] != '\0'; i++)
+    pooler_sse_parser_feed (parser, stream + i, 1);
+  pooler_sse_parser_finish (parser);
+
+  g_assert_cmpuint (seen.types->len, ==, 2);
+  g_assert_cmpstr (g_ptr_array_index (seen.types, 0), ==, "a");
+  g_assert_cmpstr (g_ptr_array_index (seen.datas, 0), ==, "one\ntwo");
+  /* No event field: the type comes from the JSON, as in SDK streams. */
+  g_assert_cmpstr (g_ptr_array_index (seen.types, 1), ==, "b");
+  seen_clear (&seen);
+}
+
+static void
+test_sse_usage (void)
+{
+  gsize length;
+  g_autofree char *stream = load_fixture ("responses-full.sse", &length);
+  const char *completed = strstr (stream, "data: {\"type\":\"response.completed\"");
+  const char *end;
+  PoolerUsage usage;
+
+  g_assert_nonnull (completed);
+  completed += strlen ("data: ");
+  end = strchr (completed, '\n');
+  g_assert_true (pooler_sse_parse_usage (completed, end - completed, &usage));
+  g_assert_cmpint (usage.input_tokens, ==, 42);
+  g_assert_cmpint (usage.output_tokens, >=, 1);
+  g_assert_cmpint (usage.cached_tokens, ==, 0);
+  g_assert_cmpint (usage.reasoning_tokens, ==, 0);
+
+  g_assert_false (pooler_sse_parse_usage ("{\"type\":\"response.completed\"}", 29, &usage));
+  g_assert_cmpint (usage.input_tokens, ==, -1);
+  g_assert_false (pooler_sse_parse_usage ("not json", 8, &usage));
+}
+
+static void
+test_sse_error_code (void)
+{
+  const char *failed = "{\"type\":\"response.failed\",\"response\":{\"error\":{\"code\":\"server_error\",\"message\":\"x\"}}}";
+  const char *error = "{\"type\":\"error\",\"error\":{\"type\":\"usage_limit_reached\"}}";
+  g_autofree char *a = pooler_sse_parse_error_code (failed, strlen (failed));
+  g_autofree char *b = pooler_sse_parse_error_code (error, strlen (error));
+
+  g_assert_cmpstr (a, ==, "server_error");
+  g_assert_cmpstr (b, ==, "usage_limit_reached");
+}
+
+/* An event bigger than the limit is skipped, not buffered, and the stream
+ * goes on parsing after it. */
+static void
+test_sse_oversized_event (void)
+{
+  g_autoptr(PoolerSseParser) parser = NULL;
+  g_autofree char *big = g_malloc (64 * 1024);
+  Seen seen;
+
+  memset (big, 'x', 64 * 1024);
+  seen_init (&seen);
+  parser = pooler_sse_parser_new (collect, &seen);
+  pooler_sse_parser_feed (parser, "data: ", 6);
+  for (guint i = 0; i < (POOLER_SSE_MAX_EVENT_SIZE / (64 * 1024)) + 2; i++)
+    pooler_sse_parser_feed (parser, big, 64 * 1024);
+  pooler_sse_parser_feed (parser, "\n\ndata: {\"type\":\"after\"}\n\n", 27);
+  pooler_sse_parser_finish (parser);
+
+  g_assert_cmpuint (pooler_sse_parser_get_skipped (parser), ==, 1);
+  g_assert_cmpuint (seen.types->len, ==, 1);
+  g_assert_cmpstr (g_ptr_array_index (seen.types, 0), ==, "after");
+  seen_clear (&seen);
+}
+
+int
+main (int   argc,
+      char *argv[])
+{
+  g_test_init (&argc, &argv, NULL);
+
+  g_test_add_func ("/sse/fixture-any-split", test_sse_fixture_any_split);
+  g_test_add_func ("/sse/byte-by-byte-crlf", test_sse_byte_by_byte_crlf);
+  g_test_add_func ("/sse/usage", test_sse_usage);
+  g_test_add_func ("/sse/error-code", test_sse_error_code);
+  g_test_add_func ("/sse/oversized-event", test_sse_oversized_event);
+
+  return g_test_run ();
+}

@@ -1,1 +1,674 @@
-/* placeholder: being written */
+/* pooler-gateway.c
+ *
+ * Connections are accepted by our own GSocketService and handed to libsoup
+ * with soup_server_accept_iostream(): libsoup's own listener stops
+ * accepting for good after a single accept error (EMFILE, say). Requests
+ * are judged in an early handler from their headers alone (Host, Origin,
+ * size, key), so a bad one is refused before its body is read.
+ *
+ * Copyright 2026 The Codex Pooler authors
+ * SPDX-License-Identifier: GPL-3.0-or-later
+ */
+#define G_LOG_DOMAIN "pooler-gateway"
+
+#include "config.h"
+
+#include <string.h>
+
+#include "pooler-api-error.h"
+#include "pooler-error.h"
+#include "pooler-gateway.h"
+#include "pooler-proxy.h"
+#include "pooler-request-body.h"
+
+#define KEY_DATA "pooler-key-record"
+
+struct _PoolerGateway
+{
+  GObject           parent_instance;
+
+  PoolerService    *service;
+  PoolerProxy      *proxy;
+  SoupServer       *server;
+  GSocketService   *listener;
+  guint             port;
+  GHashTable       *connections;      /* GSocketConnection set, weakly held */
+  gsize             max_body_size;
+  char            **allowed_hosts;    /* "127.0.0.1:4000", "localhost:4000", ... */
+  char            **allowed_origins;  /* "http://127.0.0.1:4000", ... */
+};
+
+G_DEFINE_FINAL_TYPE (PoolerGateway, pooler_gateway, G_TYPE_OBJECT)
+
+static void
+respond_json (SoupServerMessage *msg,
+              guint              status,
+              const char        *json)
+{
+  soup_server_message_set_status (msg, status, NULL);
+  soup_server_message_set_response (msg, "application/json", SOUP_MEMORY_COPY,
+                                    json, strlen (json));
+}
+
+/* Answers on a connection taken from libsoup and closes it, so a body
+ * we refuse is never read. */
+static void
+reject_wrote_cb (GObject      *object,
+                 GAsyncResult *result,
+                 gpointer      user_data)
+{
+  g_autoptr(GIOStream) stream = user_data;
+
+  g_output_stream_write_all_finish (G_OUTPUT_STREAM (object), result, NULL, NULL);
+  g_io_stream_close_async (stream, G_PRIORITY_DEFAULT, NULL, NULL, NULL);
+}
+
+static void
+reject_and_close (SoupServerMessage *msg,
+                  guint              status,
+                  const char        *type,
+                  const char        *code,
+                  const char        *message)
+{
+  g_autoptr(GBytes) raw = pooler_api_error_raw_response (status, type, code, message);
+  GIOStream *stream = soup_server_message_steal_connection (msg);
+  gsize size;
+  const guint8 *data;
+
+  if (stream == NULL)
+    return;
+
+  /* write_all_async() does not keep the buffer alive: the stream does. */
+  g_object_set_data_full (G_OBJECT (stream), "pooler-reject-body",
+                          g_bytes_ref (raw), (GDestroyNotify) g_bytes_unref);
+  data = g_bytes_get_data (raw, &size);
+  g_output_stream_write_all_async (g_io_stream_get_output_stream (stream), data, size,
+                                   G_PRIORITY_DEFAULT, NULL, reject_wrote_cb, stream);
+}
+
+static gboolean
+host_allowed (PoolerGateway *self,
+              const char    *host)
+{
+  if (host == NULL)
+    return FALSE;
+
+  for (guint i = 0; self->allowed_hosts[i] != NULL; i++)
+    if (g_ascii_strcasecmp (host, self->allowed_hosts[i]) == 0)
+      return TRUE;
+
+  return FALSE;
+}
+
+static gboolean
+origin_allowed (PoolerGateway *self,
+                const char    *origin)
+{
+  if (origin == NULL)
+    return TRUE;
+
+  for (guint i = 0; self->allowed_origins[i] != NULL; i++)
+    if (g_ascii_strcasecmp (origin, self->allowed_origins[i]) == 0)
+      return TRUE;
+
+  return FALSE;
+}
+
+/* The single value of a header that must not repeat; NULL when absent,
+ * and *repeated set when it came more than once. */
+static const char *
+single_header (SoupMessageHeaders *headers,
+               const char         *name,
+               gboolean           *repeated)
+{
+  const char *list = soup_message_headers_get_list (headers, name);
+  const char *one = soup_message_headers_get_one (headers, name);
+
+  /* get_list() joins repeats with ", "; a lone value is the same string. */
+  *repeated = list != NULL && one != NULL && strcmp (list, one) != 0;
+
+  return one;
+}
+
+static char *
+bearer_token (SoupMessageHeaders *headers)
+{
+  const char *value = soup_message_headers_get_one (headers, "Authorization");
+
+  if (value == NULL)
+    return NULL;
+  if (g_ascii_strncasecmp (value, "Bearer ", 7) != 0)
+    return NULL;
+
+  value += 7;
+  while (*value == ' ')
+    value++;
+
+  return g_strstrip (g_strdup (value));
+}
+
+static gboolean
+path_needs_key (const char *path)
+{
+  return g_str_has_prefix (path, "/backend-api/") || g_str_has_prefix (path, "/v1/") ||
+         strcmp (path, "/v1") == 0;
+}
+
+static void
+on_request_chunk (SoupServerMessage *msg,
+                  GBytes            *chunk,
+                  gpointer           user_data)
+{
+  PoolerGateway *self = user_data;
+  gsize total = GPOINTER_TO_SIZE (g_object_get_data (G_OBJECT (msg), "pooler-body-size"));
+
+  total += g_bytes_get_size (chunk);
+  g_object_set_data (G_OBJECT (msg), "pooler-body-size", GSIZE_TO_POINTER (total));
+
+  if (total > self->max_body_size)
+    {
+      g_signal_handlers_disconnect_by_func (msg, on_request_chunk, user_data);
+      reject_and_close (msg, SOUP_STATUS_REQUEST_ENTITY_TOO_LARGE, "invalid_request_error",
+                        "request_too_large", "The request body is larger than the gateway accepts.");
+    }
+}
+
+static void
+early_handler (SoupServer        *server,
+               SoupServerMessage *msg,
+               const char        *path,
+               GHashTable        *query,
+               gpointer           user_data)
+{
+  PoolerGateway *self = user_data;
+  SoupMessageHeaders *headers = soup_server_message_get_request_headers (msg);
+  g_autofree char *key = NULL;
+  PoolerKeyRecord *record = NULL;
+  PoolerKeyCheck check;
+  const char *host;
+  const char *origin;
+  gboolean repeated;
+  goffset length;
+
+  /* DNS rebinding and cross-site requests: only our own names and origin. */
+  host = single_header (headers, "Host", &repeated);
+  if (repeated || !host_allowed (self, host))
+    {
+      pooler_api_error_respond (msg, SOUP_STATUS_FORBIDDEN, "invalid_request_error",
+                                "forbidden_host", NULL,
+                                "The Host header must name this gateway on the loopback interface.");
+      soup_message_headers_replace (soup_server_message_get_response_headers (msg), "Connection", "close");
+      return;
+    }
+  origin = single_header (headers, "Origin", &repeated);
+  if (repeated || !origin_allowed (self, origin))
+    {
+      pooler_api_error_respond (msg, SOUP_STATUS_FORBIDDEN, "invalid_request_error",
+                                "forbidden_origin", NULL,
+                                "Requests from web pages are not accepted.");
+      soup_message_headers_replace (soup_server_message_get_response_headers (msg), "Connection", "close");
+      return;
+    }
+
+  if (soup_message_headers_get_encoding (headers) == SOUP_ENCODING_CONTENT_LENGTH)
+    {
+      length = soup_message_headers_get_content_length (headers);
+      if (length < 0 || (guint64) length > self->max_body_size)
+        {
+          reject_and_close (msg, SOUP_STATUS_REQUEST_ENTITY_TOO_LARGE, "invalid_request_error",
+                            "request_too_large", "The request body is larger than the gateway accepts.");
+          return;
+        }
+    }
+  else
+    g_signal_connect (msg, "got-chunk", G_CALLBACK (on_request_chunk), self);
+
+  if (!path_needs_key (path))
+    return;
+
+  key = bearer_token (headers);
+  check = pooler_service_check_key (self->service, key, &record);
+  if (check != POOLER_KEY_OK)
+    {
+      /* The body of a refused request is read (to keep the connection
+       * usable) but never kept. */
+      soup_message_body_set_accumulate (soup_server_message_get_request_body (msg), FALSE);
+      pooler_api_error_respond (msg, SOUP_STATUS_UNAUTHORIZED, "invalid_request_error",
+                                "invalid_api_key", NULL, pooler_key_check_to_message (check));
+      return;
+    }
+
+  g_object_set_data_full (G_OBJECT (msg), KEY_DATA, record, (GDestroyNotify) pooler_key_record_free);
+}
+
+static PoolerRequestRecord *
+new_record (SoupServerMessage     *msg,
+            const PoolerKeyRecord *key,
+            const char            *path)
+{
+  PoolerRequestRecord *record = pooler_request_record_new ();
+
+  record->pool_slug = g_strdup (key->pool_slug);
+  record->key_prefix = g_strdup (key->prefix);
+  record->endpoint = g_strdup (path);
+  record->transport = g_strdup ("http");
+
+  return record;
+}
+
+static gboolean
+is_websocket_upgrade (SoupServerMessage *msg)
+{
+  SoupMessageHeaders *headers = soup_server_message_get_request_headers (msg);
+
+  return soup_message_headers_header_contains (headers, "Upgrade", "websocket");
+}
+
+static void
+handle_responses (PoolerGateway         *self,
+                  SoupServerMessage     *msg,
+                  const PoolerKeyRecord *key,
+                  const char            *path,
+                  const char            *upstream_path)
+{
+  SoupMessageHeaders *headers = soup_server_message_get_request_headers (msg);
+  SoupMessageBody *request_body = soup_server_message_get_request_body (msg);
+  g_autoptr(GBytes) body = soup_message_body_flatten (request_body);
+  g_autoptr(GBytes) decoded = NULL;
+  g_autoptr(PoolerRequestBody) scan = NULL;
+  g_autoptr(GError) error = NULL;
+  PoolerRequestRecord *record;
+
+  decoded = pooler_request_body_decode (soup_message_headers_get_one (headers, "Content-Encoding"),
+                                        body, self->max_body_size * 4, &error);
+  if (decoded != NULL)
+    scan = pooler_request_body_scan (g_bytes_get_data (decoded, NULL),
+                                     g_bytes_get_size (decoded), &error);
+  if (scan == NULL)
+    {
+      pooler_api_error_respond (msg,
+                                g_error_matches (error, POOLER_ERROR, POOLER_ERROR_UNSUPPORTED)
+                                ? SOUP_STATUS_UNSUPPORTED_MEDIA_TYPE : SOUP_STATUS_BAD_REQUEST,
+                                "invalid_request_error", "invalid_body", NULL, error->message);
+      return;
+    }
+
+  record = new_record (msg, key, path);
+  record->model = g_strdup (scan->model);
+
+  if (!pooler_key_record_allows_model (key, scan->model))
+    {
+      g_autofree char *message = g_strdup_printf ("This key may not use the model “%s”.",
+                                                  scan->model != NULL ? scan->model : "");
+      pooler_api_error_respond (msg, SOUP_STATUS_FORBIDDEN, "invalid_request_error",
+                                "model_not_allowed", "model", message);
+      record->status = SOUP_STATUS_FORBIDDEN;
+      record->state = POOLER_REQUEST_COMPLETED;
+      record->error_code = g_strdup ("model_not_allowed");
+      pooler_service_record_request (self->service, record);
+      pooler_request_record_free (record);
+      return;
+    }
+
+  /* The original bytes go upstream unchanged (compressed or not). */
+  pooler_proxy_forward (self->proxy, msg, key, upstream_path, body, scan,
+                        POOLER_FORWARD_STREAM, record);
+}
+
+static void
+handle_backend_api (PoolerGateway     *self,
+                    SoupServerMessage *msg,
+                    const char        *path)
+{
+  const PoolerKeyRecord *key = g_object_get_data (G_OBJECT (msg), KEY_DATA);
+  const char *method = soup_server_message_get_method (msg);
+  const char *rest = path + strlen ("/backend-api");
+
+  g_assert (key != NULL);
+
+  if (strcmp (rest, "/codex/responses") == 0)
+    {
+      if (method == SOUP_METHOD_GET && is_websocket_upgrade (msg))
+        {
+          /* Codex falls back to HTTP at once on 426 (not on 404). */
+          pooler_api_error_respond (msg, 426, "invalid_request_error", "websocket_not_supported",
+                                    NULL, "websocket not supported; use HTTP streaming");
+          soup_message_headers_replace (soup_server_message_get_response_headers (msg),
+                                        "Connection", "close");
+          return;
+        }
+      if (method != SOUP_METHOD_POST)
+        {
+          pooler_api_error_respond (msg, SOUP_STATUS_METHOD_NOT_ALLOWED, "invalid_request_error",
+                                    "method_not_allowed", NULL, "Use POST for /responses.");
+          return;
+        }
+      handle_responses (self, msg, key, path, rest);
+      return;
+    }
+
+  if (strcmp (rest, "/codex/responses/compact") == 0)
+    {
+      if (method != SOUP_METHOD_POST)
+        {
+          pooler_api_error_respond (msg, SOUP_STATUS_METHOD_NOT_ALLOWED, "invalid_request_error",
+                                    "method_not_allowed", NULL, "Use POST for /responses/compact.");
+          return;
+        }
+      handle_responses (self, msg, key, path, rest);
+      return;
+    }
+
+  if (strcmp (rest, "/codex/models") == 0 || strcmp (rest, "/wham/usage") == 0)
+    {
+      if (method != SOUP_METHOD_GET)
+        {
+          pooler_api_error_respond (msg, SOUP_STATUS_METHOD_NOT_ALLOWED, "invalid_request_error",
+                                    "method_not_allowed", NULL, "Use GET here.");
+          return;
+        }
+      pooler_proxy_forward (self->proxy, msg, key, rest, NULL, NULL, POOLER_FORWARD_BUFFER,
+                            new_record (msg, key, path));
+      return;
+    }
+
+  pooler_api_error_respond (msg, SOUP_STATUS_NOT_FOUND, "invalid_request_error",
+                            "unknown_route", NULL, "This gateway does not serve that path.");
+}
+
+static void
+server_handler (SoupServer        *server,
+                SoupServerMessage *msg,
+                const char        *path,
+                GHashTable        *query,
+                gpointer           user_data)
+{
+  PoolerGateway *self = user_data;
+  const char *method = soup_server_message_get_method (msg);
+
+  if (strcmp (path, "/healthz") == 0)
+    {
+      respond_json (msg, SOUP_STATUS_OK, "{\"status\":\"ok\"}");
+      return;
+    }
+
+  if (strcmp (path, "/readyz") == 0)
+    {
+      g_autoptr(GError) error = NULL;
+
+      if (pooler_store_ping (pooler_service_get_store (self->service), &error))
+        respond_json (msg, SOUP_STATUS_OK, "{\"status\":\"ready\"}");
+      else
+        pooler_api_error_respond (msg, SOUP_STATUS_SERVICE_UNAVAILABLE, "server_error",
+                                  "database_unavailable", NULL, "The database does not answer.");
+      return;
+    }
+
+  if (g_str_has_prefix (path, "/backend-api/"))
+    {
+      handle_backend_api (self, msg, path);
+      return;
+    }
+
+  if (g_str_has_prefix (path, "/v1/") || strcmp (path, "/v1") == 0)
+    {
+      pooler_api_error_respond (msg, SOUP_STATUS_NOT_FOUND, "invalid_request_error",
+                                "unsupported_endpoint", NULL, "Unsupported OpenAI /v1 endpoint");
+      return;
+    }
+
+  (void) method;
+  pooler_api_error_respond (msg, SOUP_STATUS_NOT_FOUND, "invalid_request_error",
+                            "unknown_route", NULL, "This gateway does not serve that path.");
+}
+
+static void
+connection_gone (gpointer  user_data,
+                 GObject  *where_the_object_was)
+{
+  PoolerGateway *self = user_data;
+
+  g_hash_table_remove (self->connections, where_the_object_was);
+}
+
+static gboolean
+on_incoming (GSocketService    *service,
+             GSocketConnection *connection,
+             GObject           *source_object,
+             gpointer           user_data)
+{
+  PoolerGateway *self = user_data;
+  g_autoptr(GSocketAddress) local = NULL;
+  g_autoptr(GSocketAddress) remote = NULL;
+  g_autoptr(GError) error = NULL;
+
+  if (g_hash_table_size (self->connections) >= POOLER_MAX_CONNECTIONS)
+    {
+      g_debug ("Connection limit (%u) reached; refusing a connection", POOLER_MAX_CONNECTIONS);
+      g_io_stream_close (G_IO_STREAM (connection), NULL, NULL);
+      return TRUE;
+    }
+
+  local = g_socket_connection_get_local_address (connection, NULL);
+  remote = g_socket_connection_get_remote_address (connection, NULL);
+
+  if (!soup_server_accept_iostream (self->server, G_IO_STREAM (connection), local, remote, &error))
+    {
+      g_debug ("Could not hand a connection to the server: %s", error->message);
+      return TRUE;
+    }
+
+  /* libsoup drops its reference when the connection closes. */
+  g_hash_table_add (self->connections, connection);
+  g_object_weak_ref (G_OBJECT (connection), connection_gone, self);
+
+  return TRUE;
+}
+
+static void
+pooler_gateway_dispose (GObject *object)
+{
+  PoolerGateway *self = (PoolerGateway *)object;
+
+  pooler_gateway_stop (self);
+
+  if (self->connections != NULL)
+    {
+      GHashTableIter iter;
+      gpointer connection;
+
+      g_hash_table_iter_init (&iter, self->connections);
+      while (g_hash_table_iter_next (&iter, &connection, NULL))
+        g_object_weak_unref (connection, connection_gone, self);
+      g_hash_table_remove_all (self->connections);
+    }
+
+  g_clear_object (&self->server);
+  g_clear_object (&self->proxy);
+  g_clear_object (&self->service);
+
+  G_OBJECT_CLASS (pooler_gateway_parent_class)->dispose (object);
+}
+
+static void
+pooler_gateway_finalize (GObject *object)
+{
+  PoolerGateway *self = (PoolerGateway *)object;
+
+  g_clear_pointer (&self->connections, g_hash_table_unref);
+  g_clear_pointer (&self->allowed_hosts, g_strfreev);
+  g_clear_pointer (&self->allowed_origins, g_strfreev);
+
+  G_OBJECT_CLASS (pooler_gateway_parent_class)->finalize (object);
+}
+
+static void
+pooler_gateway_class_init (PoolerGatewayClass *klass)
+{
+  GObjectClass *object_class = G_OBJECT_CLASS (klass);
+
+  object_class->dispose = pooler_gateway_dispose;
+  object_class->finalize = pooler_gateway_finalize;
+}
+
+static void
+pooler_gateway_init (PoolerGateway *self)
+{
+  self->max_body_size = POOLER_MAX_REQUEST_BODY;
+  self->connections = g_hash_table_new (NULL, NULL);
+  self->server = soup_server_new (NULL, NULL);
+  self->allowed_hosts = g_new0 (char *, 1);
+  self->allowed_origins = g_new0 (char *, 1);
+}
+
+PoolerGateway *
+pooler_gateway_new (PoolerService *service)
+{
+  PoolerGateway *self;
+
+  g_return_val_if_fail (POOLER_IS_SERVICE (service), NULL);
+
+  self = g_object_new (POOLER_TYPE_GATEWAY, NULL);
+  self->service = g_object_ref (service);
+  self->proxy = pooler_proxy_new (service);
+
+  soup_server_add_early_handler (self->server, NULL, early_handler, self, NULL);
+  soup_server_add_handler (self->server, NULL, server_handler, self, NULL);
+
+  return self;
+}
+
+static void
+set_allowed_names (PoolerGateway *self,
+                   const char    *address)
+{
+  g_autoptr(GStrvBuilder) hosts = g_strv_builder_new ();
+  g_autoptr(GStrvBuilder) origins = g_strv_builder_new ();
+  const char *names[] = { "127.0.0.1", "localhost", "[::1]", address };
+
+  for (guint i = 0; i < G_N_ELEMENTS (names); i++)
+    {
+      g_autofree char *host = NULL;
+      g_autofree char *origin = NULL;
+
+      if (names[i] == NULL)
+        continue;
+      if (strchr (names[i], ':') != NULL && names[i][0] != '[')
+        host = g_strdup_printf ("[%s]:%u", names[i], self->port);
+      else
+        host = g_strdup_printf ("%s:%u", names[i], self->port);
+      origin = g_strconcat ("http://", host, NULL);
+
+      g_strv_builder_add (hosts, host);
+      g_strv_builder_add (origins, origin);
+    }
+
+  g_strfreev (self->allowed_hosts);
+  self->allowed_hosts = g_strv_builder_end (hosts);
+  g_strfreev (self->allowed_origins);
+  self->allowed_origins = g_strv_builder_end (origins);
+}
+
+gboolean
+pooler_gateway_listen (PoolerGateway  *self,
+                       const char     *address,
+                       guint           port,
+                       GError        **error)
+{
+  g_autoptr(GSocketService) listener = g_socket_service_new ();
+  g_autoptr(GInetAddress) inet = NULL;
+  g_autoptr(GSocketAddress) socket_address = NULL;
+  g_autoptr(GSocketAddress) effective = NULL;
+  g_autoptr(GError) ipv6_error = NULL;
+
+  g_return_val_if_fail (POOLER_IS_GATEWAY (self), FALSE);
+  g_return_val_if_fail (self->listener == NULL, FALSE);
+
+  if (address != NULL)
+    {
+      inet = g_inet_address_new_from_string (address);
+      if (inet == NULL)
+        {
+          g_set_error (error, POOLER_ERROR, POOLER_ERROR_INVALID,
+                       "“%s” is not an IP address", address);
+          return FALSE;
+        }
+    }
+  else
+    inet = g_inet_address_new_loopback (G_SOCKET_FAMILY_IPV4);
+
+  socket_address = g_inet_socket_address_new (inet, port);
+  if (!g_socket_listener_add_address (G_SOCKET_LISTENER (listener), socket_address,
+                                      G_SOCKET_TYPE_STREAM, G_SOCKET_PROTOCOL_TCP,
+                                      NULL, &effective, error))
+    return FALSE;
+
+  self->port = g_inet_socket_address_get_port (G_INET_SOCKET_ADDRESS (effective));
+
+  /* "localhost" may resolve to ::1 first; listen there too when we can. */
+  if (address == NULL)
+    {
+      g_autoptr(GInetAddress) inet6 = g_inet_address_new_loopback (G_SOCKET_FAMILY_IPV6);
+      g_autoptr(GSocketAddress) address6 = g_inet_socket_address_new (inet6, self->port);
+
+      if (!g_socket_listener_add_address (G_SOCKET_LISTENER (listener), address6,
+                                          G_SOCKET_TYPE_STREAM, G_SOCKET_PROTOCOL_TCP,
+                                          NULL, NULL, &ipv6_error))
+        g_debug ("Not listening on [::1]:%u: %s", self->port, ipv6_error->message);
+    }
+
+  set_allowed_names (self, address);
+
+  g_signal_connect (listener, "incoming", G_CALLBACK (on_incoming), self);
+  g_socket_service_start (listener);
+  self->listener = g_steal_pointer (&listener);
+
+  return TRUE;
+}
+
+void
+pooler_gateway_stop (PoolerGateway *self)
+{
+  g_return_if_fail (POOLER_IS_GATEWAY (self));
+
+  if (self->listener != NULL)
+    {
+      g_socket_service_stop (self->listener);
+      g_socket_listener_close (G_SOCKET_LISTENER (self->listener));
+      g_signal_handlers_disconnect_by_data (self->listener, self);
+      g_clear_object (&self->listener);
+    }
+}
+
+guint
+pooler_gateway_get_port (PoolerGateway *self)
+{
+  g_return_val_if_fail (POOLER_IS_GATEWAY (self), 0);
+
+  return self->port;
+}
+
+char *
+pooler_gateway_dup_base_url (PoolerGateway *self)
+{
+  g_return_val_if_fail (POOLER_IS_GATEWAY (self), NULL);
+
+  return g_strdup_printf ("http://127.0.0.1:%u", self->port);
+}
+
+guint
+pooler_gateway_get_connections (PoolerGateway *self)
+{
+  g_return_val_if_fail (POOLER_IS_GATEWAY (self), 0);
+
+  return g_hash_table_size (self->connections);
+}
+
+void
+pooler_gateway_set_max_body_size (PoolerGateway *self,
+                                  gsize          max_body_size)
+{
+  g_return_if_fail (POOLER_IS_GATEWAY (self));
+
+  self->max_body_size = max_body_size;
+}

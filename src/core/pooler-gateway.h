@@ -1,0 +1,37 @@
+/* pooler-gateway.h: the loopback HTTP server that clients point at.
+ *
+ * Copyright 2026 The Codex Pooler authors
+ * SPDX-License-Identifier: GPL-3.0-or-later
+ */
+#pragma once
+
+#include <libsoup/soup.h>
+
+#include "pooler-service.h"
+
+G_BEGIN_DECLS
+
+#define POOLER_DEFAULT_PORT            4000
+#define POOLER_MAX_REQUEST_BODY        (32 * 1024 * 1024)
+#define POOLER_MAX_CONNECTIONS         1024
+
+#define POOLER_TYPE_GATEWAY (pooler_gateway_get_type ())
+
+G_DECLARE_FINAL_TYPE (PoolerGateway, pooler_gateway, POOLER, GATEWAY, GObject)
+
+PoolerGateway *pooler_gateway_new                (PoolerService  *service);
+/* Binds @address (NULL: loopback, both 127.0.0.1 and ::1) on @port
+ * (0: a free one) and starts accepting. */
+gboolean       pooler_gateway_listen             (PoolerGateway  *self,
+                                                  const char     *address,
+                                                  guint           port,
+                                                  GError        **error);
+void           pooler_gateway_stop               (PoolerGateway  *self);
+guint          pooler_gateway_get_port           (PoolerGateway  *self);
+/* "http://127.0.0.1:PORT" */
+char          *pooler_gateway_dup_base_url       (PoolerGateway  *self);
+guint          pooler_gateway_get_connections    (PoolerGateway  *self);
+void           pooler_gateway_set_max_body_size  (PoolerGateway  *self,
+                                                  gsize           max_body_size);
+
+G_END_DECLS

@@ -1,0 +1,123 @@
+/* pooler-service.h: the core's public face. It owns the store, the writer,
+ * the vault and the in-memory registry of Pools, accounts and keys that the
+ * gateway reads on every request, and announces what happens through
+ * signals that the window, the tray and the notifier listen to.
+ *
+ * Copyright 2026 The Codex Pooler authors
+ * SPDX-License-Identifier: GPL-3.0-or-later
+ */
+#pragma once
+
+#include <gio/gio.h>
+
+#include "pooler-account.h"
+#include "pooler-key-record.h"
+#include "pooler-pool.h"
+#include "pooler-request-record.h"
+#include "pooler-router.h"
+#include "pooler-store.h"
+#include "pooler-tokens.h"
+#include "pooler-vault.h"
+
+G_BEGIN_DECLS
+
+#define POOLER_DEFAULT_UPSTREAM_URL "https://chatgpt.com/backend-api"
+#define POOLER_DEFAULT_AUTH_URL     "https://auth.openai.com"
+
+#define POOLER_TYPE_SERVICE (pooler_service_get_type ())
+
+G_DECLARE_FINAL_TYPE (PoolerService, pooler_service, POOLER, SERVICE, GObject)
+
+typedef enum
+{
+  POOLER_KEY_OK,
+  POOLER_KEY_MISSING,
+  POOLER_KEY_MALFORMED,
+  POOLER_KEY_UNKNOWN,
+  POOLER_KEY_REVOKED,
+  POOLER_KEY_EXPIRED,
+} PoolerKeyCheck;
+
+/* @db_path NULL: pooler_store_default_path(). Opens and migrates the
+ * database; touches neither the keyring nor the network. */
+PoolerService   *pooler_service_new                (const char       *db_path,
+                                                    GError          **error);
+PoolerStore     *pooler_service_get_store          (PoolerService    *self);
+/* Created on first use. */
+PoolerVault     *pooler_service_get_vault          (PoolerService    *self);
+PoolerRouter    *pooler_service_get_router         (PoolerService    *self);
+const char      *pooler_service_get_upstream_url   (PoolerService    *self);
+const char      *pooler_service_get_auth_url       (PoolerService    *self);
+
+/* For serving: checks the keyring, marks requests a dead process left in
+ * flight as interrupted, loads the registry and every account's tokens,
+ * starts the writer thread and watches the database for changes made by
+ * other processes (the CLI, the window). */
+gboolean         pooler_service_start              (PoolerService    *self,
+                                                    GError          **error);
+/* Flushes queued writes and stops the writer. */
+void             pooler_service_stop               (PoolerService    *self);
+gboolean         pooler_service_is_started         (PoolerService    *self);
+/* Reloads the registry now if the database changed. */
+void             pooler_service_reload             (PoolerService    *self);
+
+/* Pools */
+PoolerPool      *pooler_service_create_pool        (PoolerService    *self,
+                                                    const char       *slug,
+                                                    const char       *strategy,
+                                                    GError          **error);
+gboolean         pooler_service_set_pool_strategy  (PoolerService    *self,
+                                                    const char       *slug,
+                                                    const char       *strategy,
+                                                    GError          **error);
+
+/* Accounts */
+PoolerAccount   *pooler_service_import_account     (PoolerService    *self,
+                                                    const char       *auth_json_path,
+                                                    const char       *pool_slug,
+                                                    const char       *label,
+                                                    gboolean         *out_created,
+                                                    GError          **error);
+gboolean         pooler_service_set_account_status (PoolerService    *self,
+                                                    const char       *account_id,
+                                                    PoolerAccountStatus status,
+                                                    GError          **error);
+gboolean         pooler_service_remove_account     (PoolerService    *self,
+                                                    const char       *account_id,
+                                                    GError          **error);
+
+/* Keys: returns the whole key, which is never stored and cannot be shown
+ * again. */
+char            *pooler_service_create_key         (PoolerService    *self,
+                                                    const char       *pool_slug,
+                                                    const char       *name,
+                                                    PoolerKeyRecord **out_record,
+                                                    GError          **error);
+gboolean         pooler_service_revoke_key         (PoolerService    *self,
+                                                    const char       *prefix,
+                                                    GError          **error);
+
+/* The hot path (after pooler_service_start()) */
+PoolerKeyCheck   pooler_service_check_key          (PoolerService    *self,
+                                                    const char       *key,
+                                                    PoolerKeyRecord **out_record);
+PoolerPool      *pooler_service_lookup_pool        (PoolerService    *self,
+                                                    gint64            pool_id);
+/* The Pool's accounts (PoolerAccount*), owned by the service. */
+GPtrArray       *pooler_service_get_pool_accounts  (PoolerService    *self,
+                                                    gint64            pool_id);
+GPtrArray       *pooler_service_list_accounts      (PoolerService    *self);
+const PoolerTokens *pooler_service_peek_tokens     (PoolerService    *self,
+                                                    const char       *account_id);
+/* Queues the row; emits ::request-finished when its state is not in flight. */
+void             pooler_service_record_request     (PoolerService    *self,
+                                                    const PoolerRequestRecord *record);
+void             pooler_service_note_account_used  (PoolerService    *self,
+                                                    PoolerAccount    *account,
+                                                    const char       *key_prefix);
+/* Waits for queued writes (tests, shutdown, /readyz). */
+void             pooler_service_flush              (PoolerService    *self);
+
+const char      *pooler_key_check_to_message       (PoolerKeyCheck    check);
+
+G_END_DECLS
