@@ -1,1 +1,725 @@
-int main (void) { return 0; }
+/* test-gateway.c: the gateway end to end in one process: a real service
+ * (SQLite file, real keyring), a real libsoup server on a free loopback
+ * port, the fake upstream, and a libsoup client.
+ *
+ * Copyright 2026 The Codex Pooler authors
+ * SPDX-License-Identifier: GPL-3.0-or-later
+ */
+#include "config.h"
+
+#include <string.h>
+
+#include "fake-upstream.h"
+#include "pooler-gateway.h"
+#include "pooler-service.h"
+#include "pooler-store.h"
+
+typedef struct
+{
+  FakeUpstream  *fake;
+  PoolerService *service;
+  PoolerGateway *gateway;
+  SoupSession   *client;
+  char          *base;           /* http://127.0.0.1:PORT */
+  char          *key;            /* the Pool key */
+  char          *chatgpt_id;
+  char          *access_token;
+  char          *account_id;
+  GBytes        *codex_body;     /* the real Codex CLI request body */
+} Fixture;
+
+static char *
+b64url (const char *text)
+{
+  g_autofree char *b64 = g_base64_encode ((const guchar *) text, strlen (text));
+  GString *s = g_string_new (NULL);
+
+  for (const char *p = b64; *p != '\0' && *p != '='; p++)
+    g_string_append_c (s, *p == '+' ? '-' : *p == '/' ? '_' : *p);
+
+  return g_string_free (s, FALSE);
+}
+
+/* An unsigned JWT shaped like the ChatGPT tokens in the fixtures. */
+static char *
+make_jwt (const char *chatgpt_id,
+          const char *email,
+          gint64      exp)
+{
+  g_autofree char *header = b64url ("{\"alg\":\"none\",\"typ\":\"JWT\"}");
+  g_autofree char *json = g_strdup_printf ("{\"email\":\"%s\",\"sub\":\"user-%s\",\"iat\":%" G_GINT64_FORMAT ","
+                                           "\"exp\":%" G_GINT64_FORMAT ",\"https://api.openai.com/auth\":"
+                                           "{\"chatgpt_account_id\":\"%s\",\"chatgpt_plan_type\":\"plus\","
+                                           "\"chatgpt_user_id\":\"user-%s\"}}",
+                                           email, chatgpt_id, exp - 864000, exp, chatgpt_id, chatgpt_id);
+  g_autofree char *payload = b64url (json);
+
+  return g_strdup_printf ("%s.%s.c2ln", header, payload);
+}
+
+static char *
+write_auth_json (const char *chatgpt_id,
+                 const char *access_token,
+                 const char *refresh_token,
+                 gint64      exp)
+{
+  g_autofree char *id_token = make_jwt (chatgpt_id, "gw@example.com", exp);
+  g_autofree char *json = g_strdup_printf ("{\"OPENAI_API_KEY\":null,\"tokens\":{\"id_token\":\"%s\","
+                                           "\"access_token\":\"%s\",\"refresh_token\":\"%s\","
+                                           "\"account_id\":\"%s\"},\"last_refresh\":\"2026-11-24T00:00:00Z\"}",
+                                           id_token, access_token, refresh_token, chatgpt_id);
+  char *path = g_build_filename (g_get_user_config_dir (), "auth.json", NULL);
+  g_autoptr(GError) error = NULL;
+
+  g_mkdir_with_parents (g_get_user_config_dir (), 0700);
+  g_file_set_contents (path, json, -1, &error);
+  g_assert_no_error (error);
+
+  return path;
+}
+
+static void
+fixture_setup_with_upstream (Fixture    *f,
+                             const char *upstream_override)
+{
+  g_autoptr(GError) error = NULL;
+  g_autoptr(PoolerPool) pool = NULL;
+  g_autoptr(PoolerAccount) account = NULL;
+  g_autofree char *upstream = NULL;
+  g_autofree char *auth_path = NULL;
+  g_autofree char *refresh = NULL;
+  g_autofree char *body_path = NULL;
+  gint64 exp = g_get_real_time () / G_USEC_PER_SEC + 10 * 86400;
+  char *contents = NULL;
+  gsize length;
+
+  f->fake = fake_upstream_new (&error);
+  g_assert_no_error (error);
+
+  f->chatgpt_id = g_strdup_printf ("acct_gw_%08x", g_random_int ());
+  f->access_token = make_jwt (f->chatgpt_id, "gw@example.com", exp);
+  refresh = g_strdup_printf ("rt_gw_%08x", g_random_int ());
+  fake_upstream_add_account (f->fake, f->chatgpt_id, f->access_token, refresh);
+
+  upstream = upstream_override ? g_strdup (upstream_override) : fake_upstream_dup_base_url (f->fake);
+
+  f->service = pooler_service_new (NULL, &error);
+  g_assert_no_error (error);
+  pooler_service_set_upstream_url (f->service, upstream);
+
+  pool = pooler_service_create_pool (f->service, "main", NULL, &error);
+  g_assert_no_error (error);
+
+  auth_path = write_auth_json (f->chatgpt_id, f->access_token, refresh, exp);
+  account = pooler_service_import_account (f->service, auth_path, "main", NULL, NULL, &error);
+  g_assert_no_error (error);
+  f->account_id = g_strdup (pooler_account_get_id (account));
+
+  f->key = pooler_service_create_key (f->service, "main", "test", NULL, &error);
+  g_assert_no_error (error);
+
+  g_assert_true (pooler_service_start (f->service, &error));
+  g_assert_no_error (error);
+
+  f->gateway = pooler_gateway_new (f->service);
+  g_assert_true (pooler_gateway_listen (f->gateway, NULL, 0, &error));
+  g_assert_no_error (error);
+  f->base = pooler_gateway_dup_base_url (f->gateway);
+
+  f->client = soup_session_new ();
+
+  body_path = g_build_filename (g_getenv ("POOLER_FIXTURES_DIR"), "codex-request.json", NULL);
+  g_file_get_contents (body_path, &contents, &length, &error);
+  g_assert_no_error (error);
+  f->codex_body = g_bytes_new_take (contents, length);
+}
+
+static void
+fixture_setup (Fixture       *f,
+               gconstpointer  data)
+{
+  fixture_setup_with_upstream (f, NULL);
+}
+
+static void
+fixture_teardown (Fixture       *f,
+                  gconstpointer  data)
+{
+  g_clear_object (&f->client);
+  g_clear_object (&f->gateway);
+  if (f->service != NULL)
+    pooler_service_stop (f->service);
+  g_clear_object (&f->service);
+  g_clear_object (&f->fake);
+  g_clear_pointer (&f->codex_body, g_bytes_unref);
+  g_free (f->base);
+  g_free (f->key);
+  g_free (f->chatgpt_id);
+  g_free (f->access_token);
+  g_free (f->account_id);
+
+  /* Let libsoup finish closing connections before the next test. */
+  while (g_main_context_iteration (NULL, FALSE))
+    ;
+}
+
+/* ---- a small async client that spins the loop the gateway runs on ---- */
+
+typedef struct
+{
+  GBytes  *body;
+  GError  *error;
+  gboolean done;
+} Sent;
+
+static void
+send_and_read_cb (GObject      *object,
+                  GAsyncResult *result,
+                  gpointer      user_data)
+{
+  Sent *sent = user_data;
+
+  sent->body = soup_session_send_and_read_finish (SOUP_SESSION (object), result, &sent->error);
+  sent->done = TRUE;
+}
+
+static SoupMessage *
+new_message (Fixture    *f,
+             const char *method,
+             const char *path,
+             const char *key)
+{
+  g_autofree char *uri = g_strconcat (f->base, path, NULL);
+  SoupMessage *msg = soup_message_new (method, uri);
+
+  if (key != NULL)
+    {
+      g_autofree char *bearer = g_strconcat ("Bearer ", key, NULL);
+      soup_message_headers_replace (soup_message_get_request_headers (msg), "Authorization", bearer);
+    }
+
+  return msg;
+}
+
+static GBytes *
+send_and_read (Fixture     *f,
+               SoupMessage *msg)
+{
+  Sent sent = { 0 };
+
+  soup_session_send_and_read_async (f->client, msg, G_PRIORITY_DEFAULT, NULL, send_and_read_cb, &sent);
+  while (!sent.done)
+    g_main_context_iteration (NULL, TRUE);
+  g_assert_no_error (sent.error);
+
+  return sent.body;
+}
+
+static SoupMessage *
+post_codex (Fixture    *f,
+            const char *key,
+            GBytes    **out_body)
+{
+  SoupMessage *msg = new_message (f, "POST", "/backend-api/codex/responses", key);
+  SoupMessageHeaders *headers = soup_message_get_request_headers (msg);
+
+  /* The headers Codex CLI 0.169 sends (fixtures/codex-apikey-basic). */
+  soup_message_headers_replace (headers, "session-id", "01a20b6a-26ce-7131-9a0a-c6c32363fd36");
+  soup_message_headers_replace (headers, "thread-id", "01a20b6a-26ce-7131-9a0a-c6c32363fd36");
+  soup_message_headers_replace (headers, "x-codex-window-id", "01a20b6a-26ce-7131-9a0a-c6c32363fd36:0");
+  soup_message_headers_replace (headers, "originator", "codex_exec");
+  soup_message_headers_replace (headers, "accept", "text/event-stream");
+  soup_message_headers_replace (headers, "Cookie", "secret-cookie=1");
+  soup_message_set_request_body_from_bytes (msg, "application/json", f->codex_body);
+
+  *out_body = send_and_read (f, msg);
+  return msg;
+}
+
+static JsonObject *
+parse_error (GBytes *body)
+{
+  g_autoptr(JsonParser) parser = json_parser_new ();
+  g_autoptr(GError) error = NULL;
+  JsonObject *root;
+
+  json_parser_load_from_data (parser, g_bytes_get_data (body, NULL), g_bytes_get_size (body), &error);
+  g_assert_no_error (error);
+  root = json_node_get_object (json_parser_get_root (parser));
+  g_assert_true (json_object_has_member (root, "error"));
+
+  return json_object_ref (json_object_get_object_member (root, "error"));
+}
+
+static gboolean
+bytes_contain (GBytes     *bytes,
+               const char *needle)
+{
+  gsize size;
+  const char *data = g_bytes_get_data (bytes, &size);
+
+  return data != NULL && g_strstr_len (data, size, needle) != NULL;
+}
+
+static PoolerRequestRecord *
+last_request (Fixture *f)
+{
+  g_autoptr(GPtrArray) rows = NULL;
+  g_autoptr(GError) error = NULL;
+
+  pooler_service_flush (f->service);
+  rows = pooler_store_list_requests (pooler_service_get_store (f->service), 1, &error);
+  g_assert_no_error (error);
+  g_assert_cmpuint (rows->len, ==, 1);
+
+  return pooler_request_record_copy (g_ptr_array_index (rows, 0));
+}
+
+/* ---- tests ---------------------------------------------------------- */
+
+static void
+test_stream_through_pool (Fixture       *f,
+                          gconstpointer  data)
+{
+  g_autoptr(SoupMessage) msg = NULL;
+  g_autoptr(GBytes) body = NULL;
+  g_autoptr(GPtrArray) seen = NULL;
+  g_autoptr(PoolerRequestRecord) row = NULL;
+  g_autofree char *secret = NULL;
+  FakeUpstreamRequest *upstream;
+
+  fake_upstream_set_reply_text (f->fake, "pooled-hello");
+  msg = post_codex (f, f->key, &body);
+
+  g_assert_cmpuint (soup_message_get_status (msg), ==, 200);
+  g_assert_cmpstr (soup_message_headers_get_content_type (soup_message_get_response_headers (msg), NULL),
+                   ==, "text/event-stream");
+  g_assert_true (bytes_contain (body, "pooled-hello"));
+  g_assert_true (bytes_contain (body, "event: response.completed"));
+  /* Quota headers come through for the client to read. */
+  g_assert_nonnull (soup_message_headers_get_one (soup_message_get_response_headers (msg),
+                                                  "x-codex-primary-used-percent"));
+
+  seen = fake_upstream_dup_requests (f->fake);
+  g_assert_cmpuint (seen->len, ==, 1);
+  upstream = g_ptr_array_index (seen, 0);
+  g_assert_cmpstr (upstream->path, ==, "/backend-api/codex/responses");
+  {
+    g_autofree char *bearer = g_strconcat ("Bearer ", f->access_token, NULL);
+    g_assert_cmpstr (fake_upstream_request_get_header (upstream, "Authorization"), ==, bearer);
+  }
+  g_assert_cmpstr (fake_upstream_request_get_header (upstream, "chatgpt-account-id"), ==, f->chatgpt_id);
+  g_assert_cmpstr (fake_upstream_request_get_header (upstream, "session-id"), ==,
+                   "01a20b6a-26ce-7131-9a0a-c6c32363fd36");
+  g_assert_cmpstr (fake_upstream_request_get_header (upstream, "originator"), ==, "codex_exec");
+  g_assert_null (fake_upstream_request_get_header (upstream, "Cookie"));
+  /* The body went through byte for byte. */
+  g_assert_true (g_bytes_equal (upstream->body, f->codex_body));
+
+  /* The Pool key (nor its secret part) never left the gateway. */
+  secret = g_strdup (strrchr (f->key, '-') + 1);
+  for (guint i = 0; upstream->header_values[i] != NULL; i++)
+    {
+      g_assert_null (strstr (upstream->header_values[i], f->key));
+      g_assert_null (strstr (upstream->header_values[i], secret));
+    }
+
+  row = last_request (f);
+  g_assert_cmpint (row->status, ==, 200);
+  g_assert_cmpint (row->upstream_status, ==, 200);
+  g_assert_cmpstr (row->account_id, ==, f->account_id);
+  g_assert_cmpstr (row->pool_slug, ==, "main");
+  g_assert_cmpstr (row->model, ==, "gpt-5.5");
+  g_assert_cmpstr (row->transport, ==, "sse");
+  g_assert_cmpint (row->input_tokens, ==, 42);
+  g_assert_cmpint (row->output_tokens, ==, 1);
+  g_assert_cmpint (row->cached_tokens, ==, 0);
+  g_assert_cmpint (row->reasoning_tokens, ==, 0);
+  g_assert_cmpint (row->ttfb_ms, >=, 0);
+  g_assert_cmpint (row->state, ==, POOLER_REQUEST_COMPLETED);
+  g_assert_null (row->error_code);
+  g_assert_cmpuint (row->attempts->len, ==, 1);
+  g_assert_cmpstr (((PoolerAttemptRecord *) g_ptr_array_index (row->attempts, 0))->account_id, ==,
+                   f->account_id);
+  g_assert_true (g_str_has_prefix (f->key, row->key_prefix));
+}
+
+typedef struct
+{
+  GInputStream *stream;
+  GString      *text;
+  gboolean      eof;
+  gboolean      pending;
+} Reader;
+
+static void
+reader_cb (GObject      *object,
+           GAsyncResult *result,
+           gpointer      user_data)
+{
+  Reader *reader = user_data;
+  g_autoptr(GError) error = NULL;
+  g_autoptr(GBytes) bytes = g_input_stream_read_bytes_finish (G_INPUT_STREAM (object), result, &error);
+
+  g_assert_no_error (error);
+  reader->pending = FALSE;
+  if (g_bytes_get_size (bytes) == 0)
+    reader->eof = TRUE;
+  else
+    g_string_append_len (reader->text, g_bytes_get_data (bytes, NULL), g_bytes_get_size (bytes));
+}
+
+static void
+reader_until (Reader     *reader,
+              const char *needle)
+{
+  while (!reader->eof && (needle == NULL || strstr (reader->text->str, needle) == NULL))
+    {
+      if (!reader->pending)
+        {
+          reader->pending = TRUE;
+          g_input_stream_read_bytes_async (reader->stream, 4096, G_PRIORITY_DEFAULT, NULL,
+                                           reader_cb, reader);
+        }
+      g_main_context_iteration (NULL, TRUE);
+    }
+}
+
+static void
+send_cb (GObject      *object,
+         GAsyncResult *result,
+         gpointer      user_data)
+{
+  Reader *reader = user_data;
+  g_autoptr(GError) error = NULL;
+
+  reader->stream = soup_session_send_finish (SOUP_SESSION (object), result, &error);
+  g_assert_no_error (error);
+}
+
+/* The first event reaches the client while the upstream is still holding
+ * the rest back: nothing is buffered. */
+static void
+test_first_event_before_upstream_finishes (Fixture       *f,
+                                           gconstpointer  data)
+{
+  g_autoptr(SoupMessage) msg = new_message (f, "POST", "/backend-api/codex/responses", f->key);
+  Reader reader = { NULL, g_string_new (NULL), FALSE, FALSE };
+
+  fake_upstream_set_mode (f->fake, NULL, "hold", 0);
+  soup_message_set_request_body_from_bytes (msg, "application/json", f->codex_body);
+  soup_session_send_async (f->client, msg, G_PRIORITY_DEFAULT, NULL, send_cb, &reader);
+  while (reader.stream == NULL)
+    g_main_context_iteration (NULL, TRUE);
+
+  g_assert_cmpuint (soup_message_get_status (msg), ==, 200);
+  reader_until (&reader, "response.created");
+  g_assert_nonnull (strstr (reader.text->str, "event: response.created"));
+  g_assert_null (strstr (reader.text->str, "response.completed"));
+  /* The upstream has not finished: it is still holding the rest. */
+  g_assert_true (fake_upstream_wait_held (f->fake, 1, 10000));
+  g_assert_null (strstr (reader.text->str, "response.completed"));
+
+  fake_upstream_release (f->fake);
+  reader_until (&reader, NULL);
+  g_assert_nonnull (strstr (reader.text->str, "event: response.completed"));
+
+  g_object_unref (reader.stream);
+  g_string_free (reader.text, TRUE);
+}
+
+static void
+assert_unauthorized (Fixture    *f,
+                     const char *key)
+{
+  g_autoptr(SoupMessage) msg = NULL;
+  g_autoptr(GBytes) body = NULL;
+  g_autoptr(JsonObject) error = NULL;
+
+  msg = post_codex (f, key, &body);
+  g_assert_cmpuint (soup_message_get_status (msg), ==, 401);
+  error = parse_error (body);
+  g_assert_cmpstr (json_object_get_string_member (error, "type"), ==, "invalid_request_error");
+  g_assert_cmpstr (json_object_get_string_member (error, "code"), ==, "invalid_api_key");
+  g_assert_true (json_object_has_member (error, "param"));
+  g_assert_true (json_object_has_member (error, "message"));
+}
+
+static void
+test_keys_refused (Fixture       *f,
+                   gconstpointer  data)
+{
+  g_autoptr(GError) error = NULL;
+  g_autofree char *prefix = NULL;
+  g_autofree char *wrong = g_strdup (f->key);
+
+  assert_unauthorized (f, NULL);
+  assert_unauthorized (f, "sk-not-a-pool-key");
+  /* Right prefix, wrong secret. */
+  wrong[strlen (wrong) - 1] = wrong[strlen (wrong) - 1] == 'A' ? 'B' : 'A';
+  assert_unauthorized (f, wrong);
+
+  prefix = g_strndup (f->key, strlen ("sk-cxp-") + 12);
+  g_assert_true (pooler_service_revoke_key (f->service, prefix, &error));
+  g_assert_no_error (error);
+  assert_unauthorized (f, f->key);
+
+  g_assert_cmpuint (fake_upstream_get_request_count (f->fake), ==, 0);
+}
+
+static void
+test_websocket_upgrade_426 (Fixture       *f,
+                            gconstpointer  data)
+{
+  g_autoptr(SoupMessage) msg = new_message (f, "GET", "/backend-api/codex/responses", f->key);
+  SoupMessageHeaders *headers = soup_message_get_request_headers (msg);
+  g_autoptr(GBytes) body = NULL;
+
+  soup_message_headers_replace (headers, "Connection", "Upgrade");
+  soup_message_headers_replace (headers, "Upgrade", "websocket");
+  soup_message_headers_replace (headers, "Sec-WebSocket-Version", "13");
+  soup_message_headers_replace (headers, "Sec-WebSocket-Key", "dGhlIHNhbXBsZSBub25jZQ==");
+  body = send_and_read (f, msg);
+
+  g_assert_cmpuint (soup_message_get_status (msg), ==, 426);
+  g_assert_cmpuint (fake_upstream_get_request_count (f->fake), ==, 0);
+}
+
+static void
+test_models_forwarded_and_cached (Fixture       *f,
+                                  gconstpointer  data)
+{
+  g_autoptr(SoupMessage) msg = new_message (f, "GET", "/backend-api/codex/models?client_version=0.169.0", f->key);
+  g_autoptr(SoupMessage) again = NULL;
+  g_autoptr(SoupMessage) failing = NULL;
+  g_autoptr(GBytes) body = send_and_read (f, msg);
+  g_autoptr(GBytes) cached = NULL;
+  g_autoptr(GBytes) missing = NULL;
+  g_autoptr(GPtrArray) seen = NULL;
+
+  g_assert_cmpuint (soup_message_get_status (msg), ==, 200);
+  g_assert_true (bytes_contain (body, "\"models\""));
+  seen = fake_upstream_dup_requests (f->fake);
+  g_assert_cmpstr (((FakeUpstreamRequest *) g_ptr_array_index (seen, 0))->query, ==, "client_version=0.169.0");
+
+  /* A failing upstream: the last good copy answers. */
+  fake_upstream_set_models_mode (f->fake, "500");
+  again = new_message (f, "GET", "/backend-api/codex/models?client_version=0.169.0", f->key);
+  cached = send_and_read (f, again);
+  g_assert_cmpuint (soup_message_get_status (again), ==, 200);
+  g_assert_true (g_bytes_equal (cached, body));
+
+  /* A 404 is the upstream's answer, passed on with its status. */
+  fake_upstream_set_models_mode (f->fake, "404");
+  failing = new_message (f, "GET", "/backend-api/codex/models", f->key);
+  missing = send_and_read (f, failing);
+  g_assert_cmpuint (soup_message_get_status (failing), ==, 404);
+}
+
+static void
+test_upstream_errors_passed_on (Fixture       *f,
+                                gconstpointer  data)
+{
+  g_autoptr(SoupMessage) msg = NULL;
+  g_autoptr(GBytes) body = NULL;
+  g_autoptr(JsonObject) error = NULL;
+  g_autoptr(PoolerRequestRecord) row = NULL;
+
+  fake_upstream_set_mode (f->fake, NULL, "429at", 1);
+  msg = post_codex (f, f->key, &body);
+  g_assert_cmpuint (soup_message_get_status (msg), ==, 429);
+  error = parse_error (body);
+  g_assert_cmpstr (json_object_get_string_member (error, "type"), ==, "usage_limit_reached");
+  g_assert_cmpint (json_object_get_int_member (error, "resets_at"), >, g_get_real_time () / G_USEC_PER_SEC);
+  g_assert_cmpstr (json_object_get_string_member (error, "plan_type"), ==, "plus");
+
+  row = last_request (f);
+  g_assert_cmpint (row->status, ==, 429);
+  g_assert_cmpint (row->upstream_status, ==, 429);
+  g_assert_cmpstr (row->error_code, ==, "upstream_429");
+}
+
+static void
+test_bad_requests (Fixture       *f,
+                   gconstpointer  data)
+{
+  g_autoptr(SoupMessage) unknown = new_message (f, "GET", "/nope", NULL);
+  g_autoptr(SoupMessage) unknown_backend = new_message (f, "GET", "/backend-api/nope", f->key);
+  g_autoptr(SoupMessage) bad_json = new_message (f, "POST", "/backend-api/codex/responses", f->key);
+  g_autoptr(SoupMessage) too_big = new_message (f, "POST", "/backend-api/codex/responses", f->key);
+  g_autoptr(GBytes) b1 = NULL, b2 = NULL, b3 = NULL, b4 = NULL;
+  g_autoptr(JsonObject) e1 = NULL, e3 = NULL;
+
+  b1 = send_and_read (f, unknown);
+  g_assert_cmpuint (soup_message_get_status (unknown), ==, 404);
+  e1 = parse_error (b1);
+
+  b2 = send_and_read (f, unknown_backend);
+  g_assert_cmpuint (soup_message_get_status (unknown_backend), ==, 404);
+
+  soup_message_set_request_body_from_bytes (bad_json, "application/json",
+                                            g_bytes_new_static ("{\"model\":", 9));
+  b3 = send_and_read (f, bad_json);
+  g_assert_cmpuint (soup_message_get_status (bad_json), ==, 400);
+  e3 = parse_error (b3);
+  g_assert_cmpstr (json_object_get_string_member (e3, "type"), ==, "invalid_request_error");
+
+  /* Refused from Content-Length alone. */
+  pooler_gateway_set_max_body_size (f->gateway, 1024);
+  soup_message_set_request_body_from_bytes (too_big, "application/json", f->codex_body);
+  b4 = send_and_read (f, too_big);
+  g_assert_cmpuint (soup_message_get_status (too_big), ==, 413);
+
+  g_assert_cmpuint (fake_upstream_get_request_count (f->fake), ==, 0);
+}
+
+static void
+test_host_and_origin (Fixture       *f,
+                      gconstpointer  data)
+{
+  g_autoptr(SoupMessage) evil_host = new_message (f, "GET", "/healthz", NULL);
+  g_autoptr(SoupMessage) evil_origin = new_message (f, "GET", "/healthz", NULL);
+  g_autoptr(SoupMessage) own_origin = new_message (f, "GET", "/healthz", NULL);
+  g_autoptr(SoupMessage) localhost = new_message (f, "GET", "/healthz", NULL);
+  g_autoptr(GBytes) b1 = NULL, b2 = NULL, b3 = NULL, b4 = NULL;
+  g_autofree char *host = g_strdup_printf ("localhost:%u", pooler_gateway_get_port (f->gateway));
+
+  soup_message_headers_replace (soup_message_get_request_headers (evil_host), "Host", "evil.example:80");
+  b1 = send_and_read (f, evil_host);
+  g_assert_cmpuint (soup_message_get_status (evil_host), ==, 403);
+
+  soup_message_headers_replace (soup_message_get_request_headers (evil_origin), "Origin", "http://evil.example");
+  b2 = send_and_read (f, evil_origin);
+  g_assert_cmpuint (soup_message_get_status (evil_origin), ==, 403);
+
+  soup_message_headers_replace (soup_message_get_request_headers (own_origin), "Origin", f->base);
+  b3 = send_and_read (f, own_origin);
+  g_assert_cmpuint (soup_message_get_status (own_origin), ==, 200);
+
+  soup_message_headers_replace (soup_message_get_request_headers (localhost), "Host", host);
+  b4 = send_and_read (f, localhost);
+  g_assert_cmpuint (soup_message_get_status (localhost), ==, 200);
+}
+
+static void
+test_health (Fixture       *f,
+             gconstpointer  data)
+{
+  g_autoptr(SoupMessage) health = new_message (f, "GET", "/healthz", NULL);
+  g_autoptr(SoupMessage) ready = new_message (f, "GET", "/readyz", NULL);
+  g_autoptr(GBytes) b1 = send_and_read (f, health);
+  g_autoptr(GBytes) b2 = send_and_read (f, ready);
+
+  g_assert_cmpuint (soup_message_get_status (health), ==, 200);
+  g_assert_cmpuint (soup_message_get_status (ready), ==, 200);
+  g_assert_true (bytes_contain (b2, "ready"));
+}
+
+static void
+test_no_usable_account_503 (Fixture       *f,
+                            gconstpointer  data)
+{
+  g_autoptr(GError) error = NULL;
+  g_autoptr(SoupMessage) msg = NULL;
+  g_autoptr(GBytes) body = NULL;
+  g_autoptr(JsonObject) json = NULL;
+
+  g_assert_true (pooler_service_set_account_status (f->service, f->account_id, POOLER_ACCOUNT_PAUSED, &error));
+  g_assert_no_error (error);
+
+  msg = post_codex (f, f->key, &body);
+  g_assert_cmpuint (soup_message_get_status (msg), ==, 503);
+  json = parse_error (body);
+  g_assert_cmpstr (json_object_get_string_member (json, "code"), ==, "no_usable_account");
+  g_assert_cmpuint (fake_upstream_get_request_count (f->fake), ==, 0);
+}
+
+static void
+fixture_setup_dead_upstream (Fixture       *f,
+                             gconstpointer  data)
+{
+  g_autoptr(GSocketListener) listener = g_socket_listener_new ();
+  g_autoptr(GError) error = NULL;
+  guint16 port = g_socket_listener_add_any_inet_port (listener, NULL, &error);
+  g_autofree char *dead = NULL;
+
+  /* A port that was free a moment ago and is closed now. */
+  g_assert_no_error (error);
+  g_socket_listener_close (listener);
+  dead = g_strdup_printf ("http://127.0.0.1:%u/backend-api", port);
+  fixture_setup_with_upstream (f, dead);
+}
+
+static void
+test_upstream_unreachable_502 (Fixture       *f,
+                               gconstpointer  data)
+{
+  g_autoptr(SoupMessage) msg = NULL;
+  g_autoptr(GBytes) body = NULL;
+  g_autoptr(JsonObject) json = NULL;
+  g_autoptr(PoolerRequestRecord) row = NULL;
+
+  msg = post_codex (f, f->key, &body);
+  g_assert_cmpuint (soup_message_get_status (msg), ==, 502);
+  json = parse_error (body);
+  g_assert_cmpstr (json_object_get_string_member (json, "code"), ==, "upstream_unreachable");
+
+  row = last_request (f);
+  g_assert_cmpint (row->status, ==, 502);
+  g_assert_cmpstr (row->error_code, ==, "upstream_unreachable");
+  g_assert_cmpuint (row->attempts->len, ==, 1);
+}
+
+/* Nothing secret reaches the database file: not the account's tokens, not
+ * the Pool key, not the prompt. */
+static void
+test_no_secrets_in_database (Fixture       *f,
+                             gconstpointer  data)
+{
+  g_autoptr(SoupMessage) msg = NULL;
+  g_autoptr(GBytes) body = NULL;
+  const char *suffixes[] = { "", "-wal", "-shm" };
+  const char *db = pooler_store_get_path (pooler_service_get_store (f->service));
+
+  msg = post_codex (f, f->key, &body);
+  g_assert_cmpuint (soup_message_get_status (msg), ==, 200);
+  pooler_service_flush (f->service);
+
+  for (guint i = 0; i < G_N_ELEMENTS (suffixes); i++)
+    {
+      g_autofree char *path = g_strconcat (db, suffixes[i], NULL);
+      g_autofree char *contents = NULL;
+      gsize length = 0;
+
+      if (!g_file_get_contents (path, &contents, &length, NULL))
+        continue;
+      g_assert_null (g_strstr_len (contents, length, f->access_token));
+      g_assert_null (g_strstr_len (contents, length, strrchr (f->key, '-') + 1));
+      g_assert_null (g_strstr_len (contents, length, "You are Codex, a coding agent"));
+    }
+}
+
+int
+main (int   argc,
+      char *argv[])
+{
+  g_test_init (&argc, &argv, G_TEST_OPTION_ISOLATE_DIRS, NULL);
+
+#define ADD(path, func) g_test_add (path, Fixture, NULL, fixture_setup, func, fixture_teardown)
+  ADD ("/gateway/stream-through-pool", test_stream_through_pool);
+  ADD ("/gateway/first-event-before-upstream-finishes", test_first_event_before_upstream_finishes);
+  ADD ("/gateway/keys-refused", test_keys_refused);
+  ADD ("/gateway/websocket-upgrade-426", test_websocket_upgrade_426);
+  ADD ("/gateway/models-forwarded-and-cached", test_models_forwarded_and_cached);
+  ADD ("/gateway/upstream-errors-passed-on", test_upstream_errors_passed_on);
+  ADD ("/gateway/bad-requests", test_bad_requests);
+  ADD ("/gateway/host-and-origin", test_host_and_origin);
+  ADD ("/gateway/health", test_health);
+  ADD ("/gateway/no-usable-account-503", test_no_usable_account_503);
+  ADD ("/gateway/no-secrets-in-database", test_no_secrets_in_database);
+#undef ADD
+  g_test_add ("/gateway/upstream-unreachable-502", Fixture, NULL, fixture_setup_dead_upstream,
+              test_upstream_unreachable_502, fixture_teardown);
+
+  return g_test_run ();
+}

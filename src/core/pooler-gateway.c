@@ -50,17 +50,82 @@ respond_json (SoupServerMessage *msg,
                                     json, strlen (json));
 }
 
-/* Answers on a connection taken from libsoup and closes it, so a body
- * we refuse is never read. */
+/* A refused request's connection is answered by hand and closed the way
+ * careful servers do it ("lingering close"): stop writing, then read and
+ * discard what the client is still sending, bounded in bytes and time, so
+ * that it sees our answer instead of a connection reset. */
+#define LINGER_MAX_BYTES   (64 * 1024 * 1024)
+#define LINGER_MAX_SECONDS 5
+
+typedef struct
+{
+  GIOStream    *stream;
+  GBytes       *response;
+  GCancellable *cancellable;
+  guint         timeout_id;
+  gsize         drained;
+} Linger;
+
 static void
-reject_wrote_cb (GObject      *object,
+linger_free (Linger *linger)
+{
+  g_clear_handle_id (&linger->timeout_id, g_source_remove);
+  g_io_stream_close_async (linger->stream, G_PRIORITY_DEFAULT, NULL, NULL, NULL);
+  g_clear_object (&linger->stream);
+  g_clear_object (&linger->cancellable);
+  g_clear_pointer (&linger->response, g_bytes_unref);
+  g_free (linger);
+}
+
+static gboolean
+linger_timeout (gpointer user_data)
+{
+  Linger *linger = user_data;
+
+  linger->timeout_id = 0;
+  g_cancellable_cancel (linger->cancellable);
+  return G_SOURCE_REMOVE;
+}
+
+static void
+linger_read_cb (GObject      *object,
+                GAsyncResult *result,
+                gpointer      user_data)
+{
+  Linger *linger = user_data;
+  g_autoptr(GBytes) bytes = g_input_stream_read_bytes_finish (G_INPUT_STREAM (object), result, NULL);
+
+  if (bytes == NULL || g_bytes_get_size (bytes) == 0 ||
+      (linger->drained += g_bytes_get_size (bytes)) > LINGER_MAX_BYTES)
+    {
+      linger_free (linger);
+      return;
+    }
+
+  g_input_stream_read_bytes_async (g_io_stream_get_input_stream (linger->stream), 65536,
+                                   G_PRIORITY_LOW, linger->cancellable, linger_read_cb, linger);
+}
+
+static void
+linger_wrote_cb (GObject      *object,
                  GAsyncResult *result,
                  gpointer      user_data)
 {
-  g_autoptr(GIOStream) stream = user_data;
+  Linger *linger = user_data;
 
-  g_output_stream_write_all_finish (G_OUTPUT_STREAM (object), result, NULL, NULL);
-  g_io_stream_close_async (stream, G_PRIORITY_DEFAULT, NULL, NULL, NULL);
+  if (!g_output_stream_write_all_finish (G_OUTPUT_STREAM (object), result, NULL, NULL))
+    {
+      linger_free (linger);
+      return;
+    }
+
+  if (G_IS_SOCKET_CONNECTION (linger->stream))
+    g_socket_shutdown (g_socket_connection_get_socket (G_SOCKET_CONNECTION (linger->stream)),
+                       FALSE, TRUE, NULL);
+
+  linger->timeout_id = g_timeout_add_seconds (LINGER_MAX_SECONDS, linger_timeout, linger);
+  g_input_stream_read_bytes_async (g_io_stream_get_input_stream (linger->stream), 65536,
+                                   G_PRIORITY_LOW, linger->cancellable, linger_read_cb, linger);
 }
 
 static void
@@ -70,20 +135,22 @@ reject_and_close (SoupServerMessage *msg,
                   const char        *code,
                   const char        *message)
 {
-  g_autoptr(GBytes) raw = pooler_api_error_raw_response (status, type, code, message);
   GIOStream *stream = soup_server_message_steal_connection (msg);
+  Linger *linger;
   gsize size;
   const guint8 *data;
 
   if (stream == NULL)
     return;
 
-  /* write_all_async() does not keep the buffer alive: the stream does. */
-  g_object_set_data_full (G_OBJECT (stream), "pooler-reject-body",
-                          g_bytes_ref (raw), (GDestroyNotify) g_bytes_unref);
-  data = g_bytes_get_data (raw, &size);
+  linger = g_new0 (Linger, 1);
+  linger->stream = stream;
+  linger->cancellable = g_cancellable_new ();
+  linger->response = pooler_api_error_raw_response (status, type, code, message);
+
+  data = g_bytes_get_data (linger->response, &size);
   g_output_stream_write_all_async (g_io_stream_get_output_stream (stream), data, size,
-                                   G_PRIORITY_DEFAULT, NULL, reject_wrote_cb, stream);
+                                   G_PRIORITY_DEFAULT, linger->cancellable, linger_wrote_cb, linger);
 }
 
 static gboolean

@@ -127,17 +127,24 @@ pooler_service_class_init (PoolerServiceClass *klass)
 }
 
 static char *
+normalize_url (const char *url)
+{
+  char *copy = g_strdup (url);
+  gsize len = strlen (copy);
+
+  while (len > 0 && copy[len - 1] == '/')
+    copy[--len] = '\0';
+
+  return copy;
+}
+
+static char *
 env_url (const char *name,
          const char *fallback)
 {
   const char *value = g_getenv (name);
-  g_autofree char *url = g_strdup (value != NULL && *value != '\0' ? value : fallback);
-  gsize len = strlen (url);
 
-  while (len > 0 && url[len - 1] == '/')
-    url[--len] = '\0';
-
-  return g_steal_pointer (&url);
+  return normalize_url (value != NULL && *value != '\0' ? value : fallback);
 }
 
 static void
@@ -215,6 +222,28 @@ pooler_service_get_auth_url (PoolerService *self)
   g_return_val_if_fail (POOLER_IS_SERVICE (self), NULL);
 
   return self->auth_url;
+}
+
+void
+pooler_service_set_upstream_url (PoolerService *self,
+                                 const char    *url)
+{
+  g_return_if_fail (POOLER_IS_SERVICE (self));
+  g_return_if_fail (url != NULL);
+
+  g_free (self->upstream_url);
+  self->upstream_url = normalize_url (url);
+}
+
+void
+pooler_service_set_auth_url (PoolerService *self,
+                             const char    *url)
+{
+  g_return_if_fail (POOLER_IS_SERVICE (self));
+  g_return_if_fail (url != NULL);
+
+  g_free (self->auth_url);
+  self->auth_url = normalize_url (url);
 }
 
 static void
@@ -650,6 +679,7 @@ pooler_service_import_account (PoolerService  *self,
           g_propagate_error (error, g_steal_pointer (&local_error));
           return NULL;
         }
+      g_clear_error (&local_error);
       id = new_account_id ();
       account = pooler_account_new (id);
       created = TRUE;

@@ -48,6 +48,11 @@ PoolerVault     *pooler_service_get_vault          (PoolerService    *self);
 PoolerRouter    *pooler_service_get_router         (PoolerService    *self);
 const char      *pooler_service_get_upstream_url   (PoolerService    *self);
 const char      *pooler_service_get_auth_url       (PoolerService    *self);
+/* Defaults come from CODEX_POOLER_UPSTREAM_URL / CODEX_POOLER_AUTH_URL. */
+void             pooler_service_set_upstream_url   (PoolerService    *self,
+                                                    const char       *url);
+void             pooler_service_set_auth_url       (PoolerService    *self,
+                                                    const char       *url);
 
 /* For serving: checks the keyring, marks requests a dead process left in
  * flight as interrupted, loads the registry and every account's tokens,
