@@ -1,1 +1,536 @@
-int main (void) { return 0; }
+/* test-store-writer.c
+ *
+ * Copyright 2026 The Codex Pooler authors
+ * SPDX-License-Identifier: GPL-3.0-or-later
+ */
+#include "config.h"
+
+#include <stdio.h>
+
+#include <glib/gstdio.h>
+
+#include "pooler-error.h"
+#include "pooler-store-private.h"
+#include "pooler-store-writer.h"
+
+#define N_THREADS          4
+#define RECORDS_PER_THREAD 250
+
+static char *
+test_db_path (const char *name)
+{
+  g_autofree char *dir = g_build_filename (g_get_user_cache_dir (), "writer-tests", NULL);
+
+  g_assert_no_errno (g_mkdir_with_parents (dir, 0700));
+  return g_build_filename (dir, name, NULL);
+}
+
+/* A migrated database and the main thread's store on it. */
+static PoolerStore *
+open_store (const char *path)
+{
+  g_autoptr(GError) error = NULL;
+  PoolerStore *store = pooler_store_open (path, &error);
+
+  g_assert_no_error (error);
+  g_assert_nonnull (store);
+  return store;
+}
+
+static PoolerStoreWriter *
+open_writer (const char *path)
+{
+  g_autoptr(GError) error = NULL;
+  PoolerStoreWriter *writer = pooler_store_writer_new (path, &error);
+
+  g_assert_no_error (error);
+  g_assert_nonnull (writer);
+  return writer;
+}
+
+static sqlite3 *
+open_raw (const char *path)
+{
+  g_autoptr(GError) error = NULL;
+  sqlite3 *db = pooler_store_open_connection (path, &error);
+
+  g_assert_no_error (error);
+  g_assert_nonnull (db);
+  return db;
+}
+
+static void
+exec_ok (sqlite3    *db,
+         const char *sql)
+{
+  char *message = NULL;
+
+  if (sqlite3_exec (db, sql, NULL, NULL, &message) != SQLITE_OK)
+    g_error ("%s: %s", sql, message);
+}
+
+static gint64
+query_int (sqlite3    *db,
+           const char *sql)
+{
+  sqlite3_stmt *stmt = NULL;
+  gint64 value;
+
+  g_assert_cmpint (sqlite3_prepare_v2 (db, sql, -1, &stmt, NULL), ==, SQLITE_OK);
+  g_assert_cmpint (sqlite3_step (stmt), ==, SQLITE_ROW);
+  value = sqlite3_column_int64 (stmt, 0);
+  sqlite3_finalize (stmt);
+
+  return value;
+}
+
+static PoolerRequestRecord *
+make_request (const char *id,
+              gint64      started_at_ms,
+              int         status)
+{
+  PoolerRequestRecord *record = pooler_request_record_new ();
+
+  g_free (record->id);
+  record->id = g_strdup (id);
+  record->started_at_ms = started_at_ms;
+  record->endpoint = g_strdup ("/backend-api/codex/responses");
+  record->transport = g_strdup ("sse");
+  record->status = status;
+  return record;
+}
+
+static gint64
+count_requests (PoolerStore *store)
+{
+  g_autoptr(GError) error = NULL;
+  gint64 total = -1;
+
+  g_assert_true (pooler_store_count_requests (store, 0, &total, NULL, &error));
+  g_assert_no_error (error);
+  return total;
+}
+
+typedef struct
+{
+  PoolerStoreWriter *writer;
+  const char        *path;
+  guint              thread_index;
+} PushData;
+
+/* Record i of thread t: (i % 3) + 1 attempts; every fifth one failed. */
+static gpointer
+push_thread (gpointer user_data)
+{
+  PushData *data = user_data;
+  g_autofree char *like = NULL;
+  sqlite3 *db;
+
+  for (guint i = 0; i < RECORDS_PER_THREAD; i++)
+    {
+      g_autofree char *id = g_strdup_printf ("req_t%u_%04u", data->thread_index, i);
+      g_autoptr(PoolerRequestRecord) record = NULL;
+
+      record = make_request (id, 1000 + data->thread_index * RECORDS_PER_THREAD + i,
+                             i % 5 == 0 ? 502 : 200);
+      record->state = POOLER_REQUEST_COMPLETED;
+      record->model = g_strdup_printf ("attempts=%u", i % 3 + 1);
+      for (guint a = 0; a < i % 3 + 1; a++)
+        {
+          PoolerAttemptRecord *attempt = pooler_request_record_add_attempt (record, "acct");
+
+          attempt->upstream_status = a == i % 3 ? record->status : 429;
+          attempt->duration_ms = a;
+        }
+      pooler_store_writer_push_request (data->writer, record);
+    }
+
+  /* Each thread's own flush covers its own pushes, whatever the others do. */
+  pooler_store_writer_flush (data->writer);
+
+  db = open_raw (data->path);
+  like = g_strdup_printf ("SELECT COUNT (*) FROM requests WHERE id LIKE 'req_t%u_%%'",
+                          data->thread_index);
+  g_assert_cmpint (query_int (db, like), ==, RECORDS_PER_THREAD);
+  sqlite3_close_v2 (db);
+
+  return NULL;
+}
+
+static void
+test_many_threads (void)
+{
+  g_autofree char *path = test_db_path ("threads.db");
+  g_autoptr(PoolerStore) store = open_store (path);
+  g_autoptr(PoolerStoreWriter) writer = open_writer (path);
+  g_autoptr(GPtrArray) requests = NULL;
+  g_autoptr(GError) error = NULL;
+  PushData data[N_THREADS];
+  GThread *threads[N_THREADS];
+  gint64 total = -1, failed = -1;
+  guint n_attempts = 0;
+
+  for (guint t = 0; t < N_THREADS; t++)
+    {
+      data[t].writer = writer;
+      data[t].path = path;
+      data[t].thread_index = t;
+      threads[t] = g_thread_new ("pusher", push_thread, &data[t]);
+    }
+  for (guint t = 0; t < N_THREADS; t++)
+    g_thread_join (threads[t]);
+
+  pooler_store_writer_flush (writer);
+  g_assert_cmpuint (pooler_store_writer_get_committed (writer), ==, N_THREADS * RECORDS_PER_THREAD);
+
+  g_assert_true (pooler_store_count_requests (store, 0, &total, &failed, &error));
+  g_assert_no_error (error);
+  g_assert_cmpint (total, ==, N_THREADS * RECORDS_PER_THREAD);
+  g_assert_cmpint (failed, ==, N_THREADS * RECORDS_PER_THREAD / 5);
+
+  requests = pooler_store_list_requests (store, 0, &error);
+  g_assert_no_error (error);
+  g_assert_cmpuint (requests->len, ==, N_THREADS * RECORDS_PER_THREAD);
+
+  for (guint i = 0; i < requests->len; i++)
+    {
+      PoolerRequestRecord *record = g_ptr_array_index (requests, i);
+      guint expected = 0;
+
+      /* Newest first. */
+      if (i > 0)
+        g_assert_cmpint (record->started_at_ms, <,
+                         ((PoolerRequestRecord *) requests->pdata[i - 1])->started_at_ms);
+
+      g_assert_cmpint (sscanf (record->model, "attempts=%u", &expected), ==, 1);
+      g_assert_cmpuint (record->attempts->len, ==, expected);
+      for (guint a = 0; a < record->attempts->len; a++)
+        {
+          PoolerAttemptRecord *attempt = g_ptr_array_index (record->attempts, a);
+
+          g_assert_cmpuint (attempt->attempt, ==, a + 1);
+          g_assert_cmpstr (attempt->account_id, ==, "acct");
+          g_assert_cmpint (attempt->duration_ms, ==, a);
+          g_assert_cmpint (attempt->upstream_status, ==,
+                           a + 1 == expected ? record->status : 429);
+        }
+      g_assert_cmpstr (record->transport, ==, "sse");
+      g_assert_cmpint (record->state, ==, POOLER_REQUEST_COMPLETED);
+      n_attempts += record->attempts->len;
+    }
+  g_assert_cmpuint (n_attempts, >, requests->len);
+}
+
+static void
+test_upsert (void)
+{
+  g_autofree char *path = test_db_path ("upsert.db");
+  g_autoptr(PoolerStore) store = open_store (path);
+  g_autoptr(PoolerStoreWriter) writer = open_writer (path);
+  g_autoptr(PoolerRequestRecord) record = NULL;
+  g_autoptr(GPtrArray) requests = NULL;
+  g_autoptr(GError) error = NULL;
+  PoolerRequestRecord *row;
+  PoolerAttemptRecord *attempt;
+
+  record = make_request ("req_upsert", 123456, 0);
+  record->pool_slug = g_strdup ("main");
+  record->key_prefix = g_strdup ("sk-cxp-0123456789ab");
+  record->model = g_strdup ("gpt-5-codex");
+  attempt = pooler_request_record_add_attempt (record, "acct-1");
+  pooler_store_writer_push_request (writer, record);
+
+  /* Before the finish is queued, the in-flight row is what is on disk. */
+  pooler_store_writer_flush (writer);
+  requests = pooler_store_list_requests (store, 0, &error);
+  g_assert_no_error (error);
+  g_assert_cmpuint (requests->len, ==, 1);
+  g_assert_cmpint (((PoolerRequestRecord *) requests->pdata[0])->state, ==, POOLER_REQUEST_IN_FLIGHT);
+  g_assert_cmpint (((PoolerRequestRecord *) requests->pdata[0])->status, ==, 0);
+  g_clear_pointer (&requests, g_ptr_array_unref);
+
+  /* The request retried on another account and finished. */
+  attempt->upstream_status = 429;
+  attempt->error_code = g_strdup ("rate_limited");
+  attempt->duration_ms = 30;
+  attempt = pooler_request_record_add_attempt (record, "acct-2");
+  attempt->upstream_status = 200;
+  attempt->duration_ms = 900;
+  record->state = POOLER_REQUEST_COMPLETED;
+  record->account_id = g_strdup ("acct-2");
+  record->status = 200;
+  record->upstream_status = 200;
+  record->latency_ms = 950;
+  record->ttfb_ms = 120;
+  record->input_tokens = 1000;
+  record->output_tokens = 200;
+  record->cached_tokens = 800;
+  record->reasoning_tokens = 64;
+  pooler_store_writer_push_request (writer, record);
+
+  /* And both pushes inside one batch behave the same. */
+  {
+    g_autoptr(PoolerRequestRecord) other = make_request ("req_quick", 123457, 0);
+
+    pooler_store_writer_push_request (writer, other);
+    other->state = POOLER_REQUEST_COMPLETED;
+    other->status = 401;
+    other->error_code = g_strdup ("invalid_key");
+    pooler_store_writer_push_request (writer, other);
+  }
+  pooler_store_writer_flush (writer);
+  g_assert_cmpuint (pooler_store_writer_get_committed (writer), ==, 4);
+
+  requests = pooler_store_list_requests (store, 0, &error);
+  g_assert_no_error (error);
+  g_assert_cmpuint (requests->len, ==, 2);
+
+  row = requests->pdata[0];
+  g_assert_cmpstr (row->id, ==, "req_quick");
+  g_assert_cmpint (row->state, ==, POOLER_REQUEST_COMPLETED);
+  g_assert_cmpint (row->status, ==, 401);
+  g_assert_cmpstr (row->error_code, ==, "invalid_key");
+
+  row = requests->pdata[1];
+  g_assert_cmpstr (row->id, ==, "req_upsert");
+  g_assert_cmpint (row->state, ==, POOLER_REQUEST_COMPLETED);
+  g_assert_cmpint (row->started_at_ms, ==, 123456);
+  g_assert_cmpstr (row->pool_slug, ==, "main");
+  g_assert_cmpstr (row->key_prefix, ==, "sk-cxp-0123456789ab");
+  g_assert_cmpstr (row->account_id, ==, "acct-2");
+  g_assert_cmpstr (row->model, ==, "gpt-5-codex");
+  g_assert_cmpstr (row->endpoint, ==, "/backend-api/codex/responses");
+  g_assert_cmpstr (row->transport, ==, "sse");
+  g_assert_cmpint (row->status, ==, 200);
+  g_assert_cmpint (row->upstream_status, ==, 200);
+  g_assert_cmpint (row->latency_ms, ==, 950);
+  g_assert_cmpint (row->ttfb_ms, ==, 120);
+  g_assert_cmpint (row->input_tokens, ==, 1000);
+  g_assert_cmpint (row->output_tokens, ==, 200);
+  g_assert_cmpint (row->cached_tokens, ==, 800);
+  g_assert_cmpint (row->reasoning_tokens, ==, 64);
+  g_assert_null (row->error_code);
+
+  g_assert_cmpuint (row->attempts->len, ==, 2);
+  attempt = row->attempts->pdata[0];
+  g_assert_cmpuint (attempt->attempt, ==, 1);
+  g_assert_cmpstr (attempt->account_id, ==, "acct-1");
+  g_assert_cmpint (attempt->upstream_status, ==, 429);
+  g_assert_cmpstr (attempt->error_code, ==, "rate_limited");
+  g_assert_cmpint (attempt->duration_ms, ==, 30);
+  attempt = row->attempts->pdata[1];
+  g_assert_cmpuint (attempt->attempt, ==, 2);
+  g_assert_cmpstr (attempt->account_id, ==, "acct-2");
+  g_assert_null (attempt->error_code);
+  g_clear_pointer (&requests, g_ptr_array_unref);
+
+  /* The last push's attempt list replaces the stored one, even a shorter
+   * one: no stale attempt survives. */
+  g_ptr_array_set_size (record->attempts, 1);
+  pooler_store_writer_push_request (writer, record);
+  pooler_store_writer_flush (writer);
+  requests = pooler_store_list_requests (store, 0, &error);
+  g_assert_no_error (error);
+  row = requests->pdata[1];
+  g_assert_cmpstr (row->id, ==, "req_upsert");
+  g_assert_cmpuint (row->attempts->len, ==, 1);
+  g_assert_cmpstr (((PoolerAttemptRecord *) row->attempts->pdata[0])->account_id, ==, "acct-1");
+}
+
+static void
+test_touch (void)
+{
+  g_autofree char *path = test_db_path ("touch.db");
+  g_autoptr(PoolerStore) store = open_store (path);
+  g_autoptr(PoolerStoreWriter) writer = open_writer (path);
+  g_autoptr(PoolerPool) pool = NULL;
+  g_autoptr(PoolerKeyRecord) key = pooler_key_record_new ();
+  g_autoptr(PoolerKeyRecord) found = NULL;
+  g_autoptr(PoolerAccount) account = pooler_account_new ("acct");
+  g_autoptr(PoolerAccount) found_account = NULL;
+  g_autoptr(GError) error = NULL;
+
+  pool = pooler_store_create_pool (store, "p", NULL, &error);
+  g_assert_no_error (error);
+  key->prefix = g_strdup ("sk-cxp-0123456789ab");
+  key->secret_sha256 = g_strnfill (64, '0');
+  key->pool_id = pooler_pool_get_id (pool);
+  g_assert_true (pooler_store_insert_key (store, key, &error));
+  g_assert_no_error (error);
+  pooler_account_set_chatgpt_account_id (account, "cga");
+  g_assert_true (pooler_store_save_account (store, account, &error));
+  g_assert_no_error (error);
+
+  /* Several touches in one batch: the latest time wins, not the last. */
+  pooler_store_writer_touch_key (writer, "sk-cxp-0123456789ab", 100);
+  pooler_store_writer_touch_key (writer, "sk-cxp-0123456789ab", 300);
+  pooler_store_writer_touch_key (writer, "sk-cxp-0123456789ab", 200);
+  pooler_store_writer_touch_account (writer, "acct", 50);
+  pooler_store_writer_touch_account (writer, "acct", 70);
+  pooler_store_writer_touch_account (writer, "acct", 60);
+  /* Unknown targets are not an error (the key may have just been removed). */
+  pooler_store_writer_touch_key (writer, "sk-cxp-ffffffffffff", 100);
+  pooler_store_writer_touch_account (writer, "gone", 100);
+  pooler_store_writer_flush (writer);
+
+  found = pooler_store_find_key (store, "sk-cxp-0123456789ab", &error);
+  g_assert_no_error (error);
+  g_assert_cmpint (found->last_used_at, ==, 300);
+  g_clear_pointer (&found, pooler_key_record_free);
+
+  found_account = pooler_store_find_account (store, "acct", &error);
+  g_assert_no_error (error);
+  g_assert_cmpint (pooler_account_get_last_used_at (found_account), ==, 70);
+  g_clear_object (&found_account);
+
+  /* An older touch in a later batch does not move it back. */
+  pooler_store_writer_touch_key (writer, "sk-cxp-0123456789ab", 10);
+  pooler_store_writer_touch_account (writer, "acct", 10);
+  pooler_store_writer_flush (writer);
+
+  found = pooler_store_find_key (store, "sk-cxp-0123456789ab", &error);
+  g_assert_no_error (error);
+  g_assert_cmpint (found->last_used_at, ==, 300);
+
+  found_account = pooler_store_find_account (store, "acct", &error);
+  g_assert_no_error (error);
+  g_assert_cmpint (pooler_account_get_last_used_at (found_account), ==, 70);
+
+  /* Touches are not request upserts. */
+  g_assert_cmpuint (pooler_store_writer_get_committed (writer), ==, 0);
+}
+
+/* In WAL mode a reader holding a snapshot does not block the writer's
+ * commits. With a rollback journal this batch would wait out the busy
+ * timeout, fail, and warn (fatal in tests). */
+static void
+test_read_while_writing (void)
+{
+  g_autofree char *path = test_db_path ("wal.db");
+  g_autoptr(PoolerStore) store = open_store (path);
+  g_autoptr(PoolerStoreWriter) writer = open_writer (path);
+  g_autoptr(GError) error = NULL;
+  gint64 last = 0;
+  sqlite3 *reader = open_raw (path);
+
+  exec_ok (reader, "BEGIN");
+  g_assert_cmpint (query_int (reader, "SELECT COUNT (*) FROM requests"), ==, 0);
+
+  for (guint i = 0; i < 50; i++)
+    {
+      g_autofree char *id = g_strdup_printf ("req_%03u", i);
+      g_autoptr(PoolerRequestRecord) record = make_request (id, i, 200);
+
+      pooler_store_writer_push_request (writer, record);
+    }
+  pooler_store_writer_flush (writer);
+
+  /* The open snapshot still sees the old state; the store sees the new. */
+  g_assert_cmpint (query_int (reader, "SELECT COUNT (*) FROM requests"), ==, 0);
+  g_assert_cmpint (count_requests (store), ==, 50);
+  exec_ok (reader, "COMMIT");
+  g_assert_cmpint (query_int (reader, "SELECT COUNT (*) FROM requests"), ==, 50);
+  sqlite3_close_v2 (reader);
+
+  /* The main thread keeps reading while the writer works. */
+  for (guint i = 50; i < 2050; i++)
+    {
+      g_autofree char *id = g_strdup_printf ("req_%04u", i);
+      g_autoptr(PoolerRequestRecord) record = make_request (id, i, 200);
+
+      pooler_store_writer_push_request (writer, record);
+      if (i % 100 == 0)
+        {
+          g_autoptr(GPtrArray) recent = pooler_store_list_requests (store, 10, &error);
+          gint64 now = count_requests (store);
+
+          g_assert_no_error (error);
+          g_assert_cmpuint (recent->len, <=, 10);
+          g_assert_cmpint (now, >=, last);
+          last = now;
+        }
+    }
+  pooler_store_writer_flush (writer);
+  g_assert_cmpint (count_requests (store), ==, 2050);
+}
+
+static void
+test_close (void)
+{
+  g_autofree char *path = test_db_path ("close.db");
+  g_autoptr(PoolerStore) store = open_store (path);
+  g_autoptr(PoolerStoreWriter) writer = open_writer (path);
+  g_autoptr(PoolerRequestRecord) before = make_request ("req_before", 1, 200);
+  g_autoptr(PoolerRequestRecord) after = make_request ("req_after", 2, 200);
+
+  /* close() commits what was queued without an explicit flush. */
+  pooler_store_writer_push_request (writer, before);
+  pooler_store_writer_touch_account (writer, "nobody", 5);
+  pooler_store_writer_close (writer);
+  g_assert_cmpuint (pooler_store_writer_get_committed (writer), ==, 1);
+  g_assert_cmpint (count_requests (store), ==, 1);
+
+  g_test_expect_message ("pooler-store-writer", G_LOG_LEVEL_WARNING, "*closed*dropped*");
+  pooler_store_writer_push_request (writer, after);
+  g_test_assert_expected_messages ();
+
+  g_test_expect_message ("pooler-store-writer", G_LOG_LEVEL_WARNING, "*closed*dropped*");
+  pooler_store_writer_touch_key (writer, "sk-cxp-0123456789ab", 5);
+  g_test_assert_expected_messages ();
+
+  /* Both are harmless after close. */
+  pooler_store_writer_flush (writer);
+  pooler_store_writer_close (writer);
+
+  g_assert_cmpint (count_requests (store), ==, 1);
+  g_assert_cmpuint (pooler_store_writer_get_committed (writer), ==, 1);
+}
+
+/* Dropping the last reference closes too, committing what was queued. */
+static void
+test_unref_commits (void)
+{
+  g_autofree char *path = test_db_path ("unref.db");
+  g_autoptr(PoolerStore) store = open_store (path);
+  PoolerStoreWriter *writer = open_writer (path);
+
+  for (guint i = 0; i < 20; i++)
+    {
+      g_autofree char *id = g_strdup_printf ("req_%02u", i);
+      g_autoptr(PoolerRequestRecord) record = make_request (id, i, 200);
+
+      pooler_store_writer_push_request (writer, record);
+    }
+  g_object_unref (writer);
+
+  g_assert_cmpint (count_requests (store), ==, 20);
+}
+
+static void
+test_refuses_unmigrated (void)
+{
+  g_autofree char *path = test_db_path ("empty.db");
+  g_autoptr(GError) error = NULL;
+  PoolerStoreWriter *writer;
+
+  writer = pooler_store_writer_new (path, &error);
+  g_assert_null (writer);
+  g_assert_error (error, POOLER_ERROR, POOLER_ERROR_DATABASE);
+}
+
+int
+main (int   argc,
+      char *argv[])
+{
+  g_test_init (&argc, &argv, G_TEST_OPTION_ISOLATE_DIRS, NULL);
+
+  g_test_add_func ("/store-writer/many-threads", test_many_threads);
+  g_test_add_func ("/store-writer/upsert", test_upsert);
+  g_test_add_func ("/store-writer/touch", test_touch);
+  g_test_add_func ("/store-writer/read-while-writing", test_read_while_writing);
+  g_test_add_func ("/store-writer/close", test_close);
+  g_test_add_func ("/store-writer/unref-commits", test_unref_commits);
+  g_test_add_func ("/store-writer/refuses-unmigrated", test_refuses_unmigrated);
+
+  return g_test_run ();
+}

@@ -1,1 +1,625 @@
-/* placeholder: being written */
+/* pooler-store-writer.c
+ *
+ * Copyright 2026 The Codex Pooler authors
+ * SPDX-License-Identifier: GPL-3.0-or-later
+ */
+#define G_LOG_DOMAIN "pooler-store-writer"
+
+#include "config.h"
+
+#include "pooler-error.h"
+#include "pooler-store-private.h"
+#include "pooler-store-writer.h"
+
+/* Enough to make commits rare under load, few enough that one batch never
+ * holds the write lock for long. */
+#define MAX_BATCH_OPS    512
+#define MAX_BUSY_RETRIES 6
+#define FIRST_BACKOFF_US (20 * 1000)
+
+typedef enum
+{
+  WRITER_OP_REQUEST,
+  WRITER_OP_TOUCH_KEY,
+  WRITER_OP_TOUCH_ACCOUNT,
+  WRITER_OP_FLUSH,
+  WRITER_OP_STOP,
+} WriterOpKind;
+
+/* Lives on the stack of the thread that waits in flush(). */
+typedef struct
+{
+  GMutex   mutex;
+  GCond    cond;
+  gboolean done;
+} FlushWaiter;
+
+typedef struct
+{
+  WriterOpKind         kind;
+  PoolerRequestRecord *record;   /* REQUEST */
+  char                *target;   /* TOUCH_*: key prefix or account id */
+  gint64               at;       /* TOUCH_*: unix seconds */
+  FlushWaiter         *waiter;   /* FLUSH */
+} WriterOp;
+
+struct _PoolerStoreWriter
+{
+  GObject       parent_instance;
+
+  sqlite3      *db;
+  GThread      *thread;
+  GAsyncQueue  *queue;
+
+  /* Guards closed (so no push can land behind the stop op) and committed. */
+  GMutex        lock;
+  gboolean      closed;
+  guint64       committed;
+
+  /* Prepared on the caller's thread so a bad schema fails in new(); used
+   * only by the writer thread afterwards. */
+  sqlite3_stmt *upsert_request;
+  sqlite3_stmt *delete_attempts;
+  sqlite3_stmt *insert_attempt;
+  sqlite3_stmt *touch_key;
+  sqlite3_stmt *touch_account;
+};
+
+G_DEFINE_FINAL_TYPE (PoolerStoreWriter, pooler_store_writer, G_TYPE_OBJECT)
+
+static void
+writer_op_free (gpointer data)
+{
+  WriterOp *op = data;
+
+  g_clear_pointer (&op->record, pooler_request_record_free);
+  g_free (op->target);
+  g_free (op);
+}
+
+static void
+bind_text (sqlite3_stmt *stmt,
+           int           index,
+           const char   *text)
+{
+  if (text != NULL)
+    sqlite3_bind_text (stmt, index, text, -1, SQLITE_TRANSIENT);
+  else
+    sqlite3_bind_null (stmt, index);
+}
+
+/* Steps a write statement and leaves it ready for the next use. */
+static int
+step_and_reset (sqlite3_stmt *stmt)
+{
+  int rc = sqlite3_step (stmt);
+
+  sqlite3_reset (stmt);
+  sqlite3_clear_bindings (stmt);
+
+  return rc == SQLITE_DONE ? SQLITE_OK : rc;
+}
+
+static int
+write_request (PoolerStoreWriter         *self,
+               const PoolerRequestRecord *record)
+{
+  sqlite3_stmt *stmt = self->upsert_request;
+  int rc;
+
+  bind_text (stmt, 1, record->id);
+  sqlite3_bind_int64 (stmt, 2, record->started_at_ms);
+  bind_text (stmt, 3, record->pool_slug);
+  bind_text (stmt, 4, record->key_prefix);
+  bind_text (stmt, 5, record->account_id);
+  bind_text (stmt, 6, record->model);
+  bind_text (stmt, 7, record->endpoint);
+  bind_text (stmt, 8, record->transport);
+  sqlite3_bind_int (stmt, 9, record->status);
+  sqlite3_bind_int (stmt, 10, record->upstream_status);
+  sqlite3_bind_int64 (stmt, 11, record->latency_ms);
+  sqlite3_bind_int64 (stmt, 12, record->ttfb_ms);
+  sqlite3_bind_int64 (stmt, 13, record->input_tokens);
+  sqlite3_bind_int64 (stmt, 14, record->output_tokens);
+  sqlite3_bind_int64 (stmt, 15, record->cached_tokens);
+  sqlite3_bind_int64 (stmt, 16, record->reasoning_tokens);
+  bind_text (stmt, 17, record->error_code);
+  bind_text (stmt, 18, pooler_request_state_to_string (record->state));
+  if ((rc = step_and_reset (stmt)) != SQLITE_OK)
+    return rc;
+
+  /* The later push carries the whole attempt list; replace, not merge. */
+  bind_text (self->delete_attempts, 1, record->id);
+  if ((rc = step_and_reset (self->delete_attempts)) != SQLITE_OK)
+    return rc;
+
+  for (guint i = 0; record->attempts != NULL && i < record->attempts->len; i++)
+    {
+      const PoolerAttemptRecord *attempt = g_ptr_array_index (record->attempts, i);
+
+      stmt = self->insert_attempt;
+      bind_text (stmt, 1, record->id);
+      sqlite3_bind_int (stmt, 2, (int) attempt->attempt);
+      bind_text (stmt, 3, attempt->account_id);
+      sqlite3_bind_int (stmt, 4, attempt->upstream_status);
+      bind_text (stmt, 5, attempt->error_code);
+      sqlite3_bind_int64 (stmt, 6, attempt->started_at_ms);
+      sqlite3_bind_int64 (stmt, 7, attempt->duration_ms);
+      if ((rc = step_and_reset (stmt)) != SQLITE_OK)
+        return rc;
+    }
+
+  return SQLITE_OK;
+}
+
+static int
+write_touches (sqlite3_stmt *stmt,
+               GHashTable   *latest)
+{
+  GHashTableIter iter;
+  gpointer value;
+  int rc;
+
+  g_hash_table_iter_init (&iter, latest);
+  while (g_hash_table_iter_next (&iter, NULL, &value))
+    {
+      const WriterOp *op = value;
+
+      bind_text (stmt, 1, op->target);
+      sqlite3_bind_int64 (stmt, 2, op->at);
+      if ((rc = step_and_reset (stmt)) != SQLITE_OK)
+        return rc;
+    }
+
+  return SQLITE_OK;
+}
+
+/* Keeps, per target, only the op with the latest time: a busy key touched
+ * 300 times in one batch costs one UPDATE. */
+static void
+coalesce_touch (GHashTable *latest,
+                WriterOp   *op)
+{
+  WriterOp *seen = g_hash_table_lookup (latest, op->target);
+
+  if (seen == NULL || seen->at < op->at)
+    g_hash_table_insert (latest, op->target, op);
+}
+
+/* One transaction for the whole batch; returns an SQLite result code. */
+static int
+write_batch (PoolerStoreWriter *self,
+             GPtrArray         *batch,
+             GHashTable        *keys,
+             GHashTable        *accounts)
+{
+  int rc;
+
+  if ((rc = sqlite3_exec (self->db, "BEGIN IMMEDIATE", NULL, NULL, NULL)) != SQLITE_OK)
+    return rc;
+
+  for (guint i = 0; i < batch->len; i++)
+    {
+      const WriterOp *op = g_ptr_array_index (batch, i);
+
+      if (op->kind == WRITER_OP_REQUEST &&
+          (rc = write_request (self, op->record)) != SQLITE_OK)
+        return rc;
+    }
+
+  if ((rc = write_touches (self->touch_key, keys)) != SQLITE_OK ||
+      (rc = write_touches (self->touch_account, accounts)) != SQLITE_OK)
+    return rc;
+
+  return sqlite3_exec (self->db, "COMMIT", NULL, NULL, NULL);
+}
+
+static gboolean
+is_busy (int rc)
+{
+  rc &= 0xff;
+  return rc == SQLITE_BUSY || rc == SQLITE_LOCKED;
+}
+
+static void
+run_batch (PoolerStoreWriter *self,
+           GPtrArray         *batch)
+{
+  g_autoptr(GHashTable) keys = g_hash_table_new (g_str_hash, g_str_equal);
+  g_autoptr(GHashTable) accounts = g_hash_table_new (g_str_hash, g_str_equal);
+  gulong backoff = FIRST_BACKOFF_US;
+  guint n_requests = 0;
+  guint n_writes = 0;
+
+  for (guint i = 0; i < batch->len; i++)
+    {
+      WriterOp *op = g_ptr_array_index (batch, i);
+
+      switch (op->kind)
+        {
+        case WRITER_OP_REQUEST:
+          n_requests++;
+          n_writes++;
+          break;
+        case WRITER_OP_TOUCH_KEY:
+          coalesce_touch (keys, op);
+          n_writes++;
+          break;
+        case WRITER_OP_TOUCH_ACCOUNT:
+          coalesce_touch (accounts, op);
+          n_writes++;
+          break;
+        case WRITER_OP_FLUSH:
+        case WRITER_OP_STOP:
+        default:
+          break;
+        }
+    }
+
+  if (n_writes == 0)
+    return;
+
+  for (guint retry = 0; ; retry++)
+    {
+      g_autofree char *message = NULL;
+      int rc = write_batch (self, batch, keys, accounts);
+
+      if (rc == SQLITE_OK)
+        {
+          g_mutex_lock (&self->lock);
+          self->committed += n_requests;
+          g_mutex_unlock (&self->lock);
+          return;
+        }
+
+      /* Capture before ROLLBACK resets it. The message names tables and
+       * constraints, never values, so it is safe to log. */
+      message = g_strdup (sqlite3_errmsg (self->db));
+      if (!sqlite3_get_autocommit (self->db))
+        sqlite3_exec (self->db, "ROLLBACK", NULL, NULL, NULL);
+
+      if (is_busy (rc) && retry < MAX_BUSY_RETRIES)
+        {
+          g_debug ("Database busy; retrying a batch of %u writes", n_writes);
+          g_usleep (backoff);
+          backoff *= 2;
+          continue;
+        }
+
+      /* Losing some log rows beats spinning on a database that refuses. */
+      g_warning ("Dropped a batch of %u request-log writes: %s", n_writes, message);
+      return;
+    }
+}
+
+static void
+release_waiters (GPtrArray *batch)
+{
+  for (guint i = 0; i < batch->len; i++)
+    {
+      WriterOp *op = g_ptr_array_index (batch, i);
+
+      if (op->kind != WRITER_OP_FLUSH)
+        continue;
+
+      /* The waiter's stack frame may vanish right after the unlock. */
+      g_mutex_lock (&op->waiter->mutex);
+      op->waiter->done = TRUE;
+      g_cond_signal (&op->waiter->cond);
+      g_mutex_unlock (&op->waiter->mutex);
+    }
+}
+
+static gpointer
+writer_thread (gpointer data)
+{
+  PoolerStoreWriter *self = data;
+  g_autoptr(GPtrArray) batch = g_ptr_array_new_with_free_func (writer_op_free);
+  gboolean stop = FALSE;
+
+  while (!stop)
+    {
+      WriterOp *op = g_async_queue_pop (self->queue);
+
+      /* Sleep until there is work, then take all that piled up meanwhile. */
+      do
+        {
+          g_ptr_array_add (batch, op);
+          if (op->kind == WRITER_OP_STOP)
+            stop = TRUE;
+        }
+      while (batch->len < MAX_BATCH_OPS &&
+             (op = g_async_queue_try_pop (self->queue)) != NULL);
+
+      run_batch (self, batch);
+      release_waiters (batch);
+      g_ptr_array_set_size (batch, 0);
+    }
+
+  return NULL;
+}
+
+/* Queues @op unless the writer is closed; takes ownership. */
+static void
+writer_push (PoolerStoreWriter *self,
+             WriterOp          *op)
+{
+  g_mutex_lock (&self->lock);
+  if (!self->closed)
+    {
+      g_async_queue_push (self->queue, op);
+      g_mutex_unlock (&self->lock);
+      return;
+    }
+  g_mutex_unlock (&self->lock);
+
+  g_warning ("The store writer is closed; a write was dropped");
+  writer_op_free (op);
+}
+
+static void
+pooler_store_writer_finalize (GObject *object)
+{
+  PoolerStoreWriter *self = (PoolerStoreWriter *)object;
+
+  pooler_store_writer_close (self);
+
+  g_clear_pointer (&self->queue, g_async_queue_unref);
+  g_mutex_clear (&self->lock);
+
+  G_OBJECT_CLASS (pooler_store_writer_parent_class)->finalize (object);
+}
+
+static void
+pooler_store_writer_class_init (PoolerStoreWriterClass *klass)
+{
+  GObjectClass *object_class = G_OBJECT_CLASS (klass);
+
+  object_class->finalize = pooler_store_writer_finalize;
+}
+
+static void
+pooler_store_writer_init (PoolerStoreWriter *self)
+{
+  g_mutex_init (&self->lock);
+  self->queue = g_async_queue_new_full (writer_op_free);
+}
+
+static gboolean
+prepare (PoolerStoreWriter  *self,
+         const char         *sql,
+         sqlite3_stmt      **stmt,
+         GError            **error)
+{
+  if (sqlite3_prepare_v3 (self->db, sql, -1, SQLITE_PREPARE_PERSISTENT, stmt, NULL) != SQLITE_OK)
+    {
+      g_set_error (error, POOLER_ERROR, POOLER_ERROR_DATABASE,
+                   "Could not prepare the request log: %s", sqlite3_errmsg (self->db));
+      return FALSE;
+    }
+
+  return TRUE;
+}
+
+PoolerStoreWriter *
+pooler_store_writer_new (const char  *path,
+                         GError     **error)
+{
+  g_autoptr(PoolerStoreWriter) self = NULL;
+  g_autofree char *default_path = NULL;
+  sqlite3_stmt *stmt = NULL;
+  int version = -1;
+
+  g_return_val_if_fail (error == NULL || *error == NULL, NULL);
+
+  if (path == NULL)
+    path = default_path = pooler_store_default_path ();
+
+  self = g_object_new (POOLER_TYPE_STORE_WRITER, NULL);
+
+  self->db = pooler_store_open_connection (path, error);
+  if (self->db == NULL)
+    return NULL;
+
+  /* Migrating is PoolerStore's job; writing into another schema is not ours. */
+  if (sqlite3_prepare_v2 (self->db, "PRAGMA user_version", -1, &stmt, NULL) == SQLITE_OK &&
+      sqlite3_step (stmt) == SQLITE_ROW)
+    version = sqlite3_column_int (stmt, 0);
+  sqlite3_finalize (stmt);
+
+  if (version != pooler_store_schema_version_latest ())
+    {
+      g_set_error (error, POOLER_ERROR, POOLER_ERROR_DATABASE,
+                   "The database has schema %d, not %d; open it with the store first",
+                   version, pooler_store_schema_version_latest ());
+      return NULL;
+    }
+
+  if (!prepare (self,
+                "INSERT INTO requests (id, started_at_ms, pool_slug, key_prefix,"
+                " account_id, model, endpoint, transport, status, upstream_status,"
+                " latency_ms, ttfb_ms, input_tokens, output_tokens, cached_tokens,"
+                " reasoning_tokens, error_code, state)"
+                " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13,"
+                " ?14, ?15, ?16, ?17, ?18)"
+                " ON CONFLICT (id) DO UPDATE SET"
+                "  started_at_ms = excluded.started_at_ms,"
+                "  pool_slug = excluded.pool_slug,"
+                "  key_prefix = excluded.key_prefix,"
+                "  account_id = excluded.account_id,"
+                "  model = excluded.model,"
+                "  endpoint = excluded.endpoint,"
+                "  transport = excluded.transport,"
+                "  status = excluded.status,"
+                "  upstream_status = excluded.upstream_status,"
+                "  latency_ms = excluded.latency_ms,"
+                "  ttfb_ms = excluded.ttfb_ms,"
+                "  input_tokens = excluded.input_tokens,"
+                "  output_tokens = excluded.output_tokens,"
+                "  cached_tokens = excluded.cached_tokens,"
+                "  reasoning_tokens = excluded.reasoning_tokens,"
+                "  error_code = excluded.error_code,"
+                "  state = excluded.state",
+                &self->upsert_request, error) ||
+      !prepare (self,
+                "DELETE FROM request_attempts WHERE request_id = ?1",
+                &self->delete_attempts, error) ||
+      !prepare (self,
+                "INSERT OR REPLACE INTO request_attempts (request_id, attempt,"
+                " account_id, upstream_status, error_code, started_at_ms, duration_ms)"
+                " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+                &self->insert_attempt, error) ||
+      /* The guard skips the write (and the WAL page) when nothing moves. */
+      !prepare (self,
+                "UPDATE api_keys SET last_used_at = ?2"
+                " WHERE prefix = ?1 AND last_used_at < ?2",
+                &self->touch_key, error) ||
+      !prepare (self,
+                "UPDATE accounts SET last_used_at = ?2"
+                " WHERE id = ?1 AND last_used_at < ?2",
+                &self->touch_account, error))
+    return NULL;
+
+  self->thread = g_thread_try_new ("pooler-store-writer", writer_thread, self, error);
+  if (self->thread == NULL)
+    return NULL;
+
+  return g_steal_pointer (&self);
+}
+
+void
+pooler_store_writer_push_request (PoolerStoreWriter         *self,
+                                  const PoolerRequestRecord *record)
+{
+  WriterOp *op;
+
+  g_return_if_fail (POOLER_IS_STORE_WRITER (self));
+  g_return_if_fail (record != NULL);
+  g_return_if_fail (record->id != NULL);
+  g_return_if_fail (record->endpoint != NULL);
+  g_return_if_fail (record->attempts != NULL);
+
+  op = g_new0 (WriterOp, 1);
+  op->kind = WRITER_OP_REQUEST;
+  op->record = pooler_request_record_copy (record);
+  writer_push (self, op);
+}
+
+static void
+push_touch (PoolerStoreWriter *self,
+            WriterOpKind       kind,
+            const char        *target,
+            gint64             unix_seconds)
+{
+  WriterOp *op = g_new0 (WriterOp, 1);
+
+  op->kind = kind;
+  op->target = g_strdup (target);
+  op->at = unix_seconds;
+  writer_push (self, op);
+}
+
+void
+pooler_store_writer_touch_key (PoolerStoreWriter *self,
+                               const char        *prefix,
+                               gint64             unix_seconds)
+{
+  g_return_if_fail (POOLER_IS_STORE_WRITER (self));
+  g_return_if_fail (prefix != NULL);
+
+  push_touch (self, WRITER_OP_TOUCH_KEY, prefix, unix_seconds);
+}
+
+void
+pooler_store_writer_touch_account (PoolerStoreWriter *self,
+                                   const char        *account_id,
+                                   gint64             unix_seconds)
+{
+  g_return_if_fail (POOLER_IS_STORE_WRITER (self));
+  g_return_if_fail (account_id != NULL);
+
+  push_touch (self, WRITER_OP_TOUCH_ACCOUNT, account_id, unix_seconds);
+}
+
+void
+pooler_store_writer_flush (PoolerStoreWriter *self)
+{
+  FlushWaiter waiter = { 0 };
+  WriterOp *op;
+
+  g_return_if_fail (POOLER_IS_STORE_WRITER (self));
+  g_return_if_fail (g_thread_self () != self->thread);
+
+  g_mutex_lock (&self->lock);
+  if (self->closed)
+    {
+      /* close() already drained the queue; nothing can be pending. */
+      g_mutex_unlock (&self->lock);
+      return;
+    }
+
+  g_mutex_init (&waiter.mutex);
+  g_cond_init (&waiter.cond);
+
+  op = g_new0 (WriterOp, 1);
+  op->kind = WRITER_OP_FLUSH;
+  op->waiter = &waiter;
+  g_async_queue_push (self->queue, op);
+  g_mutex_unlock (&self->lock);
+
+  g_mutex_lock (&waiter.mutex);
+  while (!waiter.done)
+    g_cond_wait (&waiter.cond, &waiter.mutex);
+  g_mutex_unlock (&waiter.mutex);
+
+  g_mutex_clear (&waiter.mutex);
+  g_cond_clear (&waiter.cond);
+}
+
+void
+pooler_store_writer_close (PoolerStoreWriter *self)
+{
+  WriterOp *op;
+
+  g_return_if_fail (POOLER_IS_STORE_WRITER (self));
+
+  g_mutex_lock (&self->lock);
+  if (self->closed)
+    {
+      g_mutex_unlock (&self->lock);
+      return;
+    }
+  self->closed = TRUE;
+
+  /* Queued last, so the thread commits everything before it and exits. */
+  if (self->thread != NULL)
+    {
+      op = g_new0 (WriterOp, 1);
+      op->kind = WRITER_OP_STOP;
+      g_async_queue_push (self->queue, op);
+    }
+  g_mutex_unlock (&self->lock);
+
+  g_clear_pointer (&self->thread, g_thread_join);
+
+  g_clear_pointer (&self->upsert_request, sqlite3_finalize);
+  g_clear_pointer (&self->delete_attempts, sqlite3_finalize);
+  g_clear_pointer (&self->insert_attempt, sqlite3_finalize);
+  g_clear_pointer (&self->touch_key, sqlite3_finalize);
+  g_clear_pointer (&self->touch_account, sqlite3_finalize);
+  g_clear_pointer (&self->db, sqlite3_close_v2);
+}
+
+guint64
+pooler_store_writer_get_committed (PoolerStoreWriter *self)
+{
+  guint64 committed;
+
+  g_return_val_if_fail (POOLER_IS_STORE_WRITER (self), 0);
+
+  g_mutex_lock (&self->lock);
+  committed = self->committed;
+  g_mutex_unlock (&self->lock);
+
+  return committed;
+}
