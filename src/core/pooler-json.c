@@ -1,1 +1,190 @@
-/* placeholder: being written */
+/* pooler-json.c
+ *
+ * Copyright 2026 The Codex Pooler authors
+ * SPDX-License-Identifier: GPL-3.0-or-later
+ */
+#define G_LOG_DOMAIN "pooler-json"
+
+#include "config.h"
+
+#include <stdio.h>
+
+#include "pooler-error.h"
+#include "pooler-json.h"
+
+gboolean
+pooler_json_depth_ok (const char *data,
+                      gsize       length,
+                      guint       max_depth)
+{
+  guint depth = 0;
+  gboolean in_string = FALSE;
+  gsize i;
+
+  g_return_val_if_fail (data != NULL || length == 0, FALSE);
+
+  for (i = 0; i < length; i++)
+    {
+      char c = data[i];
+
+      if (in_string)
+        {
+          /* Skip the escaped character, whatever it is, so \" and \\
+           * do not end or extend the string. */
+          if (c == '\\')
+            i++;
+          else if (c == '"')
+            in_string = FALSE;
+          continue;
+        }
+
+      switch (c)
+        {
+        case '"':
+          in_string = TRUE;
+          break;
+
+        case '{':
+        case '[':
+          if (++depth > max_depth)
+            return FALSE;
+          break;
+
+        case '}':
+        case ']':
+          /* Unbalanced closers are the parser's problem, not ours. */
+          if (depth > 0)
+            depth--;
+          break;
+
+        default:
+          break;
+        }
+    }
+
+  return TRUE;
+}
+
+/* json-glib's messages quote the offending token ("unexpected string
+ * constant \"...\""), which may be a secret from an auth.json or a
+ * request, so only its position and the kind of error are kept. */
+static char *
+describe_parse_error (const GError *error)
+{
+  const char *what = "syntax error";
+  const char *position;
+  guint line = 0;
+  guint column = 0;
+
+  if (error->domain == JSON_PARSER_ERROR)
+    {
+      switch (error->code)
+        {
+        case JSON_PARSER_ERROR_TRAILING_COMMA:
+          what = "trailing comma";
+          break;
+        case JSON_PARSER_ERROR_MISSING_COMMA:
+          what = "missing comma";
+          break;
+        case JSON_PARSER_ERROR_MISSING_COLON:
+          what = "missing colon";
+          break;
+        case JSON_PARSER_ERROR_INVALID_BAREWORD:
+          what = "invalid bare word";
+          break;
+        case JSON_PARSER_ERROR_EMPTY_MEMBER_NAME:
+          what = "empty member name";
+          break;
+        case JSON_PARSER_ERROR_INVALID_DATA:
+          what = "invalid data (not UTF-8?)";
+          break;
+        default:
+          break;
+        }
+    }
+
+  /* The message starts "<data>:LINE:COLUMN: " when json-glib knows where. */
+  position = g_str_has_prefix (error->message, "<data>:") ? error->message + 7 : NULL;
+  if (position != NULL && sscanf (position, "%u:%u:", &line, &column) == 2)
+    return g_strdup_printf ("Invalid JSON at line %u, column %u: %s", line, column, what);
+
+  return g_strdup_printf ("Invalid JSON: %s", what);
+}
+
+JsonNode *
+pooler_json_parse (const char  *data,
+                   gsize        length,
+                   GError     **error)
+{
+  g_autoptr(JsonParser) parser = NULL;
+  g_autoptr(GError) local_error = NULL;
+
+  g_return_val_if_fail (data != NULL || length == 0, NULL);
+  g_return_val_if_fail (error == NULL || *error == NULL, NULL);
+
+  if (length == 0)
+    {
+      g_set_error_literal (error, POOLER_ERROR, POOLER_ERROR_INVALID,
+                           "The JSON document is empty");
+      return NULL;
+    }
+
+  if (length > G_MAXSSIZE)
+    {
+      g_set_error_literal (error, POOLER_ERROR, POOLER_ERROR_INVALID,
+                           "The JSON document is too large");
+      return NULL;
+    }
+
+  /* json-glib recurses once per level and overflows the stack on deep
+   * input, so this check must come before it ever sees the data. */
+  if (!pooler_json_depth_ok (data, length, POOLER_JSON_MAX_DEPTH))
+    {
+      g_set_error (error, POOLER_ERROR, POOLER_ERROR_INVALID,
+                   "JSON nests deeper than %d levels", POOLER_JSON_MAX_DEPTH);
+      return NULL;
+    }
+
+  parser = json_parser_new_immutable ();
+  if (!json_parser_load_from_data (parser, data, (gssize) length, &local_error))
+    {
+      g_autofree char *message = describe_parse_error (local_error);
+
+      g_set_error_literal (error, POOLER_ERROR, POOLER_ERROR_INVALID, message);
+      return NULL;
+    }
+
+  /* Whitespace only: json-glib accepts it and has no root. */
+  if (json_parser_get_root (parser) == NULL)
+    {
+      g_set_error_literal (error, POOLER_ERROR, POOLER_ERROR_INVALID,
+                           "The JSON document is empty");
+      return NULL;
+    }
+
+  return json_parser_steal_root (parser);
+}
+
+JsonObject *
+pooler_json_parse_object (const char  *data,
+                          gsize        length,
+                          GError     **error)
+{
+  g_autoptr(JsonNode) root = NULL;
+
+  g_return_val_if_fail (data != NULL || length == 0, NULL);
+  g_return_val_if_fail (error == NULL || *error == NULL, NULL);
+
+  root = pooler_json_parse (data, length, error);
+  if (root == NULL)
+    return NULL;
+
+  if (!JSON_NODE_HOLDS_OBJECT (root))
+    {
+      g_set_error_literal (error, POOLER_ERROR, POOLER_ERROR_INVALID,
+                           "Expected a JSON object");
+      return NULL;
+    }
+
+  return json_object_ref (json_node_get_object (root));
+}
