@@ -47,6 +47,11 @@ enum {
   REQUEST_FINISHED,
   ACCOUNT_CHANGED,
   REGISTRY_CHANGED,
+  ACCOUNT_EXHAUSTED,
+  ACCOUNT_RESTORED,
+  POOL_EXHAUSTED,
+  POOL_RESTORED,
+  REAUTH_REQUIRED,
   N_SIGNALS
 };
 
@@ -124,6 +129,70 @@ pooler_service_class_init (PoolerServiceClass *klass)
                   G_SIGNAL_RUN_LAST,
                   0, NULL, NULL, NULL,
                   G_TYPE_NONE, 0);
+
+  /**
+   * PoolerService::account-exhausted:
+   * @account: the account whose quota is now spent
+   * @reset_at: unix seconds when it comes back, 0 if unknown
+   *
+   * Emitted once when an account goes from usable to spent.
+   */
+  signals [ACCOUNT_EXHAUSTED] =
+    g_signal_new ("account-exhausted",
+                  G_TYPE_FROM_CLASS (klass),
+                  G_SIGNAL_RUN_LAST,
+                  0, NULL, NULL, NULL,
+                  G_TYPE_NONE, 2, POOLER_TYPE_ACCOUNT, G_TYPE_INT64);
+
+  /**
+   * PoolerService::account-restored:
+   * @account: an account that was spent and has quota again
+   */
+  signals [ACCOUNT_RESTORED] =
+    g_signal_new ("account-restored",
+                  G_TYPE_FROM_CLASS (klass),
+                  G_SIGNAL_RUN_LAST,
+                  0, NULL, NULL, NULL,
+                  G_TYPE_NONE, 1, POOLER_TYPE_ACCOUNT);
+
+  /**
+   * PoolerService::pool-exhausted:
+   * @pool: a Pool that has no usable account left
+   * @reset_at: the earliest time one comes back (unix seconds), 0 if unknown
+   *
+   * Emitted once per transition, not per refused request.
+   */
+  signals [POOL_EXHAUSTED] =
+    g_signal_new ("pool-exhausted",
+                  G_TYPE_FROM_CLASS (klass),
+                  G_SIGNAL_RUN_LAST,
+                  0, NULL, NULL, NULL,
+                  G_TYPE_NONE, 2, POOLER_TYPE_POOL, G_TYPE_INT64);
+
+  /**
+   * PoolerService::pool-restored:
+   * @pool: a Pool that was exhausted and can serve again
+   */
+  signals [POOL_RESTORED] =
+    g_signal_new ("pool-restored",
+                  G_TYPE_FROM_CLASS (klass),
+                  G_SIGNAL_RUN_LAST,
+                  0, NULL, NULL, NULL,
+                  G_TYPE_NONE, 1, POOLER_TYPE_POOL);
+
+  /**
+   * PoolerService::reauth-required:
+   * @account: an account whose refresh token was refused for good
+   *
+   * The account is kept (status reauth_required) until it is imported or
+   * signed in again.
+   */
+  signals [REAUTH_REQUIRED] =
+    g_signal_new ("reauth-required",
+                  G_TYPE_FROM_CLASS (klass),
+                  G_SIGNAL_RUN_LAST,
+                  0, NULL, NULL, NULL,
+                  G_TYPE_NONE, 1, POOLER_TYPE_ACCOUNT);
 }
 
 static char *

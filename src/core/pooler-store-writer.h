@@ -9,6 +9,7 @@
 
 #include <gio/gio.h>
 
+#include "pooler-quota.h"
 #include "pooler-request-record.h"
 
 G_BEGIN_DECLS
@@ -29,6 +30,10 @@ void               pooler_store_writer_touch_key      (PoolerStoreWriter   *self
 void               pooler_store_writer_touch_account  (PoolerStoreWriter   *self,
                                                        const char          *account_id,
                                                        gint64               unix_seconds);
+/* Upsert into quota_windows by (account, limit id, minutes). */
+void               pooler_store_writer_put_quota_window (PoolerStoreWriter *self,
+                                                         const char        *account_id,
+                                                         const PoolerQuotaWindow *window);
 /* Blocks until everything queued before the call is committed. */
 void               pooler_store_writer_flush          (PoolerStoreWriter   *self);
 /* Flushes and stops the thread; later pushes are dropped with a warning. */

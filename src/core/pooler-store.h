@@ -15,6 +15,7 @@
 #include "pooler-account.h"
 #include "pooler-key-record.h"
 #include "pooler-pool.h"
+#include "pooler-quota.h"
 #include "pooler-request-record.h"
 
 G_BEGIN_DECLS
@@ -102,6 +103,12 @@ gboolean         pooler_store_count_requests      (PoolerStore     *self,
                                                    GError         **error);
 /* Called at start-up: rows left in_flight by a process that died. */
 gint64           pooler_store_mark_interrupted    (PoolerStore     *self,
+                                                   GError         **error);
+
+/* Quota evidence of one account (PoolerQuotaWindow*, source STORED);
+ * writes go through PoolerStoreWriter. */
+GPtrArray       *pooler_store_list_quota_windows  (PoolerStore     *self,
+                                                   const char      *account_id,
                                                    GError         **error);
 
 /* Audit log: who did what, sanitized (no secrets in @detail). */
