@@ -30,7 +30,7 @@
 
 static const char * const response_modes[] = {
   "ok", "ok_full", "429", "429at", "429plain", "401", "500", "failed",
-  "cut", "garbage", "hang", "hold", "slow", NULL
+  "cut", "garbage", "hang", "hold", "slow", "long", NULL
 };
 static const char * const models_modes[] = { "empty", "catalog", "404", "500", NULL };
 static const char * const oauth_modes[] = { "ok", "400", "500", NULL };
@@ -468,6 +468,8 @@ make_id_token (JsonObject *claims,
 }
 
 /* Fixtures */
+
+#define LONG_STREAM_DELTAS 40000
 
 static GPtrArray *
 split_events (GBytes *sse)
@@ -1039,6 +1041,16 @@ handle_responses (FakeUpstream      *self,
 
       if (g_str_equal (mode, "slow"))
         gap_ms = gap_set ? gap_ms : DEFAULT_SLOW_GAP_MS;
+      else if (g_str_equal (mode, "long") && events->len > 2)
+        {
+          /* Megabytes of deltas: more than socket buffers hold, so a
+           * client that stops reading makes the gateway wait on it. */
+          GBytes *delta = g_ptr_array_index (events, 2);
+
+          for (guint i = 0; i < LONG_STREAM_DELTAS; i++)
+            g_ptr_array_insert (events, 2, g_bytes_ref (delta));
+          gap_ms = 0;
+        }
       else if (g_str_equal (mode, "cut"))
         cut_after = 2;
       else if (g_str_equal (mode, "hold"))
@@ -1361,6 +1373,8 @@ handle_ctl (FakeUpstream      *self,
     fake_upstream_set_gap_ms (self, number);
   if (parse_uint (g_hash_table_lookup (query, "resets_in"), &number))
     fake_upstream_set_resets_in (self, number);
+  if ((value = g_hash_table_lookup (query, "invalidate")) != NULL)
+    fake_upstream_invalidate_access_token (self, value);
   if (g_hash_table_contains (query, "release"))
     release_all (self);
 

@@ -34,6 +34,7 @@ G_DECLARE_FINAL_TYPE (FakeUpstream, fake_upstream, FAKE, UPSTREAM, GObject)
  *   hold       first event, then nothing until released, then the rest
  *   slow       as ok with gap_ms between events (250 ms unless
  *              fake_upstream_set_gap_ms () was called)
+ *   long       as ok with 40000 more delta events (megabytes), no gap
  */
 
 /* One recorded request. Immutable once recorded; reference counted. */

@@ -8,8 +8,10 @@
 #include "config.h"
 
 #include <string.h>
+#include <sys/socket.h>
 
 #include "fake-upstream.h"
+#include "test-util.h"
 #include "pooler-gateway.h"
 #include "pooler-service.h"
 #include "pooler-store.h"
@@ -28,56 +30,6 @@ typedef struct
   GBytes        *codex_body;     /* the real Codex CLI request body */
 } Fixture;
 
-static char *
-b64url (const char *text)
-{
-  g_autofree char *b64 = g_base64_encode ((const guchar *) text, strlen (text));
-  GString *s = g_string_new (NULL);
-
-  for (const char *p = b64; *p != '\0' && *p != '='; p++)
-    g_string_append_c (s, *p == '+' ? '-' : *p == '/' ? '_' : *p);
-
-  return g_string_free (s, FALSE);
-}
-
-/* An unsigned JWT shaped like the ChatGPT tokens in the fixtures. */
-static char *
-make_jwt (const char *chatgpt_id,
-          const char *email,
-          gint64      exp)
-{
-  g_autofree char *header = b64url ("{\"alg\":\"none\",\"typ\":\"JWT\"}");
-  g_autofree char *json = g_strdup_printf ("{\"email\":\"%s\",\"sub\":\"user-%s\",\"iat\":%" G_GINT64_FORMAT ","
-                                           "\"exp\":%" G_GINT64_FORMAT ",\"https://api.openai.com/auth\":"
-                                           "{\"chatgpt_account_id\":\"%s\",\"chatgpt_plan_type\":\"plus\","
-                                           "\"chatgpt_user_id\":\"user-%s\"}}",
-                                           email, chatgpt_id, exp - 864000, exp, chatgpt_id, chatgpt_id);
-  g_autofree char *payload = b64url (json);
-
-  return g_strdup_printf ("%s.%s.c2ln", header, payload);
-}
-
-static char *
-write_auth_json (const char *chatgpt_id,
-                 const char *access_token,
-                 const char *refresh_token,
-                 gint64      exp)
-{
-  g_autofree char *id_token = make_jwt (chatgpt_id, "gw@example.com", exp);
-  g_autofree char *json = g_strdup_printf ("{\"OPENAI_API_KEY\":null,\"tokens\":{\"id_token\":\"%s\","
-                                           "\"access_token\":\"%s\",\"refresh_token\":\"%s\","
-                                           "\"account_id\":\"%s\"},\"last_refresh\":\"2026-11-24T00:00:00Z\"}",
-                                           id_token, access_token, refresh_token, chatgpt_id);
-  char *path = g_build_filename (g_get_user_config_dir (), "auth.json", NULL);
-  g_autoptr(GError) error = NULL;
-
-  g_mkdir_with_parents (g_get_user_config_dir (), 0700);
-  g_file_set_contents (path, json, -1, &error);
-  g_assert_no_error (error);
-
-  return path;
-}
-
 static void
 fixture_setup_with_upstream (Fixture    *f,
                              const char *upstream_override)
@@ -88,16 +40,12 @@ fixture_setup_with_upstream (Fixture    *f,
   g_autofree char *upstream = NULL;
   g_autofree char *auth_path = NULL;
   g_autofree char *refresh = NULL;
-  g_autofree char *body_path = NULL;
   gint64 exp = g_get_real_time () / G_USEC_PER_SEC + 10 * 86400;
-  char *contents = NULL;
-  gsize length;
-
   f->fake = fake_upstream_new (&error);
   g_assert_no_error (error);
 
   f->chatgpt_id = g_strdup_printf ("acct_gw_%08x", g_random_int ());
-  f->access_token = make_jwt (f->chatgpt_id, "gw@example.com", exp);
+  f->access_token = test_make_jwt (f->chatgpt_id, "gw@example.com", exp);
   refresh = g_strdup_printf ("rt_gw_%08x", g_random_int ());
   fake_upstream_add_account (f->fake, f->chatgpt_id, f->access_token, refresh);
 
@@ -110,7 +58,7 @@ fixture_setup_with_upstream (Fixture    *f,
   pool = pooler_service_create_pool (f->service, "main", NULL, &error);
   g_assert_no_error (error);
 
-  auth_path = write_auth_json (f->chatgpt_id, f->access_token, refresh, exp);
+  auth_path = test_write_auth_json ("gw", f->chatgpt_id, "gw@example.com", f->access_token, refresh, exp);
   account = pooler_service_import_account (f->service, auth_path, "main", NULL, NULL, &error);
   g_assert_no_error (error);
   f->account_id = g_strdup (pooler_account_get_id (account));
@@ -128,10 +76,7 @@ fixture_setup_with_upstream (Fixture    *f,
 
   f->client = soup_session_new ();
 
-  body_path = g_build_filename (g_getenv ("POOLER_FIXTURES_DIR"), "codex-request.json", NULL);
-  g_file_get_contents (body_path, &contents, &length, &error);
-  g_assert_no_error (error);
-  f->codex_body = g_bytes_new_take (contents, length);
+  f->codex_body = test_load_codex_body ();
 }
 
 static void
@@ -163,56 +108,20 @@ fixture_teardown (Fixture       *f,
     ;
 }
 
-/* ---- a small async client that spins the loop the gateway runs on ---- */
-
-typedef struct
-{
-  GBytes  *body;
-  GError  *error;
-  gboolean done;
-} Sent;
-
-static void
-send_and_read_cb (GObject      *object,
-                  GAsyncResult *result,
-                  gpointer      user_data)
-{
-  Sent *sent = user_data;
-
-  sent->body = soup_session_send_and_read_finish (SOUP_SESSION (object), result, &sent->error);
-  sent->done = TRUE;
-}
-
 static SoupMessage *
 new_message (Fixture    *f,
              const char *method,
              const char *path,
              const char *key)
 {
-  g_autofree char *uri = g_strconcat (f->base, path, NULL);
-  SoupMessage *msg = soup_message_new (method, uri);
-
-  if (key != NULL)
-    {
-      g_autofree char *bearer = g_strconcat ("Bearer ", key, NULL);
-      soup_message_headers_replace (soup_message_get_request_headers (msg), "Authorization", bearer);
-    }
-
-  return msg;
+  return test_new_message (f->base, method, path, key);
 }
 
 static GBytes *
 send_and_read (Fixture     *f,
                SoupMessage *msg)
 {
-  Sent sent = { 0 };
-
-  soup_session_send_and_read_async (f->client, msg, G_PRIORITY_DEFAULT, NULL, send_and_read_cb, &sent);
-  while (!sent.done)
-    g_main_context_iteration (NULL, TRUE);
-  g_assert_no_error (sent.error);
-
-  return sent.body;
+  return test_send_and_read (f->client, msg);
 }
 
 static SoupMessage *
@@ -234,31 +143,6 @@ post_codex (Fixture    *f,
 
   *out_body = send_and_read (f, msg);
   return msg;
-}
-
-static JsonObject *
-parse_error (GBytes *body)
-{
-  g_autoptr(JsonParser) parser = json_parser_new ();
-  g_autoptr(GError) error = NULL;
-  JsonObject *root;
-
-  json_parser_load_from_data (parser, g_bytes_get_data (body, NULL), g_bytes_get_size (body), &error);
-  g_assert_no_error (error);
-  root = json_node_get_object (json_parser_get_root (parser));
-  g_assert_true (json_object_has_member (root, "error"));
-
-  return json_object_ref (json_object_get_object_member (root, "error"));
-}
-
-static gboolean
-bytes_contain (GBytes     *bytes,
-               const char *needle)
-{
-  gsize size;
-  const char *data = g_bytes_get_data (bytes, &size);
-
-  return data != NULL && g_strstr_len (data, size, needle) != NULL;
 }
 
 static PoolerRequestRecord *
@@ -294,8 +178,8 @@ test_stream_through_pool (Fixture       *f,
   g_assert_cmpuint (soup_message_get_status (msg), ==, 200);
   g_assert_cmpstr (soup_message_headers_get_content_type (soup_message_get_response_headers (msg), NULL),
                    ==, "text/event-stream");
-  g_assert_true (bytes_contain (body, "pooled-hello"));
-  g_assert_true (bytes_contain (body, "event: response.completed"));
+  g_assert_true (test_bytes_contain (body, "pooled-hello"));
+  g_assert_true (test_bytes_contain (body, "event: response.completed"));
   /* Quota headers come through for the client to read. */
   g_assert_nonnull (soup_message_headers_get_one (soup_message_get_response_headers (msg),
                                                   "x-codex-primary-used-percent"));
@@ -438,7 +322,7 @@ assert_unauthorized (Fixture    *f,
 
   msg = post_codex (f, key, &body);
   g_assert_cmpuint (soup_message_get_status (msg), ==, 401);
-  error = parse_error (body);
+  error = test_parse_error (body);
   g_assert_cmpstr (json_object_get_string_member (error, "type"), ==, "invalid_request_error");
   g_assert_cmpstr (json_object_get_string_member (error, "code"), ==, "invalid_api_key");
   g_assert_true (json_object_has_member (error, "param"));
@@ -498,7 +382,7 @@ test_models_forwarded_and_cached (Fixture       *f,
   g_autoptr(GPtrArray) seen = NULL;
 
   g_assert_cmpuint (soup_message_get_status (msg), ==, 200);
-  g_assert_true (bytes_contain (body, "\"models\""));
+  g_assert_true (test_bytes_contain (body, "\"models\""));
   seen = fake_upstream_dup_requests (f->fake);
   g_assert_cmpstr (((FakeUpstreamRequest *) g_ptr_array_index (seen, 0))->query, ==, "client_version=0.169.0");
 
@@ -528,15 +412,19 @@ test_upstream_errors_passed_on (Fixture       *f,
   fake_upstream_set_mode (f->fake, NULL, "429at", 1);
   msg = post_codex (f, f->key, &body);
   g_assert_cmpuint (soup_message_get_status (msg), ==, 429);
-  error = parse_error (body);
+  error = test_parse_error (body);
   g_assert_cmpstr (json_object_get_string_member (error, "type"), ==, "usage_limit_reached");
   g_assert_cmpint (json_object_get_int_member (error, "resets_at"), >, g_get_real_time () / G_USEC_PER_SEC);
   g_assert_cmpstr (json_object_get_string_member (error, "plan_type"), ==, "plus");
 
+  /* Its only account is spent, so the Pool is: the answer is the Pool's. */
   row = last_request (f);
   g_assert_cmpint (row->status, ==, 429);
   g_assert_cmpint (row->upstream_status, ==, 429);
-  g_assert_cmpstr (row->error_code, ==, "upstream_429");
+  g_assert_cmpstr (row->error_code, ==, "pool_exhausted");
+  g_assert_cmpuint (row->attempts->len, ==, 1);
+  g_assert_cmpstr (((PoolerAttemptRecord *) g_ptr_array_index (row->attempts, 0))->error_code, ==,
+                   "upstream_429");
 }
 
 static void
@@ -552,7 +440,7 @@ test_bad_requests (Fixture       *f,
 
   b1 = send_and_read (f, unknown);
   g_assert_cmpuint (soup_message_get_status (unknown), ==, 404);
-  e1 = parse_error (b1);
+  e1 = test_parse_error (b1);
 
   b2 = send_and_read (f, unknown_backend);
   g_assert_cmpuint (soup_message_get_status (unknown_backend), ==, 404);
@@ -561,7 +449,7 @@ test_bad_requests (Fixture       *f,
                                             g_bytes_new_static ("{\"model\":", 9));
   b3 = send_and_read (f, bad_json);
   g_assert_cmpuint (soup_message_get_status (bad_json), ==, 400);
-  e3 = parse_error (b3);
+  e3 = test_parse_error (b3);
   g_assert_cmpstr (json_object_get_string_member (e3, "type"), ==, "invalid_request_error");
 
   /* Refused from Content-Length alone. */
@@ -612,7 +500,7 @@ test_health (Fixture       *f,
 
   g_assert_cmpuint (soup_message_get_status (health), ==, 200);
   g_assert_cmpuint (soup_message_get_status (ready), ==, 200);
-  g_assert_true (bytes_contain (b2, "ready"));
+  g_assert_true (test_bytes_contain (b2, "ready"));
 }
 
 static void
@@ -629,7 +517,7 @@ test_no_usable_account_503 (Fixture       *f,
 
   msg = post_codex (f, f->key, &body);
   g_assert_cmpuint (soup_message_get_status (msg), ==, 503);
-  json = parse_error (body);
+  json = test_parse_error (body);
   g_assert_cmpstr (json_object_get_string_member (json, "code"), ==, "no_usable_account");
   g_assert_cmpuint (fake_upstream_get_request_count (f->fake), ==, 0);
 }
@@ -661,7 +549,7 @@ test_upstream_unreachable_502 (Fixture       *f,
 
   msg = post_codex (f, f->key, &body);
   g_assert_cmpuint (soup_message_get_status (msg), ==, 502);
-  json = parse_error (body);
+  json = test_parse_error (body);
   g_assert_cmpstr (json_object_get_string_member (json, "code"), ==, "upstream_unreachable");
 
   row = last_request (f);
@@ -699,6 +587,97 @@ test_no_secrets_in_database (Fixture       *f,
     }
 }
 
+/* A client that stops reading, so the gateway has to wait for it, and then
+ * goes away: the request ends as client_closed and nothing breaks. */
+static void
+test_slow_client_disconnects (Fixture       *f,
+                              gconstpointer  data)
+{
+  g_autoptr(GSocket) socket = NULL;
+  g_autoptr(GInetAddress) loopback = g_inet_address_new_loopback (G_SOCKET_FAMILY_IPV4);
+  g_autoptr(GSocketAddress) address = g_inet_socket_address_new (loopback, pooler_gateway_get_port (f->gateway));
+  g_autoptr(GError) error = NULL;
+  g_autoptr(GString) request = g_string_new (NULL);
+  g_autoptr(PoolerRequestRecord) row = NULL;
+  char head[256];
+  gint64 deadline;
+  gsize sent = 0;
+
+  fake_upstream_set_mode (f->fake, NULL, "long", 1);
+
+  socket = g_socket_new (G_SOCKET_FAMILY_IPV4, G_SOCKET_TYPE_STREAM, G_SOCKET_PROTOCOL_TCP, &error);
+  g_assert_no_error (error);
+  g_socket_set_option (socket, SOL_SOCKET, SO_RCVBUF, 4096, NULL);
+  g_assert_true (g_socket_connect (socket, address, NULL, &error));
+  g_assert_no_error (error);
+
+  g_string_append_printf (request, "POST /backend-api/codex/responses HTTP/1.1\r\n"
+                                   "Host: 127.0.0.1:%u\r\nAuthorization: Bearer %s\r\n"
+                                   "Content-Type: application/json\r\nContent-Length: %" G_GSIZE_FORMAT "\r\n\r\n",
+                          pooler_gateway_get_port (f->gateway), f->key, g_bytes_get_size (f->codex_body));
+  g_string_append_len (request, g_bytes_get_data (f->codex_body, NULL), g_bytes_get_size (f->codex_body));
+  g_socket_set_blocking (socket, FALSE);
+  while (sent < request->len)
+    {
+      gssize n = g_socket_send (socket, request->str + sent, request->len - sent, NULL, NULL);
+
+      if (n > 0)
+        sent += n;
+      g_main_context_iteration (NULL, FALSE);
+    }
+
+  /* Read only the start of the answer, then let the gateway pile up. */
+  deadline = g_get_monotonic_time () + 10 * G_USEC_PER_SEC;
+  while (g_socket_receive (socket, head, sizeof head, NULL, NULL) <= 0 &&
+         g_get_monotonic_time () < deadline)
+    g_main_context_iteration (NULL, FALSE);
+  deadline = g_get_monotonic_time () + G_USEC_PER_SEC;
+  while (g_get_monotonic_time () < deadline)
+    g_main_context_iteration (NULL, FALSE);
+
+  g_socket_close (socket, NULL);
+
+  /* The row ends, marked as the client's doing. */
+  deadline = g_get_monotonic_time () + 10 * G_USEC_PER_SEC;
+  for (;;)
+    {
+      g_autoptr(GPtrArray) rows = NULL;
+
+      g_main_context_iteration (NULL, FALSE);
+      pooler_service_flush (f->service);
+      rows = pooler_store_list_requests (pooler_service_get_store (f->service), 1, NULL);
+      if (rows != NULL && rows->len == 1 &&
+          ((PoolerRequestRecord *) g_ptr_array_index (rows, 0))->state == POOLER_REQUEST_COMPLETED)
+        {
+          row = pooler_request_record_copy (g_ptr_array_index (rows, 0));
+          break;
+        }
+      g_assert_cmpint (g_get_monotonic_time (), <, deadline);
+      g_usleep (10000);
+    }
+  g_assert_cmpint (row->status, ==, 499);
+  g_assert_cmpstr (row->error_code, ==, "client_closed");
+}
+
+/* A request sent the moment listen() returns is served, not reset. */
+static void
+test_request_right_after_listen (Fixture       *f,
+                                 gconstpointer  data)
+{
+  g_autoptr(PoolerGateway) second = pooler_gateway_new (f->service);
+  g_autoptr(GError) error = NULL;
+  g_autoptr(SoupMessage) msg = NULL;
+  g_autoptr(GBytes) body = NULL;
+  g_autofree char *base = NULL;
+
+  g_assert_true (pooler_gateway_listen (second, NULL, 0, &error));
+  g_assert_no_error (error);
+  base = pooler_gateway_dup_base_url (second);
+  msg = test_new_message (base, "GET", "/healthz", NULL);
+  body = test_send_and_read (f->client, msg);
+  g_assert_cmpuint (soup_message_get_status (msg), ==, 200);
+}
+
 int
 main (int   argc,
       char *argv[])
@@ -717,6 +696,8 @@ main (int   argc,
   ADD ("/gateway/health", test_health);
   ADD ("/gateway/no-usable-account-503", test_no_usable_account_503);
   ADD ("/gateway/no-secrets-in-database", test_no_secrets_in_database);
+  ADD ("/gateway/slow-client-disconnects", test_slow_client_disconnects);
+  ADD ("/gateway/request-right-after-listen", test_request_right_after_listen);
 #undef ADD
   g_test_add ("/gateway/upstream-unreachable-502", Fixture, NULL, fixture_setup_dead_upstream,
               test_upstream_unreachable_502, fixture_teardown);

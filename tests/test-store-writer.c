@@ -518,6 +518,146 @@ test_refuses_unmigrated (void)
   g_assert_error (error, POOLER_ERROR, POOLER_ERROR_DATABASE);
 }
 
+static char *
+query_text (sqlite3    *db,
+            const char *sql)
+{
+  sqlite3_stmt *stmt = NULL;
+  char *value;
+
+  g_assert_cmpint (sqlite3_prepare_v2 (db, sql, -1, &stmt, NULL), ==, SQLITE_OK);
+  g_assert_cmpint (sqlite3_step (stmt), ==, SQLITE_ROW);
+  value = g_strdup ((const char *) sqlite3_column_text (stmt, 0));
+  sqlite3_finalize (stmt);
+
+  return value;
+}
+
+static void
+put_window (PoolerStoreWriter *writer,
+            const char        *account_id,
+            const char        *limit_id,
+            int                minutes,
+            double             used,
+            gint64             observed_at,
+            PoolerQuotaSource  source)
+{
+  PoolerQuotaWindow window = {
+    (char *) limit_id, NULL, minutes, used, observed_at + 3600, observed_at, source,
+  };
+
+  pooler_store_writer_put_quota_window (writer, account_id, &window);
+}
+
+static const PoolerQuotaWindow *
+listed_window (GPtrArray  *windows,
+               const char *limit_id,
+               int         minutes)
+{
+  for (guint i = 0; i < windows->len; i++)
+    {
+      const PoolerQuotaWindow *window = g_ptr_array_index (windows, i);
+
+      if (g_strcmp0 (window->limit_id, limit_id) == 0 && window->window_minutes == minutes)
+        return window;
+    }
+
+  g_error ("No stored window %s/%d", limit_id, minutes);
+}
+
+static GPtrArray *
+list_windows (PoolerStore *store,
+              const char  *account_id)
+{
+  g_autoptr(GError) error = NULL;
+  GPtrArray *windows = pooler_store_list_quota_windows (store, account_id, &error);
+
+  g_assert_no_error (error);
+  g_assert_nonnull (windows);
+  return windows;
+}
+
+static void
+test_quota_windows (void)
+{
+  g_autofree char *path = test_db_path ("quota.db");
+  g_autoptr(PoolerStore) store = open_store (path);
+  g_autoptr(PoolerStoreWriter) writer = open_writer (path);
+  g_autoptr(PoolerAccount) account = pooler_account_new ("acct");
+  g_autoptr(PoolerRequestRecord) record = make_request ("req_q", 1000, 200);
+  g_autoptr(GPtrArray) windows = NULL;
+  g_autoptr(GError) error = NULL;
+  g_autofree char *kind = NULL;
+  g_autofree char *source = NULL;
+  const PoolerQuotaWindow *window;
+  sqlite3 *db;
+  const gint64 t = 1795488000;
+
+  pooler_account_set_chatgpt_account_id (account, "cga");
+  g_assert_true (pooler_store_save_account (store, account, &error));
+  g_assert_no_error (error);
+
+  put_window (writer, "acct", "codex", 300, 12.5, t, POOLER_QUOTA_SOURCE_HEADERS);
+  put_window (writer, "acct", "codex", 10080, 3, t, POOLER_QUOTA_SOURCE_USAGE_API);
+  put_window (writer, "acct", "codex_bengalfox", 90, 40, t, POOLER_QUOTA_SOURCE_EVENT);
+  pooler_store_writer_flush (writer);
+
+  windows = list_windows (store, "acct");
+  g_assert_cmpuint (windows->len, ==, 3);
+  window = listed_window (windows, "codex", 300);
+  g_assert_cmpfloat (window->used_percent, ==, 12.5);
+  g_assert_cmpint (window->reset_at, ==, t + 3600);
+  g_assert_cmpint (window->observed_at, ==, t);
+  g_assert_cmpint (window->source, ==, POOLER_QUOTA_SOURCE_STORED);
+  g_assert_cmpfloat (listed_window (windows, "codex", 10080)->used_percent, ==, 3);
+  g_assert_cmpfloat (listed_window (windows, "codex_bengalfox", 90)->used_percent, ==, 40);
+  g_clear_pointer (&windows, g_ptr_array_unref);
+
+  /* The kind and the original source are written as text. */
+  db = open_raw (path);
+  kind = query_text (db, "SELECT window_kind FROM quota_windows"
+                         " WHERE limit_id = 'codex' AND window_minutes = 10080");
+  source = query_text (db, "SELECT source FROM quota_windows"
+                           " WHERE limit_id = 'codex' AND window_minutes = 10080");
+  g_assert_cmpstr (kind, ==, "weekly");
+  g_assert_cmpstr (source, ==, "usage_api");
+  g_assert_cmpint (query_int (db, "SELECT COUNT (*) FROM quota_windows"
+                                  " WHERE window_kind = '90m' AND source = 'event'"), ==, 1);
+
+  /* An older observation in a later batch changes nothing. */
+  put_window (writer, "acct", "codex", 300, 90, t - 10, POOLER_QUOTA_SOURCE_HEADERS);
+  pooler_store_writer_flush (writer);
+  windows = list_windows (store, "acct");
+  g_assert_cmpfloat (listed_window (windows, "codex", 300)->used_percent, ==, 12.5);
+  g_assert_cmpint (listed_window (windows, "codex", 300)->observed_at, ==, t);
+  g_clear_pointer (&windows, g_ptr_array_unref);
+
+  /* Within one batch: the newer one stays whatever the queue order. */
+  put_window (writer, "acct", "codex", 300, 50, t + 20, POOLER_QUOTA_SOURCE_HEADERS);
+  put_window (writer, "acct", "codex", 300, 30, t + 10, POOLER_QUOTA_SOURCE_ERROR);
+  /* Same time replaces. */
+  put_window (writer, "acct", "codex", 10080, 4, t, POOLER_QUOTA_SOURCE_HEADERS);
+  /* A window of an account that is gone is skipped, not the batch. */
+  put_window (writer, "gone", "codex", 300, 1, t, POOLER_QUOTA_SOURCE_HEADERS);
+  pooler_store_writer_push_request (writer, record);
+  pooler_store_writer_flush (writer);
+
+  windows = list_windows (store, "acct");
+  g_assert_cmpuint (windows->len, ==, 3);
+  g_assert_cmpfloat (listed_window (windows, "codex", 300)->used_percent, ==, 50);
+  g_assert_cmpint (listed_window (windows, "codex", 300)->observed_at, ==, t + 20);
+  g_assert_cmpfloat (listed_window (windows, "codex", 10080)->used_percent, ==, 4);
+  g_clear_pointer (&windows, g_ptr_array_unref);
+  g_assert_cmpint (query_int (db, "SELECT source = 'headers' FROM quota_windows"
+                                  " WHERE limit_id = 'codex' AND window_minutes = 300"), ==, 1);
+  g_assert_cmpint (query_int (db, "SELECT COUNT (*) FROM quota_windows"
+                                  " WHERE account_id = 'gone'"), ==, 0);
+  g_assert_cmpint (count_requests (store), ==, 1);
+  g_assert_cmpuint (pooler_store_writer_get_committed (writer), ==, 1);
+
+  sqlite3_close_v2 (db);
+}
+
 int
 main (int   argc,
       char *argv[])
@@ -531,6 +671,7 @@ main (int   argc,
   g_test_add_func ("/store-writer/close", test_close);
   g_test_add_func ("/store-writer/unref-commits", test_unref_commits);
   g_test_add_func ("/store-writer/refuses-unmigrated", test_refuses_unmigrated);
+  g_test_add_func ("/store-writer/quota-windows", test_quota_windows);
 
   return g_test_run ();
 }

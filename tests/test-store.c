@@ -1200,6 +1200,78 @@ test_count_requests (void)
   g_assert_cmpstr (((PoolerRequestRecord *) requests->pdata[2])->id, ==, "req_05");
 }
 
+static void
+test_quota_windows (void)
+{
+  g_autofree char *path = test_db_path ("quota.db");
+  g_autoptr(PoolerStore) store = open_store (path);
+  g_autoptr(PoolerAccount) account = make_account ("acct-q", "cga-q", "user-q");
+  g_autoptr(PoolerAccount) other = make_account ("acct-o", "cga-o", "user-o");
+  g_autoptr(GPtrArray) windows = NULL;
+  g_autoptr(GError) error = NULL;
+  sqlite3 *db;
+  const PoolerQuotaWindow *window;
+
+  save_account_ok (store, account);
+  save_account_ok (store, other);
+
+  /* Nothing yet: an empty list, not an error. */
+  windows = pooler_store_list_quota_windows (store, "acct-q", &error);
+  g_assert_no_error (error);
+  g_assert_nonnull (windows);
+  g_assert_cmpuint (windows->len, ==, 0);
+  g_clear_pointer (&windows, g_ptr_array_unref);
+
+  /* Inserted out of order, with another account's row in between. */
+  db = open_raw (path);
+  exec_ok (db,
+           "INSERT INTO quota_windows (account_id, limit_id, window_kind, window_minutes,"
+           " used_percent, reset_at, source, observed_at) VALUES"
+           " ('acct-q', 'codex_bengalfox', '5h', 300, 80, 1795491000, 'headers', 1795488100),"
+           " ('acct-q', 'codex', 'weekly', 10080, 3, 1795574236, 'usage_api', 1795488000),"
+           " ('acct-o', 'codex', '5h', 300, 99, 0, 'headers', 1795488000),"
+           " ('acct-q', 'codex', '5h', 300, 12.5, 1795491436, 'headers', 1795488050)");
+  sqlite3_close_v2 (db);
+
+  windows = pooler_store_list_quota_windows (store, "acct-q", &error);
+  g_assert_no_error (error);
+  g_assert_cmpuint (windows->len, ==, 3);
+
+  window = g_ptr_array_index (windows, 0);
+  g_assert_cmpstr (window->limit_id, ==, "codex");
+  g_assert_cmpint (window->window_minutes, ==, 300);
+  g_assert_cmpfloat (window->used_percent, ==, 12.5);
+  g_assert_cmpint (window->reset_at, ==, 1795491436);
+  g_assert_cmpint (window->observed_at, ==, 1795488050);
+  g_assert_cmpint (window->source, ==, POOLER_QUOTA_SOURCE_STORED);
+  g_assert_null (window->limit_name);
+
+  window = g_ptr_array_index (windows, 1);
+  g_assert_cmpstr (window->limit_id, ==, "codex");
+  g_assert_cmpint (window->window_minutes, ==, 10080);
+  g_assert_cmpfloat (window->used_percent, ==, 3);
+  g_assert_cmpint (window->source, ==, POOLER_QUOTA_SOURCE_STORED);
+
+  window = g_ptr_array_index (windows, 2);
+  g_assert_cmpstr (window->limit_id, ==, "codex_bengalfox");
+  g_assert_cmpint (window->window_minutes, ==, 300);
+  g_assert_cmpfloat (window->used_percent, ==, 80);
+  g_assert_cmpint (window->observed_at, ==, 1795488100);
+  g_clear_pointer (&windows, g_ptr_array_unref);
+
+  windows = pooler_store_list_quota_windows (store, "acct-o", &error);
+  g_assert_no_error (error);
+  g_assert_cmpuint (windows->len, ==, 1);
+  g_clear_pointer (&windows, g_ptr_array_unref);
+
+  /* Removing the account takes its evidence along. */
+  g_assert_true (pooler_store_remove_account (store, "acct-q", &error));
+  g_assert_no_error (error);
+  windows = pooler_store_list_quota_windows (store, "acct-q", &error);
+  g_assert_no_error (error);
+  g_assert_cmpuint (windows->len, ==, 0);
+}
+
 int
 main (int   argc,
       char *argv[])
@@ -1225,6 +1297,7 @@ main (int   argc,
   g_test_add_func ("/store/audit", test_audit);
   g_test_add_func ("/store/requests/mark-interrupted", test_mark_interrupted);
   g_test_add_func ("/store/requests/count", test_count_requests);
+  g_test_add_func ("/store/quota-windows", test_quota_windows);
 
   return g_test_run ();
 }

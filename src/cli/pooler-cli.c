@@ -16,6 +16,7 @@
 #include "pooler-cli.h"
 #include "pooler-error.h"
 #include "pooler-gateway.h"
+#include "pooler-notifier.h"
 #include "pooler-service.h"
 
 typedef struct
@@ -168,14 +169,17 @@ run_serve (int    argc,
   g_autofree char *listen = NULL;
   int port = POOLER_DEFAULT_PORT;
   gboolean allow_remote = FALSE;
+  g_auto(GStrv) allowed_hosts = NULL;
   GOptionEntry entries[] = {
     { "listen", 0, 0, G_OPTION_ARG_STRING, &listen, "Address to listen on (default: loopback)", "ADDR" },
     { "port", 'p', 0, G_OPTION_ARG_INT, &port, "Port (default 4000; 0 picks a free one)", "N" },
     { "allow-remote", 0, 0, G_OPTION_ARG_NONE, &allow_remote, "Permit a --listen address that is not loopback", NULL },
+    { "allowed-host", 0, 0, G_OPTION_ARG_STRING_ARRAY, &allowed_hosts, "Another host name clients may use (repeatable; with --listen)", "NAME" },
     { NULL }
   };
   g_autoptr(PoolerService) service = NULL;
   g_autoptr(PoolerGateway) gateway = NULL;
+  g_autoptr(PoolerNotifier) notifier = NULL;
   g_autoptr(GMainLoop) loop = NULL;
   g_autoptr(GError) error = NULL;
   g_autofree char *base = NULL;
@@ -203,7 +207,17 @@ run_serve (int    argc,
   if (!pooler_service_start (service, &error))
     return user_error (error);
 
+  /* Quota spent, Pool exhausted, sign-in needed: told on the desktop. */
+  notifier = pooler_notifier_new (service);
+
   gateway = pooler_gateway_new (service);
+  if (listen != NULL && !is_loopback_address (listen))
+    {
+      /* Remote clients name us by host name or by the address they used. */
+      pooler_gateway_add_allowed_host (gateway, g_get_host_name ());
+      for (guint i = 0; allowed_hosts != NULL && allowed_hosts[i] != NULL; i++)
+        pooler_gateway_add_allowed_host (gateway, allowed_hosts[i]);
+    }
   if (!pooler_gateway_listen (gateway, listen, (guint) port, &error))
     {
       g_prefix_error (&error, "could not listen on port %d: ", port);
@@ -365,6 +379,7 @@ build_account (JsonBuilder   *builder,
   add_string (builder, "email", pooler_account_get_email (account));
   add_string (builder, "chatgpt_account_id", pooler_account_get_chatgpt_account_id (account));
   add_string (builder, "plan", pooler_account_get_plan (account));
+  add_int (builder, "priority", pooler_account_get_priority (account));
   add_string (builder, "status", pooler_account_status_to_string (pooler_account_get_status (account)));
   add_time (builder, "cooldown_until", pooler_account_get_cooldown_until (account));
   add_time (builder, "token_expires_at", pooler_account_get_token_expires_at (account));
@@ -384,10 +399,12 @@ run_account (int    argc,
 {
   g_autofree char *pool = NULL;
   g_autofree char *label = NULL;
+  g_autofree char *priority = NULL;
   gboolean json = FALSE;
   GOptionEntry entries[] = {
     { "pool", 0, 0, G_OPTION_ARG_STRING, &pool, "Pool to add the account to (import) or to list", "NAME" },
     { "label", 0, 0, G_OPTION_ARG_STRING, &label, "A name for the account", "L" },
+    { "priority", 0, 0, G_OPTION_ARG_STRING, &priority, "Order under fill-first (lower first; set)", "N" },
     { "json", 0, 0, G_OPTION_ARG_NONE, &json, "Print JSON", NULL },
     { NULL }
   };
@@ -396,11 +413,11 @@ run_account (int    argc,
   const char *verb;
   int exit_code = POOLER_EXIT_OK;
 
-  if (!parse_options ("import [FILE] --pool NAME | login --pool NAME | list | pause ID | resume ID | remove ID",
+  if (!parse_options ("import [FILE] --pool NAME | login --pool NAME | list | set ID [--priority N] [--label L] | pause ID | resume ID | remove ID",
                       entries, &argc, &argv, &exit_code))
     return exit_code;
   if (argc < 2)
-    return usage_error ("account needs a verb: import, login, list, pause, resume or remove");
+    return usage_error ("account needs a verb: import, login, list, set, pause, resume or remove");
   verb = argv[1];
 
   if (strcmp (verb, "import") == 0)
@@ -479,6 +496,23 @@ run_account (int    argc,
       json_builder_end_array (builder);
       if (json)
         print_json (builder);
+      return POOLER_EXIT_OK;
+    }
+
+  if (strcmp (verb, "set") == 0)
+    {
+      gint64 value = G_MININT;
+
+      if (argc != 3 || (priority == NULL && label == NULL))
+        return usage_error ("usage: codex-pooler account set ID [--priority N] [--label L]");
+      if (priority != NULL &&
+          (!g_ascii_string_to_signed (priority, 10, -1000000, 1000000, &value, NULL)))
+        return usage_error ("--priority takes a whole number");
+      if (!(service = open_service (&exit_code)))
+        return exit_code;
+      if (!pooler_service_update_account (service, argv[2], label, (int) value, &error))
+        return user_error (error);
+      g_print ("Account %s updated\n", argv[2]);
       return POOLER_EXIT_OK;
     }
 

@@ -35,6 +35,7 @@ struct _PoolerGateway
   GHashTable       *connections;      /* GSocketConnection set, weakly held */
   gsize             max_body_size;
   char            **allowed_hosts;    /* "127.0.0.1:4000", "localhost:4000", ... */
+  GPtrArray        *extra_names;      /* more host names, for --listen */
   char            **allowed_origins;  /* "http://127.0.0.1:4000", ... */
 };
 
@@ -106,6 +107,27 @@ linger_read_cb (GObject      *object,
                                    G_PRIORITY_LOW, linger->cancellable, linger_read_cb, linger);
 }
 
+/* libsoup hands back its own wrapper streams; the socket is underneath. */
+static GSocketConnection *
+find_socket_connection (GIOStream *stream)
+{
+  for (guint depth = 0; stream != NULL && depth < 4; depth++)
+    {
+      g_autoptr(GIOStream) base = NULL;
+
+      if (G_IS_SOCKET_CONNECTION (stream))
+        return G_SOCKET_CONNECTION (stream);
+      if (g_object_class_find_property (G_OBJECT_GET_CLASS (stream), "base-iostream") == NULL)
+        return NULL;
+
+      g_object_get (stream, "base-iostream", &base, NULL);
+      /* The wrapper holds its base for as long as we hold the wrapper. */
+      stream = base;
+    }
+
+  return NULL;
+}
+
 static void
 linger_wrote_cb (GObject      *object,
                  GAsyncResult *result,
@@ -119,9 +141,12 @@ linger_wrote_cb (GObject      *object,
       return;
     }
 
-  if (G_IS_SOCKET_CONNECTION (linger->stream))
-    g_socket_shutdown (g_socket_connection_get_socket (G_SOCKET_CONNECTION (linger->stream)),
-                       FALSE, TRUE, NULL);
+  {
+    GSocketConnection *connection = find_socket_connection (linger->stream);
+
+    if (connection != NULL)
+      g_socket_shutdown (g_socket_connection_get_socket (connection), FALSE, TRUE, NULL);
+  }
 
   linger->timeout_id = g_timeout_add_seconds (LINGER_MAX_SECONDS, linger_timeout, linger);
   g_input_stream_read_bytes_async (g_io_stream_get_input_stream (linger->stream), 65536,
@@ -240,6 +265,20 @@ on_request_chunk (SoupServerMessage *msg,
     }
 }
 
+/* Answers from the early handler: the body that follows is read, so the
+ * connection stays usable, but never kept. */
+static void
+refuse (SoupServerMessage *msg,
+        guint              status,
+        const char        *code,
+        const char        *message)
+{
+  soup_message_body_set_accumulate (soup_server_message_get_request_body (msg), FALSE);
+  pooler_api_error_respond (msg, status, "invalid_request_error", code, NULL, message);
+  if (status == SOUP_STATUS_FORBIDDEN)
+    soup_message_headers_replace (soup_server_message_get_response_headers (msg), "Connection", "close");
+}
+
 static void
 early_handler (SoupServer        *server,
                SoupServerMessage *msg,
@@ -257,26 +296,8 @@ early_handler (SoupServer        *server,
   gboolean repeated;
   goffset length;
 
-  /* DNS rebinding and cross-site requests: only our own names and origin. */
-  host = single_header (headers, "Host", &repeated);
-  if (repeated || !host_allowed (self, host))
-    {
-      pooler_api_error_respond (msg, SOUP_STATUS_FORBIDDEN, "invalid_request_error",
-                                "forbidden_host", NULL,
-                                "The Host header must name this gateway on the loopback interface.");
-      soup_message_headers_replace (soup_server_message_get_response_headers (msg), "Connection", "close");
-      return;
-    }
-  origin = single_header (headers, "Origin", &repeated);
-  if (repeated || !origin_allowed (self, origin))
-    {
-      pooler_api_error_respond (msg, SOUP_STATUS_FORBIDDEN, "invalid_request_error",
-                                "forbidden_origin", NULL,
-                                "Requests from web pages are not accepted.");
-      soup_message_headers_replace (soup_server_message_get_response_headers (msg), "Connection", "close");
-      return;
-    }
-
+  /* Size first: every refusal below reads the body (to keep the
+   * connection usable) but none may keep more than the limit. */
   if (soup_message_headers_get_encoding (headers) == SOUP_ENCODING_CONTENT_LENGTH)
     {
       length = soup_message_headers_get_content_length (headers);
@@ -290,6 +311,22 @@ early_handler (SoupServer        *server,
   else
     g_signal_connect (msg, "got-chunk", G_CALLBACK (on_request_chunk), self);
 
+  /* DNS rebinding and cross-site requests: only our own names and origin. */
+  host = single_header (headers, "Host", &repeated);
+  if (repeated || !host_allowed (self, host))
+    {
+      refuse (msg, SOUP_STATUS_FORBIDDEN, "forbidden_host",
+              "The Host header must name this gateway on the loopback interface.");
+      return;
+    }
+  origin = single_header (headers, "Origin", &repeated);
+  if (repeated || !origin_allowed (self, origin))
+    {
+      refuse (msg, SOUP_STATUS_FORBIDDEN, "forbidden_origin",
+              "Requests from web pages are not accepted.");
+      return;
+    }
+
   if (!path_needs_key (path))
     return;
 
@@ -297,11 +334,7 @@ early_handler (SoupServer        *server,
   check = pooler_service_check_key (self->service, key, &record);
   if (check != POOLER_KEY_OK)
     {
-      /* The body of a refused request is read (to keep the connection
-       * usable) but never kept. */
-      soup_message_body_set_accumulate (soup_server_message_get_request_body (msg), FALSE);
-      pooler_api_error_respond (msg, SOUP_STATUS_UNAUTHORIZED, "invalid_request_error",
-                                "invalid_api_key", NULL, pooler_key_check_to_message (check));
+      refuse (msg, SOUP_STATUS_UNAUTHORIZED, "invalid_api_key", pooler_key_check_to_message (check));
       return;
     }
 
@@ -563,6 +596,7 @@ pooler_gateway_finalize (GObject *object)
   PoolerGateway *self = (PoolerGateway *)object;
 
   g_clear_pointer (&self->connections, g_hash_table_unref);
+  g_clear_pointer (&self->extra_names, g_ptr_array_unref);
   g_clear_pointer (&self->allowed_hosts, g_strfreev);
   g_clear_pointer (&self->allowed_origins, g_strfreev);
 
@@ -583,6 +617,7 @@ pooler_gateway_init (PoolerGateway *self)
 {
   self->max_body_size = POOLER_MAX_REQUEST_BODY;
   self->connections = g_hash_table_new (NULL, NULL);
+  self->extra_names = g_ptr_array_new_with_free_func (g_free);
   self->server = soup_server_new (NULL, NULL);
   self->allowed_hosts = g_new0 (char *, 1);
   self->allowed_origins = g_new0 (char *, 1);
@@ -611,19 +646,26 @@ set_allowed_names (PoolerGateway *self,
 {
   g_autoptr(GStrvBuilder) hosts = g_strv_builder_new ();
   g_autoptr(GStrvBuilder) origins = g_strv_builder_new ();
-  const char *names[] = { "127.0.0.1", "localhost", "[::1]", address };
+  g_autoptr(GPtrArray) names = g_ptr_array_new ();
 
-  for (guint i = 0; i < G_N_ELEMENTS (names); i++)
+  g_ptr_array_add (names, (gpointer) "127.0.0.1");
+  g_ptr_array_add (names, (gpointer) "localhost");
+  g_ptr_array_add (names, (gpointer) "[::1]");
+  if (address != NULL)
+    g_ptr_array_add (names, (gpointer) address);
+  for (guint i = 0; i < self->extra_names->len; i++)
+    g_ptr_array_add (names, g_ptr_array_index (self->extra_names, i));
+
+  for (guint i = 0; i < names->len; i++)
     {
+      const char *name = g_ptr_array_index (names, i);
       g_autofree char *host = NULL;
       g_autofree char *origin = NULL;
 
-      if (names[i] == NULL)
-        continue;
-      if (strchr (names[i], ':') != NULL && names[i][0] != '[')
-        host = g_strdup_printf ("[%s]:%u", names[i], self->port);
+      if (strchr (name, ':') != NULL && name[0] != '[')
+        host = g_strdup_printf ("[%s]:%u", name, self->port);
       else
-        host = g_strdup_printf ("%s:%u", names[i], self->port);
+        host = g_strdup_printf ("%s:%u", name, self->port);
       origin = g_strconcat ("http://", host, NULL);
 
       g_strv_builder_add (hosts, host);
@@ -650,6 +692,11 @@ pooler_gateway_listen (PoolerGateway  *self,
 
   g_return_val_if_fail (POOLER_IS_GATEWAY (self), FALSE);
   g_return_val_if_fail (self->listener == NULL, FALSE);
+
+  /* A new GSocketService is already active: adding a second address then
+   * cancels its pending accept, and a connection made before the loop
+   * runs would be closed. Start it once everything is in place. */
+  g_socket_service_stop (listener);
 
   if (address != NULL)
     {
@@ -738,4 +785,15 @@ pooler_gateway_set_max_body_size (PoolerGateway *self,
   g_return_if_fail (POOLER_IS_GATEWAY (self));
 
   self->max_body_size = max_body_size;
+}
+
+void
+pooler_gateway_add_allowed_host (PoolerGateway *self,
+                                 const char    *name)
+{
+  g_return_if_fail (POOLER_IS_GATEWAY (self));
+  g_return_if_fail (name != NULL && *name != '\0');
+  g_return_if_fail (self->listener == NULL);
+
+  g_ptr_array_add (self->extra_names, g_strdup (name));
 }

@@ -33,5 +33,9 @@ char          *pooler_gateway_dup_base_url       (PoolerGateway  *self);
 guint          pooler_gateway_get_connections    (PoolerGateway  *self);
 void           pooler_gateway_set_max_body_size  (PoolerGateway  *self,
                                                   gsize           max_body_size);
+/* Another name clients may use in Host (with our port), for a gateway
+ * that listens beyond loopback. Call before pooler_gateway_listen(). */
+void           pooler_gateway_add_allowed_host   (PoolerGateway  *self,
+                                                  const char     *name);
 
 G_END_DECLS

@@ -1,10 +1,16 @@
 /* pooler-proxy.c
  *
- * The hot path. One shared SoupSession keeps upstream connections alive;
- * an answer is read with g_input_stream_read_bytes_async() and each chunk
- * is appended to the client's response as soon as it arrives, then handed
- * to the SSE observer. Nothing waits on SQLite here: the request row goes
- * to the writer thread through the service.
+ * The hot path. The service's SoupSession keeps upstream connections
+ * alive; an answer is read with g_input_stream_read_bytes_async() and each
+ * chunk is appended to the client's response as soon as it arrives, then
+ * handed to the SSE observer. Nothing waits on SQLite here: rows and
+ * evidence go to the writer thread through the service.
+ *
+ * Until the first event of a stream has been seen, nothing has reached the
+ * client, so a failure (429, 5xx, a refused connection, a stream whose
+ * first event is response.failed) moves on to the next account of the
+ * ring. From the first byte on, the answer is the client's and is never
+ * replayed.
  *
  * Copyright 2026 The Codex Pooler authors
  * SPDX-License-Identifier: GPL-3.0-or-later
@@ -16,24 +22,24 @@
 #include <string.h>
 
 #include "pooler-api-error.h"
+#include "pooler-oauth.h"
 #include "pooler-proxy.h"
 #include "pooler-sse.h"
 
 #define READ_SIZE           16384
 #define MAX_BUFFERED_BODY   (8 * 1024 * 1024)
 #define MAX_ERROR_BODY      (256 * 1024)
+/* Bytes of a stream held back while waiting for its first event. */
+#define MAX_PEEK            (1024 * 1024)
 /* Chunks handed to libsoup but not yet written to a slow client before
  * we stop reading from the upstream (backpressure). */
 #define MAX_PENDING_CHUNKS  16
-#define UPSTREAM_IO_TIMEOUT 300
-#define UPSTREAM_IDLE_TIMEOUT 60
 
 struct _PoolerProxy
 {
   GObject        parent_instance;
 
   PoolerService *service;
-  SoupSession   *session;
   guint          in_flight;
 
   /* Last good /codex/models answer, served when the upstream fails. */
@@ -43,42 +49,65 @@ struct _PoolerProxy
 
 G_DEFINE_FINAL_TYPE (PoolerProxy, pooler_proxy, G_TYPE_OBJECT)
 
+typedef enum
+{
+  PHASE_CONNECTING,  /* waiting for the upstream's status and headers */
+  PHASE_PEEKING,     /* 2xx stream: holding bytes until the first event */
+  PHASE_STREAMING,   /* committed: bytes flow to the client */
+  PHASE_BUFFERING,   /* reading a whole (bounded) answer */
+} Phase;
+
 typedef struct
 {
   gatomicrefcount      ref_count;
   PoolerProxy         *proxy;
+  PoolerService       *service;
   SoupServerMessage   *msg;
   SoupMessage         *upstream;
   GInputStream        *istream;
-  GCancellable        *cancellable;
+  GCancellable        *cancellable;      /* the whole request */
+  GCancellable        *attempt_cancellable;
   PoolerKeyRecord     *key;
   PoolerRequestRecord *record;
   PoolerAttemptRecord *attempt;
   PoolerPool          *pool;
-  GPtrArray           *candidates;   /* PoolerAccount, in order */
+  GPtrArray           *candidates;       /* PoolerAccount, in order */
   guint                next_candidate;
-  PoolerAccount       *account;      /* the current attempt's */
+  PoolerAccount       *account;          /* the current attempt's */
   char                *upstream_path;
   char                *query;
   GBytes              *body;
   PoolerForwardMode    mode;
+  Phase                phase;
   PoolerSseParser     *sse;
-  GByteArray          *buffer;       /* POOLER_FORWARD_BUFFER and error bodies */
+  GPtrArray           *peeked;           /* GBytes held while peeking */
+  gsize                peeked_size;
+  GByteArray          *buffer;
+  char                *prompt_cache_key;
+  char                *session_key;
+  char                *response_id;      /* from response.completed */
+  GBytes              *last_error_body;  /* the last failed attempt's, sanitized */
+  guint                last_error_status;
   gint64               started_us;
   gint64               attempt_started_us;
   guint                pending_chunks;
   gulong               finished_handler;
+  gulong               disconnected_handler;
   gulong               wrote_chunk_handler;
-  guint                streaming : 1;     /* headers sent, body flowing */
-  guint                waiting_write : 1; /* a read waits for the client */
+  guint                first_event_seen : 1;
+  guint                first_event_failed : 1;
+  guint                waiting_write : 1;
   guint                completed : 1;     /* response.completed seen */
   guint                failed_event : 1;  /* response.failed seen */
+  guint                retried_auth : 1;  /* this account's 401 was refreshed once */
   guint                client_gone : 1;
   guint                done : 1;
   guint                is_models : 1;
+  guint                is_usage : 1;
 } Forward;
 
 static void forward_try_next (Forward *fw);
+static void forward_send (Forward *fw);
 static void forward_read_next (Forward *fw);
 
 static Forward *
@@ -97,11 +126,13 @@ forward_unref (Forward *fw)
   g_assert (fw->done);
 
   g_clear_signal_handler (&fw->finished_handler, fw->msg);
+  g_clear_signal_handler (&fw->disconnected_handler, fw->msg);
   g_clear_signal_handler (&fw->wrote_chunk_handler, fw->msg);
   g_clear_object (&fw->msg);
   g_clear_object (&fw->upstream);
   g_clear_object (&fw->istream);
   g_clear_object (&fw->cancellable);
+  g_clear_object (&fw->attempt_cancellable);
   g_clear_pointer (&fw->key, pooler_key_record_free);
   g_clear_pointer (&fw->record, pooler_request_record_free);
   g_clear_object (&fw->pool);
@@ -111,8 +142,14 @@ forward_unref (Forward *fw)
   g_clear_pointer (&fw->query, g_free);
   g_clear_pointer (&fw->body, g_bytes_unref);
   g_clear_pointer (&fw->sse, pooler_sse_parser_free);
+  g_clear_pointer (&fw->peeked, g_ptr_array_unref);
   if (fw->buffer != NULL)
     g_byte_array_unref (fw->buffer);
+  g_clear_pointer (&fw->prompt_cache_key, g_free);
+  g_clear_pointer (&fw->session_key, g_free);
+  g_clear_pointer (&fw->response_id, g_free);
+  g_clear_pointer (&fw->last_error_body, g_bytes_unref);
+  g_clear_object (&fw->service);
   g_clear_object (&fw->proxy);
   g_free (fw);
 }
@@ -123,6 +160,12 @@ static gint64
 elapsed_ms (gint64 since_us)
 {
   return (g_get_monotonic_time () - since_us) / 1000;
+}
+
+static gint64
+now_seconds (void)
+{
+  return g_get_real_time () / G_USEC_PER_SEC;
 }
 
 static void
@@ -138,6 +181,76 @@ finish_attempt (Forward    *fw,
   fw->attempt->error_code = g_strdup (error_code);
   fw->attempt->duration_ms = elapsed_ms (fw->attempt_started_us);
   fw->attempt = NULL;
+}
+
+/* Drops the current attempt's upstream exchange (not the request). */
+static void
+abandon_attempt (Forward *fw)
+{
+  if (fw->attempt_cancellable != NULL)
+    g_cancellable_cancel (fw->attempt_cancellable);
+  g_clear_object (&fw->attempt_cancellable);
+  if (fw->istream != NULL)
+    g_input_stream_close_async (fw->istream, G_PRIORITY_DEFAULT, NULL, NULL, NULL);
+  g_clear_object (&fw->istream);
+  g_clear_object (&fw->upstream);
+  g_clear_pointer (&fw->sse, pooler_sse_parser_free);
+  g_clear_pointer (&fw->peeked, g_ptr_array_unref);
+  fw->peeked_size = 0;
+  if (fw->buffer != NULL)
+    g_byte_array_unref (g_steal_pointer (&fw->buffer));
+  fw->first_event_seen = FALSE;
+  fw->first_event_failed = FALSE;
+  fw->completed = FALSE;
+  fw->failed_event = FALSE;
+  fw->phase = PHASE_CONNECTING;
+}
+
+/* Continuity: the conversation's keys stay with the account that served
+ * it, unless a failover happened while the home account was only briefly
+ * unusable (then the home stays home). */
+static void
+remember_continuity (Forward *fw)
+{
+  PoolerAffinity *affinity = pooler_service_get_affinity (fw->service);
+  gint64 pool_id = pooler_pool_get_id (fw->pool);
+  const char *served = pooler_account_get_id (fw->account);
+  gint64 now = now_seconds ();
+  const char *kinds[] = { POOLER_AFFINITY_PROMPT_CACHE, POOLER_AFFINITY_SESSION };
+  const char *values[] = { fw->prompt_cache_key, fw->session_key };
+
+  for (guint i = 0; i < G_N_ELEMENTS (kinds); i++)
+    {
+      const char *home;
+
+      if (values[i] == NULL)
+        continue;
+
+      home = pooler_affinity_lookup (affinity, pool_id, kinds[i], values[i], now);
+      if (home != NULL && g_strcmp0 (home, served) != 0)
+        {
+          PoolerAccount *home_account = NULL;
+          PoolerQuotaState *quota = pooler_service_get_quota (fw->service, home);
+          GPtrArray *members = pooler_service_get_pool_accounts (fw->service, pool_id);
+          gint64 reset_at;
+
+          for (guint j = 0; members != NULL && j < members->len; j++)
+            if (g_strcmp0 (pooler_account_get_id (g_ptr_array_index (members, j)), home) == 0)
+              home_account = g_ptr_array_index (members, j);
+
+          /* Still home unless it is gone, paused, signed out or spent. */
+          if (home_account != NULL &&
+              pooler_account_get_status (home_account) == POOLER_ACCOUNT_ACTIVE &&
+              !(quota != NULL && pooler_quota_state_is_spent (quota, now, &reset_at)))
+            continue;
+        }
+
+      pooler_service_remember_affinity (fw->service, pool_id, kinds[i], values[i], served);
+    }
+
+  if (fw->response_id != NULL)
+    pooler_service_remember_affinity (fw->service, pool_id, POOLER_AFFINITY_RESPONSE,
+                                      fw->response_id, served);
 }
 
 /* Ends the request exactly once: the row, the counters, the signal. */
@@ -161,7 +274,7 @@ forward_done (Forward    *fw,
   else if (fw->record->status == 0)
     fw->record->status = soup_server_message_get_status (fw->msg);
 
-  pooler_service_record_request (fw->proxy->service, fw->record);
+  pooler_service_record_request (fw->service, fw->record);
 
   g_assert (fw->proxy->in_flight > 0);
   fw->proxy->in_flight--;
@@ -201,6 +314,64 @@ respond_bytes (Forward     *fw,
       soup_server_message_unpause (fw->msg);
     }
   fw->record->status = status;
+}
+
+/* The whole Pool is spent: answer as the upstream would, so the Codex CLI
+ * prints its usual "try again at" line. */
+static void
+respond_pool_spent (Forward *fw,
+                    gint64   resets_at)
+{
+  g_autoptr(JsonBuilder) builder = json_builder_new ();
+  g_autoptr(JsonGenerator) generator = json_generator_new ();
+  g_autoptr(JsonNode) root = NULL;
+  g_autoptr(GBytes) body = NULL;
+  g_autofree char *message = NULL;
+  const char *plan_type = NULL;
+  GPtrArray *members = pooler_service_get_pool_accounts (fw->service, pooler_pool_get_id (fw->pool));
+  char *text;
+  gsize length;
+
+  for (guint i = 0; members != NULL && i < members->len && plan_type == NULL; i++)
+    plan_type = pooler_account_get_plan (g_ptr_array_index (members, i));
+
+  message = g_strdup_printf ("Every account in Pool “%s” has reached its usage limit.",
+                             pooler_pool_get_slug (fw->pool));
+
+  json_builder_begin_object (builder);
+  json_builder_set_member_name (builder, "error");
+  json_builder_begin_object (builder);
+  json_builder_set_member_name (builder, "type");
+  json_builder_add_string_value (builder, "usage_limit_reached");
+  json_builder_set_member_name (builder, "code");
+  json_builder_add_string_value (builder, "usage_limit_reached");
+  json_builder_set_member_name (builder, "message");
+  json_builder_add_string_value (builder, message);
+  json_builder_set_member_name (builder, "param");
+  json_builder_add_null_value (builder);
+  json_builder_set_member_name (builder, "plan_type");
+  if (plan_type != NULL)
+    json_builder_add_string_value (builder, plan_type);
+  else
+    json_builder_add_null_value (builder);
+  if (resets_at > 0)
+    {
+      json_builder_set_member_name (builder, "resets_at");
+      json_builder_add_int_value (builder, resets_at);
+      json_builder_set_member_name (builder, "resets_in_seconds");
+      json_builder_add_int_value (builder, MAX (0, resets_at - now_seconds ()));
+    }
+  json_builder_end_object (builder);
+  json_builder_end_object (builder);
+
+  root = json_builder_get_root (builder);
+  json_generator_set_root (generator, root);
+  text = json_generator_to_data (generator, &length);
+  body = g_bytes_new_take (text, length);
+
+  pooler_service_note_pool_capacity (fw->service, fw->pool, FALSE, resets_at);
+  respond_bytes (fw, 429 /* Too Many Requests; libsoup 3.2 has no name for it */, "application/json", body);
+  forward_done (fw, "pool_exhausted");
 }
 
 static gboolean
@@ -274,6 +445,18 @@ copy_response_header (const char *name,
     soup_message_headers_append (user_data, name, value);
 }
 
+/* For a body we replaced (sanitized errors): the upstream's own body
+ * headers no longer describe it. */
+static void
+copy_response_header_for_new_body (const char *name,
+                                   const char *value,
+                                   gpointer    user_data)
+{
+  if (g_ascii_strcasecmp (name, "content-encoding") != 0 &&
+      g_ascii_strcasecmp (name, "content-type") != 0)
+    copy_response_header (name, value, user_data);
+}
+
 static void
 on_sse_event (const char *event,
               const char *data,
@@ -285,6 +468,14 @@ on_sse_event (const char *event,
 
   /* Only the few events we account for are looked into. */
   type = pooler_sse_event_type (event, data, data_length);
+
+  if (!fw->first_event_seen)
+    {
+      fw->first_event_seen = TRUE;
+      fw->first_event_failed = type != NULL &&
+                               (strcmp (type, "response.failed") == 0 || strcmp (type, "error") == 0);
+    }
+
   if (type == NULL)
     return;
 
@@ -293,7 +484,8 @@ on_sse_event (const char *event,
       PoolerUsage usage;
 
       fw->completed = TRUE;
-      if (pooler_sse_parse_usage (data, data_length, &usage))
+      g_clear_pointer (&fw->response_id, g_free);
+      if (pooler_sse_parse_completed (data, data_length, &usage, &fw->response_id))
         {
           fw->record->input_tokens = usage.input_tokens;
           fw->record->output_tokens = usage.output_tokens;
@@ -310,6 +502,12 @@ on_sse_event (const char *event,
       if (fw->record->error_code == NULL)
         fw->record->error_code = g_strdup (code != NULL ? code : type);
     }
+  else if (strcmp (type, "codex.rate_limits") == 0)
+    {
+      g_autoptr(PoolerQuotaEvidence) evidence = pooler_quota_parse_event (data, data_length, now_seconds ());
+
+      pooler_service_observe_quota (fw->service, fw->account, evidence);
+    }
 }
 
 /* The stream broke after the client got a 200: end it with a terminal event
@@ -319,15 +517,37 @@ append_failed_event (Forward    *fw,
                      const char *code,
                      const char *message)
 {
-  g_autofree char *event = NULL;
-  g_autofree char *escaped = g_strescape (message, NULL);
+  g_autoptr(JsonBuilder) builder = json_builder_new ();
+  g_autoptr(JsonGenerator) generator = json_generator_new ();
+  g_autoptr(JsonNode) root = NULL;
+  g_autofree char *data = NULL;
+  char *event;
 
-  event = g_strdup_printf ("event: response.failed\n"
-                           "data: {\"type\":\"response.failed\",\"response\":{\"status\":\"failed\","
-                           "\"error\":{\"code\":\"%s\",\"message\":\"%s\"}}}\n\n",
-                           code, escaped);
+  json_builder_begin_object (builder);
+  json_builder_set_member_name (builder, "type");
+  json_builder_add_string_value (builder, "response.failed");
+  json_builder_set_member_name (builder, "response");
+  json_builder_begin_object (builder);
+  json_builder_set_member_name (builder, "status");
+  json_builder_add_string_value (builder, "failed");
+  json_builder_set_member_name (builder, "error");
+  json_builder_begin_object (builder);
+  json_builder_set_member_name (builder, "code");
+  json_builder_add_string_value (builder, code);
+  json_builder_set_member_name (builder, "message");
+  json_builder_add_string_value (builder, message);
+  json_builder_end_object (builder);
+  json_builder_end_object (builder);
+  json_builder_end_object (builder);
+  root = json_builder_get_root (builder);
+  json_generator_set_root (generator, root);
+  data = json_generator_to_data (generator, NULL);
+
+  /* The break may have come mid-event: the leading blank lines end that
+   * fragment, so this event parses on its own. */
+  event = g_strdup_printf ("\n\nevent: response.failed\ndata: %s\n\n", data);
   soup_message_body_append (soup_server_message_get_response_body (fw->msg),
-                            SOUP_MEMORY_TAKE, g_steal_pointer (&event), strlen (event));
+                            SOUP_MEMORY_TAKE, event, strlen (event));
 }
 
 static void
@@ -335,6 +555,16 @@ stream_finish (Forward    *fw,
                const char *error_code,
                const char *message)
 {
+  if (error_code == NULL && fw->sse != NULL)
+    {
+      pooler_sse_parser_finish (fw->sse);
+      if (!fw->completed && !fw->failed_event)
+        {
+          error_code = "stream_incomplete";
+          message = "The upstream closed the stream before the response was complete.";
+        }
+    }
+
   if (!fw->client_gone)
     {
       if (error_code != NULL && fw->sse != NULL && !fw->completed && !fw->failed_event)
@@ -343,11 +573,11 @@ stream_finish (Forward    *fw,
       soup_server_message_unpause (fw->msg);
     }
 
-  if (error_code == NULL && fw->sse != NULL)
+  if (error_code == NULL && !fw->failed_event)
     {
-      pooler_sse_parser_finish (fw->sse);
-      if (!fw->completed && !fw->failed_event)
-        error_code = "stream_incomplete";
+      pooler_router_report_success (pooler_service_get_router (fw->service), fw->account);
+      remember_continuity (fw);
+      pooler_service_note_pool_capacity (fw->service, fw->pool, TRUE, 0);
     }
 
   forward_done (fw, error_code);
@@ -370,6 +600,64 @@ on_wrote_chunk (SoupServerMessage *msg,
 }
 
 static void
+append_chunk (Forward *fw,
+              GBytes  *bytes)
+{
+  if (fw->record->ttfb_ms < 0)
+    fw->record->ttfb_ms = elapsed_ms (fw->started_us);
+
+  soup_message_body_append_bytes (soup_server_message_get_response_body (fw->msg), bytes);
+  fw->pending_chunks++;
+  soup_server_message_unpause (fw->msg);
+}
+
+/* Sends status and headers, and from here on the answer is the client's. */
+static void
+commit_stream (Forward *fw)
+{
+  SoupMessageHeaders *upstream_headers = soup_message_get_response_headers (fw->upstream);
+  SoupMessageHeaders *headers = soup_server_message_get_response_headers (fw->msg);
+
+  fw->phase = PHASE_STREAMING;
+
+  soup_message_headers_foreach (upstream_headers, copy_response_header, headers);
+  soup_message_headers_set_encoding (headers, SOUP_ENCODING_CHUNKED);
+  /* A long stream must not pile up in memory once written. */
+  soup_message_body_set_accumulate (soup_server_message_get_response_body (fw->msg), FALSE);
+  soup_server_message_set_status (fw->msg, soup_message_get_status (fw->upstream), NULL);
+  fw->record->status = soup_message_get_status (fw->upstream);
+
+  fw->wrote_chunk_handler = g_signal_connect (fw->msg, "wrote-chunk", G_CALLBACK (on_wrote_chunk), fw);
+
+  for (guint i = 0; fw->peeked != NULL && i < fw->peeked->len; i++)
+    append_chunk (fw, g_ptr_array_index (fw->peeked, i));
+  g_clear_pointer (&fw->peeked, g_ptr_array_unref);
+
+  soup_server_message_unpause (fw->msg);
+}
+
+static gboolean
+has_more_candidates (Forward *fw)
+{
+  return fw->next_candidate < fw->candidates->len;
+}
+
+/* A failed attempt before anything reached the client: note it, and try
+ * the next account or give the client the last failure. */
+static void
+attempt_failed (Forward    *fw,
+                int         upstream_status,
+                const char *error_code,
+                gboolean    counts_against_health)
+{
+  finish_attempt (fw, upstream_status, error_code);
+  if (counts_against_health)
+    pooler_router_report_failure (pooler_service_get_router (fw->service), fw->account, now_seconds ());
+  abandon_attempt (fw);
+  forward_try_next (fw);
+}
+
+static void
 stream_read_cb (GObject      *object,
                 GAsyncResult *result,
                 gpointer      user_data)
@@ -381,38 +669,71 @@ stream_read_cb (GObject      *object,
 
   bytes = g_input_stream_read_bytes_finish (G_INPUT_STREAM (object), result, &error);
 
-  if (fw->done)
+  if (fw->done || G_INPUT_STREAM (object) != fw->istream)
     return;
 
   if (bytes == NULL)
     {
       if (fw->client_gone)
         forward_done (fw, "client_closed");
+      else if (fw->phase == PHASE_PEEKING && has_more_candidates (fw))
+        attempt_failed (fw, fw->record->upstream_status, "upstream_stream_error", TRUE);
       else
         {
+          if (fw->phase == PHASE_PEEKING)
+            commit_stream (fw);
           g_debug ("Upstream stream of %s broke: %s", fw->record->id, error->message);
-          stream_finish (fw, "upstream_stream_error", "The upstream stream broke off before the response was complete.");
+          stream_finish (fw, "upstream_stream_error",
+                         "The upstream stream broke off before the response was complete.");
         }
+      return;
+    }
+
+  if (fw->client_gone)
+    {
+      forward_done (fw, "client_closed");
       return;
     }
 
   size = g_bytes_get_size (bytes);
   if (size == 0)
     {
+      if (fw->phase == PHASE_PEEKING)
+        {
+          /* Ended without a single event: nothing useful was said. */
+          if (!fw->first_event_seen && has_more_candidates (fw))
+            {
+              attempt_failed (fw, fw->record->upstream_status, "upstream_empty_stream", TRUE);
+              return;
+            }
+          commit_stream (fw);
+        }
       stream_finish (fw, NULL, NULL);
       return;
     }
 
-  if (fw->record->ttfb_ms < 0)
-    fw->record->ttfb_ms = elapsed_ms (fw->started_us);
-
-  /* Forward first, observe second: the client never waits on parsing. */
-  soup_message_body_append_bytes (soup_server_message_get_response_body (fw->msg), bytes);
-  fw->pending_chunks++;
-  soup_server_message_unpause (fw->msg);
-
   if (fw->sse != NULL)
     pooler_sse_parser_feed (fw->sse, g_bytes_get_data (bytes, NULL), size);
+
+  if (fw->phase == PHASE_PEEKING)
+    {
+      g_ptr_array_add (fw->peeked, g_bytes_ref (bytes));
+      fw->peeked_size += size;
+
+      if (fw->first_event_seen && fw->first_event_failed && has_more_candidates (fw))
+        {
+          attempt_failed (fw, fw->record->upstream_status, "upstream_response_failed", TRUE);
+          return;
+        }
+      if (!fw->first_event_seen && fw->peeked_size < MAX_PEEK)
+        {
+          forward_read_next (fw);
+          return;
+        }
+      commit_stream (fw);
+    }
+  else
+    append_chunk (fw, bytes);
 
   if (fw->pending_chunks >= MAX_PENDING_CHUNKS)
     fw->waiting_write = TRUE;
@@ -429,17 +750,19 @@ static void
 forward_read_next (Forward *fw)
 {
   g_input_stream_read_bytes_async (fw->istream, READ_SIZE, G_PRIORITY_DEFAULT,
-                                   fw->cancellable,
-                                   fw->streaming ? stream_read_cb : buffer_read_cb,
+                                   fw->attempt_cancellable,
+                                   fw->phase == PHASE_BUFFERING ? buffer_read_cb : stream_read_cb,
                                    forward_ref (fw));
 }
 
+/* A whole non-streamed answer has arrived. */
 static void
 buffer_complete (Forward *fw)
 {
   guint status = soup_message_get_status (fw->upstream);
   SoupMessageHeaders *upstream_headers = soup_message_get_response_headers (fw->upstream);
   g_autoptr(GBytes) bytes = g_byte_array_free_to_bytes (g_steal_pointer (&fw->buffer));
+  gint64 now = now_seconds ();
 
   if (SOUP_STATUS_IS_SUCCESSFUL (status))
     {
@@ -450,29 +773,54 @@ buffer_complete (Forward *fw)
           g_clear_pointer (&fw->proxy->models_body, g_bytes_unref);
           g_free (fw->proxy->models_content_type);
           fw->proxy->models_body = g_bytes_ref (bytes);
-          fw->proxy->models_content_type = g_strdup (content_type);
+          fw->proxy->models_content_type = g_strdup (content_type != NULL ? content_type : "application/json");
+        }
+      if (fw->is_usage)
+        {
+          g_autoptr(PoolerQuotaEvidence) evidence =
+            pooler_quota_parse_usage (g_bytes_get_data (bytes, NULL), g_bytes_get_size (bytes), now);
+
+          pooler_service_observe_quota (fw->service, fw->account, evidence);
         }
 
+      pooler_router_report_success (pooler_service_get_router (fw->service), fw->account);
       if (!fw->client_gone)
         soup_message_headers_foreach (upstream_headers, copy_response_header,
                                       soup_server_message_get_response_headers (fw->msg));
       respond_bytes (fw, status, content_type != NULL ? content_type : "application/json", bytes);
       forward_done (fw, NULL);
+      return;
     }
-  else
-    {
-      g_autoptr(GBytes) clean = NULL;
-      g_autofree char *code = NULL;
 
-      clean = pooler_api_error_sanitize_upstream (status, g_bytes_get_data (bytes, NULL),
-                                                  g_bytes_get_size (bytes));
-      code = g_strdup_printf ("upstream_%u", status);
-      if (!fw->client_gone)
-        soup_message_headers_foreach (upstream_headers, copy_response_header,
-                                      soup_server_message_get_response_headers (fw->msg));
-      respond_bytes (fw, status, "application/json", clean);
-      forward_done (fw, code);
-    }
+  /* An error answer: it may carry quota evidence, and 429/5xx move on. */
+  {
+    g_autoptr(PoolerQuotaEvidence) evidence = NULL;
+    g_autofree char *code = g_strdup_printf ("upstream_%u", status);
+    gboolean quota_block;
+
+    evidence = pooler_quota_parse_error_body (status, g_bytes_get_data (bytes, NULL),
+                                              g_bytes_get_size (bytes), now);
+    quota_block = evidence != NULL && evidence->blocked_until > now;
+    pooler_service_observe_quota (fw->service, fw->account, evidence);
+
+    g_clear_pointer (&fw->last_error_body, g_bytes_unref);
+    fw->last_error_body = pooler_api_error_sanitize_upstream (status, g_bytes_get_data (bytes, NULL),
+                                                              g_bytes_get_size (bytes));
+    fw->last_error_status = status;
+
+    if ((status == 429 /* Too Many Requests; libsoup 3.2 has no name for it */ || status >= 500) && !fw->is_models)
+      {
+        /* A spent quota is the account's state, not a fault of its own. */
+        attempt_failed (fw, status, code, !quota_block);
+        return;
+      }
+
+    if (!fw->client_gone)
+      soup_message_headers_foreach (upstream_headers, copy_response_header_for_new_body,
+                                    soup_server_message_get_response_headers (fw->msg));
+    respond_bytes (fw, status, "application/json", fw->last_error_body);
+    forward_done (fw, code);
+  }
 }
 
 static void
@@ -487,7 +835,7 @@ buffer_read_cb (GObject      *object,
 
   bytes = g_input_stream_read_bytes_finish (G_INPUT_STREAM (object), result, &error);
 
-  if (fw->done)
+  if (fw->done || G_INPUT_STREAM (object) != fw->istream)
     return;
 
   if (bytes == NULL)
@@ -495,8 +843,7 @@ buffer_read_cb (GObject      *object,
       if (fw->client_gone)
         forward_done (fw, "client_closed");
       else
-        respond_error (fw, SOUP_STATUS_BAD_GATEWAY, "server_error", "upstream_read_error",
-                       "The upstream connection broke while its answer was being read.");
+        attempt_failed (fw, soup_message_get_status (fw->upstream), "upstream_read_error", TRUE);
       return;
     }
 
@@ -520,32 +867,33 @@ buffer_read_cb (GObject      *object,
 }
 
 static void
-start_streaming (Forward *fw)
+refreshed_after_401_cb (GObject      *object,
+                        GAsyncResult *result,
+                        gpointer      user_data)
 {
-  SoupMessageHeaders *upstream_headers = soup_message_get_response_headers (fw->upstream);
-  SoupMessageHeaders *headers = soup_server_message_get_response_headers (fw->msg);
-  const char *content_type = soup_message_headers_get_content_type (upstream_headers, NULL);
+  g_autoptr(Forward) fw = user_data;
+  g_autoptr(GError) error = NULL;
 
-  fw->streaming = TRUE;
+  if (fw->done)
+    return;
 
-  soup_message_headers_foreach (upstream_headers, copy_response_header, headers);
-  soup_message_headers_set_encoding (headers, SOUP_ENCODING_CHUNKED);
-  /* A long stream must not pile up in memory once written. */
-  soup_message_body_set_accumulate (soup_server_message_get_response_body (fw->msg), FALSE);
-  soup_server_message_set_status (fw->msg, soup_message_get_status (fw->upstream), NULL);
-  fw->record->status = soup_message_get_status (fw->upstream);
-
-  if (g_strcmp0 (content_type, "text/event-stream") == 0)
+  if (pooler_service_refresh_tokens_finish (POOLER_SERVICE (object), result, &error))
     {
-      fw->sse = pooler_sse_parser_new (on_sse_event, fw);
-      g_free (fw->record->transport);
-      fw->record->transport = g_strdup ("sse");
+      /* One retry on the same account with the new token. */
+      forward_send (fw);
+      return;
     }
 
-  fw->wrote_chunk_handler = g_signal_connect (fw->msg, "wrote-chunk", G_CALLBACK (on_wrote_chunk), fw);
-
-  soup_server_message_unpause (fw->msg);
-  forward_read_next (fw);
+  g_debug ("Refreshing account %s after a 401 failed: %s",
+           pooler_account_get_id (fw->account), error->message);
+  if (!g_error_matches (error, POOLER_OAUTH_ERROR, POOLER_OAUTH_ERROR_REVOKED))
+    pooler_router_report_failure (pooler_service_get_router (fw->service), fw->account, now_seconds ());
+  if (fw->client_gone)
+    {
+      forward_done (fw, "client_closed");
+      return;
+    }
+  forward_try_next (fw);
 }
 
 static void
@@ -555,12 +903,24 @@ send_cb (GObject      *object,
 {
   g_autoptr(Forward) fw = user_data;
   g_autoptr(GError) error = NULL;
+  g_autoptr(PoolerQuotaEvidence) evidence = NULL;
+  GInputStream *stream;
   guint status;
 
-  fw->istream = soup_session_send_finish (SOUP_SESSION (object), result, &error);
+  stream = soup_session_send_finish (SOUP_SESSION (object), result, &error);
 
-  if (fw->done)
-    return;
+  if (fw->done || (SoupMessage *) soup_session_get_async_result_message (SOUP_SESSION (object), result) != fw->upstream)
+    {
+      g_clear_object (&stream);
+      return;
+    }
+  fw->istream = stream;
+
+  if (fw->client_gone)
+    {
+      forward_done (fw, "client_closed");
+      return;
+    }
 
   if (fw->istream == NULL)
     {
@@ -572,87 +932,99 @@ send_cb (GObject      *object,
 
       g_debug ("Upstream request %s on account %s failed: %s", fw->record->id,
                pooler_account_get_id (fw->account), error->message);
-      finish_attempt (fw, 0, "upstream_unreachable");
 
       if (fw->is_models && fw->proxy->models_body != NULL)
         {
+          finish_attempt (fw, 0, "upstream_unreachable");
           respond_bytes (fw, SOUP_STATUS_OK, fw->proxy->models_content_type, fw->proxy->models_body);
           forward_done (fw, "served_from_cache");
           return;
         }
 
-      forward_try_next (fw);
+      attempt_failed (fw, 0, "upstream_unreachable", TRUE);
       return;
     }
 
   status = soup_message_get_status (fw->upstream);
   fw->record->upstream_status = status;
-  finish_attempt (fw, status, SOUP_STATUS_IS_SUCCESSFUL (status) ? NULL : "upstream_error");
 
   g_free (fw->record->account_id);
   fw->record->account_id = g_strdup (pooler_account_get_id (fw->account));
-  pooler_service_note_account_used (fw->proxy->service, fw->account, fw->key->prefix);
+  pooler_service_note_account_used (fw->service, fw->account, fw->key->prefix);
 
-  if (fw->is_models && !SOUP_STATUS_IS_SUCCESSFUL (status) && status >= 500 &&
-      fw->proxy->models_body != NULL)
+  /* Every answer carries quota evidence in its headers. */
+  evidence = pooler_quota_parse_headers (soup_message_get_response_headers (fw->upstream), now_seconds ());
+  pooler_service_observe_quota (fw->service, fw->account, evidence);
+
+  if (status == SOUP_STATUS_UNAUTHORIZED && !fw->retried_auth)
     {
+      fw->retried_auth = TRUE;
+      finish_attempt (fw, status, "upstream_401");
+      abandon_attempt (fw);
+      pooler_service_refresh_tokens_async (fw->service, fw->account, NULL,
+                                           refreshed_after_401_cb, forward_ref (fw));
+      return;
+    }
+  if (status == SOUP_STATUS_UNAUTHORIZED && has_more_candidates (fw))
+    {
+      attempt_failed (fw, status, "upstream_401", TRUE);
+      return;
+    }
+
+  if (fw->is_models && status >= 500 && fw->proxy->models_body != NULL)
+    {
+      finish_attempt (fw, status, "upstream_error");
       respond_bytes (fw, SOUP_STATUS_OK, fw->proxy->models_content_type, fw->proxy->models_body);
       forward_done (fw, "served_from_cache");
       return;
     }
 
   if (SOUP_STATUS_IS_SUCCESSFUL (status) && fw->mode == POOLER_FORWARD_STREAM)
-    start_streaming (fw);
+    {
+      const char *content_type =
+        soup_message_headers_get_content_type (soup_message_get_response_headers (fw->upstream), NULL);
+
+      if (g_strcmp0 (content_type, "text/event-stream") == 0)
+        {
+          fw->sse = pooler_sse_parser_new (on_sse_event, fw);
+          g_free (fw->record->transport);
+          fw->record->transport = g_strdup ("sse");
+          fw->peeked = g_ptr_array_new_with_free_func ((GDestroyNotify) g_bytes_unref);
+          fw->phase = PHASE_PEEKING;
+        }
+      else
+        commit_stream (fw);
+      forward_read_next (fw);
+    }
   else
     {
       fw->buffer = g_byte_array_new ();
+      fw->phase = PHASE_BUFFERING;
       forward_read_next (fw);
     }
 }
 
 static void
-forward_try_next (Forward *fw)
+forward_send (Forward *fw)
 {
   g_autofree char *uri = NULL;
-  const PoolerTokens *tokens = NULL;
+  g_autofree char *bearer = NULL;
+  const PoolerTokens *tokens;
   SoupMessageHeaders *headers;
 
-  g_clear_object (&fw->account);
-  g_clear_object (&fw->upstream);
-
-  while (fw->next_candidate < fw->candidates->len)
+  tokens = pooler_service_peek_tokens (fw->service, pooler_account_get_id (fw->account));
+  if (tokens == NULL || tokens->access_token == NULL)
     {
-      PoolerAccount *candidate = g_ptr_array_index (fw->candidates, fw->next_candidate++);
-
-      tokens = pooler_service_peek_tokens (fw->proxy->service, pooler_account_get_id (candidate));
-      if (tokens != NULL && tokens->access_token != NULL)
-        {
-          fw->account = g_object_ref (candidate);
-          break;
-        }
-
-      g_debug ("Account %s has no tokens loaded; skipping it", pooler_account_get_id (candidate));
-    }
-
-  if (fw->account == NULL)
-    {
-      if (fw->record->attempts->len > 0)
-        respond_error (fw, SOUP_STATUS_BAD_GATEWAY, "server_error", "upstream_unreachable",
-                       "The upstream could not be reached. Try again shortly.");
-      else
-        {
-          g_autofree char *message = g_strdup_printf ("Pool “%s” has no usable account right now.",
-                                                      pooler_pool_get_slug (fw->pool));
-          respond_error (fw, SOUP_STATUS_SERVICE_UNAVAILABLE, "server_error",
-                         "no_usable_account", message);
-        }
+      forward_try_next (fw);
       return;
     }
 
+  abandon_attempt (fw);
+  fw->attempt_cancellable = g_cancellable_new ();
   fw->attempt = pooler_request_record_add_attempt (fw->record, pooler_account_get_id (fw->account));
   fw->attempt_started_us = g_get_monotonic_time ();
 
-  uri = g_strconcat (pooler_service_get_upstream_url (fw->proxy->service), fw->upstream_path,
+  uri = g_strconcat (pooler_service_get_upstream_url (fw->service), fw->upstream_path,
                      fw->query != NULL ? "?" : NULL, fw->query, NULL);
   fw->upstream = soup_message_new (soup_server_message_get_method (fw->msg), uri);
   if (fw->upstream == NULL)
@@ -666,13 +1038,10 @@ forward_try_next (Forward *fw)
   headers = soup_message_get_request_headers (fw->upstream);
   soup_message_headers_foreach (soup_server_message_get_request_headers (fw->msg),
                                 copy_request_header, headers);
-  {
-    g_autofree char *bearer = g_strconcat ("Bearer ", tokens->access_token, NULL);
-
-    soup_message_headers_replace (headers, "Authorization", bearer);
-    soup_message_headers_replace (headers, "chatgpt-account-id",
-                                  pooler_account_get_chatgpt_account_id (fw->account));
-  }
+  bearer = g_strconcat ("Bearer ", tokens->access_token, NULL);
+  soup_message_headers_replace (headers, "Authorization", bearer);
+  soup_message_headers_replace (headers, "chatgpt-account-id",
+                                pooler_account_get_chatgpt_account_id (fw->account));
 
   if (fw->body != NULL)
     {
@@ -684,26 +1053,287 @@ forward_try_next (Forward *fw)
                                                 fw->body);
     }
 
-  soup_session_send_async (fw->proxy->session, fw->upstream, G_PRIORITY_DEFAULT,
-                           fw->cancellable, send_cb, forward_ref (fw));
+  soup_session_send_async (pooler_service_get_session (fw->service), fw->upstream, G_PRIORITY_DEFAULT,
+                           fw->attempt_cancellable, send_cb, forward_ref (fw));
 }
 
+static void
+refreshed_before_send_cb (GObject      *object,
+                          GAsyncResult *result,
+                          gpointer      user_data)
+{
+  g_autoptr(Forward) fw = user_data;
+  g_autoptr(GError) error = NULL;
+
+  if (fw->done)
+    return;
+  if (fw->client_gone)
+    {
+      forward_done (fw, "client_closed");
+      return;
+    }
+
+  if (!pooler_service_refresh_tokens_finish (POOLER_SERVICE (object), result, &error))
+    {
+      PoolerAttemptRecord *attempt = pooler_request_record_add_attempt (fw->record,
+                                                                        pooler_account_get_id (fw->account));
+
+      attempt->error_code = g_strdup (g_error_matches (error, POOLER_OAUTH_ERROR, POOLER_OAUTH_ERROR_REVOKED)
+                                      ? "reauth_required" : "token_refresh_failed");
+      forward_try_next (fw);
+      return;
+    }
+
+  forward_send (fw);
+}
+
+/* Sends the whole answer from the last failure, or the Pool-exhausted one. */
+static void
+respond_after_failures (Forward *fw)
+{
+  PoolerRouteOutcome outcome;
+  gint64 earliest = 0;
+  GPtrArray *members = pooler_service_get_pool_accounts (fw->service, pooler_pool_get_id (fw->pool));
+  g_autoptr(GPtrArray) again = NULL;
+
+  if (members != NULL)
+    again = pooler_router_order (pooler_service_get_router (fw->service), fw->pool, members,
+                                 NULL, now_seconds (), &outcome, &earliest);
+
+  if (again != NULL && outcome == POOLER_ROUTE_ALL_SPENT && !fw->is_models)
+    {
+      respond_pool_spent (fw, earliest);
+      return;
+    }
+
+  if (fw->last_error_body != NULL)
+    {
+      g_autofree char *code = g_strdup_printf ("upstream_%u", fw->last_error_status);
+
+      respond_bytes (fw, fw->last_error_status, "application/json", fw->last_error_body);
+      forward_done (fw, code);
+      return;
+    }
+
+  if (fw->record->attempts->len > 0)
+    respond_error (fw, SOUP_STATUS_BAD_GATEWAY, "server_error", "upstream_unreachable",
+                   "The upstream could not be reached. Try again shortly.");
+  else
+    {
+      g_autofree char *message = g_strdup_printf ("Pool “%s” has no usable account right now.",
+                                                  pooler_pool_get_slug (fw->pool));
+
+      pooler_service_note_pool_capacity (fw->service, fw->pool, FALSE, 0);
+      respond_error (fw, SOUP_STATUS_SERVICE_UNAVAILABLE, "server_error", "no_usable_account", message);
+    }
+}
+
+static void
+forward_try_next (Forward *fw)
+{
+  gint64 now = now_seconds ();
+
+  g_clear_object (&fw->account);
+  fw->retried_auth = FALSE;
+
+  if (fw->client_gone)
+    {
+      forward_done (fw, "client_closed");
+      return;
+    }
+
+  while (fw->next_candidate < fw->candidates->len)
+    {
+      PoolerAccount *candidate = g_ptr_array_index (fw->candidates, fw->next_candidate++);
+      const PoolerTokens *tokens = pooler_service_peek_tokens (fw->service,
+                                                               pooler_account_get_id (candidate));
+
+      /* Quota evidence from an earlier attempt may have ruled it out. */
+      if (pooler_account_get_status (candidate) != POOLER_ACCOUNT_ACTIVE)
+        continue;
+      if (tokens == NULL || tokens->access_token == NULL)
+        {
+          g_debug ("Account %s has no tokens loaded; skipping it", pooler_account_get_id (candidate));
+          continue;
+        }
+
+      fw->account = g_object_ref (candidate);
+      break;
+    }
+
+  if (fw->account == NULL)
+    {
+      respond_after_failures (fw);
+      return;
+    }
+
+  if (pooler_service_tokens_expiring (fw->service, fw->account, now))
+    {
+      pooler_service_refresh_tokens_async (fw->service, fw->account, NULL,
+                                           refreshed_before_send_cb, forward_ref (fw));
+      return;
+    }
+
+  forward_send (fw);
+}
+
+/* "finished" (or, when the server itself goes away, only "disconnected")
+ * before we are done means the client is gone. Whichever comes first
+ * drops the message's reference. */
 static void
 on_client_finished (SoupServerMessage *msg,
                     gpointer           user_data)
 {
   Forward *fw = user_data;
 
-  /* "finished" before we are done means the client went away. */
   if (!fw->done)
     {
       fw->client_gone = TRUE;
       g_cancellable_cancel (fw->cancellable);
+      if (fw->attempt_cancellable != NULL)
+        g_cancellable_cancel (fw->attempt_cancellable);
+
+      /* Waiting for libsoup to write is the one state with nothing of ours
+       * pending that would notice: finish here. */
+      if (fw->waiting_write)
+        {
+          fw->waiting_write = FALSE;
+          forward_done (fw, "client_closed");
+        }
     }
 
   g_clear_signal_handler (&fw->finished_handler, fw->msg);
+  g_clear_signal_handler (&fw->disconnected_handler, fw->msg);
   g_clear_signal_handler (&fw->wrote_chunk_handler, fw->msg);
   forward_unref (fw);
+}
+
+/* The conversation's keys: the prompt cache key (the thread id for the
+ * Codex CLI) and the session header, in the order the CLI's versions use. */
+static char *
+session_key_of (SoupServerMessage *msg)
+{
+  static const char * const names[] = {
+    "session-id", "session_id", "thread-id", "x-codex-window-id",
+  };
+  SoupMessageHeaders *headers = soup_server_message_get_request_headers (msg);
+
+  for (guint i = 0; i < G_N_ELEMENTS (names); i++)
+    {
+      const char *value = soup_message_headers_get_one (headers, names[i]);
+
+      if (value != NULL && *value != '\0' && strlen (value) <= 256)
+        return g_strdup (value);
+    }
+
+  return NULL;
+}
+
+static void
+usage_poll_cb (GObject      *object,
+               GAsyncResult *result,
+               gpointer      user_data)
+{
+  g_autoptr(PoolerAccount) account = user_data;
+  g_autoptr(GError) error = NULL;
+  g_autoptr(GBytes) body = soup_session_send_and_read_finish (SOUP_SESSION (object), result, &error);
+  SoupMessage *msg = soup_session_get_async_result_message (SOUP_SESSION (object), result);
+  PoolerService *service = g_object_get_data (G_OBJECT (msg), "pooler-service");
+
+  if (body == NULL || !SOUP_STATUS_IS_SUCCESSFUL (soup_message_get_status (msg)))
+    {
+      g_debug ("Usage poll of account %s failed", pooler_account_get_id (account));
+      return;
+    }
+
+  if (service != NULL)
+    {
+      g_autoptr(PoolerQuotaEvidence) evidence =
+        pooler_quota_parse_usage (g_bytes_get_data (body, NULL), g_bytes_get_size (body), now_seconds ());
+
+      pooler_service_observe_quota (service, account, evidence);
+    }
+}
+
+/* Evidence comes free with every answer, so a poll is only worth it where
+ * the order depends on evidence we lack (quota-first with stale or no
+ * evidence): ask the upstream in the background, at most once a minute
+ * per account. */
+static void
+maybe_poll_usage (PoolerProxy   *self,
+                  PoolerAccount *account)
+{
+  g_autoptr(SoupMessage) msg = NULL;
+  g_autofree char *uri = NULL;
+  g_autofree char *bearer = NULL;
+  const PoolerTokens *tokens = pooler_service_peek_tokens (self->service, pooler_account_get_id (account));
+  SoupMessageHeaders *headers;
+
+  if (tokens == NULL || !pooler_service_claim_usage_poll (self->service, account, now_seconds ()))
+    return;
+
+  uri = g_strconcat (pooler_service_get_upstream_url (self->service), "/wham/usage", NULL);
+  msg = soup_message_new (SOUP_METHOD_GET, uri);
+  if (msg == NULL)
+    return;
+
+  headers = soup_message_get_request_headers (msg);
+  bearer = g_strconcat ("Bearer ", tokens->access_token, NULL);
+  soup_message_headers_replace (headers, "Authorization", bearer);
+  soup_message_headers_replace (headers, "chatgpt-account-id", pooler_account_get_chatgpt_account_id (account));
+  g_object_set_data_full (G_OBJECT (msg), "pooler-service", g_object_ref (self->service), g_object_unref);
+
+  soup_session_send_and_read_async (pooler_service_get_session (self->service), msg, G_PRIORITY_LOW, NULL,
+                                    usage_poll_cb, g_object_ref (account));
+}
+
+/* GET /backend-api/wham/usage: the Pool's capacity as the account with the
+ * most left sees it, from evidence; asks the upstream only when there is
+ * no fresh evidence. Returns FALSE when it must be forwarded instead. */
+static gboolean
+answer_usage_from_evidence (Forward *fw)
+{
+  GPtrArray *members = pooler_service_get_pool_accounts (fw->service, pooler_pool_get_id (fw->pool));
+  PoolerQuotaState *best = NULL;
+  double best_remaining = -1;
+  gint64 now = now_seconds ();
+  g_autoptr(JsonGenerator) generator = NULL;
+  g_autoptr(JsonNode) node = NULL;
+  g_autoptr(GBytes) body = NULL;
+  char *text;
+  gsize length;
+
+  for (guint i = 0; members != NULL && i < members->len; i++)
+    {
+      PoolerAccount *account = g_ptr_array_index (members, i);
+      PoolerQuotaState *quota = pooler_service_get_quota (fw->service, pooler_account_get_id (account));
+      double remaining;
+      gint64 reset_at;
+
+      if (quota == NULL || pooler_account_get_status (account) != POOLER_ACCOUNT_ACTIVE ||
+          pooler_quota_state_is_stale (quota, now))
+        continue;
+
+      remaining = pooler_quota_state_is_spent (quota, now, &reset_at) ? 0 : pooler_quota_state_remaining (quota, now);
+      if (best == NULL || remaining > best_remaining)
+        {
+          best = quota;
+          best_remaining = remaining;
+        }
+    }
+
+  if (best == NULL)
+    return FALSE;
+
+  node = pooler_quota_state_to_usage_json (best, now);
+  generator = json_generator_new ();
+  json_generator_set_root (generator, node);
+  text = json_generator_to_data (generator, &length);
+  body = g_bytes_new_take (text, length);
+
+  respond_bytes (fw, SOUP_STATUS_OK, "application/json", body);
+  forward_done (fw, NULL);
+  return TRUE;
 }
 
 void
@@ -720,6 +1350,11 @@ pooler_proxy_forward (PoolerProxy             *self,
   PoolerPool *pool;
   GPtrArray *accounts;
   g_autoptr(GPtrArray) empty = NULL;
+  PoolerRouteQuery query = { 0 };
+  PoolerRouteOutcome outcome;
+  gint64 earliest = 0;
+  gint64 now = now_seconds ();
+  PoolerAffinity *affinity;
   GUri *uri;
 
   g_return_if_fail (POOLER_IS_PROXY (self));
@@ -730,6 +1365,7 @@ pooler_proxy_forward (PoolerProxy             *self,
   fw = g_new0 (Forward, 1);
   g_atomic_ref_count_init (&fw->ref_count);
   fw->proxy = g_object_ref (self);
+  fw->service = g_object_ref (self->service);
   fw->msg = g_object_ref (msg);
   fw->key = pooler_key_record_copy (key);
   fw->record = record;
@@ -739,6 +1375,7 @@ pooler_proxy_forward (PoolerProxy             *self,
   fw->cancellable = g_cancellable_new ();
   fw->started_us = g_get_monotonic_time ();
   fw->is_models = g_str_has_prefix (upstream_path, "/codex/models");
+  fw->is_usage = g_str_equal (upstream_path, "/wham/usage");
 
   uri = soup_server_message_get_uri (msg);
   if (g_uri_get_query (uri) != NULL)
@@ -749,6 +1386,7 @@ pooler_proxy_forward (PoolerProxy             *self,
   /* The message keeps one reference until libsoup is done with it. */
   fw->finished_handler = g_signal_connect (msg, "finished", G_CALLBACK (on_client_finished),
                                            forward_ref (fw));
+  fw->disconnected_handler = g_signal_connect (msg, "disconnected", G_CALLBACK (on_client_finished), fw);
   soup_server_message_pause (msg);
 
   pool = pooler_service_lookup_pool (self->service, key->pool_id);
@@ -761,15 +1399,70 @@ pooler_proxy_forward (PoolerProxy             *self,
     }
   fw->pool = g_object_ref (pool);
 
+  pooler_service_record_request (self->service, record);
+
+  if (fw->is_usage && answer_usage_from_evidence (fw))
+    {
+      forward_unref (fw);
+      return;
+    }
+
   accounts = pooler_service_get_pool_accounts (self->service, key->pool_id);
   if (accounts == NULL)
     accounts = empty = g_ptr_array_new ();
 
-  fw->candidates = pooler_router_order (pooler_service_get_router (self->service), pool, accounts,
-                                        scan != NULL ? scan->model : NULL,
-                                        g_get_real_time () / G_USEC_PER_SEC);
+  /* Continuity: the conversation's home (soft), a response's owner (hard). */
+  affinity = pooler_service_get_affinity (self->service);
+  fw->session_key = session_key_of (msg);
+  if (scan != NULL)
+    {
+      fw->prompt_cache_key = g_strdup (scan->prompt_cache_key);
+      query.model = scan->model;
+      if (scan->previous_response_id != NULL)
+        query.hard_account_id = pooler_affinity_lookup (affinity, pooler_pool_get_id (pool),
+                                                        POOLER_AFFINITY_RESPONSE,
+                                                        scan->previous_response_id, now);
+    }
+  query.soft_account_id = pooler_affinity_lookup (affinity, pooler_pool_get_id (pool),
+                                                  POOLER_AFFINITY_PROMPT_CACHE, fw->prompt_cache_key, now);
+  if (query.soft_account_id == NULL)
+    query.soft_account_id = pooler_affinity_lookup (affinity, pooler_pool_get_id (pool),
+                                                    POOLER_AFFINITY_SESSION, fw->session_key, now);
 
-  pooler_service_record_request (self->service, record);
+  fw->candidates = pooler_router_order (pooler_service_get_router (self->service), pool, accounts,
+                                        &query, now, &outcome, &earliest);
+
+  switch (outcome)
+    {
+    case POOLER_ROUTE_ALL_SPENT:
+      if (!fw->is_models && !fw->is_usage)
+        {
+          respond_pool_spent (fw, earliest);
+          forward_unref (fw);
+          return;
+        }
+      break;
+    case POOLER_ROUTE_PIN_UNAVAILABLE:
+      pooler_api_error_respond (msg, SOUP_STATUS_CONFLICT, "invalid_request_error",
+                                "previous_response_account_unavailable", "previous_response_id",
+                                "The account that created previous_response_id cannot serve right now, "
+                                "and its encrypted state only verifies there. Retry later or start a new "
+                                "conversation without previous_response_id.");
+      soup_server_message_unpause (msg);
+      fw->record->status = SOUP_STATUS_CONFLICT;
+      forward_done (fw, "previous_response_account_unavailable");
+      forward_unref (fw);
+      return;
+    case POOLER_ROUTE_OK:
+    case POOLER_ROUTE_EMPTY:
+    default:
+      break;
+    }
+
+  if (!fw->is_usage && g_strcmp0 (pooler_pool_get_strategy (pool), POOLER_STRATEGY_QUOTA_FIRST) == 0)
+    for (guint i = 0; i < fw->candidates->len; i++)
+      maybe_poll_usage (self, g_ptr_array_index (fw->candidates, i));
+
   forward_try_next (fw);
   forward_unref (fw);
 }
@@ -779,9 +1472,6 @@ pooler_proxy_dispose (GObject *object)
 {
   PoolerProxy *self = (PoolerProxy *)object;
 
-  if (self->session != NULL)
-    soup_session_abort (self->session);
-  g_clear_object (&self->session);
   g_clear_pointer (&self->models_body, g_bytes_unref);
   g_clear_pointer (&self->models_content_type, g_free);
   g_clear_object (&self->service);
@@ -800,16 +1490,6 @@ pooler_proxy_class_init (PoolerProxyClass *klass)
 static void
 pooler_proxy_init (PoolerProxy *self)
 {
-  /* No SoupLogger here: at header level it would print bearer tokens. */
-  self->session = soup_session_new_with_options ("max-conns", 512,
-                                                 "max-conns-per-host", 256,
-                                                 "timeout", UPSTREAM_IO_TIMEOUT,
-                                                 "idle-timeout", UPSTREAM_IDLE_TIMEOUT,
-                                                 NULL);
-  /* Compressed answers would have to be decoded before the SSE observer
-   * could read them; ask for identity and forward what comes. */
-  soup_session_remove_feature_by_type (self->session, SOUP_TYPE_CONTENT_DECODER);
-  soup_session_remove_feature_by_type (self->session, SOUP_TYPE_CONTENT_SNIFFER);
 }
 
 PoolerProxy *
@@ -830,7 +1510,7 @@ pooler_proxy_get_session (PoolerProxy *self)
 {
   g_return_val_if_fail (POOLER_IS_PROXY (self), NULL);
 
-  return self->session;
+  return pooler_service_get_session (self->service);
 }
 
 guint

@@ -9,12 +9,21 @@
 
 #include "pooler-router.h"
 
+typedef struct
+{
+  guint  consecutive_failures;
+  gint64 demoted_until;
+  gint64 circuit_open_until;
+} Health;
+
 struct _PoolerRouter
 {
-  GObject     parent_instance;
+  GObject                parent_instance;
 
-  /* pool id -> next round-robin offset */
-  GHashTable *cursors;
+  GHashTable            *cursors;   /* pool id -> next round-robin offset */
+  GHashTable            *health;    /* account id -> Health */
+  PoolerRouterQuotaFunc  quota_func;
+  gpointer               quota_data;
 };
 
 G_DEFINE_FINAL_TYPE (PoolerRouter, pooler_router, G_TYPE_OBJECT)
@@ -25,6 +34,7 @@ pooler_router_finalize (GObject *object)
   PoolerRouter *self = (PoolerRouter *)object;
 
   g_clear_pointer (&self->cursors, g_hash_table_unref);
+  g_clear_pointer (&self->health, g_hash_table_unref);
 
   G_OBJECT_CLASS (pooler_router_parent_class)->finalize (object);
 }
@@ -41,6 +51,7 @@ static void
 pooler_router_init (PoolerRouter *self)
 {
   self->cursors = g_hash_table_new_full (g_int64_hash, g_int64_equal, g_free, NULL);
+  self->health = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, g_free);
 }
 
 PoolerRouter *
@@ -49,30 +60,142 @@ pooler_router_new (void)
   return g_object_new (POOLER_TYPE_ROUTER, NULL);
 }
 
-const char *
+void
+pooler_router_set_quota_func (PoolerRouter          *self,
+                              PoolerRouterQuotaFunc  func,
+                              gpointer               user_data)
+{
+  g_return_if_fail (POOLER_IS_ROUTER (self));
+
+  self->quota_func = func;
+  self->quota_data = user_data;
+}
+
+static PoolerQuotaState *
+quota_of (PoolerRouter  *self,
+          PoolerAccount *account)
+{
+  return self->quota_func != NULL ? self->quota_func (account, self->quota_data) : NULL;
+}
+
+static Health *
+health_of (PoolerRouter  *self,
+           PoolerAccount *account,
+           gboolean       create)
+{
+  const char *id = pooler_account_get_id (account);
+  Health *health = g_hash_table_lookup (self->health, id);
+
+  if (health == NULL && create)
+    {
+      health = g_new0 (Health, 1);
+      g_hash_table_insert (self->health, g_strdup (id), health);
+    }
+
+  return health;
+}
+
+static char *
+format_utc (gint64 unix_seconds)
+{
+  g_autoptr(GDateTime) time = g_date_time_new_from_unix_utc (unix_seconds);
+
+  return time != NULL ? g_date_time_format (time, "%Y-%m-%d %H:%M UTC") : g_strdup ("?");
+}
+
+/* Quota-spent, with when it comes back; covers both a 429 block recorded
+ * as cooldown_until and a spent window in the evidence. */
+static gboolean
+is_spent (PoolerRouter  *self,
+          PoolerAccount *account,
+          gint64         now,
+          gint64        *reset_at)
+{
+  PoolerQuotaState *quota = quota_of (self, account);
+
+  return quota != NULL && pooler_quota_state_is_spent (quota, now, reset_at);
+}
+
+char *
 pooler_router_explain (PoolerRouter  *self,
                        PoolerAccount *account,
                        const char    *model,
                        gint64         now)
 {
+  Health *health;
+  gint64 reset_at = 0;
+
   g_return_val_if_fail (POOLER_IS_ROUTER (self), NULL);
   g_return_val_if_fail (POOLER_IS_ACCOUNT (account), NULL);
 
   switch (pooler_account_get_status (account))
     {
     case POOLER_ACCOUNT_PAUSED:
-      return "paused";
+      return g_strdup ("paused");
     case POOLER_ACCOUNT_REAUTH_REQUIRED:
-      return "needs sign-in again";
+      return g_strdup ("needs sign-in again");
     case POOLER_ACCOUNT_ACTIVE:
     default:
       break;
     }
 
+  if (is_spent (self, account, now, &reset_at))
+    {
+      g_autofree char *when = reset_at > 0 ? format_utc (reset_at) : NULL;
+
+      return when != NULL ? g_strdup_printf ("quota spent until %s", when)
+                          : g_strdup ("quota spent");
+    }
+
   if (pooler_account_get_cooldown_until (account) > now)
-    return "cooling down";
+    {
+      g_autofree char *when = format_utc (pooler_account_get_cooldown_until (account));
+
+      return g_strdup_printf ("cooling down until %s", when);
+    }
+
+  health = health_of (self, account, FALSE);
+  if (health != NULL && health->circuit_open_until > now)
+    return g_strdup_printf ("circuit open after %u failures in a row", health->consecutive_failures);
 
   return NULL;
+}
+
+gboolean
+pooler_router_is_demoted (PoolerRouter  *self,
+                          PoolerAccount *account,
+                          gint64         now)
+{
+  Health *health = health_of (self, account, FALSE);
+
+  return health != NULL && health->demoted_until > now;
+}
+
+void
+pooler_router_report_success (PoolerRouter  *self,
+                              PoolerAccount *account)
+{
+  g_return_if_fail (POOLER_IS_ROUTER (self));
+  g_return_if_fail (POOLER_IS_ACCOUNT (account));
+
+  g_hash_table_remove (self->health, pooler_account_get_id (account));
+}
+
+void
+pooler_router_report_failure (PoolerRouter  *self,
+                              PoolerAccount *account,
+                              gint64         now)
+{
+  Health *health;
+
+  g_return_if_fail (POOLER_IS_ROUTER (self));
+  g_return_if_fail (POOLER_IS_ACCOUNT (account));
+
+  health = health_of (self, account, TRUE);
+  health->consecutive_failures++;
+  health->demoted_until = now + POOLER_ROUTER_DEMOTE_SECONDS;
+  if (health->consecutive_failures >= POOLER_ROUTER_CIRCUIT_FAILURES)
+    health->circuit_open_until = now + POOLER_ROUTER_CIRCUIT_SECONDS;
 }
 
 /* Stable orderings: ties fall back to creation order, then id. */
@@ -119,60 +242,205 @@ compare_least_recent (gconstpointer pa,
   return compare_created (a, b);
 }
 
-GPtrArray *
-pooler_router_order (PoolerRouter *self,
-                     PoolerPool   *pool,
-                     GPtrArray    *accounts,
-                     const char   *model,
-                     gint64        now)
+typedef struct
 {
-  g_autoptr(GPtrArray) usable = g_ptr_array_new_with_free_func (g_object_unref);
+  PoolerAccount *account;
+  double         remaining;
+} Scored;
+
+static int
+compare_remaining (gconstpointer pa,
+                   gconstpointer pb)
+{
+  const Scored *a = pa;
+  const Scored *b = pb;
+
+  if (a->remaining != b->remaining)
+    return a->remaining > b->remaining ? -1 : 1;
+
+  return compare_created (a->account, b->account);
+}
+
+static void
+sort_quota_first (PoolerRouter *self,
+                  GPtrArray    *usable,
+                  gint64        now)
+{
+  g_autoptr(GArray) scored = g_array_sized_new (FALSE, FALSE, sizeof (Scored), usable->len);
+
+  for (guint i = 0; i < usable->len; i++)
+    {
+      Scored s = { g_ptr_array_index (usable, i), 50.0 };
+      PoolerQuotaState *quota = quota_of (self, s.account);
+      double remaining = quota != NULL ? pooler_quota_state_remaining (quota, now) : -1;
+
+      /* No fresh evidence: between a half-used and a fuller account. */
+      if (remaining >= 0)
+        s.remaining = remaining;
+      g_array_append_val (scored, s);
+    }
+
+  g_array_sort (scored, compare_remaining);
+  for (guint i = 0; i < scored->len; i++)
+    usable->pdata[i] = g_array_index (scored, Scored, i).account;
+}
+
+static void
+rotate_round_robin (PoolerRouter *self,
+                    PoolerPool   *pool,
+                    GPtrArray    *usable)
+{
+  gint64 pool_id = pooler_pool_get_id (pool);
+  g_autofree gpointer *copy = NULL;
+  gpointer value = NULL;
+  guint offset = 0;
+
+  g_ptr_array_sort (usable, compare_priority);
+
+  if (g_hash_table_lookup_extended (self->cursors, &pool_id, NULL, &value))
+    offset = GPOINTER_TO_UINT (value);
+  g_hash_table_insert (self->cursors, g_memdup2 (&pool_id, sizeof pool_id),
+                       GUINT_TO_POINTER (offset + 1));
+
+  if (usable->len < 2)
+    return;
+
+  copy = g_memdup2 (usable->pdata, usable->len * sizeof (gpointer));
+  for (guint i = 0; i < usable->len; i++)
+    usable->pdata[i] = copy[(offset + i) % usable->len];
+}
+
+/* Moves the entries for which @pred holds to the back, keeping order. */
+static void
+demote (PoolerRouter *self,
+        GPtrArray    *usable,
+        gint64        now)
+{
+  g_autoptr(GPtrArray) front = g_ptr_array_new ();
+  g_autoptr(GPtrArray) back = g_ptr_array_new ();
+
+  for (guint i = 0; i < usable->len; i++)
+    {
+      PoolerAccount *account = g_ptr_array_index (usable, i);
+
+      g_ptr_array_add (pooler_router_is_demoted (self, account, now) ? back : front, account);
+    }
+
+  for (guint i = 0; i < front->len; i++)
+    usable->pdata[i] = front->pdata[i];
+  for (guint i = 0; i < back->len; i++)
+    usable->pdata[front->len + i] = back->pdata[i];
+}
+
+static gint
+find_account (GPtrArray  *accounts,
+              const char *id)
+{
+  for (guint i = 0; id != NULL && i < accounts->len; i++)
+    if (g_strcmp0 (pooler_account_get_id (g_ptr_array_index (accounts, i)), id) == 0)
+      return (gint) i;
+
+  return -1;
+}
+
+GPtrArray *
+pooler_router_order (PoolerRouter           *self,
+                     PoolerPool             *pool,
+                     GPtrArray              *accounts,
+                     const PoolerRouteQuery *query,
+                     gint64                  now,
+                     PoolerRouteOutcome     *out_outcome,
+                     gint64                 *out_earliest_reset)
+{
+  g_autoptr(GPtrArray) usable = g_ptr_array_new ();
+  GPtrArray *result;
+  PoolerRouteQuery defaults = { 0 };
   const char *strategy;
+  PoolerRouteOutcome outcome = POOLER_ROUTE_OK;
+  gint64 earliest = 0;
+  guint active = 0, spent = 0;
+  guint ring;
+  gint home;
 
   g_return_val_if_fail (POOLER_IS_ROUTER (self), NULL);
   g_return_val_if_fail (POOLER_IS_POOL (pool), NULL);
   g_return_val_if_fail (accounts != NULL, NULL);
 
+  if (query == NULL)
+    query = &defaults;
+
   for (guint i = 0; i < accounts->len; i++)
     {
       PoolerAccount *account = g_ptr_array_index (accounts, i);
+      g_autofree char *reason = pooler_router_explain (self, account, query->model, now);
+      gint64 reset_at = 0;
 
-      if (pooler_router_explain (self, account, model, now) == NULL)
-        g_ptr_array_add (usable, g_object_ref (account));
+      if (pooler_account_get_status (account) == POOLER_ACCOUNT_ACTIVE)
+        {
+          active++;
+          if (is_spent (self, account, now, &reset_at))
+            {
+              spent++;
+              if (reset_at > 0 && (earliest == 0 || reset_at < earliest))
+                earliest = reset_at;
+            }
+        }
+
+      if (reason == NULL)
+        g_ptr_array_add (usable, account);
     }
 
   strategy = pooler_pool_get_strategy (pool);
-
   if (g_strcmp0 (strategy, POOLER_STRATEGY_FILL_FIRST) == 0)
     g_ptr_array_sort (usable, compare_priority);
   else if (g_strcmp0 (strategy, POOLER_STRATEGY_LEAST_RECENT) == 0)
     g_ptr_array_sort (usable, compare_least_recent);
+  else if (g_strcmp0 (strategy, POOLER_STRATEGY_QUOTA_FIRST) == 0)
+    sort_quota_first (self, usable, now);
   else
+    rotate_round_robin (self, pool, usable);
+
+  demote (self, usable, now);
+
+  if (query->hard_account_id != NULL)
     {
-      /* round-robin (and quota-first until quota evidence exists):
-       * rotate a stable order by a per-Pool cursor. */
-      gint64 pool_id = pooler_pool_get_id (pool);
-      gpointer value = NULL;
-      guint offset = 0;
+      gint pinned = find_account (usable, query->hard_account_id);
 
-      g_ptr_array_sort (usable, compare_priority);
-
-      if (g_hash_table_lookup_extended (self->cursors, &pool_id, NULL, &value))
-        offset = GPOINTER_TO_UINT (value);
-
-      if (usable->len > 1)
+      if (pinned >= 0)
         {
-          g_autoptr(GPtrArray) rotated = g_ptr_array_new_full (usable->len, g_object_unref);
+          PoolerAccount *account = g_ptr_array_index (usable, pinned);
 
-          for (guint i = 0; i < usable->len; i++)
-            g_ptr_array_add (rotated, g_object_ref (g_ptr_array_index (usable, (offset + i) % usable->len)));
-          g_clear_pointer (&usable, g_ptr_array_unref);
-          usable = g_steal_pointer (&rotated);
+          g_ptr_array_set_size (usable, 0);
+          g_ptr_array_add (usable, account);
         }
+      else
+        {
+          g_ptr_array_set_size (usable, 0);
+          outcome = POOLER_ROUTE_PIN_UNAVAILABLE;
+        }
+    }
+  else if ((home = find_account (usable, query->soft_account_id)) > 0)
+    {
+      PoolerAccount *account = g_ptr_array_steal_index (usable, home);
 
-      g_hash_table_insert (self->cursors, g_memdup2 (&pool_id, sizeof pool_id),
-                           GUINT_TO_POINTER (offset + 1));
+      g_ptr_array_insert (usable, 0, account);
     }
 
-  return g_steal_pointer (&usable);
+  ring = query->ring_size > 0 ? query->ring_size : POOLER_ROUTER_DEFAULT_RING_SIZE;
+  if (usable->len > ring)
+    g_ptr_array_set_size (usable, ring);
+
+  if (usable->len == 0 && outcome == POOLER_ROUTE_OK)
+    outcome = (active > 0 && spent == active) ? POOLER_ROUTE_ALL_SPENT : POOLER_ROUTE_EMPTY;
+
+  if (out_outcome != NULL)
+    *out_outcome = outcome;
+  if (out_earliest_reset != NULL)
+    *out_earliest_reset = earliest;
+
+  result = g_ptr_array_new_full (usable->len, g_object_unref);
+  for (guint i = 0; i < usable->len; i++)
+    g_ptr_array_add (result, g_object_ref (g_ptr_array_index (usable, i)));
+
+  return result;
 }

@@ -13,11 +13,25 @@
 #include "pooler-auth-file.h"
 #include "pooler-error.h"
 #include "pooler-keys.h"
+#include "pooler-oauth.h"
 #include "pooler-service.h"
 #include "pooler-store-writer.h"
 
 /* How often a serving process looks for changes other processes made. */
 #define RELOAD_INTERVAL_SECONDS 2
+/* Cooldowns ending, proactive refreshes, exhausted Pools coming back. */
+#define MAINTENANCE_INTERVAL_SECONDS 15
+/* Refresh this long before the access token expires. */
+#define REFRESH_AHEAD_SECONDS (5 * 60)
+#define USAGE_POLL_MIN_INTERVAL 60
+#define REFRESH_BACKOFF_MIN 30
+#define REFRESH_BACKOFF_MAX (10 * 60)
+
+typedef struct
+{
+  guint  failures;
+  gint64 next_attempt;
+} Backoff;
 
 struct _PoolerService
 {
@@ -38,7 +52,18 @@ struct _PoolerService
   GHashTable        *tokens;         /* account id -> PoolerTokens */
   gint64             config_version;
   guint              reload_source;
+  guint              maintenance_source;
   gboolean           started;
+
+  SoupSession       *session;
+  GHashTable        *quotas;          /* account id -> PoolerQuotaState */
+  GHashTable        *spent;           /* account id -> reset (gint64*) */
+  GHashTable        *usage_polls;     /* account id -> last poll (gint64*) */
+  GHashTable        *refreshing;      /* account id -> GPtrArray<GTask> waiting */
+  GHashTable        *backoffs;        /* account id -> Backoff */
+  GHashTable        *exhausted_pools; /* pool id -> earliest reset (gint64*) */
+  PoolerAffinity    *affinity;
+  guint              refresh_count;
 };
 
 G_DEFINE_FINAL_TYPE (PoolerService, pooler_service, G_TYPE_OBJECT)
@@ -64,8 +89,12 @@ pooler_service_dispose (GObject *object)
 
   pooler_service_stop (self);
 
+  if (self->session != NULL)
+    soup_session_abort (self->session);
+  g_clear_object (&self->session);
   g_clear_object (&self->vault);
   g_clear_object (&self->router);
+  g_clear_object (&self->affinity);
   g_clear_object (&self->store);
 
   G_OBJECT_CLASS (pooler_service_parent_class)->dispose (object);
@@ -81,6 +110,12 @@ pooler_service_finalize (GObject *object)
   g_clear_pointer (&self->pool_accounts, g_hash_table_unref);
   g_clear_pointer (&self->keys, g_hash_table_unref);
   g_clear_pointer (&self->tokens, g_hash_table_unref);
+  g_clear_pointer (&self->quotas, g_hash_table_unref);
+  g_clear_pointer (&self->spent, g_hash_table_unref);
+  g_clear_pointer (&self->usage_polls, g_hash_table_unref);
+  g_clear_pointer (&self->refreshing, g_hash_table_unref);
+  g_clear_pointer (&self->backoffs, g_hash_table_unref);
+  g_clear_pointer (&self->exhausted_pools, g_hash_table_unref);
   g_clear_pointer (&self->upstream_url, g_free);
   g_clear_pointer (&self->auth_url, g_free);
 
@@ -216,10 +251,38 @@ env_url (const char *name,
   return normalize_url (value != NULL && *value != '\0' ? value : fallback);
 }
 
+static PoolerQuotaState *
+router_quota_lookup (PoolerAccount *account,
+                     gpointer       user_data)
+{
+  PoolerService *self = user_data;
+
+  return g_hash_table_lookup (self->quotas, pooler_account_get_id (account));
+}
+
 static void
 pooler_service_init (PoolerService *self)
 {
   self->router = pooler_router_new ();
+  pooler_router_set_quota_func (self->router, router_quota_lookup, self);
+  self->affinity = pooler_affinity_new ();
+  /* No SoupLogger here: at header level it would print bearer tokens. */
+  self->session = soup_session_new_with_options ("max-conns", 512,
+                                                 "max-conns-per-host", 256,
+                                                 "timeout", 300,
+                                                 "idle-timeout", 60,
+                                                 NULL);
+  /* Bodies pass through as they come; the SSE observer reads identity. */
+  soup_session_remove_feature_by_type (self->session, SOUP_TYPE_CONTENT_DECODER);
+  soup_session_remove_feature_by_type (self->session, SOUP_TYPE_CONTENT_SNIFFER);
+  self->quotas = g_hash_table_new_full (g_str_hash, g_str_equal, g_free,
+                                        (GDestroyNotify) pooler_quota_state_free);
+  self->spent = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, g_free);
+  self->usage_polls = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, g_free);
+  self->refreshing = g_hash_table_new_full (g_str_hash, g_str_equal, g_free,
+                                            (GDestroyNotify) g_ptr_array_unref);
+  self->backoffs = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, g_free);
+  self->exhausted_pools = g_hash_table_new_full (g_int64_hash, g_int64_equal, g_free, g_free);
   self->upstream_url = env_url ("CODEX_POOLER_UPSTREAM_URL", POOLER_DEFAULT_UPSTREAM_URL);
   self->auth_url = env_url ("CODEX_POOLER_AUTH_URL", POOLER_DEFAULT_AUTH_URL);
   self->pools = g_hash_table_new_full (g_int64_hash, g_int64_equal, g_free, g_object_unref);
@@ -366,6 +429,45 @@ load_tokens_cb (GObject      *object,
   g_free (load);
 }
 
+static gboolean quota_is_spent (PoolerService *self,
+                                PoolerAccount *account,
+                                gint64         now,
+                                gint64        *reset_at);
+
+/* Evidence kept from earlier runs; a quota block survives as the
+ * account's cooldown_until. */
+static void
+load_quota (PoolerService *self,
+            PoolerAccount *account)
+{
+  g_autoptr(GError) error = NULL;
+  g_autoptr(GPtrArray) windows = NULL;
+  PoolerQuotaState *state = pooler_quota_state_new ();
+  const char *id = pooler_account_get_id (account);
+  gint64 now = g_get_real_time () / G_USEC_PER_SEC;
+  gint64 reset_at = 0;
+
+  windows = pooler_store_list_quota_windows (self->store, id, &error);
+  if (windows == NULL)
+    g_warning ("Could not read the quota evidence of account %s: %s", id, error->message);
+  for (guint i = 0; windows != NULL && i < windows->len; i++)
+    pooler_quota_state_add_window (state, g_ptr_array_index (windows, i));
+
+  if (pooler_account_get_cooldown_until (account) > now)
+    {
+      g_autoptr(PoolerQuotaEvidence) block = pooler_quota_evidence_new (now);
+
+      block->limit_reached_type = g_strdup ("usage_limit_reached");
+      block->blocked_until = pooler_account_get_cooldown_until (account);
+      pooler_quota_state_merge (state, block);
+    }
+
+  g_hash_table_replace (self->quotas, g_strdup (id), state);
+
+  if (quota_is_spent (self, account, now, &reset_at))
+    g_hash_table_replace (self->spent, g_strdup (id), g_memdup2 (&reset_at, sizeof reset_at));
+}
+
 static gboolean
 load_registry (PoolerService  *self,
                gboolean        sync_tokens,
@@ -419,6 +521,7 @@ load_registry (PoolerService  *self,
             {
               account = fresh;
               g_hash_table_insert (self->accounts, g_strdup (account_id), g_object_ref (fresh));
+              load_quota (self, account);
             }
           else
             merge_account (account, fresh);
@@ -530,6 +633,13 @@ reload_cb (gpointer user_data)
   return G_SOURCE_CONTINUE;
 }
 
+static gboolean
+maintenance_cb (gpointer user_data)
+{
+  pooler_service_run_maintenance (POOLER_SERVICE (user_data));
+  return G_SOURCE_CONTINUE;
+}
+
 gboolean
 pooler_service_start (PoolerService  *self,
                       GError        **error)
@@ -558,11 +668,23 @@ pooler_service_start (PoolerService  *self,
   if (!load_registry (self, TRUE, error))
     return FALSE;
 
+  /* Conversations stay where they were before a restart. */
+  {
+    g_autoptr(GPtrArray) entries = pooler_store_list_affinities (self->store,
+                                                                 g_get_real_time () / G_USEC_PER_SEC,
+                                                                 error);
+    if (entries == NULL)
+      return FALSE;
+    for (guint i = 0; i < entries->len; i++)
+      pooler_affinity_load (self->affinity, g_ptr_array_index (entries, i));
+  }
+
   self->writer = pooler_store_writer_new (pooler_store_get_path (self->store), error);
   if (self->writer == NULL)
     return FALSE;
 
   self->reload_source = g_timeout_add_seconds (RELOAD_INTERVAL_SECONDS, reload_cb, self);
+  self->maintenance_source = g_timeout_add_seconds (MAINTENANCE_INTERVAL_SECONDS, maintenance_cb, self);
   self->started = TRUE;
 
   return TRUE;
@@ -574,6 +696,7 @@ pooler_service_stop (PoolerService *self)
   g_return_if_fail (POOLER_IS_SERVICE (self));
 
   g_clear_handle_id (&self->reload_source, g_source_remove);
+  g_clear_handle_id (&self->maintenance_source, g_source_remove);
 
   if (self->writer != NULL)
     {
@@ -828,6 +951,37 @@ pooler_service_set_account_status (PoolerService        *self,
 }
 
 gboolean
+pooler_service_update_account (PoolerService  *self,
+                               const char     *account_id,
+                               const char     *label,
+                               int             priority,
+                               GError        **error)
+{
+  g_autoptr(PoolerAccount) stored = NULL;
+  g_autofree char *detail = NULL;
+
+  g_return_val_if_fail (POOLER_IS_SERVICE (self), FALSE);
+
+  stored = pooler_store_find_account (self->store, account_id, error);
+  if (stored == NULL)
+    return FALSE;
+
+  if (label != NULL)
+    pooler_account_set_label (stored, label);
+  if (priority != G_MININT)
+    pooler_account_set_priority (stored, priority);
+  if (!pooler_store_save_account (self->store, stored, error))
+    return FALSE;
+
+  detail = g_strdup_printf ("priority %d", pooler_account_get_priority (stored));
+  audit (self, "account.update", account_id, detail);
+  pooler_service_reload (self);
+  g_signal_emit (self, signals [ACCOUNT_CHANGED], 0, stored);
+
+  return TRUE;
+}
+
+gboolean
 pooler_service_remove_account (PoolerService  *self,
                                const char     *account_id,
                                GError        **error)
@@ -1057,4 +1211,485 @@ pooler_service_flush (PoolerService *self)
 
   if (self->writer != NULL)
     pooler_store_writer_flush (self->writer);
+}
+
+SoupSession *
+pooler_service_get_session (PoolerService *self)
+{
+  g_return_val_if_fail (POOLER_IS_SERVICE (self), NULL);
+
+  return self->session;
+}
+
+/* ---- quota ------------------------------------------------------------ */
+
+PoolerQuotaState *
+pooler_service_get_quota (PoolerService *self,
+                          const char    *account_id)
+{
+  g_return_val_if_fail (POOLER_IS_SERVICE (self), NULL);
+
+  return g_hash_table_lookup (self->quotas, account_id);
+}
+
+static gboolean
+quota_is_spent (PoolerService *self,
+                PoolerAccount *account,
+                gint64         now,
+                gint64        *reset_at)
+{
+  PoolerQuotaState *state = g_hash_table_lookup (self->quotas, pooler_account_get_id (account));
+
+  *reset_at = 0;
+  return state != NULL && pooler_quota_state_is_spent (state, now, reset_at);
+}
+
+/* Emits account-exhausted / account-restored when the spent state moved. */
+static void
+update_spent (PoolerService *self,
+              PoolerAccount *account,
+              gint64         now)
+{
+  const char *id = pooler_account_get_id (account);
+  gboolean was_spent = g_hash_table_contains (self->spent, id);
+  gint64 reset_at = 0;
+  gboolean spent = quota_is_spent (self, account, now, &reset_at);
+
+  if (spent && !was_spent)
+    {
+      g_hash_table_replace (self->spent, g_strdup (id), g_memdup2 (&reset_at, sizeof reset_at));
+      g_message ("Account %s has spent its quota%s", id, reset_at > 0 ? " until its reset" : "");
+      g_signal_emit (self, signals [ACCOUNT_EXHAUSTED], 0, account, reset_at);
+    }
+  else if (!spent && was_spent)
+    {
+      g_hash_table_remove (self->spent, id);
+      g_message ("Account %s has quota again", id);
+      g_signal_emit (self, signals [ACCOUNT_RESTORED], 0, account);
+    }
+}
+
+void
+pooler_service_observe_quota (PoolerService             *self,
+                              PoolerAccount             *account,
+                              const PoolerQuotaEvidence *evidence)
+{
+  const char *id;
+  PoolerQuotaState *state;
+  gint64 now = g_get_real_time () / G_USEC_PER_SEC;
+
+  g_return_if_fail (POOLER_IS_SERVICE (self));
+  g_return_if_fail (POOLER_IS_ACCOUNT (account));
+
+  if (evidence == NULL)
+    return;
+
+  id = pooler_account_get_id (account);
+  state = g_hash_table_lookup (self->quotas, id);
+  if (state == NULL)
+    {
+      state = pooler_quota_state_new ();
+      g_hash_table_replace (self->quotas, g_strdup (id), state);
+    }
+  pooler_quota_state_merge (state, evidence);
+
+  if (self->writer != NULL)
+    for (guint i = 0; evidence->windows != NULL && i < evidence->windows->len; i++)
+      pooler_store_writer_put_quota_window (self->writer, id, g_ptr_array_index (evidence->windows, i));
+
+  /* A block outlives a restart as the account's cooldown (a rare write). */
+  if (evidence->blocked_until > now &&
+      evidence->blocked_until > pooler_account_get_cooldown_until (account))
+    {
+      g_autoptr(GError) error = NULL;
+      g_autoptr(PoolerAccount) stored = pooler_store_find_account (self->store, id, NULL);
+
+      pooler_account_set_cooldown_until (account, evidence->blocked_until);
+      if (stored != NULL)
+        {
+          pooler_account_set_cooldown_until (stored, evidence->blocked_until);
+          if (!pooler_store_save_account (self->store, stored, &error))
+            g_warning ("Could not save the cooldown of account %s: %s", id, error->message);
+        }
+    }
+
+  update_spent (self, account, now);
+}
+
+gboolean
+pooler_service_claim_usage_poll (PoolerService *self,
+                                 PoolerAccount *account,
+                                 gint64         now)
+{
+  const char *id;
+  PoolerQuotaState *state;
+  gint64 *last;
+
+  g_return_val_if_fail (POOLER_IS_SERVICE (self), FALSE);
+
+  id = pooler_account_get_id (account);
+  state = g_hash_table_lookup (self->quotas, id);
+  if (state != NULL && !pooler_quota_state_is_stale (state, now))
+    return FALSE;
+
+  last = g_hash_table_lookup (self->usage_polls, id);
+  if (last != NULL && now - *last < USAGE_POLL_MIN_INTERVAL)
+    return FALSE;
+
+  g_hash_table_replace (self->usage_polls, g_strdup (id), g_memdup2 (&now, sizeof now));
+  return TRUE;
+}
+
+/* ---- continuity ------------------------------------------------------- */
+
+PoolerAffinity *
+pooler_service_get_affinity (PoolerService *self)
+{
+  g_return_val_if_fail (POOLER_IS_SERVICE (self), NULL);
+
+  return self->affinity;
+}
+
+void
+pooler_service_remember_affinity (PoolerService *self,
+                                  gint64         pool_id,
+                                  const char    *kind,
+                                  const char    *value,
+                                  const char    *account_id)
+{
+  const PoolerAffinityEntry *changed;
+
+  g_return_if_fail (POOLER_IS_SERVICE (self));
+
+  changed = pooler_affinity_remember (self->affinity, pool_id, kind, value, account_id,
+                                      g_get_real_time () / G_USEC_PER_SEC);
+  if (changed != NULL && self->writer != NULL)
+    pooler_store_writer_put_affinity (self->writer, changed);
+}
+
+/* ---- tokens ----------------------------------------------------------- */
+
+gboolean
+pooler_service_tokens_expiring (PoolerService *self,
+                                PoolerAccount *account,
+                                gint64         now)
+{
+  const PoolerTokens *tokens;
+
+  g_return_val_if_fail (POOLER_IS_SERVICE (self), FALSE);
+
+  tokens = g_hash_table_lookup (self->tokens, pooler_account_get_id (account));
+
+  /* Within a minute of expiry a request would race the clock. */
+  return tokens != NULL && tokens->expires_at > 0 && tokens->expires_at - 60 <= now;
+}
+
+guint
+pooler_service_get_refresh_count (PoolerService *self)
+{
+  g_return_val_if_fail (POOLER_IS_SERVICE (self), 0);
+
+  return self->refresh_count;
+}
+
+typedef struct
+{
+  PoolerService *self;
+  PoolerAccount *account;
+  PoolerTokens  *tokens;   /* the new pair, until it is in memory */
+} RefreshFlight;
+
+static void
+refresh_flight_free (RefreshFlight *flight)
+{
+  g_clear_object (&flight->self);
+  g_clear_object (&flight->account);
+  g_clear_pointer (&flight->tokens, pooler_tokens_free);
+  g_free (flight);
+}
+
+/* Completes every request waiting on the account's refresh. */
+static void
+refresh_complete (RefreshFlight *flight,
+                  const GError  *error)
+{
+  g_autoptr(GPtrArray) waiters = NULL;
+  const char *id = pooler_account_get_id (flight->account);
+
+  {
+    gpointer stolen_key = NULL;
+
+    g_hash_table_steal_extended (flight->self->refreshing, id, &stolen_key, (gpointer *) &waiters);
+    g_free (stolen_key);
+  }
+
+  for (guint i = 0; waiters != NULL && i < waiters->len; i++)
+    {
+      GTask *task = g_ptr_array_index (waiters, i);
+
+      if (error != NULL)
+        g_task_return_error (task, g_error_copy (error));
+      else
+        g_task_return_boolean (task, TRUE);
+    }
+
+  refresh_flight_free (flight);
+}
+
+static void
+refresh_stored_cb (GObject      *object,
+                   GAsyncResult *result,
+                   gpointer      user_data)
+{
+  RefreshFlight *flight = user_data;
+  PoolerService *self = flight->self;
+  g_autoptr(GError) error = NULL;
+  g_autoptr(PoolerAccount) stored = NULL;
+  const char *id = pooler_account_get_id (flight->account);
+
+  /* The upstream has rotated the pair already: the new one must serve
+   * even if the keyring refused it (it is retried at the next refresh). */
+  if (!pooler_vault_store_finish (POOLER_VAULT (object), result, &error))
+    g_warning ("Could not write the refreshed tokens of account %s to the keyring: %s",
+               id, error->message);
+
+  pooler_account_set_token_expires_at (flight->account, flight->tokens->expires_at);
+  if (self->tokens != NULL)
+    g_hash_table_replace (self->tokens, g_strdup (id), g_steal_pointer (&flight->tokens));
+  g_hash_table_remove (self->backoffs, id);
+
+  stored = pooler_store_find_account (self->store, id, NULL);
+  if (stored != NULL)
+    {
+      g_autoptr(GError) save_error = NULL;
+
+      pooler_account_set_token_expires_at (stored, pooler_account_get_token_expires_at (flight->account));
+      pooler_account_set_last_error (stored, NULL);
+      if (!pooler_store_save_account (self->store, stored, &save_error))
+        g_warning ("Could not save account %s after its refresh: %s", id, save_error->message);
+    }
+
+  g_debug ("Refreshed the tokens of account %s", id);
+  refresh_complete (flight, NULL);
+}
+
+static void
+refresh_failed (RefreshFlight *flight,
+                const GError  *error)
+{
+  PoolerService *self = flight->self;
+  const char *id = pooler_account_get_id (flight->account);
+
+  if (g_error_matches (error, POOLER_OAUTH_ERROR, POOLER_OAUTH_ERROR_REVOKED))
+    {
+      g_autoptr(PoolerAccount) stored = pooler_store_find_account (self->store, id, NULL);
+
+      g_message ("Account %s needs to sign in again: %s", id, error->message);
+      pooler_account_set_status (flight->account, POOLER_ACCOUNT_REAUTH_REQUIRED);
+      pooler_account_set_last_error (flight->account, "refresh_token_refused");
+      if (stored != NULL)
+        {
+          g_autoptr(GError) save_error = NULL;
+
+          pooler_account_set_status (stored, POOLER_ACCOUNT_REAUTH_REQUIRED);
+          pooler_account_set_last_error (stored, "refresh_token_refused");
+          if (!pooler_store_save_account (self->store, stored, &save_error))
+            g_warning ("Could not save account %s: %s", id, save_error->message);
+        }
+      audit (self, "account.reauth-required", id, "refresh token refused");
+      g_signal_emit (self, signals [REAUTH_REQUIRED], 0, flight->account);
+      g_signal_emit (self, signals [ACCOUNT_CHANGED], 0, flight->account);
+    }
+  else
+    {
+      Backoff *backoff = g_hash_table_lookup (self->backoffs, id);
+      gint64 now = g_get_real_time () / G_USEC_PER_SEC;
+      gint64 delay;
+
+      if (backoff == NULL)
+        {
+          backoff = g_new0 (Backoff, 1);
+          g_hash_table_replace (self->backoffs, g_strdup (id), backoff);
+        }
+      delay = MIN ((gint64) REFRESH_BACKOFF_MIN << MIN (backoff->failures, 10), REFRESH_BACKOFF_MAX);
+      backoff->failures++;
+      backoff->next_attempt = now + delay;
+      g_message ("Could not refresh account %s (%s); trying again in %" G_GINT64_FORMAT " s",
+                 id, error->message, delay);
+    }
+
+  refresh_complete (flight, error);
+}
+
+static void
+refresh_answered_cb (GObject      *object,
+                     GAsyncResult *result,
+                     gpointer      user_data)
+{
+  RefreshFlight *flight = user_data;
+  g_autoptr(GError) error = NULL;
+
+  flight->tokens = pooler_oauth_refresh_finish (result, &error);
+  if (flight->tokens == NULL)
+    {
+      refresh_failed (flight, error);
+      return;
+    }
+
+  flight->self->refresh_count++;
+  pooler_vault_store_async (pooler_service_get_vault (flight->self),
+                            pooler_account_get_id (flight->account),
+                            pooler_account_get_label (flight->account),
+                            flight->tokens, NULL, refresh_stored_cb, flight);
+}
+
+void
+pooler_service_refresh_tokens_async (PoolerService       *self,
+                                     PoolerAccount       *account,
+                                     GCancellable        *cancellable,
+                                     GAsyncReadyCallback  callback,
+                                     gpointer             user_data)
+{
+  g_autoptr(GTask) task = NULL;
+  const PoolerTokens *tokens;
+  const char *id;
+  GPtrArray *waiters;
+  RefreshFlight *flight;
+
+  g_return_if_fail (POOLER_IS_SERVICE (self));
+  g_return_if_fail (POOLER_IS_ACCOUNT (account));
+
+  task = g_task_new (self, cancellable, callback, user_data);
+  g_task_set_source_tag (task, pooler_service_refresh_tokens_async);
+  id = pooler_account_get_id (account);
+
+  /* Already refreshing: wait for that one (single flight). */
+  waiters = g_hash_table_lookup (self->refreshing, id);
+  if (waiters != NULL)
+    {
+      g_ptr_array_add (waiters, g_steal_pointer (&task));
+      return;
+    }
+
+  tokens = g_hash_table_lookup (self->tokens, id);
+  if (tokens == NULL || tokens->refresh_token == NULL)
+    {
+      g_task_return_new_error (task, POOLER_OAUTH_ERROR, POOLER_OAUTH_ERROR_REVOKED,
+                               "account %s has no refresh token", id);
+      return;
+    }
+
+  waiters = g_ptr_array_new_with_free_func (g_object_unref);
+  g_ptr_array_add (waiters, g_steal_pointer (&task));
+  g_hash_table_insert (self->refreshing, g_strdup (id), waiters);
+
+  flight = g_new0 (RefreshFlight, 1);
+  flight->self = g_object_ref (self);
+  flight->account = g_object_ref (account);
+  pooler_oauth_refresh_async (self->session, self->auth_url, tokens->refresh_token, NULL,
+                              refresh_answered_cb, flight);
+}
+
+gboolean
+pooler_service_refresh_tokens_finish (PoolerService  *self,
+                                      GAsyncResult   *result,
+                                      GError        **error)
+{
+  g_return_val_if_fail (g_task_is_valid (result, self), FALSE);
+
+  return g_task_propagate_boolean (G_TASK (result), error);
+}
+
+/* ---- capacity and maintenance ------------------------------------------ */
+
+void
+pooler_service_note_pool_capacity (PoolerService *self,
+                                   PoolerPool    *pool,
+                                   gboolean       can_serve,
+                                   gint64         earliest_reset)
+{
+  gint64 id;
+  gboolean was_exhausted;
+
+  g_return_if_fail (POOLER_IS_SERVICE (self));
+  g_return_if_fail (POOLER_IS_POOL (pool));
+
+  id = pooler_pool_get_id (pool);
+  was_exhausted = g_hash_table_contains (self->exhausted_pools, &id);
+
+  if (!can_serve && !was_exhausted)
+    {
+      g_hash_table_insert (self->exhausted_pools, g_memdup2 (&id, sizeof id),
+                           g_memdup2 (&earliest_reset, sizeof earliest_reset));
+      g_message ("Pool %s has no usable account left", pooler_pool_get_slug (pool));
+      g_signal_emit (self, signals [POOL_EXHAUSTED], 0, pool, earliest_reset);
+    }
+  else if (can_serve && was_exhausted)
+    {
+      g_hash_table_remove (self->exhausted_pools, &id);
+      g_message ("Pool %s can serve again", pooler_pool_get_slug (pool));
+      g_signal_emit (self, signals [POOL_RESTORED], 0, pool);
+    }
+}
+
+static void
+maintenance_refresh_cb (GObject      *object,
+                        GAsyncResult *result,
+                        gpointer      user_data)
+{
+  /* Outcomes are logged and acted on inside the flight. */
+  pooler_service_refresh_tokens_finish (POOLER_SERVICE (object), result, NULL);
+}
+
+void
+pooler_service_run_maintenance (PoolerService *self)
+{
+  gint64 now = g_get_real_time () / G_USEC_PER_SEC;
+  GHashTableIter iter;
+  gpointer key, value;
+  g_autoptr(GPtrArray) accounts = NULL;
+  g_autoptr(GArray) pool_ids = NULL;
+
+  g_return_if_fail (POOLER_IS_SERVICE (self));
+
+  accounts = pooler_service_list_accounts (self);
+  for (guint i = 0; i < accounts->len; i++)
+    {
+      PoolerAccount *account = g_ptr_array_index (accounts, i);
+      const PoolerTokens *tokens = g_hash_table_lookup (self->tokens, pooler_account_get_id (account));
+      Backoff *backoff = g_hash_table_lookup (self->backoffs, pooler_account_get_id (account));
+
+      update_spent (self, account, now);
+
+      if (pooler_account_get_status (account) != POOLER_ACCOUNT_ACTIVE || tokens == NULL)
+        continue;
+      if (backoff != NULL && backoff->next_attempt > now)
+        continue;
+      if (tokens->expires_at > 0 && tokens->expires_at - REFRESH_AHEAD_SECONDS <= now)
+        pooler_service_refresh_tokens_async (self, account, NULL, maintenance_refresh_cb, NULL);
+    }
+
+  /* Exhausted Pools whose accounts came back. */
+  pool_ids = g_array_new (FALSE, FALSE, sizeof (gint64));
+  g_hash_table_iter_init (&iter, self->exhausted_pools);
+  while (g_hash_table_iter_next (&iter, &key, &value))
+    g_array_append_val (pool_ids, *(gint64 *) key);
+
+  for (guint i = 0; i < pool_ids->len; i++)
+    {
+      gint64 pool_id = g_array_index (pool_ids, gint64, i);
+      PoolerPool *pool = g_hash_table_lookup (self->pools, &pool_id);
+      GPtrArray *members = g_hash_table_lookup (self->pool_accounts, &pool_id);
+      g_autoptr(GPtrArray) order = NULL;
+
+      if (pool == NULL || members == NULL)
+        {
+          g_hash_table_remove (self->exhausted_pools, &pool_id);
+          continue;
+        }
+
+      order = pooler_router_order (self->router, pool, members, NULL, now, NULL, NULL);
+      if (order->len > 0)
+        pooler_service_note_pool_capacity (self, pool, TRUE, 0);
+    }
 }

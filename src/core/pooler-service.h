@@ -10,9 +10,13 @@
 
 #include <gio/gio.h>
 
+#include <libsoup/soup.h>
+
 #include "pooler-account.h"
+#include "pooler-affinity.h"
 #include "pooler-key-record.h"
 #include "pooler-pool.h"
+#include "pooler-quota.h"
 #include "pooler-request-record.h"
 #include "pooler-router.h"
 #include "pooler-store.h"
@@ -87,6 +91,13 @@ gboolean         pooler_service_set_account_status (PoolerService    *self,
                                                     const char       *account_id,
                                                     PoolerAccountStatus status,
                                                     GError          **error);
+/* @label NULL leaves it; @priority G_MININT leaves it. Lower priorities
+ * are tried first under the fill-first strategy. */
+gboolean         pooler_service_update_account     (PoolerService    *self,
+                                                    const char       *account_id,
+                                                    const char       *label,
+                                                    int               priority,
+                                                    GError          **error);
 gboolean         pooler_service_remove_account     (PoolerService    *self,
                                                     const char       *account_id,
                                                     GError          **error);
@@ -124,5 +135,58 @@ void             pooler_service_note_account_used  (PoolerService    *self,
 void             pooler_service_flush              (PoolerService    *self);
 
 const char      *pooler_key_check_to_message       (PoolerKeyCheck    check);
+
+/* The one upstream session (keep-alive), shared by the proxy, token
+ * refreshes and usage polls. */
+SoupSession     *pooler_service_get_session        (PoolerService    *self);
+
+/* Quota evidence: merged into the account's state, persisted through the
+ * writer, and turned into account-exhausted / account-restored on
+ * transitions. A 429 block also becomes the account's cooldown_until. */
+PoolerQuotaState *pooler_service_get_quota         (PoolerService    *self,
+                                                    const char       *account_id);
+void             pooler_service_observe_quota      (PoolerService    *self,
+                                                    PoolerAccount    *account,
+                                                    const PoolerQuotaEvidence *evidence);
+/* Whether a wham/usage poll of @account is allowed now (stale or missing
+ * evidence, and at most one poll a minute); marks it polled when TRUE. */
+gboolean         pooler_service_claim_usage_poll   (PoolerService    *self,
+                                                    PoolerAccount    *account,
+                                                    gint64            now);
+
+/* Continuity */
+PoolerAffinity  *pooler_service_get_affinity       (PoolerService    *self);
+void             pooler_service_remember_affinity  (PoolerService    *self,
+                                                    gint64            pool_id,
+                                                    const char       *kind,
+                                                    const char       *value,
+                                                    const char       *account_id);
+
+/* Tokens: one refresh in flight per account; the rotated pair is written
+ * to the keyring before the old one is dropped. A refused refresh token
+ * marks the account reauth_required (kept) and emits ::reauth-required;
+ * a transient failure backs off. */
+gboolean         pooler_service_tokens_expiring    (PoolerService    *self,
+                                                    PoolerAccount    *account,
+                                                    gint64            now);
+void             pooler_service_refresh_tokens_async  (PoolerService       *self,
+                                                       PoolerAccount       *account,
+                                                       GCancellable        *cancellable,
+                                                       GAsyncReadyCallback  callback,
+                                                       gpointer             user_data);
+gboolean         pooler_service_refresh_tokens_finish (PoolerService       *self,
+                                                       GAsyncResult        *result,
+                                                       GError             **error);
+guint            pooler_service_get_refresh_count  (PoolerService    *self);
+
+/* The gateway reports whether a Pool could serve; emits ::pool-exhausted
+ * and ::pool-restored on transitions. */
+void             pooler_service_note_pool_capacity (PoolerService    *self,
+                                                    PoolerPool       *pool,
+                                                    gboolean          can_serve,
+                                                    gint64            earliest_reset);
+/* Re-checks cooldowns that ran out, proactive refreshes and exhausted
+ * Pools now (also runs on a timer). */
+void             pooler_service_run_maintenance    (PoolerService    *self);
 
 G_END_DECLS

@@ -291,7 +291,17 @@ pooler_sse_parse_usage (const char  *data,
                         gsize        data_length,
                         PoolerUsage *usage)
 {
+  return pooler_sse_parse_completed (data, data_length, usage, NULL);
+}
+
+gboolean
+pooler_sse_parse_completed (const char   *data,
+                            gsize         data_length,
+                            PoolerUsage  *usage,
+                            char        **response_id)
+{
   g_autoptr(JsonObject) root = NULL;
+  JsonObject *response;
   JsonObject *u;
 
   g_return_val_if_fail (usage != NULL, FALSE);
@@ -300,9 +310,15 @@ pooler_sse_parse_usage (const char  *data,
   usage->output_tokens = -1;
   usage->cached_tokens = -1;
   usage->reasoning_tokens = -1;
+  if (response_id != NULL)
+    *response_id = NULL;
 
   root = pooler_json_parse_object (data, data_length, NULL);
-  u = object_member (object_member (root, "response"), "usage");
+  response = object_member (root, "response");
+  if (response_id != NULL && response != NULL)
+    *response_id = g_strdup (json_object_get_string_member_with_default (response, "id", NULL));
+
+  u = object_member (response, "usage");
   if (u == NULL)
     return FALSE;
 

@@ -51,6 +51,12 @@ char            *pooler_sse_event_type          (const char         *event,
 gboolean         pooler_sse_parse_usage         (const char         *data,
                                                  gsize               data_length,
                                                  PoolerUsage        *usage);
+/* Reads response.usage and response.id of a response.completed event in
+ * one parse; *response_id may be NULL. */
+gboolean         pooler_sse_parse_completed     (const char         *data,
+                                                 gsize               data_length,
+                                                 PoolerUsage        *usage,
+                                                 char              **response_id);
 /* Reads response.error.code (or error.code) from a failed/error event. */
 char            *pooler_sse_parse_error_code    (const char         *data,
                                                  gsize               data_length);

@@ -22,6 +22,8 @@ typedef enum
   WRITER_OP_REQUEST,
   WRITER_OP_TOUCH_KEY,
   WRITER_OP_TOUCH_ACCOUNT,
+  WRITER_OP_QUOTA_WINDOW,
+  WRITER_OP_AFFINITY,
   WRITER_OP_FLUSH,
   WRITER_OP_STOP,
 } WriterOpKind;
@@ -38,7 +40,9 @@ typedef struct
 {
   WriterOpKind         kind;
   PoolerRequestRecord *record;   /* REQUEST */
-  char                *target;   /* TOUCH_*: key prefix or account id */
+  char                *target;   /* TOUCH_*: key prefix or account id; QUOTA_WINDOW: account id */
+  PoolerQuotaWindow   *window;   /* QUOTA_WINDOW */
+  PoolerAffinityEntry *affinity; /* AFFINITY */
   gint64               at;       /* TOUCH_*: unix seconds */
   FlushWaiter         *waiter;   /* FLUSH */
 } WriterOp;
@@ -63,6 +67,10 @@ struct _PoolerStoreWriter
   sqlite3_stmt *insert_attempt;
   sqlite3_stmt *touch_key;
   sqlite3_stmt *touch_account;
+  sqlite3_stmt *upsert_quota_window;
+  sqlite3_stmt *upsert_affinity;
+  sqlite3_stmt *sweep_affinities;
+  guint         affinity_writes;
 };
 
 G_DEFINE_FINAL_TYPE (PoolerStoreWriter, pooler_store_writer, G_TYPE_OBJECT)
@@ -73,6 +81,8 @@ writer_op_free (gpointer data)
   WriterOp *op = data;
 
   g_clear_pointer (&op->record, pooler_request_record_free);
+  g_clear_pointer (&op->window, pooler_quota_window_free);
+  g_clear_pointer (&op->affinity, pooler_affinity_entry_free);
   g_free (op->target);
   g_free (op);
 }
@@ -153,6 +163,51 @@ write_request (PoolerStoreWriter         *self,
 }
 
 static int
+write_quota_window (PoolerStoreWriter       *self,
+                    const char              *account_id,
+                    const PoolerQuotaWindow *window)
+{
+  sqlite3_stmt *stmt = self->upsert_quota_window;
+  g_autofree char *kind = pooler_quota_window_kind (window->window_minutes);
+
+  bind_text (stmt, 1, account_id);
+  bind_text (stmt, 2, window->limit_id);
+  bind_text (stmt, 3, kind);
+  sqlite3_bind_int (stmt, 4, window->window_minutes);
+  sqlite3_bind_double (stmt, 5, window->used_percent);
+  sqlite3_bind_int64 (stmt, 6, window->reset_at);
+  bind_text (stmt, 7, pooler_quota_source_to_string (window->source));
+  sqlite3_bind_int64 (stmt, 8, window->observed_at);
+
+  return step_and_reset (stmt);
+}
+
+static int
+write_affinity (PoolerStoreWriter         *self,
+                const PoolerAffinityEntry *entry)
+{
+  sqlite3_stmt *stmt = self->upsert_affinity;
+  int rc;
+
+  bind_text (stmt, 1, entry->key_sha256);
+  bind_text (stmt, 2, entry->kind);
+  bind_text (stmt, 3, entry->account_id);
+  sqlite3_bind_int64 (stmt, 4, entry->pool_id);
+  sqlite3_bind_int64 (stmt, 5, entry->expires_at);
+  if ((rc = step_and_reset (stmt)) != SQLITE_OK)
+    return rc;
+
+  /* Expired continuity is worth nothing: sweep it now and then. */
+  if (++self->affinity_writes % 1000 == 0)
+    {
+      sqlite3_bind_int64 (self->sweep_affinities, 1, g_get_real_time () / G_USEC_PER_SEC);
+      rc = step_and_reset (self->sweep_affinities);
+    }
+
+  return rc;
+}
+
+static int
 write_touches (sqlite3_stmt *stmt,
                GHashTable   *latest)
 {
@@ -205,6 +260,13 @@ write_batch (PoolerStoreWriter *self,
       if (op->kind == WRITER_OP_REQUEST &&
           (rc = write_request (self, op->record)) != SQLITE_OK)
         return rc;
+      /* In queue order; the statement's guard keeps the newest anyway. */
+      if (op->kind == WRITER_OP_QUOTA_WINDOW &&
+          (rc = write_quota_window (self, op->target, op->window)) != SQLITE_OK)
+        return rc;
+      if (op->kind == WRITER_OP_AFFINITY &&
+          (rc = write_affinity (self, op->affinity)) != SQLITE_OK)
+        return rc;
     }
 
   if ((rc = write_touches (self->touch_key, keys)) != SQLITE_OK ||
@@ -249,6 +311,10 @@ run_batch (PoolerStoreWriter *self,
           coalesce_touch (accounts, op);
           n_writes++;
           break;
+        case WRITER_OP_QUOTA_WINDOW:
+        case WRITER_OP_AFFINITY:
+          n_writes++;
+          break;
         case WRITER_OP_FLUSH:
         case WRITER_OP_STOP:
         default:
@@ -287,7 +353,7 @@ run_batch (PoolerStoreWriter *self,
         }
 
       /* Losing some log rows beats spinning on a database that refuses. */
-      g_warning ("Dropped a batch of %u request-log writes: %s", n_writes, message);
+      g_warning ("Dropped a batch of %u writes: %s", n_writes, message);
       return;
     }
 }
@@ -477,7 +543,35 @@ pooler_store_writer_new (const char  *path,
       !prepare (self,
                 "UPDATE accounts SET last_used_at = ?2"
                 " WHERE id = ?1 AND last_used_at < ?2",
-                &self->touch_account, error))
+                &self->touch_account, error) ||
+      /* SELECT ... WHERE EXISTS: a window for an account removed meanwhile
+       * is skipped instead of failing the foreign key and the whole batch.
+       * The DO UPDATE guard keeps a newer stored observation. */
+      !prepare (self,
+                "INSERT INTO quota_windows (account_id, limit_id, window_kind,"
+                " window_minutes, used_percent, reset_at, source, observed_at)"
+                " SELECT ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8"
+                " WHERE EXISTS (SELECT 1 FROM accounts WHERE id = ?1)"
+                " ON CONFLICT (account_id, limit_id, window_minutes) DO UPDATE SET"
+                "  window_kind = excluded.window_kind,"
+                "  used_percent = excluded.used_percent,"
+                "  reset_at = excluded.reset_at,"
+                "  source = excluded.source,"
+                "  observed_at = excluded.observed_at"
+                " WHERE excluded.observed_at >= quota_windows.observed_at",
+                &self->upsert_quota_window, error) ||
+      /* Same guard as above for an account removed meanwhile. */
+      !prepare (self,
+                "INSERT INTO affinities (key_sha256, kind, account_id, pool_id, expires_at)"
+                " SELECT ?1, ?2, ?3, ?4, ?5"
+                " WHERE EXISTS (SELECT 1 FROM accounts WHERE id = ?3)"
+                " ON CONFLICT (key_sha256) DO UPDATE SET"
+                "  kind = excluded.kind, account_id = excluded.account_id,"
+                "  pool_id = excluded.pool_id, expires_at = excluded.expires_at",
+                &self->upsert_affinity, error) ||
+      !prepare (self,
+                "DELETE FROM affinities WHERE expires_at <= ?1",
+                &self->sweep_affinities, error))
     return NULL;
 
   self->thread = g_thread_try_new ("pooler-store-writer", writer_thread, self, error);
@@ -539,6 +633,41 @@ pooler_store_writer_touch_account (PoolerStoreWriter *self,
   g_return_if_fail (account_id != NULL);
 
   push_touch (self, WRITER_OP_TOUCH_ACCOUNT, account_id, unix_seconds);
+}
+
+void
+pooler_store_writer_put_quota_window (PoolerStoreWriter       *self,
+                                      const char              *account_id,
+                                      const PoolerQuotaWindow *window)
+{
+  WriterOp *op;
+
+  g_return_if_fail (POOLER_IS_STORE_WRITER (self));
+  g_return_if_fail (account_id != NULL);
+  g_return_if_fail (window != NULL);
+  g_return_if_fail (window->limit_id != NULL);
+  g_return_if_fail (window->window_minutes > 0);
+
+  op = g_new0 (WriterOp, 1);
+  op->kind = WRITER_OP_QUOTA_WINDOW;
+  op->target = g_strdup (account_id);
+  op->window = pooler_quota_window_copy (window);
+  writer_push (self, op);
+}
+
+void
+pooler_store_writer_put_affinity (PoolerStoreWriter         *self,
+                                  const PoolerAffinityEntry *entry)
+{
+  WriterOp *op;
+
+  g_return_if_fail (POOLER_IS_STORE_WRITER (self));
+  g_return_if_fail (entry != NULL && entry->key_sha256 != NULL && entry->account_id != NULL);
+
+  op = g_new0 (WriterOp, 1);
+  op->kind = WRITER_OP_AFFINITY;
+  op->affinity = pooler_affinity_entry_copy (entry);
+  writer_push (self, op);
 }
 
 void
@@ -607,6 +736,9 @@ pooler_store_writer_close (PoolerStoreWriter *self)
   g_clear_pointer (&self->insert_attempt, sqlite3_finalize);
   g_clear_pointer (&self->touch_key, sqlite3_finalize);
   g_clear_pointer (&self->touch_account, sqlite3_finalize);
+  g_clear_pointer (&self->upsert_quota_window, sqlite3_finalize);
+  g_clear_pointer (&self->upsert_affinity, sqlite3_finalize);
+  g_clear_pointer (&self->sweep_affinities, sqlite3_finalize);
   g_clear_pointer (&self->db, sqlite3_close_v2);
 }
 

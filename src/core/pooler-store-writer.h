@@ -9,6 +9,7 @@
 
 #include <gio/gio.h>
 
+#include "pooler-affinity.h"
 #include "pooler-quota.h"
 #include "pooler-request-record.h"
 
@@ -34,6 +35,9 @@ void               pooler_store_writer_touch_account  (PoolerStoreWriter   *self
 void               pooler_store_writer_put_quota_window (PoolerStoreWriter *self,
                                                          const char        *account_id,
                                                          const PoolerQuotaWindow *window);
+/* Upsert into affinities by key; expired rows are swept now and then. */
+void               pooler_store_writer_put_affinity (PoolerStoreWriter         *self,
+                                                     const PoolerAffinityEntry *entry);
 /* Blocks until everything queued before the call is committed. */
 void               pooler_store_writer_flush          (PoolerStoreWriter   *self);
 /* Flushes and stops the thread; later pushes are dropped with a warning. */

@@ -1684,6 +1684,95 @@ pooler_store_mark_interrupted (PoolerStore  *self,
   return sqlite3_changes (self->db);
 }
 
+/* Quota evidence */
+
+GPtrArray *
+pooler_store_list_quota_windows (PoolerStore  *self,
+                                 const char   *account_id,
+                                 GError      **error)
+{
+  g_autoptr(StoreStatement) stmt = NULL;
+  g_autoptr(GPtrArray) windows = NULL;
+  int rc;
+
+  g_return_val_if_fail (POOLER_IS_STORE (self), NULL);
+  g_return_val_if_fail (account_id != NULL, NULL);
+  g_return_val_if_fail (error == NULL || *error == NULL, NULL);
+
+  stmt = store_prepare (self,
+                        "SELECT limit_id, window_minutes, used_percent, reset_at,"
+                        " observed_at FROM quota_windows WHERE account_id = ?1"
+                        " ORDER BY limit_id, window_minutes",
+                        error);
+  if (stmt == NULL)
+    return NULL;
+
+  bind_text (stmt, 1, account_id);
+  windows = g_ptr_array_new_with_free_func ((GDestroyNotify) pooler_quota_window_free);
+  while ((rc = sqlite3_step (stmt)) == SQLITE_ROW)
+    {
+      PoolerQuotaWindow *window = g_new0 (PoolerQuotaWindow, 1);
+
+      window->limit_id = column_dup (stmt, 0);
+      window->window_minutes = sqlite3_column_int (stmt, 1);
+      window->used_percent = sqlite3_column_double (stmt, 2);
+      window->reset_at = sqlite3_column_int64 (stmt, 3);
+      window->observed_at = sqlite3_column_int64 (stmt, 4);
+      window->source = POOLER_QUOTA_SOURCE_STORED;
+      g_ptr_array_add (windows, window);
+    }
+
+  if (rc != SQLITE_DONE)
+    {
+      set_database_error (error, self->db, "Could not read quota windows");
+      return NULL;
+    }
+
+  return g_steal_pointer (&windows);
+}
+
+GPtrArray *
+pooler_store_list_affinities (PoolerStore  *self,
+                              gint64        now,
+                              GError      **error)
+{
+  g_autoptr(StoreStatement) stmt = NULL;
+  g_autoptr(GPtrArray) entries = NULL;
+  int rc;
+
+  g_return_val_if_fail (POOLER_IS_STORE (self), NULL);
+  g_return_val_if_fail (error == NULL || *error == NULL, NULL);
+
+  stmt = store_prepare (self,
+                        "SELECT key_sha256, kind, account_id, pool_id, expires_at"
+                        " FROM affinities WHERE expires_at > ?1",
+                        error);
+  if (stmt == NULL)
+    return NULL;
+
+  sqlite3_bind_int64 (stmt, 1, now);
+  entries = g_ptr_array_new_with_free_func ((GDestroyNotify) pooler_affinity_entry_free);
+  while ((rc = sqlite3_step (stmt)) == SQLITE_ROW)
+    {
+      PoolerAffinityEntry *entry = g_new0 (PoolerAffinityEntry, 1);
+
+      entry->key_sha256 = column_dup (stmt, 0);
+      entry->kind = column_dup (stmt, 1);
+      entry->account_id = column_dup (stmt, 2);
+      entry->pool_id = sqlite3_column_int64 (stmt, 3);
+      entry->expires_at = sqlite3_column_int64 (stmt, 4);
+      g_ptr_array_add (entries, entry);
+    }
+
+  if (rc != SQLITE_DONE)
+    {
+      set_database_error (error, self->db, "Could not read affinities");
+      return NULL;
+    }
+
+  return g_steal_pointer (&entries);
+}
+
 gboolean
 pooler_store_add_audit_event (PoolerStore  *self,
                               const char   *actor,

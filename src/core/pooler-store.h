@@ -13,6 +13,7 @@
 #include <gio/gio.h>
 
 #include "pooler-account.h"
+#include "pooler-affinity.h"
 #include "pooler-key-record.h"
 #include "pooler-pool.h"
 #include "pooler-quota.h"
@@ -109,6 +110,12 @@ gint64           pooler_store_mark_interrupted    (PoolerStore     *self,
  * writes go through PoolerStoreWriter. */
 GPtrArray       *pooler_store_list_quota_windows  (PoolerStore     *self,
                                                    const char      *account_id,
+                                                   GError         **error);
+
+/* Continuity entries (PoolerAffinityEntry*) that expire after @now;
+ * writes go through PoolerStoreWriter. */
+GPtrArray       *pooler_store_list_affinities     (PoolerStore     *self,
+                                                   gint64           now,
                                                    GError         **error);
 
 /* Audit log: who did what, sanitized (no secrets in @detail). */

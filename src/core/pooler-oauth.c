@@ -1,0 +1,236 @@
+/* pooler-oauth.c
+ *
+ * Copyright 2026 The Codex Pooler authors
+ * SPDX-License-Identifier: GPL-3.0-or-later
+ */
+#define G_LOG_DOMAIN "pooler-oauth"
+
+#include "config.h"
+
+#include <string.h>
+
+#include "pooler-json.h"
+#include "pooler-jwt.h"
+#include "pooler-oauth.h"
+
+#define MAX_ANSWER (256 * 1024)
+
+G_DEFINE_QUARK (pooler-oauth-error-quark, pooler_oauth_error)
+
+static const char *
+string_member (JsonObject *object,
+               const char *name)
+{
+  JsonNode *node = object != NULL ? json_object_get_member (object, name) : NULL;
+
+  if (node == NULL || !JSON_NODE_HOLDS_VALUE (node) ||
+      json_node_get_value_type (node) != G_TYPE_STRING)
+    return NULL;
+
+  return json_node_get_string (node);
+}
+
+/* The answers that mean "this refresh token will never work again". */
+static gboolean
+is_permanent (const char *code)
+{
+  static const char * const codes[] = {
+    "invalid_grant", "refresh_token_reused", "refresh_token_expired",
+    "refresh_token_invalidated", "refresh_token_invalid", "unauthorized_client",
+    "invalid_client", "token_revoked",
+  };
+
+  for (guint i = 0; code != NULL && i < G_N_ELEMENTS (codes); i++)
+    if (g_ascii_strcasecmp (code, codes[i]) == 0)
+      return TRUE;
+
+  return FALSE;
+}
+
+PoolerTokens *
+pooler_oauth_parse_response (guint        status,
+                             const char  *data,
+                             gsize        length,
+                             const char  *old_refresh_token,
+                             gint64       now,
+                             GError     **error)
+{
+  g_autoptr(JsonObject) root = NULL;
+  g_autoptr(PoolerJwtClaims) claims = NULL;
+  const char *access;
+  const char *refresh;
+  const char *id_token;
+  gint64 expires_at = 0;
+
+  if (data != NULL && length > 0 && length <= MAX_ANSWER)
+    root = pooler_json_parse_object (data, length, NULL);
+
+  if (!SOUP_STATUS_IS_SUCCESSFUL (status))
+    {
+      const char *code = string_member (root, "error");
+      const char *description = string_member (root, "error_description");
+      JsonNode *error_node = root != NULL ? json_object_get_member (root, "error") : NULL;
+
+      /* Some answers nest it: {"error":{"code":"refresh_token_expired",...}} */
+      if (code == NULL && error_node != NULL && JSON_NODE_HOLDS_OBJECT (error_node))
+        code = string_member (json_node_get_object (error_node), "code");
+
+      if ((status == 400 || status == 401 || status == 403) &&
+          (is_permanent (code) || is_permanent (description) || code == NULL))
+        g_set_error (error, POOLER_OAUTH_ERROR, POOLER_OAUTH_ERROR_REVOKED,
+                     "the sign-in server refused the refresh token (%u %s%s%s)",
+                     status, code != NULL ? code : "no error code",
+                     is_permanent (description) ? ", " : "",
+                     is_permanent (description) ? description : "");
+      else
+        g_set_error (error, POOLER_OAUTH_ERROR, POOLER_OAUTH_ERROR_TRANSIENT,
+                     "the sign-in server answered %u %s", status,
+                     code != NULL ? code : soup_status_get_phrase (status));
+      return NULL;
+    }
+
+  access = string_member (root, "access_token");
+  if (access == NULL || *access == '\0')
+    {
+      g_set_error_literal (error, POOLER_OAUTH_ERROR, POOLER_OAUTH_ERROR_TRANSIENT,
+                           "the sign-in server's answer has no access token");
+      return NULL;
+    }
+
+  refresh = string_member (root, "refresh_token");
+  if (refresh == NULL || *refresh == '\0')
+    refresh = old_refresh_token;
+  id_token = string_member (root, "id_token");
+
+  claims = pooler_jwt_claims_parse (access, NULL);
+  if (claims != NULL && claims->expires_at > 0)
+    expires_at = claims->expires_at;
+  else if (root != NULL && json_object_has_member (root, "expires_in"))
+    expires_at = now + json_object_get_int_member (root, "expires_in");
+
+  return pooler_tokens_new (access, refresh, id_token, expires_at);
+}
+
+typedef struct
+{
+  SoupMessage *msg;
+  char        *old_refresh_token;
+} Refresh;
+
+static void
+refresh_free (Refresh *refresh)
+{
+  g_clear_object (&refresh->msg);
+  if (refresh->old_refresh_token != NULL)
+    {
+      memset (refresh->old_refresh_token, 0, strlen (refresh->old_refresh_token));
+      g_free (refresh->old_refresh_token);
+    }
+  g_free (refresh);
+}
+
+static void
+refresh_cb (GObject      *object,
+            GAsyncResult *result,
+            gpointer      user_data)
+{
+  g_autoptr(GTask) task = user_data;
+  Refresh *refresh = g_task_get_task_data (task);
+  g_autoptr(GError) error = NULL;
+  g_autoptr(GBytes) body = NULL;
+  PoolerTokens *tokens;
+
+  body = soup_session_send_and_read_finish (SOUP_SESSION (object), result, &error);
+  if (body == NULL)
+    {
+      if (g_error_matches (error, G_IO_ERROR, G_IO_ERROR_CANCELLED))
+        g_task_return_error (task, g_steal_pointer (&error));
+      else
+        g_task_return_new_error (task, POOLER_OAUTH_ERROR, POOLER_OAUTH_ERROR_TRANSIENT,
+                                 "could not reach the sign-in server: %s", error->message);
+      return;
+    }
+
+  tokens = pooler_oauth_parse_response (soup_message_get_status (refresh->msg),
+                                        g_bytes_get_data (body, NULL), g_bytes_get_size (body),
+                                        refresh->old_refresh_token,
+                                        g_get_real_time () / G_USEC_PER_SEC, &error);
+  if (tokens == NULL)
+    g_task_return_error (task, g_steal_pointer (&error));
+  else
+    g_task_return_pointer (task, tokens, (GDestroyNotify) pooler_tokens_free);
+}
+
+void
+pooler_oauth_refresh_async (SoupSession         *session,
+                            const char          *auth_url,
+                            const char          *refresh_token,
+                            GCancellable        *cancellable,
+                            GAsyncReadyCallback  callback,
+                            gpointer             user_data)
+{
+  g_autoptr(GTask) task = NULL;
+  g_autoptr(JsonBuilder) builder = json_builder_new ();
+  g_autoptr(JsonGenerator) generator = json_generator_new ();
+  g_autoptr(JsonNode) root = NULL;
+  g_autofree char *uri = NULL;
+  g_autoptr(GBytes) body = NULL;
+  Refresh *refresh;
+  char *text;
+  gsize length;
+
+  g_return_if_fail (SOUP_IS_SESSION (session));
+  g_return_if_fail (auth_url != NULL);
+
+  task = g_task_new (NULL, cancellable, callback, user_data);
+  g_task_set_source_tag (task, pooler_oauth_refresh_async);
+
+  if (refresh_token == NULL || *refresh_token == '\0')
+    {
+      g_task_return_new_error (task, POOLER_OAUTH_ERROR, POOLER_OAUTH_ERROR_REVOKED,
+                               "the account has no refresh token");
+      return;
+    }
+
+  uri = g_strconcat (auth_url, "/oauth/token", NULL);
+  refresh = g_new0 (Refresh, 1);
+  refresh->msg = soup_message_new (SOUP_METHOD_POST, uri);
+  refresh->old_refresh_token = g_strdup (refresh_token);
+  g_task_set_task_data (task, refresh, (GDestroyNotify) refresh_free);
+
+  if (refresh->msg == NULL)
+    {
+      g_task_return_new_error (task, POOLER_OAUTH_ERROR, POOLER_OAUTH_ERROR_TRANSIENT,
+                               "the sign-in server URL is not valid");
+      return;
+    }
+
+  json_builder_begin_object (builder);
+  json_builder_set_member_name (builder, "client_id");
+  json_builder_add_string_value (builder, POOLER_OAUTH_CLIENT_ID);
+  json_builder_set_member_name (builder, "grant_type");
+  json_builder_add_string_value (builder, "refresh_token");
+  json_builder_set_member_name (builder, "refresh_token");
+  json_builder_add_string_value (builder, refresh_token);
+  json_builder_set_member_name (builder, "scope");
+  json_builder_add_string_value (builder, "openid profile email");
+  json_builder_end_object (builder);
+  root = json_builder_get_root (builder);
+  json_generator_set_root (generator, root);
+  text = json_generator_to_data (generator, &length);
+
+  body = g_bytes_new_take (text, length);
+  soup_message_set_flags (refresh->msg, SOUP_MESSAGE_NO_REDIRECT);
+  soup_message_set_request_body_from_bytes (refresh->msg, "application/json", body);
+  soup_session_send_and_read_async (session, refresh->msg, G_PRIORITY_DEFAULT, cancellable,
+                                    refresh_cb, g_steal_pointer (&task));
+}
+
+PoolerTokens *
+pooler_oauth_refresh_finish (GAsyncResult  *result,
+                             GError       **error)
+{
+  g_return_val_if_fail (g_task_is_valid (result, NULL), NULL);
+
+  return g_task_propagate_pointer (G_TASK (result), error);
+}

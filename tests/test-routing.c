@@ -1,0 +1,644 @@
+/* test-routing.c: routing across a Pool of three accounts, end to end in
+ * one process: failover before the first byte, quota cooldowns, token
+ * refresh (single flight, rotation, refusal), continuity, the exhausted
+ * Pool's answer and wham/usage from evidence.
+ *
+ * Copyright 2026 The Codex Pooler authors
+ * SPDX-License-Identifier: GPL-3.0-or-later
+ */
+#include "config.h"
+
+#include <string.h>
+
+#include "fake-upstream.h"
+#include "pooler-gateway.h"
+#include "pooler-service.h"
+#include "pooler-store.h"
+#include "test-util.h"
+
+#define N_ACCOUNTS 3
+
+typedef struct
+{
+  char *chatgpt_id;
+  char *id;            /* ours */
+  char *access_token;
+} Member;
+
+typedef struct
+{
+  FakeUpstream  *fake;
+  PoolerService *service;
+  PoolerGateway *gateway;
+  SoupSession   *client;
+  char          *base;
+  char          *key;
+  GBytes        *codex_body;
+  Member         members[N_ACCOUNTS];   /* A, B, C in fill-first order */
+  guint          exhausted_signals;
+  guint          pool_exhausted_signals;
+  guint          reauth_signals;
+  gint64         last_reset;
+} Fixture;
+
+typedef struct
+{
+  /* Account A's tokens: expiring within the minute, or a refresh token
+   * the sign-in server does not know. */
+  gboolean a_expiring;
+  gboolean a_unknown_refresh;
+  const char *strategy;
+} Setup;
+
+static const Setup plain = { FALSE, FALSE, POOLER_STRATEGY_FILL_FIRST };
+static const Setup expiring = { TRUE, FALSE, POOLER_STRATEGY_FILL_FIRST };
+static const Setup unknown_refresh = { FALSE, TRUE, POOLER_STRATEGY_FILL_FIRST };
+static const Setup rotating = { FALSE, FALSE, POOLER_STRATEGY_ROUND_ROBIN };
+
+static void
+on_account_exhausted (PoolerService *service,
+                      PoolerAccount *account,
+                      gint64         reset_at,
+                      Fixture       *f)
+{
+  f->exhausted_signals++;
+  f->last_reset = reset_at;
+}
+
+static void
+on_pool_exhausted (PoolerService *service,
+                   PoolerPool    *pool,
+                   gint64         reset_at,
+                   Fixture       *f)
+{
+  f->pool_exhausted_signals++;
+}
+
+static void
+on_reauth (PoolerService *service,
+           PoolerAccount *account,
+           Fixture       *f)
+{
+  f->reauth_signals++;
+}
+
+static void
+fixture_setup (Fixture       *f,
+               gconstpointer  data)
+{
+  const Setup *setup = data;
+  g_autoptr(GError) error = NULL;
+  g_autoptr(PoolerPool) pool = NULL;
+  g_autofree char *upstream = NULL;
+  gint64 now = g_get_real_time () / G_USEC_PER_SEC;
+
+  f->fake = fake_upstream_new (&error);
+  g_assert_no_error (error);
+  upstream = fake_upstream_dup_base_url (f->fake);
+
+  f->service = pooler_service_new (NULL, &error);
+  g_assert_no_error (error);
+  pooler_service_set_upstream_url (f->service, upstream);
+  {
+    g_autofree char *auth = fake_upstream_dup_auth_url (f->fake);
+    pooler_service_set_auth_url (f->service, auth);
+  }
+
+  pool = pooler_service_create_pool (f->service, "main", setup->strategy, &error);
+  g_assert_no_error (error);
+
+  for (guint i = 0; i < N_ACCOUNTS; i++)
+    {
+      Member *m = &f->members[i];
+      g_autofree char *name = g_strdup_printf ("%c", 'a' + i);
+      g_autofree char *email = g_strdup_printf ("%s@example.com", name);
+      g_autofree char *refresh = g_strdup_printf ("rt_%s_%08x", name, g_random_int ());
+      g_autofree char *path = NULL;
+      g_autoptr(PoolerAccount) account = NULL;
+      g_autoptr(PoolerAccount) stored = NULL;
+      gint64 exp = (i == 0 && setup->a_expiring) ? now + 30 : now + 10 * 86400;
+
+      m->chatgpt_id = g_strdup_printf ("acct_%s_%08x", name, g_random_int ());
+      m->access_token = test_make_jwt (m->chatgpt_id, email, exp);
+      fake_upstream_add_account (f->fake, m->chatgpt_id, m->access_token, refresh);
+
+      if (i == 0 && setup->a_unknown_refresh)
+        {
+          g_free (refresh);
+          refresh = g_strdup ("rt_the_server_never_issued");
+        }
+
+      path = test_write_auth_json (name, m->chatgpt_id, email, m->access_token, refresh, exp);
+      account = pooler_service_import_account (f->service, path, "main", name, NULL, &error);
+      g_assert_no_error (error);
+      m->id = g_strdup (pooler_account_get_id (account));
+
+      /* A, B, C: the fill-first order. */
+      stored = pooler_store_find_account (pooler_service_get_store (f->service), m->id, &error);
+      g_assert_no_error (error);
+      pooler_account_set_priority (stored, (int) i);
+      g_assert_true (pooler_store_save_account (pooler_service_get_store (f->service), stored, &error));
+    }
+
+  f->key = pooler_service_create_key (f->service, "main", "routing", NULL, &error);
+  g_assert_no_error (error);
+
+  g_assert_true (pooler_service_start (f->service, &error));
+  g_assert_no_error (error);
+
+  g_signal_connect (f->service, "account-exhausted", G_CALLBACK (on_account_exhausted), f);
+  g_signal_connect (f->service, "pool-exhausted", G_CALLBACK (on_pool_exhausted), f);
+  g_signal_connect (f->service, "reauth-required", G_CALLBACK (on_reauth), f);
+
+  f->gateway = pooler_gateway_new (f->service);
+  g_assert_true (pooler_gateway_listen (f->gateway, NULL, 0, &error));
+  g_assert_no_error (error);
+  f->base = pooler_gateway_dup_base_url (f->gateway);
+  f->client = soup_session_new_with_options ("max-conns-per-host", 64, NULL);
+  f->codex_body = test_load_codex_body ();
+}
+
+static void
+fixture_teardown (Fixture       *f,
+                  gconstpointer  data)
+{
+  g_clear_object (&f->client);
+  g_clear_object (&f->gateway);
+  if (f->service != NULL)
+    pooler_service_stop (f->service);
+  g_clear_object (&f->service);
+  g_clear_object (&f->fake);
+  g_clear_pointer (&f->codex_body, g_bytes_unref);
+  g_free (f->base);
+  g_free (f->key);
+  for (guint i = 0; i < N_ACCOUNTS; i++)
+    {
+      g_free (f->members[i].chatgpt_id);
+      g_free (f->members[i].id);
+      g_free (f->members[i].access_token);
+    }
+
+  while (g_main_context_iteration (NULL, FALSE))
+    ;
+}
+
+static SoupMessage *
+post (Fixture  *f,
+      GBytes   *body,
+      GBytes  **out_answer)
+{
+  SoupMessage *msg = test_new_message (f->base, "POST", "/backend-api/codex/responses", f->key);
+
+  soup_message_headers_replace (soup_message_get_request_headers (msg), "accept", "text/event-stream");
+  soup_message_set_request_body_from_bytes (msg, "application/json", body != NULL ? body : f->codex_body);
+  *out_answer = test_send_and_read (f->client, msg);
+
+  return msg;
+}
+
+static PoolerRequestRecord *
+last_request (Fixture *f)
+{
+  g_autoptr(GPtrArray) rows = NULL;
+  g_autoptr(GError) error = NULL;
+
+  pooler_service_flush (f->service);
+  rows = pooler_store_list_requests (pooler_service_get_store (f->service), 1, &error);
+  g_assert_no_error (error);
+  g_assert_cmpuint (rows->len, ==, 1);
+
+  return pooler_request_record_copy (g_ptr_array_index (rows, 0));
+}
+
+static PoolerAccount *
+live_account (Fixture *f,
+              guint    i)
+{
+  g_autoptr(GPtrArray) accounts = pooler_service_list_accounts (f->service);
+
+  for (guint j = 0; j < accounts->len; j++)
+    if (g_strcmp0 (pooler_account_get_id (g_ptr_array_index (accounts, j)), f->members[i].id) == 0)
+      return g_ptr_array_index (accounts, j);
+
+  g_assert_not_reached ();
+}
+
+static const char *
+attempt_error (PoolerRequestRecord *row,
+               guint                i)
+{
+  return ((PoolerAttemptRecord *) g_ptr_array_index (row->attempts, i))->error_code;
+}
+
+static const char *
+attempt_account (PoolerRequestRecord *row,
+                 guint                i)
+{
+  return ((PoolerAttemptRecord *) g_ptr_array_index (row->attempts, i))->account_id;
+}
+
+static void
+test_429_fails_over_and_cools_down (Fixture       *f,
+                                    gconstpointer  data)
+{
+  g_autoptr(SoupMessage) first = NULL;
+  g_autoptr(SoupMessage) second = NULL;
+  g_autoptr(GBytes) a1 = NULL, a2 = NULL;
+  g_autoptr(PoolerRequestRecord) row = NULL;
+  g_autoptr(PoolerRequestRecord) row2 = NULL;
+  g_autofree char *why = NULL;
+  gint64 now = g_get_real_time () / G_USEC_PER_SEC;
+
+  fake_upstream_set_mode (f->fake, f->members[0].chatgpt_id, "429at", 0);
+  fake_upstream_set_reply_text (f->fake, "served-by-b");
+
+  first = post (f, NULL, &a1);
+  g_assert_cmpuint (soup_message_get_status (first), ==, 200);
+  g_assert_true (test_bytes_contain (a1, "served-by-b"));
+
+  row = last_request (f);
+  g_assert_cmpstr (row->account_id, ==, f->members[1].id);
+  g_assert_cmpuint (row->attempts->len, ==, 2);
+  g_assert_cmpstr (attempt_account (row, 0), ==, f->members[0].id);
+  g_assert_cmpstr (attempt_error (row, 0), ==, "upstream_429");
+  g_assert_cmpstr (attempt_account (row, 1), ==, f->members[1].id);
+  g_assert_null (attempt_error (row, 1));
+
+  /* A cools down until its reset (about half an hour away). */
+  g_assert_cmpuint (f->exhausted_signals, ==, 1);
+  g_assert_cmpint (f->last_reset, >=, now + 1700);
+  g_assert_cmpint (pooler_account_get_cooldown_until (live_account (f, 0)), >=, now + 1700);
+  why = pooler_router_explain (pooler_service_get_router (f->service), live_account (f, 0), NULL, now);
+  g_assert_nonnull (strstr (why, "quota spent until"));
+
+  /* The next request does not try A at all. */
+  second = post (f, NULL, &a2);
+  g_assert_cmpuint (soup_message_get_status (second), ==, 200);
+  row2 = last_request (f);
+  g_assert_cmpuint (row2->attempts->len, ==, 1);
+  g_assert_cmpstr (row2->account_id, ==, f->members[1].id);
+  g_assert_cmpuint (f->exhausted_signals, ==, 1);
+}
+
+static void
+test_5xx_and_failed_first_event_fail_over (Fixture       *f,
+                                           gconstpointer  data)
+{
+  g_autoptr(SoupMessage) m1 = NULL, m2 = NULL, m3 = NULL;
+  g_autoptr(GBytes) a1 = NULL, a2 = NULL, a3 = NULL;
+  g_autoptr(PoolerRequestRecord) r1 = NULL, r2 = NULL, r3 = NULL;
+
+  fake_upstream_set_mode (f->fake, f->members[0].chatgpt_id, "500", 1);
+  m1 = post (f, NULL, &a1);
+  g_assert_cmpuint (soup_message_get_status (m1), ==, 200);
+  r1 = last_request (f);
+  g_assert_cmpstr (r1->account_id, ==, f->members[1].id);
+  g_assert_cmpstr (attempt_error (r1, 0), ==, "upstream_500");
+
+  /* A failed a moment ago: it is tried last for a minute. */
+  m2 = post (f, NULL, &a2);
+  r2 = last_request (f);
+  g_assert_cmpuint (r2->attempts->len, ==, 1);
+  g_assert_cmpstr (r2->account_id, ==, f->members[1].id);
+
+  /* A 200 whose first event is response.failed: nothing reached the
+   * client yet, so the next account answers. */
+  fake_upstream_set_mode (f->fake, f->members[1].chatgpt_id, "failed", 1);
+  m3 = post (f, NULL, &a3);
+  g_assert_cmpuint (soup_message_get_status (m3), ==, 200);
+  g_assert_false (test_bytes_contain (a3, "response.failed"));
+  g_assert_true (test_bytes_contain (a3, "response.completed"));
+  r3 = last_request (f);
+  g_assert_cmpuint (r3->attempts->len, ==, 2);
+  g_assert_cmpstr (attempt_error (r3, 0), ==, "upstream_response_failed");
+  g_assert_cmpstr (r3->account_id, !=, f->members[1].id);
+}
+
+static void
+test_401_refreshes_once_and_retries (Fixture       *f,
+                                     gconstpointer  data)
+{
+  g_autoptr(SoupMessage) msg = NULL;
+  g_autoptr(GBytes) answer = NULL;
+  g_autoptr(PoolerRequestRecord) row = NULL;
+  g_autoptr(PoolerTokens) stored = NULL;
+  g_autoptr(GError) error = NULL;
+  g_autofree char *rotated = NULL;
+
+  fake_upstream_invalidate_access_token (f->fake, f->members[0].chatgpt_id);
+
+  msg = post (f, NULL, &answer);
+  g_assert_cmpuint (soup_message_get_status (msg), ==, 200);
+
+  row = last_request (f);
+  g_assert_cmpstr (row->account_id, ==, f->members[0].id);
+  g_assert_cmpuint (row->attempts->len, ==, 2);
+  g_assert_cmpstr (attempt_error (row, 0), ==, "upstream_401");
+  g_assert_cmpstr (attempt_account (row, 1), ==, f->members[0].id);
+  g_assert_cmpuint (fake_upstream_get_refresh_count (f->fake, f->members[0].chatgpt_id), ==, 1);
+
+  /* The rotated pair is in the keyring: the old refresh token is spent. */
+  rotated = fake_upstream_dup_refresh_token (f->fake, f->members[0].chatgpt_id);
+  stored = pooler_vault_lookup_sync (pooler_service_get_vault (f->service), f->members[0].id, NULL, &error);
+  g_assert_no_error (error);
+  g_assert_cmpstr (stored->refresh_token, ==, rotated);
+  g_assert_cmpint (pooler_account_get_status (live_account (f, 0)), ==, POOLER_ACCOUNT_ACTIVE);
+}
+
+static void
+test_refused_refresh_marks_reauth (Fixture       *f,
+                                   gconstpointer  data)
+{
+  g_autoptr(SoupMessage) msg = NULL;
+  g_autoptr(GBytes) answer = NULL;
+  g_autoptr(PoolerRequestRecord) row = NULL;
+  g_autoptr(PoolerAccount) stored = NULL;
+  g_autoptr(GError) error = NULL;
+
+  fake_upstream_invalidate_access_token (f->fake, f->members[0].chatgpt_id);
+
+  msg = post (f, NULL, &answer);
+  g_assert_cmpuint (soup_message_get_status (msg), ==, 200);
+  row = last_request (f);
+  g_assert_cmpstr (row->account_id, ==, f->members[1].id);
+
+  /* Kept, not deleted; told once. */
+  g_assert_cmpint (pooler_account_get_status (live_account (f, 0)), ==, POOLER_ACCOUNT_REAUTH_REQUIRED);
+  stored = pooler_store_find_account (pooler_service_get_store (f->service), f->members[0].id, &error);
+  g_assert_no_error (error);
+  g_assert_cmpint (pooler_account_get_status (stored), ==, POOLER_ACCOUNT_REAUTH_REQUIRED);
+  g_assert_cmpuint (f->reauth_signals, ==, 1);
+  g_assert_cmpuint (fake_upstream_get_refresh_count (f->fake, f->members[0].chatgpt_id), ==, 0);
+}
+
+typedef struct
+{
+  guint done;
+  guint ok;
+} Burst;
+
+static void
+burst_cb (GObject      *object,
+          GAsyncResult *result,
+          gpointer      user_data)
+{
+  Burst *burst = user_data;
+  g_autoptr(GError) error = NULL;
+  SoupMessage *msg = soup_session_get_async_result_message (SOUP_SESSION (object), result);
+  g_autoptr(GBytes) body = soup_session_send_and_read_finish (SOUP_SESSION (object), result, &error);
+
+  burst->done++;
+  if (body != NULL && soup_message_get_status (msg) == 200 &&
+      test_bytes_contain (body, "response.completed"))
+    burst->ok++;
+}
+
+/* 50 requests at once on an account whose token is about to expire: one
+ * refresh, and all 50 served. */
+static void
+test_single_flight_refresh (Fixture       *f,
+                            gconstpointer  data)
+{
+  g_autoptr(GPtrArray) messages = g_ptr_array_new_with_free_func (g_object_unref);
+  Burst burst = { 0, 0 };
+
+  for (guint i = 0; i < 50; i++)
+    {
+      SoupMessage *msg = test_new_message (f->base, "POST", "/backend-api/codex/responses", f->key);
+
+      soup_message_set_request_body_from_bytes (msg, "application/json", f->codex_body);
+      soup_session_send_and_read_async (f->client, msg, G_PRIORITY_DEFAULT, NULL, burst_cb, &burst);
+      g_ptr_array_add (messages, msg);
+    }
+  while (burst.done < 50)
+    g_main_context_iteration (NULL, TRUE);
+
+  g_assert_cmpuint (burst.ok, ==, 50);
+  g_assert_cmpuint (fake_upstream_get_refresh_count (f->fake, f->members[0].chatgpt_id), ==, 1);
+  g_assert_cmpuint (pooler_service_get_refresh_count (f->service), ==, 1);
+}
+
+static GBytes *
+body_with (const char *json)
+{
+  return g_bytes_new (json, strlen (json));
+}
+
+static void
+test_soft_continuity (Fixture       *f,
+                      gconstpointer  data)
+{
+  g_autoptr(GBytes) conversation = body_with ("{\"model\":\"gpt-5.5\",\"stream\":true,\"input\":[],"
+                                              "\"prompt_cache_key\":\"thread-one\"}");
+  g_autoptr(GBytes) other = body_with ("{\"model\":\"gpt-5.5\",\"stream\":true,\"input\":[],"
+                                       "\"prompt_cache_key\":\"thread-two\"}");
+  g_autofree char *home = NULL;
+  PoolerAffinity *affinity = pooler_service_get_affinity (f->service);
+  gint64 now;
+  guint home_index = 0;
+
+  /* Round robin would move on; the conversation stays. */
+  for (guint i = 0; i < 4; i++)
+    {
+      g_autoptr(GBytes) answer = NULL;
+      g_autoptr(GBytes) unrelated = NULL;
+      g_autoptr(SoupMessage) msg = post (f, conversation, &answer);
+      g_autoptr(SoupMessage) msg2 = NULL;
+      g_autoptr(PoolerRequestRecord) row = last_request (f);
+
+      g_assert_cmpuint (soup_message_get_status (msg), ==, 200);
+      if (home == NULL)
+        home = g_strdup (row->account_id);
+      g_assert_cmpstr (row->account_id, ==, home);
+
+      msg2 = post (f, other, &unrelated);
+      g_assert_cmpuint (soup_message_get_status (msg2), ==, 200);
+    }
+
+  for (guint i = 0; i < N_ACCOUNTS; i++)
+    if (g_strcmp0 (f->members[i].id, home) == 0)
+      home_index = i;
+
+  /* A passing 5xx on the home account: another serves this turn, but the
+   * conversation's home does not move. */
+  fake_upstream_set_mode (f->fake, f->members[home_index].chatgpt_id, "500", 1);
+  {
+    g_autoptr(GBytes) answer = NULL;
+    g_autoptr(SoupMessage) msg = post (f, conversation, &answer);
+    g_autoptr(PoolerRequestRecord) row = last_request (f);
+
+    g_assert_cmpuint (soup_message_get_status (msg), ==, 200);
+    g_assert_cmpstr (row->account_id, !=, home);
+  }
+  now = g_get_real_time () / G_USEC_PER_SEC;
+  g_assert_cmpstr (pooler_affinity_lookup (affinity, 1, POOLER_AFFINITY_PROMPT_CACHE, "thread-one", now),
+                   ==, home);
+  {
+    g_autoptr(GBytes) answer = NULL;
+    g_autoptr(SoupMessage) msg = post (f, conversation, &answer);
+    g_autoptr(PoolerRequestRecord) row = last_request (f);
+
+    g_assert_cmpstr (row->account_id, ==, home);
+  }
+
+  /* The home account's quota is spent: the conversation moves for good. */
+  fake_upstream_set_mode (f->fake, f->members[home_index].chatgpt_id, "429at", 0);
+  {
+    g_autoptr(GBytes) answer = NULL;
+    g_autoptr(SoupMessage) msg = post (f, conversation, &answer);
+    g_autoptr(PoolerRequestRecord) row = last_request (f);
+
+    g_assert_cmpuint (soup_message_get_status (msg), ==, 200);
+    g_assert_cmpstr (row->account_id, !=, home);
+    g_assert_cmpstr (pooler_affinity_lookup (affinity, 1, POOLER_AFFINITY_PROMPT_CACHE, "thread-one", now),
+                     ==, row->account_id);
+  }
+}
+
+/* Continuity outlives the process: a new service on the same database
+ * knows where the conversation lives. */
+static void
+test_continuity_survives_restart (Fixture       *f,
+                                  gconstpointer  data)
+{
+  g_autoptr(GBytes) conversation = body_with ("{\"model\":\"gpt-5.5\",\"stream\":true,\"input\":[],"
+                                              "\"prompt_cache_key\":\"thread-restart\"}");
+  g_autoptr(GBytes) answer = NULL;
+  g_autoptr(SoupMessage) msg = post (f, conversation, &answer);
+  g_autoptr(PoolerRequestRecord) row = last_request (f);
+  g_autoptr(PoolerService) again = NULL;
+  g_autoptr(GError) error = NULL;
+  const char *path = pooler_store_get_path (pooler_service_get_store (f->service));
+
+  g_assert_cmpuint (soup_message_get_status (msg), ==, 200);
+  pooler_service_flush (f->service);
+
+  again = pooler_service_new (path, &error);
+  g_assert_no_error (error);
+  g_assert_true (pooler_service_start (again, &error));
+  g_assert_no_error (error);
+  g_assert_cmpstr (pooler_affinity_lookup (pooler_service_get_affinity (again), 1,
+                                           POOLER_AFFINITY_PROMPT_CACHE, "thread-restart",
+                                           g_get_real_time () / G_USEC_PER_SEC), ==, row->account_id);
+  pooler_service_stop (again);
+}
+
+static void
+test_hard_pin (Fixture       *f,
+               gconstpointer  data)
+{
+  g_autoptr(GBytes) followup = body_with ("{\"model\":\"gpt-5.5\",\"stream\":true,\"input\":[],"
+                                          "\"previous_response_id\":\"resp_11181368e417442380d2eb4f\"}");
+  g_autoptr(GBytes) a1 = NULL, a2 = NULL, a3 = NULL;
+  g_autoptr(SoupMessage) m1 = NULL, m2 = NULL, m3 = NULL;
+  g_autoptr(PoolerRequestRecord) r1 = NULL, r2 = NULL;
+  g_autoptr(JsonObject) error_object = NULL;
+  g_autoptr(GError) error = NULL;
+
+  /* The fixture stream's response.completed carries that id. */
+  m1 = post (f, NULL, &a1);
+  r1 = last_request (f);
+  g_assert_cmpstr (r1->account_id, ==, f->members[0].id);
+
+  /* Even when A is demoted, the follow-up goes nowhere else. */
+  pooler_router_report_failure (pooler_service_get_router (f->service), live_account (f, 0),
+                                g_get_real_time () / G_USEC_PER_SEC);
+  m2 = post (f, followup, &a2);
+  g_assert_cmpuint (soup_message_get_status (m2), ==, 200);
+  r2 = last_request (f);
+  g_assert_cmpstr (r2->account_id, ==, f->members[0].id);
+
+  g_assert_true (pooler_service_set_account_status (f->service, f->members[0].id,
+                                                    POOLER_ACCOUNT_PAUSED, &error));
+  g_assert_no_error (error);
+  m3 = post (f, followup, &a3);
+  g_assert_cmpuint (soup_message_get_status (m3), ==, 409);
+  error_object = test_parse_error (a3);
+  g_assert_cmpstr (json_object_get_string_member (error_object, "code"), ==,
+                   "previous_response_account_unavailable");
+  g_assert_cmpstr (json_object_get_string_member (error_object, "param"), ==, "previous_response_id");
+}
+
+static void
+test_pool_spent (Fixture       *f,
+                 gconstpointer  data)
+{
+  g_autoptr(GBytes) a1 = NULL, a2 = NULL;
+  g_autoptr(SoupMessage) m1 = NULL, m2 = NULL;
+  g_autoptr(JsonObject) e1 = NULL, e2 = NULL;
+  gint64 now = g_get_real_time () / G_USEC_PER_SEC;
+  guint upstream_requests;
+
+  fake_upstream_set_mode (f->fake, NULL, "429at", 0);
+  m1 = post (f, NULL, &a1);
+  g_assert_cmpuint (soup_message_get_status (m1), ==, 429);
+  e1 = test_parse_error (a1);
+  g_assert_cmpstr (json_object_get_string_member (e1, "type"), ==, "usage_limit_reached");
+  g_assert_cmpint (json_object_get_int_member (e1, "resets_at"), >, now);
+  g_assert_cmpint (json_object_get_int_member (e1, "resets_at"), <=, now + 1800 + 5);
+  g_assert_cmpuint (f->pool_exhausted_signals, ==, 1);
+  upstream_requests = fake_upstream_get_request_count (f->fake);
+  g_assert_cmpuint (upstream_requests, ==, N_ACCOUNTS);
+
+  /* Answered from what we know, without asking the upstream again; one
+   * notification per event, not per request. */
+  m2 = post (f, NULL, &a2);
+  g_assert_cmpuint (soup_message_get_status (m2), ==, 429);
+  e2 = test_parse_error (a2);
+  g_assert_cmpint (json_object_get_int_member (e2, "resets_at"), ==,
+                   json_object_get_int_member (e1, "resets_at"));
+  g_assert_cmpuint (fake_upstream_get_request_count (f->fake), ==, upstream_requests);
+  g_assert_cmpuint (f->pool_exhausted_signals, ==, 1);
+}
+
+static void
+test_usage_from_evidence (Fixture       *f,
+                          gconstpointer  data)
+{
+  g_autoptr(GBytes) a1 = NULL, usage = NULL;
+  g_autoptr(SoupMessage) m1 = NULL, m2 = NULL;
+  g_autoptr(JsonParser) parser = json_parser_new ();
+  g_autoptr(GError) error = NULL;
+  JsonObject *rate_limit;
+  guint upstream_requests;
+
+  m1 = post (f, NULL, &a1);
+  g_assert_cmpuint (soup_message_get_status (m1), ==, 200);
+  upstream_requests = fake_upstream_get_request_count (f->fake);
+
+  m2 = test_new_message (f->base, "GET", "/backend-api/wham/usage", f->key);
+  usage = test_send_and_read (f->client, m2);
+  g_assert_cmpuint (soup_message_get_status (m2), ==, 200);
+  g_assert_cmpuint (fake_upstream_get_request_count (f->fake), ==, upstream_requests);
+
+  json_parser_load_from_data (parser, g_bytes_get_data (usage, NULL), g_bytes_get_size (usage), &error);
+  g_assert_no_error (error);
+  rate_limit = json_object_get_object_member (json_node_get_object (json_parser_get_root (parser)), "rate_limit");
+  g_assert_true (json_object_get_boolean_member (rate_limit, "allowed"));
+  g_assert_cmpfloat (json_object_get_double_member (json_object_get_object_member (rate_limit, "primary_window"),
+                                                    "used_percent"), ==, 12.5);
+  g_assert_cmpint (json_object_get_int_member (json_object_get_object_member (rate_limit, "secondary_window"),
+                                               "limit_window_seconds"), ==, 604800);
+}
+
+int
+main (int   argc,
+      char *argv[])
+{
+  g_test_init (&argc, &argv, G_TEST_OPTION_ISOLATE_DIRS, NULL);
+
+#define ADD(path, setup, func) g_test_add (path, Fixture, &setup, fixture_setup, func, fixture_teardown)
+  ADD ("/routing/429-fails-over-and-cools-down", plain, test_429_fails_over_and_cools_down);
+  ADD ("/routing/5xx-and-failed-first-event-fail-over", plain, test_5xx_and_failed_first_event_fail_over);
+  ADD ("/routing/401-refreshes-once-and-retries", plain, test_401_refreshes_once_and_retries);
+  ADD ("/routing/refused-refresh-marks-reauth", unknown_refresh, test_refused_refresh_marks_reauth);
+  ADD ("/routing/single-flight-refresh", expiring, test_single_flight_refresh);
+  ADD ("/routing/soft-continuity", rotating, test_soft_continuity);
+  ADD ("/routing/continuity-survives-restart", rotating, test_continuity_survives_restart);
+  ADD ("/routing/hard-pin", plain, test_hard_pin);
+  ADD ("/routing/pool-spent", plain, test_pool_spent);
+  ADD ("/routing/usage-from-evidence", plain, test_usage_from_evidence);
+#undef ADD
+
+  return g_test_run ();
+}
