@@ -14,6 +14,7 @@
 #include <string.h>
 
 #include "pooler-cli.h"
+#include "pooler-cli-mcp.h"
 #include "pooler-error.h"
 #include "pooler-gateway.h"
 #include "pooler-notifier.h"
@@ -865,6 +866,7 @@ static const Command commands[] = {
   { "key",     run_key,     "Create, list and revoke Pool API keys" },
   { "logs",    run_logs,    "Show the request log (metadata only)" },
   { "status",  run_status,  "Summarize Pools, accounts, keys and traffic" },
+  { "mcp-token", pooler_cli_run_mcp_token, "Create, list and revoke operator tokens for /mcp" },
 };
 
 static void
@@ -875,7 +877,7 @@ print_help (void)
            "Without a command it runs the gateway (the desktop window is not built yet).\n\n"
            "Commands:\n");
   for (guint i = 0; i < G_N_ELEMENTS (commands); i++)
-    g_print ("  %-9s %s\n", commands[i].name, commands[i].summary);
+    g_print ("  %-10s %s\n", commands[i].name, commands[i].summary);
   g_print ("\nRun “codex-pooler COMMAND --help” for a command's options.\n");
 }
 

@@ -18,8 +18,10 @@
 #include "pooler-api-error.h"
 #include "pooler-error.h"
 #include "pooler-gateway.h"
+#include "pooler-mcp.h"
 #include "pooler-proxy.h"
 #include "pooler-request-body.h"
+#include "pooler-v1.h"
 
 #define KEY_DATA "pooler-key-record"
 
@@ -29,6 +31,7 @@ struct _PoolerGateway
 
   PoolerService    *service;
   PoolerProxy      *proxy;
+  PoolerMcp        *mcp;
   SoupServer       *server;
   GSocketService   *listener;
   guint             port;
@@ -512,8 +515,14 @@ server_handler (SoupServer        *server,
 
   if (g_str_has_prefix (path, "/v1/") || strcmp (path, "/v1") == 0)
     {
-      pooler_api_error_respond (msg, SOUP_STATUS_NOT_FOUND, "invalid_request_error",
-                                "unsupported_endpoint", NULL, "Unsupported OpenAI /v1 endpoint");
+      pooler_v1_handle (self->proxy, self->service, msg, path,
+                        g_object_get_data (G_OBJECT (msg), KEY_DATA));
+      return;
+    }
+
+  if (strcmp (path, "/mcp") == 0)
+    {
+      pooler_mcp_handle (self->mcp, msg);
       return;
     }
 
@@ -584,6 +593,7 @@ pooler_gateway_dispose (GObject *object)
     }
 
   g_clear_object (&self->server);
+  g_clear_object (&self->mcp);
   g_clear_object (&self->proxy);
   g_clear_object (&self->service);
 
@@ -633,6 +643,7 @@ pooler_gateway_new (PoolerService *service)
   self = g_object_new (POOLER_TYPE_GATEWAY, NULL);
   self->service = g_object_ref (service);
   self->proxy = pooler_proxy_new (service);
+  self->mcp = pooler_mcp_new (service);
 
   soup_server_add_early_handler (self->server, NULL, early_handler, self, NULL);
   soup_server_add_handler (self->server, NULL, server_handler, self, NULL);

@@ -55,6 +55,7 @@ typedef enum
   PHASE_PEEKING,     /* 2xx stream: holding bytes until the first event */
   PHASE_STREAMING,   /* committed: bytes flow to the client */
   PHASE_BUFFERING,   /* reading a whole (bounded) answer */
+  PHASE_COLLECTING,  /* translated, collected to answer once at the end */
 } Phase;
 
 typedef struct
@@ -87,6 +88,8 @@ typedef struct
   char                *session_key;
   char                *response_id;      /* from response.completed */
   GBytes              *last_error_body;  /* the last failed attempt's, sanitized */
+  PoolerTranslator    *translator;       /* NULL: pass the stream through */
+  GByteArray          *translated;       /* the translator's output, pending */
   guint                last_error_status;
   gint64               started_us;
   gint64               attempt_started_us;
@@ -107,6 +110,8 @@ typedef struct
 } Forward;
 
 static void forward_try_next (Forward *fw);
+static void append_chunk (Forward *fw,
+                          GBytes  *bytes);
 static void forward_send (Forward *fw);
 static void forward_read_next (Forward *fw);
 
@@ -149,6 +154,9 @@ forward_unref (Forward *fw)
   g_clear_pointer (&fw->session_key, g_free);
   g_clear_pointer (&fw->response_id, g_free);
   g_clear_pointer (&fw->last_error_body, g_bytes_unref);
+  g_clear_pointer (&fw->translator, pooler_translator_free);
+  if (fw->translated != NULL)
+    g_byte_array_unref (fw->translated);
   g_clear_object (&fw->service);
   g_clear_object (&fw->proxy);
   g_free (fw);
@@ -199,6 +207,8 @@ abandon_attempt (Forward *fw)
   fw->peeked_size = 0;
   if (fw->buffer != NULL)
     g_byte_array_unref (g_steal_pointer (&fw->buffer));
+  if (fw->translated != NULL)
+    g_byte_array_set_size (fw->translated, 0);
   fw->first_event_seen = FALSE;
   fw->first_event_failed = FALSE;
   fw->completed = FALSE;
@@ -280,6 +290,11 @@ forward_done (Forward    *fw,
   fw->proxy->in_flight--;
 }
 
+static void respond_bytes (Forward    *fw,
+                           guint       status,
+                           const char *content_type,
+                           GBytes     *bytes);
+
 static void
 respond_error (Forward    *fw,
                guint       status,
@@ -287,12 +302,9 @@ respond_error (Forward    *fw,
                const char *code,
                const char *message)
 {
-  if (!fw->client_gone)
-    {
-      pooler_api_error_respond (fw->msg, status, type, code, NULL, message);
-      soup_server_message_unpause (fw->msg);
-    }
-  fw->record->status = status;
+  g_autoptr(GBytes) body = pooler_api_error_build (type, code, NULL, message);
+
+  respond_bytes (fw, status, "application/json", body);
   forward_done (fw, code);
 }
 
@@ -302,6 +314,14 @@ respond_bytes (Forward     *fw,
                const char  *content_type,
                GBytes      *bytes)
 {
+  g_autoptr(GBytes) reshaped = NULL;
+
+  /* Errors reach a translated client in its own shape. */
+  if (fw->translator != NULL && !SOUP_STATUS_IS_SUCCESSFUL (status) &&
+      fw->translator->funcs->error != NULL &&
+      (reshaped = fw->translator->funcs->error (fw->translator->data, &status, bytes)) != NULL)
+    bytes = reshaped;
+
   if (!fw->client_gone)
     {
       SoupMessageHeaders *headers = soup_server_message_get_response_headers (fw->msg);
@@ -335,8 +355,17 @@ respond_pool_spent (Forward *fw,
   for (guint i = 0; members != NULL && i < members->len && plan_type == NULL; i++)
     plan_type = pooler_account_get_plan (g_ptr_array_index (members, i));
 
-  message = g_strdup_printf ("Every account in Pool “%s” has reached its usage limit.",
-                             pooler_pool_get_slug (fw->pool));
+  if (resets_at > 0)
+    {
+      g_autoptr(GDateTime) when = g_date_time_new_from_unix_utc (resets_at);
+      g_autofree char *when_text = g_date_time_format (when, "%Y-%m-%d %H:%M UTC");
+
+      message = g_strdup_printf ("Every account in Pool “%s” has reached its usage limit; "
+                                 "try again at %s.", pooler_pool_get_slug (fw->pool), when_text);
+    }
+  else
+    message = g_strdup_printf ("Every account in Pool “%s” has reached its usage limit.",
+                               pooler_pool_get_slug (fw->pool));
 
   json_builder_begin_object (builder);
   json_builder_set_member_name (builder, "error");
@@ -476,6 +505,9 @@ on_sse_event (const char *event,
                                (strcmp (type, "response.failed") == 0 || strcmp (type, "error") == 0);
     }
 
+  if (fw->translator != NULL && type != NULL)
+    fw->translator->funcs->event (fw->translator->data, type, data, data_length, fw->translated);
+
   if (type == NULL)
     return;
 
@@ -565,9 +597,48 @@ stream_finish (Forward    *fw,
         }
     }
 
+  if (fw->translator != NULL && fw->phase == PHASE_COLLECTING)
+    {
+      /* Nothing went out yet: a failure can still be a proper error. */
+      if (error_code != NULL || fw->failed_event)
+        {
+          respond_error (fw, SOUP_STATUS_BAD_GATEWAY, "server_error",
+                         error_code != NULL ? error_code : (fw->record->error_code != NULL
+                                                            ? fw->record->error_code : "upstream_failed"),
+                         message != NULL ? message : "The upstream could not complete the response.");
+          return;
+        }
+      fw->translator->funcs->finish (fw->translator->data, fw->completed, fw->translated);
+      {
+        g_autoptr(GBytes) answer = g_byte_array_free_to_bytes (g_steal_pointer (&fw->translated));
+
+        respond_bytes (fw, SOUP_STATUS_OK, fw->translator->funcs->content_type (fw->translator->data),
+                       answer);
+      }
+      pooler_router_report_success (pooler_service_get_router (fw->service), fw->account);
+      remember_continuity (fw);
+      pooler_service_note_pool_capacity (fw->service, fw->pool, TRUE, 0);
+      forward_done (fw, NULL);
+      return;
+    }
+
+  if (fw->translator != NULL && !fw->client_gone)
+    {
+      fw->translator->funcs->finish (fw->translator->data, fw->completed && error_code == NULL,
+                                     fw->translated);
+      if (fw->translated->len > 0)
+        {
+          g_autoptr(GBytes) tail = g_byte_array_free_to_bytes (g_steal_pointer (&fw->translated));
+
+          fw->translated = g_byte_array_new ();
+          append_chunk (fw, tail);
+        }
+    }
+
   if (!fw->client_gone)
     {
-      if (error_code != NULL && fw->sse != NULL && !fw->completed && !fw->failed_event)
+      if (error_code != NULL && fw->sse != NULL && !fw->completed && !fw->failed_event &&
+          fw->translator == NULL)
         append_failed_event (fw, error_code, message);
       soup_message_body_complete (soup_server_message_get_response_body (fw->msg));
       soup_server_message_unpause (fw->msg);
@@ -620,7 +691,13 @@ commit_stream (Forward *fw)
 
   fw->phase = PHASE_STREAMING;
 
-  soup_message_headers_foreach (upstream_headers, copy_response_header, headers);
+  soup_message_headers_foreach (upstream_headers,
+                                fw->translator != NULL ? copy_response_header_for_new_body
+                                                       : copy_response_header,
+                                headers);
+  if (fw->translator != NULL)
+    soup_message_headers_replace (headers, "Content-Type",
+                                  fw->translator->funcs->content_type (fw->translator->data));
   soup_message_headers_set_encoding (headers, SOUP_ENCODING_CHUNKED);
   /* A long stream must not pile up in memory once written. */
   soup_message_body_set_accumulate (soup_server_message_get_response_body (fw->msg), FALSE);
@@ -680,7 +757,9 @@ stream_read_cb (GObject      *object,
         attempt_failed (fw, fw->record->upstream_status, "upstream_stream_error", TRUE);
       else
         {
-          if (fw->phase == PHASE_PEEKING)
+          if (fw->phase == PHASE_PEEKING && fw->translator != NULL && fw->translator->collect)
+            fw->phase = PHASE_COLLECTING;
+          else if (fw->phase == PHASE_PEEKING)
             commit_stream (fw);
           g_debug ("Upstream stream of %s broke: %s", fw->record->id, error->message);
           stream_finish (fw, "upstream_stream_error",
@@ -706,7 +785,10 @@ stream_read_cb (GObject      *object,
               attempt_failed (fw, fw->record->upstream_status, "upstream_empty_stream", TRUE);
               return;
             }
-          commit_stream (fw);
+          if (fw->translator != NULL && fw->translator->collect)
+            fw->phase = PHASE_COLLECTING;
+          else
+            commit_stream (fw);
         }
       stream_finish (fw, NULL, NULL);
       return;
@@ -715,9 +797,32 @@ stream_read_cb (GObject      *object,
   if (fw->sse != NULL)
     pooler_sse_parser_feed (fw->sse, g_bytes_get_data (bytes, NULL), size);
 
+  if (fw->translator != NULL)
+    {
+      /* The client sees the translator's output, not the upstream's bytes. */
+      g_clear_pointer (&bytes, g_bytes_unref);
+      if (fw->phase == PHASE_COLLECTING)
+        {
+          if (fw->translated->len > MAX_BUFFERED_BODY)
+            {
+              respond_error (fw, SOUP_STATUS_BAD_GATEWAY, "server_error", "upstream_too_large",
+                             "The upstream answer was larger than the gateway accepts.");
+              return;
+            }
+          forward_read_next (fw);
+          return;
+        }
+      if (fw->translated->len > 0)
+        {
+          bytes = g_byte_array_free_to_bytes (g_steal_pointer (&fw->translated));
+          fw->translated = g_byte_array_new ();
+        }
+    }
+
   if (fw->phase == PHASE_PEEKING)
     {
-      g_ptr_array_add (fw->peeked, g_bytes_ref (bytes));
+      if (bytes != NULL)
+        g_ptr_array_add (fw->peeked, g_bytes_ref (bytes));
       fw->peeked_size += size;
 
       if (fw->first_event_seen && fw->first_event_failed && has_more_candidates (fw))
@@ -730,9 +835,15 @@ stream_read_cb (GObject      *object,
           forward_read_next (fw);
           return;
         }
+      if (fw->translator != NULL && fw->translator->collect)
+        {
+          fw->phase = PHASE_COLLECTING;
+          forward_read_next (fw);
+          return;
+        }
       commit_stream (fw);
     }
-  else
+  else if (bytes != NULL)
     append_chunk (fw, bytes);
 
   if (fw->pending_chunks >= MAX_PENDING_CHUNKS)
@@ -1337,6 +1448,27 @@ answer_usage_from_evidence (Forward *fw)
 }
 
 void
+pooler_translator_free (PoolerTranslator *translator)
+{
+  if (translator == NULL)
+    return;
+
+  if (translator->destroy != NULL)
+    translator->destroy (translator->data);
+  g_free (translator);
+}
+
+static void forward_start (PoolerProxy             *self,
+                           SoupServerMessage       *msg,
+                           const PoolerKeyRecord   *key,
+                           const char              *upstream_path,
+                           GBytes                  *body,
+                           const PoolerRequestBody *scan,
+                           PoolerForwardMode        mode,
+                           PoolerTranslator        *translator,
+                           PoolerRequestRecord     *record);
+
+void
 pooler_proxy_forward (PoolerProxy             *self,
                       SoupServerMessage       *msg,
                       const PoolerKeyRecord   *key,
@@ -1345,6 +1477,35 @@ pooler_proxy_forward (PoolerProxy             *self,
                       const PoolerRequestBody *scan,
                       PoolerForwardMode        mode,
                       PoolerRequestRecord     *record)
+{
+  forward_start (self, msg, key, upstream_path, body, scan, mode, NULL, record);
+}
+
+void
+pooler_proxy_forward_translated (PoolerProxy             *self,
+                                 SoupServerMessage       *msg,
+                                 const PoolerKeyRecord   *key,
+                                 const char              *upstream_path,
+                                 GBytes                  *body,
+                                 const PoolerRequestBody *scan,
+                                 PoolerTranslator        *translator,
+                                 PoolerRequestRecord     *record)
+{
+  g_return_if_fail (translator != NULL && translator->funcs != NULL);
+
+  forward_start (self, msg, key, upstream_path, body, scan, POOLER_FORWARD_STREAM, translator, record);
+}
+
+static void
+forward_start (PoolerProxy             *self,
+               SoupServerMessage       *msg,
+               const PoolerKeyRecord   *key,
+               const char              *upstream_path,
+               GBytes                  *body,
+               const PoolerRequestBody *scan,
+               PoolerForwardMode        mode,
+               PoolerTranslator        *translator,
+               PoolerRequestRecord     *record)
 {
   Forward *fw;
   PoolerPool *pool;
@@ -1376,6 +1537,9 @@ pooler_proxy_forward (PoolerProxy             *self,
   fw->started_us = g_get_monotonic_time ();
   fw->is_models = g_str_has_prefix (upstream_path, "/codex/models");
   fw->is_usage = g_str_equal (upstream_path, "/wham/usage");
+  fw->translator = translator;
+  if (translator != NULL)
+    fw->translated = g_byte_array_new ();
 
   uri = soup_server_message_get_uri (msg);
   if (g_uri_get_query (uri) != NULL)

@@ -23,6 +23,46 @@ typedef enum
   POOLER_FORWARD_BUFFER,
 } PoolerForwardMode;
 
+/* How a translated surface (/v1) reshapes the upstream's SSE stream for
+ * its client. The proxy still routes, fails over, observes quota and logs;
+ * the translator only writes what the client sees. */
+typedef struct
+{
+  /* Content-Type of a successful answer ("text/event-stream",
+   * "application/json"). */
+  const char *(*content_type) (gpointer data);
+  /* One upstream SSE event (@type is its type, @json its data); append
+   * what the client should see to @out, or nothing. */
+  void        (*event)        (gpointer     data,
+                               const char  *type,
+                               const char  *json,
+                               gsize        length,
+                               GByteArray  *out);
+  /* The upstream stream ended; @completed when response.completed came.
+   * Append the tail ("data: [DONE]", the assembled JSON ...). */
+  void        (*finish)       (gpointer     data,
+                               gboolean     completed,
+                               GByteArray  *out);
+  /* An error answer (the upstream's, sanitized, or the gateway's own) is
+   * about to reach the client: return the body in the client's shape, and
+   * change *status if it must. NULL keeps @body. */
+  GBytes     *(*error)        (gpointer     data,
+                               guint       *status,
+                               GBytes      *body);
+} PoolerTranslatorFuncs;
+
+typedef struct
+{
+  const PoolerTranslatorFuncs *funcs;
+  gpointer                     data;
+  GDestroyNotify               destroy;
+  /* TRUE: collect the whole answer and send it once, with a status that
+   * can still be an error (non-streaming calls). */
+  gboolean                     collect;
+} PoolerTranslator;
+
+void         pooler_translator_free      (PoolerTranslator    *translator);
+
 #define POOLER_TYPE_PROXY (pooler_proxy_get_type ())
 
 G_DECLARE_FINAL_TYPE (PoolerProxy, pooler_proxy, POOLER, PROXY, GObject)
@@ -43,5 +83,16 @@ void         pooler_proxy_forward        (PoolerProxy         *self,
                                           const PoolerRequestBody *scan,
                                           PoolerForwardMode    mode,
                                           PoolerRequestRecord *record);
+
+/* As pooler_proxy_forward() in POOLER_FORWARD_STREAM mode, with the answer
+ * reshaped by @translator (taken over). */
+void         pooler_proxy_forward_translated (PoolerProxy             *self,
+                                              SoupServerMessage       *msg,
+                                              const PoolerKeyRecord   *key,
+                                              const char              *upstream_path,
+                                              GBytes                  *body,
+                                              const PoolerRequestBody *scan,
+                                              PoolerTranslator        *translator,
+                                              PoolerRequestRecord     *record);
 
 G_END_DECLS
