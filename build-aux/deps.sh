@@ -12,7 +12,8 @@ POOLER_TEST_PACKAGES="curl python3 sqlite3 nodejs npm libsecret-tools python3-db
 
 # Pinned clients, installed with --no-save into the build dir (never a lock
 # file in the repository).
-POOLER_NPM_PACKAGES="@openai/codex@0.169.0"
+POOLER_NPM_PACKAGES="@openai/codex@0.169.0 openai@6.49.0 @modelcontextprotocol/sdk@1.32.2
+  @modelcontextprotocol/inspector@2.12.0 @modelcontextprotocol/conformance@0.1.16 node@22.23.3"
 
 pooler_missing_packages () {
   local missing="" pkg
@@ -48,17 +49,21 @@ pooler_ensure_packages () {
 }
 
 pooler_ensure_npm_clients () {
-  local dir="$1" want have
+  local dir="$1" want missing=""
   mkdir -p "$dir"
   for want in $POOLER_NPM_PACKAGES; do
-    local name="${want%@*}" version="${want##*@}"
-    have=$(node -e "try{console.log(require('$dir/node_modules/$name/package.json').version)}catch(e){}" 2>/dev/null || true)
-    if [ "$have" != "$version" ]; then
-      echo "Installing $want into $dir"
-      npm install --no-save --no-audit --no-fund --no-package-lock --loglevel=error \
-        --prefix "$dir" "$want" >/dev/null
-    fi
+    local name="${want%@*}" version="${want##*@}" have
+    have=$(node -e "try{console.log(require('$dir/node_modules/$name/package.json').version)}catch(e){}" \
+           2>/dev/null || true)
+    [ "$have" = "$version" ] || missing="$missing $want"
   done
+  [ -z "$missing" ] && return 0
+
+  echo "Installing into $dir:$missing"
+  # --no-save and no lock file: nothing in the repository records a registry.
+  # shellcheck disable=SC2086
+  npm install --no-save --no-audit --no-fund --no-package-lock --loglevel=error \
+    --prefix "$dir" $missing >/dev/null
 }
 
 pooler_configure_build () {
