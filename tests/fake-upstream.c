@@ -30,7 +30,7 @@
 
 static const char * const response_modes[] = {
   "ok", "ok_full", "429", "429at", "429plain", "401", "500", "failed",
-  "cut", "garbage", "hang", "hold", "slow", "long", NULL
+  "cut", "garbage", "hang", "hold", "slow", "long", "huge_headers", NULL
 };
 static const char * const models_modes[] = { "empty", "catalog", "404", "500", NULL };
 static const char * const oauth_modes[] = { "ok", "400", "500", NULL };
@@ -1021,6 +1021,16 @@ handle_responses (FakeUpstream      *self,
       g_ptr_array_add (events, g_bytes_new_take (event, strlen (event)));
       stream_start (self, msg, model, events, gap_ms, G_MAXUINT, G_MAXUINT);
     }
+  else if (g_str_equal (mode, "huge_headers"))
+    {
+      /* More header bytes than any sane client accepts (libsoup: 100 KiB). */
+      g_autofree char *big = g_malloc (256 * 1024 + 1);
+
+      memset (big, 'x', 256 * 1024);
+      big[256 * 1024] = '\0';
+      soup_message_headers_append (soup_server_message_get_response_headers (msg), "x-huge", big);
+      answer_fixture (self, msg, SOUP_STATUS_OK, "models-empty.json");
+    }
   else if (g_str_equal (mode, "garbage"))
     {
       static const char garbage[] =
@@ -1474,6 +1484,26 @@ handle_request (SoupServer        *server,
         }
       else if (is_get && g_str_equal (path, "/__stats"))
         handle_ctl_stats (self, msg);
+      else if (is_get && g_str_equal (path, "/__tokens") && query != NULL &&
+               g_hash_table_lookup (query, "account") != NULL)
+        {
+          /* Test-only: the account's current pair, so a test can look for
+           * rotated tokens where they must not be. */
+          const char *account = g_hash_table_lookup (query, "account");
+          g_autofree char *access = fake_upstream_dup_access_token (self, account);
+          g_autofree char *refresh = fake_upstream_dup_refresh_token (self, account);
+          g_autoptr(JsonBuilder) builder = json_builder_new ();
+          g_autoptr(JsonNode) root = NULL;
+
+          json_builder_begin_object (builder);
+          json_builder_set_member_name (builder, "access_token");
+          json_builder_add_string_value (builder, access != NULL ? access : "");
+          json_builder_set_member_name (builder, "refresh_token");
+          json_builder_add_string_value (builder, refresh != NULL ? refresh : "");
+          json_builder_end_object (builder);
+          root = json_builder_get_root (builder);
+          answer_json_node (msg, SOUP_STATUS_OK, root);
+        }
       else if (is_post && g_str_equal (path, "/__accounts"))
         handle_ctl_accounts (self, msg);
       else

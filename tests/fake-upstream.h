@@ -35,6 +35,7 @@ G_DECLARE_FINAL_TYPE (FakeUpstream, fake_upstream, FAKE, UPSTREAM, GObject)
  *   slow       as ok with gap_ms between events (250 ms unless
  *              fake_upstream_set_gap_ms () was called)
  *   long       as ok with 40000 more delta events (megabytes), no gap
+ *   huge_headers  200 with a 256 KiB response header
  */
 
 /* One recorded request. Immutable once recorded; reference counted. */

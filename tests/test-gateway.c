@@ -499,6 +499,7 @@ test_health (Fixture       *f,
   g_autoptr(GBytes) b2 = send_and_read (f, ready);
 
   g_assert_cmpuint (soup_message_get_status (health), ==, 200);
+  g_assert_true (test_bytes_contain (b1, "ok"));
   g_assert_cmpuint (soup_message_get_status (ready), ==, 200);
   g_assert_true (test_bytes_contain (b2, "ready"));
 }
@@ -678,6 +679,236 @@ test_request_right_after_listen (Fixture       *f,
   g_assert_cmpuint (soup_message_get_status (msg), ==, 200);
 }
 
+/* ---- faulty upstreams --------------------------------------------------- */
+
+static void
+test_upstream_hang_gives_504 (Fixture       *f,
+                              gconstpointer  data)
+{
+  g_autoptr(SoupMessage) msg = NULL;
+  g_autoptr(GBytes) body = NULL;
+  g_autoptr(JsonObject) error = NULL;
+  g_autoptr(PoolerRequestRecord) row = NULL;
+
+  pooler_gateway_set_timeouts (f->gateway, 30, 15, 1);
+  fake_upstream_set_mode (f->fake, NULL, "hang", 0);
+  msg = post_codex (f, f->key, &body);
+  fake_upstream_release (f->fake);
+
+  g_assert_cmpuint (soup_message_get_status (msg), ==, 504);
+  error = test_parse_error (body);
+  g_assert_cmpstr (json_object_get_string_member (error, "code"), ==, "upstream_timeout");
+  row = last_request (f);
+  g_assert_cmpstr (row->error_code, ==, "upstream_timeout");
+}
+
+/* A stream that breaks, or that is not SSE at all, still ends with a
+ * terminal event the Codex CLI understands (and retries on). */
+static void
+assert_terminal_failed (Fixture    *f,
+                        const char *mode,
+                        const char *code)
+{
+  g_autoptr(SoupMessage) msg = NULL;
+  g_autoptr(GBytes) body = NULL;
+  g_autoptr(PoolerRequestRecord) row = NULL;
+  gsize size;
+  const char *text;
+  const char *last_event;
+
+  fake_upstream_set_mode (f->fake, NULL, mode, 1);
+  msg = post_codex (f, f->key, &body);
+  g_assert_cmpuint (soup_message_get_status (msg), ==, 200);
+
+  text = g_bytes_get_data (body, &size);
+  last_event = g_strrstr_len (text, size, "event: ");
+  g_assert_nonnull (last_event);
+  g_assert_true (g_str_has_prefix (last_event, "event: response.failed\ndata: {"));
+  if (strstr (last_event, code) == NULL)
+    g_test_message ("last event: %s", last_event);
+  g_assert_nonnull (strstr (last_event, code));
+  g_assert_true (g_str_has_suffix (text, "\n\n"));
+
+  row = last_request (f);
+  g_assert_cmpstr (row->error_code, ==, code);
+}
+
+static void
+test_upstream_cut_and_garbage (Fixture       *f,
+                               gconstpointer  data)
+{
+  assert_terminal_failed (f, "cut", "stream_incomplete");
+  assert_terminal_failed (f, "garbage", "stream_incomplete");
+}
+
+/* A 200 whose first event is response.failed, with no account left to
+ * try: passed on as the upstream said it, and logged with its code. */
+static void
+test_upstream_failed_event (Fixture       *f,
+                            gconstpointer  data)
+{
+  g_autoptr(SoupMessage) msg = NULL;
+  g_autoptr(GBytes) body = NULL;
+  g_autoptr(PoolerRequestRecord) row = NULL;
+
+  fake_upstream_set_mode (f->fake, NULL, "failed", 1);
+  msg = post_codex (f, f->key, &body);
+  g_assert_cmpuint (soup_message_get_status (msg), ==, 200);
+  g_assert_true (test_bytes_contain (body, "event: response.failed"));
+  row = last_request (f);
+  g_assert_cmpstr (row->error_code, ==, "server_error");
+}
+
+static void
+test_upstream_huge_headers (Fixture       *f,
+                            gconstpointer  data)
+{
+  g_autoptr(SoupMessage) msg = NULL;
+  g_autoptr(GBytes) body = NULL;
+  g_autoptr(JsonObject) error = NULL;
+
+  fake_upstream_set_mode (f->fake, NULL, "huge_headers", 1);
+  msg = post_codex (f, f->key, &body);
+  g_assert_cmpuint (soup_message_get_status (msg), ==, 502);
+  error = test_parse_error (body);
+  g_assert_cmpstr (json_object_get_string_member (error, "code"), ==, "upstream_unreachable");
+}
+
+/* ---- abusive clients ------------------------------------------------------ */
+
+static GSocket *
+raw_connect (Fixture *f)
+{
+  g_autoptr(GInetAddress) loopback = g_inet_address_new_loopback (G_SOCKET_FAMILY_IPV4);
+  g_autoptr(GSocketAddress) address = g_inet_socket_address_new (loopback, pooler_gateway_get_port (f->gateway));
+  g_autoptr(GError) error = NULL;
+  GSocket *socket = g_socket_new (G_SOCKET_FAMILY_IPV4, G_SOCKET_TYPE_STREAM, G_SOCKET_PROTOCOL_TCP, &error);
+
+  g_assert_no_error (error);
+  g_assert_true (g_socket_connect (socket, address, NULL, &error));
+  g_assert_no_error (error);
+  g_socket_set_blocking (socket, FALSE);
+
+  return socket;
+}
+
+/* TRUE when the gateway closed @socket within @seconds (reading whatever
+ * it said first into @said, if given). */
+static gboolean
+closed_within (GSocket *socket,
+               guint    seconds,
+               GString *said)
+{
+  gint64 deadline = g_get_monotonic_time () + seconds * G_USEC_PER_SEC;
+
+  while (g_get_monotonic_time () < deadline)
+    {
+      char buffer[4096];
+      g_autoptr(GError) error = NULL;
+      gssize n = g_socket_receive (socket, buffer, sizeof buffer, NULL, &error);
+
+      if (n == 0 || (n < 0 && !g_error_matches (error, G_IO_ERROR, G_IO_ERROR_WOULD_BLOCK)))
+        return TRUE;
+      if (n > 0 && said != NULL)
+        g_string_append_len (said, buffer, n);
+      g_main_context_iteration (NULL, FALSE);
+      g_usleep (2000);
+    }
+
+  return FALSE;
+}
+
+static void
+test_slow_headers_disconnected (Fixture       *f,
+                                gconstpointer  data)
+{
+  g_autoptr(GSocket) slow = NULL;
+  g_autoptr(SoupMessage) probe = NULL;
+  g_autoptr(GBytes) body = NULL;
+  const char *partial = "GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Slow: 1\r\n";
+
+  pooler_gateway_set_timeouts (f->gateway, 30, 1, 60);
+  slow = raw_connect (f);
+  g_assert_cmpint (g_socket_send (slow, partial, strlen (partial), NULL, NULL), ==, (gssize) strlen (partial));
+
+  /* Trickling is not enough: the headers are late, the door closes. */
+  g_assert_true (closed_within (slow, 5, NULL));
+
+  probe = test_new_message (f->base, "GET", "/healthz", NULL);
+  body = send_and_read (f, probe);
+  g_assert_cmpuint (soup_message_get_status (probe), ==, 200);
+}
+
+static void
+test_idle_connection_closed (Fixture       *f,
+                             gconstpointer  data)
+{
+  g_autoptr(GSocket) idle = NULL;
+
+  pooler_gateway_set_timeouts (f->gateway, 1, 15, 60);
+  g_socket_close (raw_connect (f), NULL);
+  idle = raw_connect (f);
+  g_assert_true (closed_within (idle, 5, NULL));
+}
+
+static void
+test_too_many_headers (Fixture       *f,
+                       gconstpointer  data)
+{
+  g_autoptr(SoupMessage) msg = test_new_message (f->base, "GET", "/healthz", NULL);
+  g_autoptr(GBytes) body = NULL;
+  g_autoptr(JsonObject) error = NULL;
+
+  for (guint i = 0; i < POOLER_MAX_REQUEST_HEADERS + 5; i++)
+    {
+      g_autofree char *name = g_strdup_printf ("X-Filler-%u", i);
+      soup_message_headers_append (soup_message_get_request_headers (msg), name, "1");
+    }
+  body = send_and_read (f, msg);
+  g_assert_cmpuint (soup_message_get_status (msg), ==, 431);
+  error = test_parse_error (body);
+  g_assert_cmpstr (json_object_get_string_member (error, "code"), ==, "too_many_headers");
+}
+
+/* Past the cap, new connections are turned away; once the crowd leaves,
+ * the gateway serves again (its accept loop never gives up). */
+static void
+test_connection_cap_and_recovery (Fixture       *f,
+                                  gconstpointer  data)
+{
+  g_autoptr(GPtrArray) crowd = g_ptr_array_new_with_free_func (g_object_unref);
+  g_autoptr(GSocket) refused = NULL;
+  g_autoptr(SoupMessage) probe = NULL;
+  g_autoptr(GBytes) body = NULL;
+
+  /* The fixture's client may hold a connection already; start clean. */
+  g_clear_object (&f->client);
+  while (g_main_context_iteration (NULL, FALSE))
+    ;
+  pooler_gateway_set_max_connections (f->gateway, 3);
+  for (guint i = 0; i < 3; i++)
+    {
+      g_ptr_array_add (crowd, raw_connect (f));
+      for (guint j = 0; j < 10; j++)
+        g_main_context_iteration (NULL, FALSE);
+    }
+  while (pooler_gateway_get_connections (f->gateway) < 3)
+    g_main_context_iteration (NULL, TRUE);
+
+  refused = raw_connect (f);
+  g_assert_true (closed_within (refused, 5, NULL));
+  g_assert_cmpuint (pooler_gateway_get_connections (f->gateway), ==, 3);
+
+  g_ptr_array_set_size (crowd, 0);
+  while (pooler_gateway_get_connections (f->gateway) > 0)
+    g_main_context_iteration (NULL, TRUE);
+
+  f->client = soup_session_new ();
+  probe = test_new_message (f->base, "GET", "/healthz", NULL);
+  body = send_and_read (f, probe);
+  g_assert_cmpuint (soup_message_get_status (probe), ==, 200);
+}
+
 int
 main (int   argc,
       char *argv[])
@@ -698,6 +929,14 @@ main (int   argc,
   ADD ("/gateway/no-secrets-in-database", test_no_secrets_in_database);
   ADD ("/gateway/slow-client-disconnects", test_slow_client_disconnects);
   ADD ("/gateway/request-right-after-listen", test_request_right_after_listen);
+  ADD ("/gateway/upstream-hang-gives-504", test_upstream_hang_gives_504);
+  ADD ("/gateway/upstream-cut-and-garbage", test_upstream_cut_and_garbage);
+  ADD ("/gateway/upstream-failed-event", test_upstream_failed_event);
+  ADD ("/gateway/upstream-huge-headers", test_upstream_huge_headers);
+  ADD ("/gateway/slow-headers-disconnected", test_slow_headers_disconnected);
+  ADD ("/gateway/idle-connection-closed", test_idle_connection_closed);
+  ADD ("/gateway/too-many-headers", test_too_many_headers);
+  ADD ("/gateway/connection-cap-and-recovery", test_connection_cap_and_recovery);
 #undef ADD
   g_test_add ("/gateway/upstream-unreachable-502", Fixture, NULL, fixture_setup_dead_upstream,
               test_upstream_unreachable_502, fixture_teardown);

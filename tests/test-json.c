@@ -177,6 +177,7 @@ test_parse_error_hides_input (void)
     const char *two_lines = "{\n\"a\": x}";
     g_autoptr(JsonNode) node = pooler_json_parse (two_lines, strlen (two_lines), &error);
 
+    g_assert_null (node);
     g_assert_error (error, POOLER_ERROR, POOLER_ERROR_INVALID);
     g_assert_nonnull (strstr (error->message, "line 2"));
   }

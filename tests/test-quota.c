@@ -648,8 +648,8 @@ test_garbage (void)
     "\"usage_limit_reached\"",
     "{}",
     "{\"error\":null,\"rate_limit\":[],\"credits\":7,\"plan_type\":12}",
-    "{\"type\":\"codex.rate_limits\",\"rate_limits\":{\"primary\":"
-    " {\"used_percent\":\"x\",\"window_minutes\":300}}}",
+    ("{\"type\":\"codex.rate_limits\",\"rate_limits\":{\"primary\":"
+     " {\"used_percent\":\"x\",\"window_minutes\":300}}}"),
   };
 
   for (guint i = 0; i < 100000; i++)

@@ -478,6 +478,7 @@ test_soft_continuity (Fixture       *f,
     g_autoptr(SoupMessage) msg = post (f, conversation, &answer);
     g_autoptr(PoolerRequestRecord) row = last_request (f);
 
+    g_assert_cmpuint (soup_message_get_status (msg), ==, 200);
     g_assert_cmpstr (row->account_id, ==, home);
   }
 

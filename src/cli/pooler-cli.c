@@ -11,6 +11,7 @@
 #include <json-glib/json-glib.h>
 #include <locale.h>
 #include <stdio.h>
+#include <sys/resource.h>
 #include <string.h>
 
 #include "pooler-cli.h"
@@ -200,6 +201,17 @@ run_serve (int    argc,
       g_printerr ("codex-pooler: warning: listening on %s: anyone who can reach it and holds a Pool key can use your accounts\n",
                   listen);
     }
+
+  /* Every stream is two descriptors: use what the system allows. */
+  {
+    struct rlimit limit;
+
+    if (getrlimit (RLIMIT_NOFILE, &limit) == 0 && limit.rlim_cur < limit.rlim_max)
+      {
+        limit.rlim_cur = limit.rlim_max;
+        setrlimit (RLIMIT_NOFILE, &limit);
+      }
+  }
 
   service = open_service (&exit_code);
   if (service == NULL)

@@ -37,6 +37,9 @@ struct _PoolerGateway
   guint             port;
   GHashTable       *connections;      /* GSocketConnection set, weakly held */
   gsize             max_body_size;
+  guint             max_connections;
+  guint             client_idle_seconds;
+  guint             header_deadline_seconds;
   char            **allowed_hosts;    /* "127.0.0.1:4000", "localhost:4000", ... */
   GPtrArray        *extra_names;      /* more host names, for --listen */
   char            **allowed_origins;  /* "http://127.0.0.1:4000", ... */
@@ -282,6 +285,50 @@ refuse (SoupServerMessage *msg,
     soup_message_headers_replace (soup_server_message_get_response_headers (msg), "Connection", "close");
 }
 
+#define DEADLINE_DATA "pooler-header-deadline"
+
+static gboolean
+header_deadline_passed (gpointer user_data)
+{
+  SoupServerMessage *msg = user_data;
+  g_autoptr(GIOStream) stream = NULL;
+
+  g_debug ("A client took too long to send its request headers; disconnecting it");
+  /* Take the connection from libsoup (which then forgets the message)
+   * and close it; the message keeps this source until it goes. */
+  g_object_ref (msg);
+  stream = soup_server_message_steal_connection (msg);
+  if (stream != NULL)
+    g_io_stream_close (stream, NULL, NULL);
+  g_object_steal_data (G_OBJECT (msg), DEADLINE_DATA);
+  g_object_unref (msg);
+
+  return G_SOURCE_REMOVE;
+}
+
+static void
+remove_source (gpointer data)
+{
+  g_source_destroy (data);
+  g_source_unref (data);
+}
+
+/* Slowloris: every request must finish its headers in time, however
+ * busily it trickles them in. */
+static void
+on_request_started (SoupServer        *server,
+                    SoupServerMessage *msg,
+                    gpointer           user_data)
+{
+  PoolerGateway *self = user_data;
+  GSource *source = g_timeout_source_new_seconds (self->header_deadline_seconds);
+
+  /* The message outlives the source: it owns it through its data. */
+  g_source_set_callback (source, header_deadline_passed, msg, NULL);
+  g_source_attach (source, g_main_context_get_thread_default ());
+  g_object_set_data_full (G_OBJECT (msg), DEADLINE_DATA, source, remove_source);
+}
+
 static void
 early_handler (SoupServer        *server,
                SoupServerMessage *msg,
@@ -298,6 +345,22 @@ early_handler (SoupServer        *server,
   const char *origin;
   gboolean repeated;
   goffset length;
+  guint n_headers = 0;
+  SoupMessageHeadersIter iter;
+  const char *name, *value;
+
+  /* Headers are in: the slowloris deadline is met. */
+  g_object_set_data (G_OBJECT (msg), DEADLINE_DATA, NULL);
+
+  soup_message_headers_iter_init (&iter, headers);
+  while (soup_message_headers_iter_next (&iter, &name, &value))
+    n_headers++;
+  if (n_headers > POOLER_MAX_REQUEST_HEADERS)
+    {
+      refuse (msg, 431, "too_many_headers", "The request has too many headers.");
+      soup_message_headers_replace (soup_server_message_get_response_headers (msg), "Connection", "close");
+      return;
+    }
 
   /* Size first: every refusal below reads the body (to keep the
    * connection usable) but none may keep more than the limit. */
@@ -551,12 +614,15 @@ on_incoming (GSocketService    *service,
   g_autoptr(GSocketAddress) remote = NULL;
   g_autoptr(GError) error = NULL;
 
-  if (g_hash_table_size (self->connections) >= POOLER_MAX_CONNECTIONS)
+  if (g_hash_table_size (self->connections) >= self->max_connections)
     {
-      g_debug ("Connection limit (%u) reached; refusing a connection", POOLER_MAX_CONNECTIONS);
+      g_debug ("Connection limit (%u) reached; refusing a connection", self->max_connections);
       g_io_stream_close (G_IO_STREAM (connection), NULL, NULL);
       return TRUE;
     }
+
+  /* Inactivity on any read or write wait ends the connection. */
+  g_socket_set_timeout (g_socket_connection_get_socket (connection), self->client_idle_seconds);
 
   local = g_socket_connection_get_local_address (connection, NULL);
   remote = g_socket_connection_get_remote_address (connection, NULL);
@@ -626,6 +692,9 @@ static void
 pooler_gateway_init (PoolerGateway *self)
 {
   self->max_body_size = POOLER_MAX_REQUEST_BODY;
+  self->max_connections = POOLER_MAX_CONNECTIONS;
+  self->client_idle_seconds = POOLER_CLIENT_IDLE_SECONDS;
+  self->header_deadline_seconds = POOLER_HEADER_DEADLINE_SECONDS;
   self->connections = g_hash_table_new (NULL, NULL);
   self->extra_names = g_ptr_array_new_with_free_func (g_free);
   self->server = soup_server_new (NULL, NULL);
@@ -646,6 +715,7 @@ pooler_gateway_new (PoolerService *service)
   self->mcp = pooler_mcp_new (service);
 
   soup_server_add_early_handler (self->server, NULL, early_handler, self, NULL);
+  g_signal_connect (self->server, "request-started", G_CALLBACK (on_request_started), self);
   soup_server_add_handler (self->server, NULL, server_handler, self, NULL);
 
   return self;
@@ -807,4 +877,28 @@ pooler_gateway_add_allowed_host (PoolerGateway *self,
   g_return_if_fail (self->listener == NULL);
 
   g_ptr_array_add (self->extra_names, g_strdup (name));
+}
+
+void
+pooler_gateway_set_max_connections (PoolerGateway *self,
+                                    guint          max_connections)
+{
+  g_return_if_fail (POOLER_IS_GATEWAY (self));
+  g_return_if_fail (max_connections > 0);
+
+  self->max_connections = max_connections;
+}
+
+void
+pooler_gateway_set_timeouts (PoolerGateway *self,
+                             guint          client_idle_seconds,
+                             guint          header_deadline_seconds,
+                             guint          upstream_answer_seconds)
+{
+  g_return_if_fail (POOLER_IS_GATEWAY (self));
+  g_return_if_fail (client_idle_seconds > 0 && header_deadline_seconds > 0 && upstream_answer_seconds > 0);
+
+  self->client_idle_seconds = client_idle_seconds;
+  self->header_deadline_seconds = header_deadline_seconds;
+  pooler_proxy_set_answer_timeout (self->proxy, upstream_answer_seconds);
 }

@@ -14,6 +14,13 @@ G_BEGIN_DECLS
 #define POOLER_DEFAULT_PORT            4000
 #define POOLER_MAX_REQUEST_BODY        (32 * 1024 * 1024)
 #define POOLER_MAX_CONNECTIONS         1024
+#define POOLER_MAX_REQUEST_HEADERS     100
+/* A client that says nothing for this long is disconnected (idle
+ * keep-alive, a stalled upload, a reader that stopped reading). */
+#define POOLER_CLIENT_IDLE_SECONDS     30
+/* A request's headers must be complete this long after it began
+ * (slowloris). */
+#define POOLER_HEADER_DEADLINE_SECONDS 15
 
 #define POOLER_TYPE_GATEWAY (pooler_gateway_get_type ())
 
@@ -33,6 +40,12 @@ char          *pooler_gateway_dup_base_url       (PoolerGateway  *self);
 guint          pooler_gateway_get_connections    (PoolerGateway  *self);
 void           pooler_gateway_set_max_body_size  (PoolerGateway  *self,
                                                   gsize           max_body_size);
+void           pooler_gateway_set_max_connections (PoolerGateway *self,
+                                                   guint          max_connections);
+void           pooler_gateway_set_timeouts       (PoolerGateway  *self,
+                                                  guint           client_idle_seconds,
+                                                  guint           header_deadline_seconds,
+                                                  guint           upstream_answer_seconds);
 /* Another name clients may use in Host (with our port), for a gateway
  * that listens beyond loopback. Call before pooler_gateway_listen(). */
 void           pooler_gateway_add_allowed_host   (PoolerGateway  *self,

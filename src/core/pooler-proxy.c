@@ -41,6 +41,7 @@ struct _PoolerProxy
 
   PoolerService *service;
   guint          in_flight;
+  guint          answer_timeout;
 
   /* Last good /codex/models answer, served when the upstream fails. */
   GBytes        *models_body;
@@ -94,6 +95,7 @@ typedef struct
   gint64               started_us;
   gint64               attempt_started_us;
   guint                pending_chunks;
+  guint                answer_deadline;  /* source id while an attempt awaits its answer */
   gulong               finished_handler;
   gulong               disconnected_handler;
   gulong               wrote_chunk_handler;
@@ -107,6 +109,8 @@ typedef struct
   guint                done : 1;
   guint                is_models : 1;
   guint                is_usage : 1;
+  guint                answer_timed_out : 1;  /* the current attempt's */
+  guint                any_timed_out : 1;     /* some attempt's */
 } Forward;
 
 static void forward_try_next (Forward *fw);
@@ -130,6 +134,7 @@ forward_unref (Forward *fw)
 
   g_assert (fw->done);
 
+  g_clear_handle_id (&fw->answer_deadline, g_source_remove);
   g_clear_signal_handler (&fw->finished_handler, fw->msg);
   g_clear_signal_handler (&fw->disconnected_handler, fw->msg);
   g_clear_signal_handler (&fw->wrote_chunk_handler, fw->msg);
@@ -195,6 +200,8 @@ finish_attempt (Forward    *fw,
 static void
 abandon_attempt (Forward *fw)
 {
+  g_clear_handle_id (&fw->answer_deadline, g_source_remove);
+  fw->answer_timed_out = FALSE;
   if (fw->attempt_cancellable != NULL)
     g_cancellable_cancel (fw->attempt_cancellable);
   g_clear_object (&fw->attempt_cancellable);
@@ -271,6 +278,7 @@ forward_done (Forward    *fw,
   if (fw->done)
     return;
   fw->done = TRUE;
+  g_clear_handle_id (&fw->answer_deadline, g_source_remove);
 
   if (error_code != NULL && fw->record->error_code == NULL)
     fw->record->error_code = g_strdup (error_code);
@@ -1026,10 +1034,19 @@ send_cb (GObject      *object,
       return;
     }
   fw->istream = stream;
+  g_clear_handle_id (&fw->answer_deadline, g_source_remove);
 
   if (fw->client_gone)
     {
       forward_done (fw, "client_closed");
+      return;
+    }
+
+  if (fw->istream == NULL && fw->answer_timed_out)
+    {
+      g_debug ("Upstream request %s on account %s got no answer in time", fw->record->id,
+               pooler_account_get_id (fw->account));
+      attempt_failed (fw, 0, "upstream_timeout", TRUE);
       return;
     }
 
@@ -1115,6 +1132,22 @@ send_cb (GObject      *object,
     }
 }
 
+/* The upstream accepted the request but does not answer: give up on this
+ * attempt (the cancelled send then fails over, or answers 504). */
+static gboolean
+answer_deadline_passed (gpointer user_data)
+{
+  Forward *fw = user_data;
+
+  fw->answer_deadline = 0;
+  fw->answer_timed_out = TRUE;
+  fw->any_timed_out = TRUE;
+  if (fw->attempt_cancellable != NULL)
+    g_cancellable_cancel (fw->attempt_cancellable);
+
+  return G_SOURCE_REMOVE;
+}
+
 static void
 forward_send (Forward *fw)
 {
@@ -1164,6 +1197,9 @@ forward_send (Forward *fw)
                                                 fw->body);
     }
 
+  fw->answer_deadline = g_timeout_add_seconds_full (G_PRIORITY_DEFAULT, fw->proxy->answer_timeout,
+                                                    answer_deadline_passed, forward_ref (fw),
+                                                    (GDestroyNotify) forward_unref);
   soup_session_send_async (pooler_service_get_session (fw->service), fw->upstream, G_PRIORITY_DEFAULT,
                            fw->attempt_cancellable, send_cb, forward_ref (fw));
 }
@@ -1226,7 +1262,10 @@ respond_after_failures (Forward *fw)
       return;
     }
 
-  if (fw->record->attempts->len > 0)
+  if (fw->record->attempts->len > 0 && fw->any_timed_out)
+    respond_error (fw, SOUP_STATUS_GATEWAY_TIMEOUT, "server_error", "upstream_timeout",
+                   "The upstream did not answer in time. Try again shortly.");
+  else if (fw->record->attempts->len > 0)
     respond_error (fw, SOUP_STATUS_BAD_GATEWAY, "server_error", "upstream_unreachable",
                    "The upstream could not be reached. Try again shortly.");
   else
@@ -1654,6 +1693,17 @@ pooler_proxy_class_init (PoolerProxyClass *klass)
 static void
 pooler_proxy_init (PoolerProxy *self)
 {
+  self->answer_timeout = POOLER_UPSTREAM_ANSWER_SECONDS;
+}
+
+void
+pooler_proxy_set_answer_timeout (PoolerProxy *self,
+                                 guint        seconds)
+{
+  g_return_if_fail (POOLER_IS_PROXY (self));
+  g_return_if_fail (seconds > 0);
+
+  self->answer_timeout = seconds;
 }
 
 PoolerProxy *

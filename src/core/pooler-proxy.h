@@ -70,6 +70,11 @@ G_DECLARE_FINAL_TYPE (PoolerProxy, pooler_proxy, POOLER, PROXY, GObject)
 PoolerProxy *pooler_proxy_new            (PoolerService       *service);
 SoupSession *pooler_proxy_get_session    (PoolerProxy         *self);
 guint        pooler_proxy_get_in_flight  (PoolerProxy         *self);
+/* How long an upstream may take to answer (status and headers) before
+ * the attempt fails over or the client gets 504. */
+#define POOLER_UPSTREAM_ANSWER_SECONDS 60
+void         pooler_proxy_set_answer_timeout (PoolerProxy     *self,
+                                              guint            seconds);
 
 /* Takes over @msg (pausing it) and answers it when the upstream has.
  * @upstream_path is relative to the upstream base URL, e.g.
