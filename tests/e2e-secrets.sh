@@ -36,7 +36,8 @@ e2e_pooler account import "$AUTH_JSON" --pool main
 e2e_is "$E2E_RC" 0 "account imported"
 e2e_pooler key create --pool main --name "key-$MARK"
 KEY=$E2E_OUT
-KEY_SECRET=${KEY##*-}
+# "sk-cxp-" + 12 hex + "-": the secret (base64url, "-" included) follows.
+KEY_SECRET=${KEY:20}
 
 e2e_start_serve
 

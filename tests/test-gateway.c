@@ -201,7 +201,7 @@ test_stream_through_pool (Fixture       *f,
   g_assert_true (g_bytes_equal (upstream->body, f->codex_body));
 
   /* The Pool key (nor its secret part) never left the gateway. */
-  secret = g_strdup (strrchr (f->key, '-') + 1);
+  secret = g_strdup (f->key + strlen ("sk-cxp-") + 12 + 1);
   for (guint i = 0; upstream->header_values[i] != NULL; i++)
     {
       g_assert_null (strstr (upstream->header_values[i], f->key));
@@ -583,7 +583,7 @@ test_no_secrets_in_database (Fixture       *f,
       if (!g_file_get_contents (path, &contents, &length, NULL))
         continue;
       g_assert_null (g_strstr_len (contents, length, f->access_token));
-      g_assert_null (g_strstr_len (contents, length, strrchr (f->key, '-') + 1));
+      g_assert_null (g_strstr_len (contents, length, f->key + strlen ("sk-cxp-") + 12 + 1));
       g_assert_null (g_strstr_len (contents, length, "You are Codex, a coding agent"));
     }
 }

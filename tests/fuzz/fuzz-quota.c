@@ -43,9 +43,12 @@ LLVMFuzzerTestOneInput (const uint8_t *data,
   from_headers = pooler_quota_parse_headers (headers, 1800000000);
   soup_message_headers_unref (headers);
 
-  pooler_quota_state_merge (state, from_error);
-  pooler_quota_state_merge (state, from_usage);
-  pooler_quota_state_merge (state, from_headers);
+  if (from_error != NULL)
+    pooler_quota_state_merge (state, from_error);
+  if (from_usage != NULL)
+    pooler_quota_state_merge (state, from_usage);
+  if (from_headers != NULL)
+    pooler_quota_state_merge (state, from_headers);
   pooler_quota_state_is_spent (state, 1800000000, &reset_at);
   pooler_quota_state_remaining (state, 1800000000);
   usage = pooler_quota_state_to_usage_json (state, 1800000000);
