@@ -413,6 +413,32 @@ test_migrate_from (gconstpointer data)
   fresh = create_pool_ok (store, "fresh");
   g_assert_cmpint (config_version (store), ==, version + 1);
 
+  /* Version 3: operator tokens, which bump config_version like keys. */
+  g_assert_true (table_exists (db, "mcp_tokens"));
+  {
+    g_autoptr(PoolerMcpTokenRecord) token = pooler_mcp_token_record_new ();
+    g_autoptr(PoolerMcpTokenRecord) found = NULL;
+
+    token->prefix = g_strdup ("mcp-cxp-0123456789ab");
+    token->secret_sha256 = g_strdup ("00");
+    g_assert_true (pooler_store_insert_mcp_token (store, token, &error));
+    g_assert_no_error (error);
+    g_assert_cmpint (config_version (store), ==, version + 2);
+    found = pooler_store_find_mcp_token (store, token->prefix, &error);
+    g_assert_no_error (error);
+    g_assert_false (found->revoked);
+    /* The audit log and the filtered request log read the old rows. */
+    {
+      g_autoptr(GPtrArray) events = pooler_store_list_audit_events (store, 0, 0, &error);
+      PoolerRequestQuery query = { .pool_slug = "legacy" };
+      g_autoptr(GPtrArray) legacy = pooler_store_query_requests (store, &query, &error);
+
+      g_assert_no_error (error);
+      g_assert_cmpuint (events->len, ==, from >= 2 ? 1 : 0);
+      g_assert_cmpuint (legacy->len, ==, from >= 1 ? 1 : 0);
+    }
+  }
+
   g_assert_true (pooler_store_add_audit_event (store, "test", "migrated", NULL, NULL, &error));
   g_assert_no_error (error);
 
@@ -1272,6 +1298,149 @@ test_quota_windows (void)
   g_assert_cmpuint (windows->len, ==, 0);
 }
 
+static void
+test_mcp_tokens (void)
+{
+  g_autofree char *path = test_db_path ("mcp-tokens.db");
+  g_autoptr(PoolerStore) store = open_store (path);
+  g_autoptr(PoolerMcpTokenRecord) token = pooler_mcp_token_record_new ();
+  g_autoptr(PoolerMcpTokenRecord) found = NULL;
+  g_autoptr(GPtrArray) tokens = NULL;
+  g_autoptr(GError) error = NULL;
+  gint64 version;
+
+  token->prefix = g_strdup ("mcp-cxp-aaaaaaaaaaaa");
+  token->secret_sha256 = g_strdup ("abcd");
+  token->name = g_strdup ("ops");
+  g_assert_true (pooler_store_insert_mcp_token (store, token, &error));
+  g_assert_no_error (error);
+  g_assert_false (pooler_store_insert_mcp_token (store, token, &error));
+  g_assert_error (error, POOLER_ERROR, POOLER_ERROR_EXISTS);
+  g_clear_error (&error);
+
+  /* Touching is not a configuration change; revoking is. */
+  version = config_version (store);
+  g_assert_true (pooler_store_touch_mcp_token (store, token->prefix, 1234, &error));
+  g_assert_no_error (error);
+  g_assert_cmpint (config_version (store), ==, version);
+  g_assert_true (pooler_store_revoke_mcp_token (store, token->prefix, &error));
+  g_assert_no_error (error);
+  g_assert_cmpint (config_version (store), ==, version + 1);
+  g_assert_false (pooler_store_revoke_mcp_token (store, "mcp-cxp-bbbbbbbbbbbb", &error));
+  g_assert_error (error, POOLER_ERROR, POOLER_ERROR_NOT_FOUND);
+  g_clear_error (&error);
+
+  found = pooler_store_find_mcp_token (store, token->prefix, &error);
+  g_assert_no_error (error);
+  g_assert_cmpstr (found->name, ==, "ops");
+  g_assert_cmpstr (found->secret_sha256, ==, "abcd");
+  g_assert_true (found->revoked);
+  g_assert_cmpint (found->last_used_at, ==, 1234);
+  g_assert_cmpint (found->created_at, >, 0);
+  g_assert_null (pooler_store_find_mcp_token (store, "mcp-cxp-bbbbbbbbbbbb", &error));
+  g_assert_error (error, POOLER_ERROR, POOLER_ERROR_NOT_FOUND);
+  g_clear_error (&error);
+
+  tokens = pooler_store_list_mcp_tokens (store, &error);
+  g_assert_no_error (error);
+  g_assert_cmpuint (tokens->len, ==, 1);
+}
+
+static void
+test_query_requests (void)
+{
+  g_autofree char *path = test_db_path ("query-requests.db");
+  g_autoptr(PoolerStore) store = open_store (path);
+  g_autoptr(PoolerStoreWriter) writer = open_writer (path);
+  g_autoptr(GPtrArray) all = NULL;
+  g_autoptr(GError) error = NULL;
+  PoolerRequestQuery query = { 0 };
+  PoolerRequestRecord *last;
+
+  for (guint i = 0; i < 6; i++)
+    {
+      g_autofree char *id = g_strdup_printf ("req_%u", i);
+      g_autoptr(PoolerRequestRecord) record = make_request (id, 1000 + (i / 2) * 10, i == 4 ? 502 : 200);
+
+      record->pool_slug = g_strdup (i % 2 ? "a" : "b");
+      pooler_request_record_add_attempt (record, i == 1 ? "acct-tried" : "acct-x");
+      pooler_store_writer_push_request (writer, record);
+    }
+  pooler_store_writer_flush (writer);
+
+  all = pooler_store_query_requests (store, &query, &error);
+  g_assert_no_error (error);
+  g_assert_cmpuint (all->len, ==, 6);
+  g_assert_cmpstr (((PoolerRequestRecord *) all->pdata[0])->id, ==, "req_5");
+  g_assert_cmpstr (((PoolerRequestRecord *) all->pdata[1])->id, ==, "req_4");
+
+  /* Pages of two, by (started_at_ms, id), ties included. */
+  query.limit = 2;
+  for (guint page = 0; page < 3; page++)
+    {
+      g_autoptr(GPtrArray) rows = pooler_store_query_requests (store, &query, &error);
+
+      g_assert_no_error (error);
+      g_assert_cmpuint (rows->len, ==, 2);
+      for (guint i = 0; i < 2; i++)
+        g_assert_cmpstr (((PoolerRequestRecord *) rows->pdata[i])->id, ==,
+                         ((PoolerRequestRecord *) all->pdata[page * 2 + i])->id);
+      last = g_ptr_array_index (all, page * 2 + 1);
+      query.before_id = last->id;
+      query.before_started_at_ms = last->started_at_ms;
+    }
+
+  /* Filters. */
+  {
+    PoolerRequestQuery by_pool = { .pool_slug = "a" };
+    PoolerRequestQuery by_status = { .status = 502 };
+    PoolerRequestQuery by_account = { .account_id = "acct-tried" };
+    PoolerRequestQuery by_time = { .since_ms = 1020 };
+    g_autoptr(GPtrArray) a = pooler_store_query_requests (store, &by_pool, &error);
+    g_autoptr(GPtrArray) failed = pooler_store_query_requests (store, &by_status, &error);
+    g_autoptr(GPtrArray) tried = pooler_store_query_requests (store, &by_account, &error);
+    g_autoptr(GPtrArray) late = pooler_store_query_requests (store, &by_time, &error);
+    g_autoptr(PoolerRequestRecord) one = pooler_store_find_request (store, "req_3", &error);
+
+    g_assert_no_error (error);
+    g_assert_cmpuint (a->len, ==, 3);
+    g_assert_cmpuint (failed->len, ==, 1);
+    g_assert_cmpuint (tried->len, ==, 1);
+    g_assert_cmpstr (((PoolerRequestRecord *) tried->pdata[0])->id, ==, "req_1");
+    g_assert_cmpuint (late->len, ==, 2);
+    g_assert_cmpuint (one->attempts->len, ==, 1);
+  }
+  g_assert_null (pooler_store_find_request (store, "req_nope", &error));
+  g_assert_error (error, POOLER_ERROR, POOLER_ERROR_NOT_FOUND);
+}
+
+static void
+test_list_audit_events (void)
+{
+  g_autofree char *path = test_db_path ("audit-list.db");
+  g_autoptr(PoolerStore) store = open_store (path);
+  g_autoptr(GPtrArray) first = NULL;
+  g_autoptr(GPtrArray) second = NULL;
+  g_autoptr(GError) error = NULL;
+
+  for (guint i = 0; i < 3; i++)
+    {
+      g_autofree char *action = g_strdup_printf ("action.%u", i);
+
+      g_assert_true (pooler_store_add_audit_event (store, "me", action, "t", NULL, &error));
+      g_assert_no_error (error);
+    }
+
+  first = pooler_store_list_audit_events (store, 0, 2, &error);
+  g_assert_no_error (error);
+  g_assert_cmpuint (first->len, ==, 2);
+  g_assert_cmpstr (((PoolerAuditEvent *) first->pdata[0])->action, ==, "action.2");
+  second = pooler_store_list_audit_events (store, ((PoolerAuditEvent *) first->pdata[1])->id, 2, &error);
+  g_assert_no_error (error);
+  g_assert_cmpuint (second->len, ==, 1);
+  g_assert_cmpstr (((PoolerAuditEvent *) second->pdata[0])->action, ==, "action.0");
+}
+
 int
 main (int   argc,
       char *argv[])
@@ -1298,6 +1467,9 @@ main (int   argc,
   g_test_add_func ("/store/requests/mark-interrupted", test_mark_interrupted);
   g_test_add_func ("/store/requests/count", test_count_requests);
   g_test_add_func ("/store/quota-windows", test_quota_windows);
+  g_test_add_func ("/store/mcp-tokens", test_mcp_tokens);
+  g_test_add_func ("/store/requests/query", test_query_requests);
+  g_test_add_func ("/store/audit/list", test_list_audit_events);
 
   return g_test_run ();
 }

@@ -182,6 +182,21 @@ static const char * const migrations[] = {
   "CREATE TRIGGER api_keys_delete_bump AFTER DELETE ON api_keys" BUMP_CONFIG_VERSION
   "CREATE TRIGGER api_keys_update_bump AFTER UPDATE OF status, expires_at,"
   "  allowed_models, pool_id ON api_keys" BUMP_CONFIG_VERSION,
+
+  /* 3: operator tokens for /mcp */
+  "CREATE TABLE mcp_tokens ("
+  "  prefix TEXT PRIMARY KEY,"
+  "  secret_sha256 TEXT NOT NULL,"
+  "  name TEXT,"
+  "  status TEXT NOT NULL DEFAULT 'active',"
+  "  created_at INTEGER NOT NULL,"
+  "  last_used_at INTEGER NOT NULL DEFAULT 0"
+  ");"
+  "CREATE TRIGGER mcp_tokens_insert_bump AFTER INSERT ON mcp_tokens" BUMP_CONFIG_VERSION
+  "CREATE TRIGGER mcp_tokens_delete_bump AFTER DELETE ON mcp_tokens" BUMP_CONFIG_VERSION
+  /* Not last_used_at: the gateway touches it while serving. */
+  "CREATE TRIGGER mcp_tokens_update_bump AFTER UPDATE OF status, secret_sha256"
+  "  ON mcp_tokens" BUMP_CONFIG_VERSION,
 };
 
 #define ACCOUNT_COLUMNS \
@@ -1802,4 +1817,372 @@ pooler_store_add_audit_event (PoolerStore  *self,
   bind_text (stmt, 5, detail);
 
   return store_step_done (self, stmt, "Could not record the audit event", error);
+}
+
+/* Operator tokens */
+
+#define MCP_TOKEN_SELECT \
+  "SELECT prefix, secret_sha256, name, status, created_at, last_used_at FROM mcp_tokens"
+
+static PoolerMcpTokenRecord *
+mcp_token_from_row (sqlite3_stmt *stmt)
+{
+  PoolerMcpTokenRecord *token = pooler_mcp_token_record_new ();
+
+  token->prefix = column_dup (stmt, 0);
+  token->secret_sha256 = column_dup (stmt, 1);
+  token->name = column_dup (stmt, 2);
+  /* Anything but 'active' counts as revoked: fail closed. */
+  token->revoked = g_strcmp0 ((const char *) sqlite3_column_text (stmt, 3), "active") != 0;
+  token->created_at = sqlite3_column_int64 (stmt, 4);
+  token->last_used_at = sqlite3_column_int64 (stmt, 5);
+
+  return token;
+}
+
+gboolean
+pooler_store_insert_mcp_token (PoolerStore                 *self,
+                               const PoolerMcpTokenRecord  *token,
+                               GError                     **error)
+{
+  g_autoptr(StoreStatement) stmt = NULL;
+
+  g_return_val_if_fail (POOLER_IS_STORE (self), FALSE);
+  g_return_val_if_fail (token != NULL, FALSE);
+  g_return_val_if_fail (error == NULL || *error == NULL, FALSE);
+
+  if (token->prefix == NULL || token->secret_sha256 == NULL)
+    {
+      g_set_error (error, POOLER_ERROR, POOLER_ERROR_INVALID,
+                   "A token needs a prefix and a secret hash");
+      return FALSE;
+    }
+
+  stmt = store_prepare (self,
+                        "INSERT INTO mcp_tokens (prefix, secret_sha256, name, status,"
+                        " created_at, last_used_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                        error);
+  if (stmt == NULL)
+    return FALSE;
+
+  bind_text (stmt, 1, token->prefix);
+  bind_text (stmt, 2, token->secret_sha256);
+  bind_text (stmt, 3, token->name);
+  bind_text (stmt, 4, token->revoked ? "revoked" : "active");
+  sqlite3_bind_int64 (stmt, 5, token->created_at != 0 ? token->created_at : now_seconds ());
+  sqlite3_bind_int64 (stmt, 6, token->last_used_at);
+
+  if (sqlite3_step (stmt) == SQLITE_DONE)
+    return TRUE;
+
+  if (sqlite3_extended_errcode (self->db) == SQLITE_CONSTRAINT_PRIMARYKEY)
+    g_set_error (error, POOLER_ERROR, POOLER_ERROR_EXISTS,
+                 "A token with prefix %s already exists", token->prefix);
+  else
+    set_database_error (error, self->db, "Could not store the token");
+
+  return FALSE;
+}
+
+PoolerMcpTokenRecord *
+pooler_store_find_mcp_token (PoolerStore  *self,
+                             const char   *prefix,
+                             GError      **error)
+{
+  g_autoptr(StoreStatement) stmt = NULL;
+  gboolean found;
+
+  g_return_val_if_fail (POOLER_IS_STORE (self), NULL);
+  g_return_val_if_fail (prefix != NULL, NULL);
+  g_return_val_if_fail (error == NULL || *error == NULL, NULL);
+
+  stmt = store_prepare (self, MCP_TOKEN_SELECT " WHERE prefix = ?1", error);
+  if (stmt == NULL)
+    return NULL;
+
+  bind_text (stmt, 1, prefix);
+  if (!store_step_row (self, stmt, &found, error))
+    return NULL;
+
+  if (!found)
+    {
+      g_set_error (error, POOLER_ERROR, POOLER_ERROR_NOT_FOUND,
+                   "No token with prefix %s", prefix);
+      return NULL;
+    }
+
+  return mcp_token_from_row (stmt);
+}
+
+GPtrArray *
+pooler_store_list_mcp_tokens (PoolerStore  *self,
+                              GError      **error)
+{
+  g_autoptr(StoreStatement) stmt = NULL;
+  g_autoptr(GPtrArray) tokens = NULL;
+  int rc;
+
+  g_return_val_if_fail (POOLER_IS_STORE (self), NULL);
+  g_return_val_if_fail (error == NULL || *error == NULL, NULL);
+
+  stmt = store_prepare (self, MCP_TOKEN_SELECT " ORDER BY created_at, prefix", error);
+  if (stmt == NULL)
+    return NULL;
+
+  tokens = g_ptr_array_new_with_free_func ((GDestroyNotify) pooler_mcp_token_record_free);
+  while ((rc = sqlite3_step (stmt)) == SQLITE_ROW)
+    g_ptr_array_add (tokens, mcp_token_from_row (stmt));
+
+  if (rc != SQLITE_DONE)
+    {
+      set_database_error (error, self->db, "Could not list tokens");
+      return NULL;
+    }
+
+  return g_steal_pointer (&tokens);
+}
+
+gboolean
+pooler_store_revoke_mcp_token (PoolerStore  *self,
+                               const char   *prefix,
+                               GError      **error)
+{
+  g_autoptr(StoreStatement) stmt = NULL;
+
+  g_return_val_if_fail (POOLER_IS_STORE (self), FALSE);
+  g_return_val_if_fail (prefix != NULL, FALSE);
+  g_return_val_if_fail (error == NULL || *error == NULL, FALSE);
+
+  stmt = store_prepare (self, "UPDATE mcp_tokens SET status = 'revoked' WHERE prefix = ?1", error);
+  if (stmt == NULL)
+    return FALSE;
+
+  bind_text (stmt, 1, prefix);
+  if (!store_step_done (self, stmt, "Could not revoke the token", error))
+    return FALSE;
+
+  if (sqlite3_changes (self->db) == 0)
+    {
+      g_set_error (error, POOLER_ERROR, POOLER_ERROR_NOT_FOUND,
+                   "No token with prefix %s", prefix);
+      return FALSE;
+    }
+
+  return TRUE;
+}
+
+gboolean
+pooler_store_touch_mcp_token (PoolerStore  *self,
+                              const char   *prefix,
+                              gint64        last_used_at,
+                              GError      **error)
+{
+  g_autoptr(StoreStatement) stmt = NULL;
+
+  g_return_val_if_fail (POOLER_IS_STORE (self), FALSE);
+  g_return_val_if_fail (prefix != NULL, FALSE);
+  g_return_val_if_fail (error == NULL || *error == NULL, FALSE);
+
+  stmt = store_prepare (self, "UPDATE mcp_tokens SET last_used_at = ?2 WHERE prefix = ?1", error);
+  if (stmt == NULL)
+    return FALSE;
+
+  bind_text (stmt, 1, prefix);
+  sqlite3_bind_int64 (stmt, 2, last_used_at);
+
+  return store_step_done (self, stmt, "Could not record the token's use", error);
+}
+
+/* Filtered request log */
+
+#define REQUEST_COLUMNS \
+  "id, started_at_ms, pool_slug, key_prefix, account_id," \
+  " model, endpoint, transport, status, upstream_status," \
+  " latency_ms, ttfb_ms, input_tokens, output_tokens," \
+  " cached_tokens, reasoning_tokens, error_code, state"
+
+/* Runs @stmt (already bound) and fills each row's attempts, inside one read
+ * transaction so rows and attempts come from the same snapshot. */
+static GPtrArray *
+store_collect_requests (PoolerStore   *self,
+                        sqlite3_stmt  *stmt,
+                        GError       **error)
+{
+  g_autoptr(GPtrArray) records = NULL;
+  int rc;
+
+  records = g_ptr_array_new_with_free_func ((GDestroyNotify) pooler_request_record_free);
+  while ((rc = sqlite3_step (stmt)) == SQLITE_ROW)
+    g_ptr_array_add (records, request_from_row (stmt));
+
+  if (rc != SQLITE_DONE)
+    {
+      set_database_error (error, self->db, "Could not list requests");
+      return NULL;
+    }
+
+  /* Attempts after the rows: the cached attempt statement is separate. */
+  sqlite3_reset (stmt);
+  for (guint i = 0; i < records->len; i++)
+    if (!store_fill_attempts (self, g_ptr_array_index (records, i), error))
+      return NULL;
+
+  return g_steal_pointer (&records);
+}
+
+static GPtrArray *
+store_in_read_transaction (PoolerStore   *self,
+                           sqlite3_stmt  *stmt,
+                           GError       **error)
+{
+  GPtrArray *records;
+
+  if (!exec_sql (self->db, "BEGIN", "Could not read requests", error))
+    return NULL;
+
+  records = store_collect_requests (self, stmt, error);
+
+  if (records == NULL)
+    rollback_quietly (self->db);
+  else if (!exec_sql (self->db, "COMMIT", "Could not read requests", error))
+    {
+      rollback_quietly (self->db);
+      g_clear_pointer (&records, g_ptr_array_unref);
+    }
+
+  return records;
+}
+
+GPtrArray *
+pooler_store_query_requests (PoolerStore               *self,
+                             const PoolerRequestQuery  *query,
+                             GError                   **error)
+{
+  g_autoptr(StoreStatement) stmt = NULL;
+
+  g_return_val_if_fail (POOLER_IS_STORE (self), NULL);
+  g_return_val_if_fail (query != NULL, NULL);
+  g_return_val_if_fail (error == NULL || *error == NULL, NULL);
+
+  /* One statement for every combination of filters: a NULL parameter
+   * switches its condition off. */
+  stmt = store_prepare (self,
+                        "SELECT " REQUEST_COLUMNS " FROM requests"
+                        " WHERE (?1 IS NULL OR pool_slug = ?1)"
+                        " AND (?2 IS NULL OR key_prefix = ?2)"
+                        " AND (?3 IS NULL OR account_id = ?3 OR EXISTS (SELECT 1"
+                        "  FROM request_attempts a WHERE a.request_id = requests.id"
+                        "  AND a.account_id = ?3))"
+                        " AND (?4 = 0 OR status = ?4)"
+                        " AND (?5 IS NULL OR state = ?5)"
+                        " AND started_at_ms >= ?6"
+                        " AND (?7 IS NULL OR started_at_ms < ?8"
+                        "  OR (started_at_ms = ?8 AND id < ?7))"
+                        " ORDER BY started_at_ms DESC, id DESC LIMIT ?9",
+                        error);
+  if (stmt == NULL)
+    return NULL;
+
+  bind_text (stmt, 1, query->pool_slug);
+  bind_text (stmt, 2, query->key_prefix);
+  bind_text (stmt, 3, query->account_id);
+  sqlite3_bind_int (stmt, 4, query->status);
+  bind_text (stmt, 5, query->state);
+  sqlite3_bind_int64 (stmt, 6, query->since_ms);
+  bind_text (stmt, 7, query->before_id);
+  sqlite3_bind_int64 (stmt, 8, query->before_started_at_ms);
+  sqlite3_bind_int64 (stmt, 9, query->limit > 0 ? (sqlite3_int64) query->limit : -1);
+
+  return store_in_read_transaction (self, stmt, error);
+}
+
+PoolerRequestRecord *
+pooler_store_find_request (PoolerStore  *self,
+                           const char   *id,
+                           GError      **error)
+{
+  g_autoptr(StoreStatement) stmt = NULL;
+  g_autoptr(GPtrArray) records = NULL;
+
+  g_return_val_if_fail (POOLER_IS_STORE (self), NULL);
+  g_return_val_if_fail (id != NULL, NULL);
+  g_return_val_if_fail (error == NULL || *error == NULL, NULL);
+
+  stmt = store_prepare (self, "SELECT " REQUEST_COLUMNS " FROM requests WHERE id = ?1", error);
+  if (stmt == NULL)
+    return NULL;
+
+  bind_text (stmt, 1, id);
+  records = store_in_read_transaction (self, stmt, error);
+  if (records == NULL)
+    return NULL;
+
+  if (records->len == 0)
+    {
+      g_set_error (error, POOLER_ERROR, POOLER_ERROR_NOT_FOUND, "No request with id %s", id);
+      return NULL;
+    }
+
+  return g_ptr_array_steal_index (records, 0);
+}
+
+/* Audit log */
+
+void
+pooler_audit_event_free (PoolerAuditEvent *event)
+{
+  if (event == NULL)
+    return;
+
+  g_free (event->actor);
+  g_free (event->action);
+  g_free (event->target);
+  g_free (event->detail);
+  g_free (event);
+}
+
+GPtrArray *
+pooler_store_list_audit_events (PoolerStore  *self,
+                                gint64        before_id,
+                                guint         limit,
+                                GError      **error)
+{
+  g_autoptr(StoreStatement) stmt = NULL;
+  g_autoptr(GPtrArray) events = NULL;
+  int rc;
+
+  g_return_val_if_fail (POOLER_IS_STORE (self), NULL);
+  g_return_val_if_fail (error == NULL || *error == NULL, NULL);
+
+  stmt = store_prepare (self,
+                        "SELECT id, at, actor, action, target, detail FROM audit_events"
+                        " WHERE (?1 <= 0 OR id < ?1) ORDER BY id DESC LIMIT ?2",
+                        error);
+  if (stmt == NULL)
+    return NULL;
+
+  sqlite3_bind_int64 (stmt, 1, before_id);
+  sqlite3_bind_int64 (stmt, 2, limit > 0 ? (sqlite3_int64) limit : -1);
+
+  events = g_ptr_array_new_with_free_func ((GDestroyNotify) pooler_audit_event_free);
+  while ((rc = sqlite3_step (stmt)) == SQLITE_ROW)
+    {
+      PoolerAuditEvent *event = g_new0 (PoolerAuditEvent, 1);
+
+      event->id = sqlite3_column_int64 (stmt, 0);
+      event->at = sqlite3_column_int64 (stmt, 1);
+      event->actor = column_dup (stmt, 2);
+      event->action = column_dup (stmt, 3);
+      event->target = column_dup (stmt, 4);
+      event->detail = column_dup (stmt, 5);
+      g_ptr_array_add (events, event);
+    }
+
+  if (rc != SQLITE_DONE)
+    {
+      set_database_error (error, self->db, "Could not read the audit log");
+      return NULL;
+    }
+
+  return g_steal_pointer (&events);
 }

@@ -15,6 +15,7 @@
 #include "pooler-account.h"
 #include "pooler-affinity.h"
 #include "pooler-key-record.h"
+#include "pooler-mcp-token.h"
 #include "pooler-pool.h"
 #include "pooler-quota.h"
 #include "pooler-request-record.h"
@@ -124,6 +125,70 @@ gboolean         pooler_store_add_audit_event     (PoolerStore     *self,
                                                    const char      *action,
                                                    const char      *target,
                                                    const char      *detail,
+                                                   GError         **error);
+
+/* Operator tokens for /mcp (never the secret). Inserting, revoking and
+ * removing bump config_version; touching last_used_at does not. */
+gboolean         pooler_store_insert_mcp_token    (PoolerStore     *self,
+                                                   const PoolerMcpTokenRecord *token,
+                                                   GError         **error);
+PoolerMcpTokenRecord *pooler_store_find_mcp_token (PoolerStore     *self,
+                                                   const char      *prefix,
+                                                   GError         **error);
+/* PoolerMcpTokenRecord*, oldest first. */
+GPtrArray       *pooler_store_list_mcp_tokens     (PoolerStore     *self,
+                                                   GError         **error);
+gboolean         pooler_store_revoke_mcp_token    (PoolerStore     *self,
+                                                   const char      *prefix,
+                                                   GError         **error);
+gboolean         pooler_store_touch_mcp_token     (PoolerStore     *self,
+                                                   const char      *prefix,
+                                                   gint64           last_used_at,
+                                                   GError         **error);
+
+/* A filtered, paged read of the request log, newest first. NULL / 0
+ * members do not filter. The cursor is the last row of the previous page:
+ * only rows strictly older than (before_started_at_ms, before_id) come. */
+typedef struct
+{
+  const char *pool_slug;
+  const char *key_prefix;
+  const char *account_id;          /* served it, or was attempted */
+  int         status;              /* the client's HTTP status; 0: any */
+  const char *state;               /* "in_flight", "completed", "interrupted" */
+  gint64      since_ms;            /* started at or after; 0: any */
+  const char *before_id;           /* NULL: from the newest row */
+  gint64      before_started_at_ms;
+  guint       limit;               /* 0: no limit */
+} PoolerRequestQuery;
+
+GPtrArray       *pooler_store_query_requests      (PoolerStore     *self,
+                                                   const PoolerRequestQuery *query,
+                                                   GError         **error);
+/* One request with its attempts; POOLER_ERROR_NOT_FOUND when unknown. */
+PoolerRequestRecord *pooler_store_find_request    (PoolerStore     *self,
+                                                   const char      *id,
+                                                   GError         **error);
+
+/* One row of the audit log. */
+typedef struct
+{
+  gint64  id;
+  gint64  at;       /* unix seconds */
+  char   *actor;
+  char   *action;
+  char   *target;   /* may be NULL */
+  char   *detail;   /* may be NULL */
+} PoolerAuditEvent;
+
+void             pooler_audit_event_free          (PoolerAuditEvent *event);
+G_DEFINE_AUTOPTR_CLEANUP_FUNC (PoolerAuditEvent, pooler_audit_event_free)
+
+/* PoolerAuditEvent*, newest first; @before_id 0 starts at the newest,
+ * otherwise only events with a smaller id come. @limit 0: no limit. */
+GPtrArray       *pooler_store_list_audit_events   (PoolerStore     *self,
+                                                   gint64           before_id,
+                                                   guint            limit,
                                                    GError         **error);
 
 G_END_DECLS
