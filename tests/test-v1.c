@@ -756,6 +756,10 @@ test_incomplete_is_an_answer (void)
   g_autoptr(JsonObject) response = NULL;
   guint status = SOUP_STATUS_BAD_GATEWAY;
 
+  /* The streams were fed (their outputs are not what this test is about). */
+  g_assert_nonnull (chat_out);
+  g_assert_nonnull (responses_out);
+
   chat_body = chat->funcs->error (chat->data, &status, gateway_error);
   g_assert_cmpuint (status, ==, 200);
   completion = parse_bytes (chat_body);

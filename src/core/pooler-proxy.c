@@ -742,20 +742,14 @@ attempt_failed (Forward    *fw,
   forward_try_next (fw);
 }
 
+/* A chunk of a 2xx stream (or NULL and @error). */
 static void
-stream_read_cb (GObject      *object,
-                GAsyncResult *result,
-                gpointer      user_data)
+stream_got (Forward *fw,
+            GBytes  *bytes,
+            GError  *error)
 {
-  g_autoptr(Forward) fw = user_data;
-  g_autoptr(GError) error = NULL;
-  g_autoptr(GBytes) bytes = NULL;
+  g_autoptr(GBytes) translated = NULL;
   gsize size;
-
-  bytes = g_input_stream_read_bytes_finish (G_INPUT_STREAM (object), result, &error);
-
-  if (fw->done || G_INPUT_STREAM (object) != fw->istream)
-    return;
 
   if (bytes == NULL)
     {
@@ -808,7 +802,7 @@ stream_read_cb (GObject      *object,
   if (fw->translator != NULL)
     {
       /* The client sees the translator's output, not the upstream's bytes. */
-      g_clear_pointer (&bytes, g_bytes_unref);
+      bytes = NULL;
       if (fw->phase == PHASE_COLLECTING)
         {
           if (fw->translated->len > MAX_BUFFERED_BODY)
@@ -822,8 +816,9 @@ stream_read_cb (GObject      *object,
         }
       if (fw->translated->len > 0)
         {
-          bytes = g_byte_array_free_to_bytes (g_steal_pointer (&fw->translated));
+          translated = g_byte_array_free_to_bytes (g_steal_pointer (&fw->translated));
           fw->translated = g_byte_array_new ();
+          bytes = translated;
         }
     }
 
@@ -860,18 +855,36 @@ stream_read_cb (GObject      *object,
     forward_read_next (fw);
 }
 
+static void buffer_got (Forward *fw,
+                        GBytes  *bytes,
+                        GError  *error);
+
 static void
-buffer_read_cb (GObject      *object,
-                GAsyncResult *result,
-                gpointer      user_data);
+read_cb (GObject      *object,
+         GAsyncResult *result,
+         gpointer      user_data)
+{
+  g_autoptr(Forward) fw = user_data;
+  g_autoptr(GError) error = NULL;
+  g_autoptr(GBytes) bytes = NULL;
+
+  bytes = g_input_stream_read_bytes_finish (G_INPUT_STREAM (object), result, &error);
+
+  /* Done, or an abandoned attempt's stream: nothing to do. */
+  if (fw->done || G_INPUT_STREAM (object) != fw->istream)
+    return;
+
+  if (fw->phase == PHASE_BUFFERING)
+    buffer_got (fw, bytes, error);
+  else
+    stream_got (fw, bytes, error);
+}
 
 static void
 forward_read_next (Forward *fw)
 {
   g_input_stream_read_bytes_async (fw->istream, READ_SIZE, G_PRIORITY_DEFAULT,
-                                   fw->attempt_cancellable,
-                                   fw->phase == PHASE_BUFFERING ? buffer_read_cb : stream_read_cb,
-                                   forward_ref (fw));
+                                   fw->attempt_cancellable, read_cb, forward_ref (fw));
 }
 
 /* A whole non-streamed answer has arrived. */
@@ -942,20 +955,13 @@ buffer_complete (Forward *fw)
   }
 }
 
+/* A chunk of an answer read whole (or NULL and @error). */
 static void
-buffer_read_cb (GObject      *object,
-                GAsyncResult *result,
-                gpointer      user_data)
+buffer_got (Forward *fw,
+            GBytes  *bytes,
+            GError  *error)
 {
-  g_autoptr(Forward) fw = user_data;
-  g_autoptr(GError) error = NULL;
-  g_autoptr(GBytes) bytes = NULL;
   gsize limit;
-
-  bytes = g_input_stream_read_bytes_finish (G_INPUT_STREAM (object), result, &error);
-
-  if (fw->done || G_INPUT_STREAM (object) != fw->istream)
-    return;
 
   if (bytes == NULL)
     {
