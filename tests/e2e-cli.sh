@@ -187,4 +187,44 @@ e2e_lacks "$REQUESTS" "$GOOD_SECRET" "the fake upstream never saw the Pool key"
 e2e_stop_serve
 e2e_is "$SERVE_RC" 0 "serve exits 0 within 5 s of SIGTERM"
 
+# --- no Secret Service: one clear line, nothing half-written ----------------
+
+e2e_make_auth_json "$E2E_TMP/novault.json" acct_cli_novault novault@example.com
+ACCOUNTS_BEFORE=$(sqlite3 "$XDG_DATA_HOME/codex-pooler/pooler.db" 'SELECT count(*) FROM accounts;')
+
+# No session bus at all.
+E2E_RC=0
+DBUS_SESSION_BUS_ADDRESS=unix:path=$E2E_TMP/no-such-bus timeout 30 "$POOLER_BIN" serve --port 0 \
+  >"$E2E_TMP/nv.out" 2>"$E2E_TMP/nv.err" </dev/null || E2E_RC=$?
+e2e_is "$E2E_RC" 1 "serve without a session bus exits 1"
+e2e_is "$(wc -l <"$E2E_TMP/nv.err" | tr -d ' ')" 1 "with one line on stderr"
+e2e_contains "$(cat "$E2E_TMP/nv.err")" "gnome-keyring-daemon" "that says how to start a Secret Service"
+
+E2E_RC=0
+DBUS_SESSION_BUS_ADDRESS=unix:path=$E2E_TMP/no-such-bus timeout 30 "$POOLER_BIN" account import \
+  "$E2E_TMP/novault.json" --pool main >"$E2E_TMP/nv.out" 2>"$E2E_TMP/nv.err" </dev/null || E2E_RC=$?
+e2e_is "$E2E_RC" 1 "account import without a session bus exits 1"
+e2e_is "$(wc -l <"$E2E_TMP/nv.err" | tr -d ' ')" 1 "with one line on stderr"
+
+# A session bus on which no Secret Service answers.
+cat >"$E2E_TMP/bus.conf" <<'CONF'
+<busconfig>
+  <type>session</type>
+  <listen>unix:tmpdir=/tmp</listen>
+  <auth>EXTERNAL</auth>
+  <policy context="default"><allow send_destination="*" eavesdrop="true"/><allow eavesdrop="true"/><allow own="*"/></policy>
+</busconfig>
+CONF
+BUS_ADDRESS=$(dbus-daemon --config-file="$E2E_TMP/bus.conf" --print-address --fork --print-pid=3 3>"$E2E_TMP/bus.pid")
+e2e_track "$(cat "$E2E_TMP/bus.pid")"
+E2E_RC=0
+DBUS_SESSION_BUS_ADDRESS=$BUS_ADDRESS timeout 60 "$POOLER_BIN" account import \
+  "$E2E_TMP/novault.json" --pool main >"$E2E_TMP/nv.out" 2>"$E2E_TMP/nv.err" </dev/null || E2E_RC=$?
+e2e_is "$E2E_RC" 1 "account import with no Secret Service on the bus exits 1"
+e2e_contains "$(cat "$E2E_TMP/nv.err")" "Secret Service" "and names what is missing"
+kill "$(cat "$E2E_TMP/bus.pid")" 2>/dev/null || true
+
+ACCOUNTS_AFTER=$(sqlite3 "$XDG_DATA_HOME/codex-pooler/pooler.db" 'SELECT count(*) FROM accounts;')
+e2e_is "$ACCOUNTS_AFTER" "$ACCOUNTS_BEFORE" "no account row was written"
+
 e2e_finish
