@@ -10,78 +10,17 @@
 
 #include "config.h"
 
-#include <json-glib/json-glib.h>
 #include <string.h>
 #include <unistd.h>
 
 #include "pooler-cli.h"
 #include "pooler-cli-mcp.h"
+#include "pooler-cli-util.h"
 #include "pooler-keys.h"
 #include "pooler-service.h"
 
 #define MCP_TOKEN_USAGE "create [--name N] [--json] | list [--json] | revoke PREFIX"
-
-static int
-mcp_usage_error (const char *message)
-{
-  g_printerr ("codex-pooler: %s\n", message);
-  g_printerr ("Try “codex-pooler mcp-token --help”.\n");
-  return POOLER_EXIT_USAGE;
-}
-
-static int
-mcp_user_error (const GError *error)
-{
-  g_printerr ("codex-pooler: %s\n", error->message);
-  return POOLER_EXIT_ERROR;
-}
-
-static char *
-mcp_format_time (gint64 unix_seconds)
-{
-  g_autoptr(GDateTime) time = NULL;
-
-  if (unix_seconds <= 0)
-    return NULL;
-
-  time = g_date_time_new_from_unix_utc (unix_seconds);
-  return time != NULL ? g_date_time_format_iso8601 (time) : NULL;
-}
-
-static void
-mcp_add_string (JsonBuilder *builder,
-                const char  *name,
-                const char  *value)
-{
-  json_builder_set_member_name (builder, name);
-  if (value != NULL)
-    json_builder_add_string_value (builder, value);
-  else
-    json_builder_add_null_value (builder);
-}
-
-static void
-mcp_add_time (JsonBuilder *builder,
-              const char  *name,
-              gint64       unix_seconds)
-{
-  g_autofree char *text = mcp_format_time (unix_seconds);
-
-  mcp_add_string (builder, name, text);
-}
-
-static void
-mcp_print_json (JsonBuilder *builder)
-{
-  g_autoptr(JsonGenerator) generator = json_generator_new ();
-  g_autoptr(JsonNode) root = json_builder_get_root (builder);
-  g_autofree char *text = NULL;
-
-  json_generator_set_root (generator, root);
-  json_generator_set_pretty (generator, TRUE);
-  text = json_generator_to_data (generator, NULL);
-  g_print ("%s\n", text);
-}
+#define MCP_TOKEN_HELP  "codex-pooler mcp-token"
 
 static void
 mcp_audit (PoolerStore *store,
@@ -107,12 +46,12 @@ create_token (PoolerStore *store,
 
   token = pooler_key_generate (POOLER_KEY_KIND_MCP, &record->prefix, &record->secret_sha256, &error);
   if (token == NULL)
-    return mcp_user_error (error);
+    return pooler_cli_user_error (error);
 
   record->name = g_strdup (name);
   record->created_at = g_get_real_time () / G_USEC_PER_SEC;
   if (!pooler_store_insert_mcp_token (store, record, &error))
-    return mcp_user_error (error);
+    return pooler_cli_user_error (error);
 
   mcp_audit (store, "mcp-token.create", record->prefix, NULL);
 
@@ -121,11 +60,11 @@ create_token (PoolerStore *store,
       g_autoptr(JsonBuilder) builder = json_builder_new ();
 
       json_builder_begin_object (builder);
-      mcp_add_string (builder, "token", token);
-      mcp_add_string (builder, "prefix", record->prefix);
-      mcp_add_string (builder, "name", record->name);
+      pooler_cli_add_string (builder, "token", token);
+      pooler_cli_add_string (builder, "prefix", record->prefix);
+      pooler_cli_add_string (builder, "name", record->name);
       json_builder_end_object (builder);
-      mcp_print_json (builder);
+      pooler_cli_print_json (builder);
     }
   else
     {
@@ -137,52 +76,48 @@ create_token (PoolerStore *store,
   return POOLER_EXIT_OK;
 }
 
+static void
+print_token_row (JsonBuilder *builder,
+                 gpointer     row,
+                 gpointer     user_data)
+{
+  const PoolerMcpTokenRecord *token = row;
+  const char *status = token->revoked ? "revoked" : "active";
+  g_autofree char *created = NULL;
+  g_autofree char *last_used = NULL;
+
+  if (builder != NULL)
+    {
+      json_builder_begin_object (builder);
+      pooler_cli_add_string (builder, "prefix", token->prefix);
+      pooler_cli_add_string (builder, "name", token->name);
+      pooler_cli_add_string (builder, "status", status);
+      pooler_cli_add_time (builder, "created_at", token->created_at);
+      pooler_cli_add_time (builder, "last_used_at", token->last_used_at);
+      json_builder_end_object (builder);
+      return;
+    }
+
+  created = pooler_cli_format_time (token->created_at);
+  last_used = pooler_cli_format_time (token->last_used_at);
+  g_print ("%-21s %-16s %-8s %-21s %s\n", token->prefix, token->name ? token->name : "",
+           status, created ? created : "", last_used ? last_used : "never");
+}
+
 static int
 list_tokens (PoolerStore *store,
              gboolean     json)
 {
   g_autoptr(GPtrArray) tokens = NULL;
-  g_autoptr(JsonBuilder) builder = json_builder_new ();
   g_autoptr(GError) error = NULL;
 
   tokens = pooler_store_list_mcp_tokens (store, &error);
   if (tokens == NULL)
-    return mcp_user_error (error);
+    return pooler_cli_user_error (error);
 
-  if (!json && tokens->len == 0)
-    g_print ("No operator tokens yet. Create one with: codex-pooler mcp-token create\n");
-  else if (!json)
-    g_print ("%-21s %-16s %-8s %-21s %s\n", "PREFIX", "NAME", "STATUS", "CREATED", "LAST USED");
-
-  json_builder_begin_array (builder);
-  for (guint i = 0; i < tokens->len; i++)
-    {
-      PoolerMcpTokenRecord *token = g_ptr_array_index (tokens, i);
-      const char *status = token->revoked ? "revoked" : "active";
-
-      if (json)
-        {
-          json_builder_begin_object (builder);
-          mcp_add_string (builder, "prefix", token->prefix);
-          mcp_add_string (builder, "name", token->name);
-          mcp_add_string (builder, "status", status);
-          mcp_add_time (builder, "created_at", token->created_at);
-          mcp_add_time (builder, "last_used_at", token->last_used_at);
-          json_builder_end_object (builder);
-        }
-      else
-        {
-          g_autofree char *created = mcp_format_time (token->created_at);
-          g_autofree char *last_used = mcp_format_time (token->last_used_at);
-
-          g_print ("%-21s %-16s %-8s %-21s %s\n", token->prefix, token->name ? token->name : "",
-                   status, created ? created : "", last_used ? last_used : "never");
-        }
-    }
-  json_builder_end_array (builder);
-
-  if (json)
-    mcp_print_json (builder);
+  pooler_cli_print_rows (tokens, json, print_token_row, NULL,
+                         "No operator tokens yet. Create one with: codex-pooler mcp-token create",
+                         "%-21s %-16s %-8s %-21s %s\n", "PREFIX", "NAME", "STATUS", "CREATED", "LAST USED");
 
   return POOLER_EXIT_OK;
 }
@@ -194,7 +129,7 @@ revoke_token (PoolerStore *store,
   g_autoptr(GError) error = NULL;
 
   if (!pooler_store_revoke_mcp_token (store, prefix, &error))
-    return mcp_user_error (error);
+    return pooler_cli_user_error (error);
 
   mcp_audit (store, "mcp-token.revoke", prefix, NULL);
   g_print ("Revoked %s\n", prefix);
@@ -212,44 +147,41 @@ pooler_cli_run_mcp_token (int    argc,
     { "json", 0, 0, G_OPTION_ARG_NONE, &json, "Print JSON", NULL },
     { NULL }
   };
-  g_autoptr(GOptionContext) context = g_option_context_new (MCP_TOKEN_USAGE);
   g_autoptr(PoolerService) service = NULL;
-  g_autoptr(GError) error = NULL;
   const char *verb;
+  int exit_code = POOLER_EXIT_OK;
 
-  g_option_context_add_main_entries (context, entries, NULL);
-  g_option_context_set_summary (context, "Operator tokens for the /mcp endpoint (mcp-cxp-...).");
-  if (!g_option_context_parse (context, &argc, &argv, &error))
-    return mcp_usage_error (error->message);
+  if (!pooler_cli_parse_options (MCP_TOKEN_HELP, MCP_TOKEN_USAGE,
+                                 "Operator tokens for the /mcp endpoint (mcp-cxp-...).",
+                                 entries, &argc, &argv, &exit_code))
+    return exit_code;
   if (argc < 2)
-    return mcp_usage_error ("mcp-token needs a verb: create, list or revoke");
+    return pooler_cli_usage_error (MCP_TOKEN_HELP, "mcp-token needs a verb: create, list or revoke");
   verb = argv[1];
 
   if (strcmp (verb, "create") == 0)
     {
       if (argc != 2)
-        return mcp_usage_error ("usage: codex-pooler mcp-token create [--name N] [--json]");
+        return pooler_cli_usage_error (MCP_TOKEN_HELP, "usage: codex-pooler mcp-token create [--name N] [--json]");
     }
   else if (strcmp (verb, "list") == 0)
     {
       if (argc != 2 || name != NULL)
-        return mcp_usage_error ("usage: codex-pooler mcp-token list [--json]");
+        return pooler_cli_usage_error (MCP_TOKEN_HELP, "usage: codex-pooler mcp-token list [--json]");
     }
   else if (strcmp (verb, "revoke") == 0)
     {
       if (argc != 3 || name != NULL)
-        return mcp_usage_error ("usage: codex-pooler mcp-token revoke PREFIX");
+        return pooler_cli_usage_error (MCP_TOKEN_HELP, "usage: codex-pooler mcp-token revoke PREFIX");
     }
   else
     {
-      g_autofree char *message = g_strdup_printf ("unknown mcp-token verb “%s”", verb);
-
-      return mcp_usage_error (message);
+      return pooler_cli_usage_error (MCP_TOKEN_HELP, "unknown mcp-token verb “%s”", verb);
     }
 
-  service = pooler_service_new (NULL, &error);
+  service = pooler_cli_open_service (&exit_code);
   if (service == NULL)
-    return mcp_user_error (error);
+    return exit_code;
 
   if (strcmp (verb, "create") == 0)
     return create_token (pooler_service_get_store (service), name, json);

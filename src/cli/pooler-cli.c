@@ -16,6 +16,7 @@
 
 #include "pooler-cli.h"
 #include "pooler-cli-mcp.h"
+#include "pooler-cli-util.h"
 #include "pooler-error.h"
 #include "pooler-gateway.h"
 #include "pooler-notifier.h"
@@ -27,125 +28,6 @@ typedef struct
   int       (*run) (int argc, char **argv);
   const char *summary;
 } Command;
-
-static int
-usage_error (const char *format,
-             ...) G_GNUC_PRINTF (1, 2);
-
-static int
-usage_error (const char *format,
-             ...)
-{
-  g_autofree char *message = NULL;
-  va_list args;
-
-  va_start (args, format);
-  message = g_strdup_vprintf (format, args);
-  va_end (args);
-
-  g_printerr ("codex-pooler: %s\n", message);
-  g_printerr ("Try “codex-pooler --help”.\n");
-  return POOLER_EXIT_USAGE;
-}
-
-static int
-user_error (const GError *error)
-{
-  g_printerr ("codex-pooler: %s\n", error->message);
-  return POOLER_EXIT_ERROR;
-}
-
-/* Parses options for one subcommand; leaves positional arguments in argv. */
-static gboolean
-parse_options (const char    *parameter_string,
-               GOptionEntry  *entries,
-               int           *argc,
-               char        ***argv,
-               int           *exit_code)
-{
-  g_autoptr(GOptionContext) context = g_option_context_new (parameter_string);
-  g_autoptr(GError) error = NULL;
-
-  g_option_context_add_main_entries (context, entries, NULL);
-  g_option_context_set_help_enabled (context, TRUE);
-
-  if (!g_option_context_parse (context, argc, argv, &error))
-    {
-      *exit_code = usage_error ("%s", error->message);
-      return FALSE;
-    }
-
-  return TRUE;
-}
-
-static PoolerService *
-open_service (int *exit_code)
-{
-  g_autoptr(GError) error = NULL;
-  PoolerService *service = pooler_service_new (NULL, &error);
-
-  if (service == NULL)
-    *exit_code = user_error (error);
-
-  return service;
-}
-
-static void
-print_json (JsonBuilder *builder)
-{
-  g_autoptr(JsonGenerator) generator = json_generator_new ();
-  g_autoptr(JsonNode) root = json_builder_get_root (builder);
-  g_autofree char *text = NULL;
-
-  json_generator_set_root (generator, root);
-  json_generator_set_pretty (generator, TRUE);
-  text = json_generator_to_data (generator, NULL);
-  g_print ("%s\n", text);
-}
-
-static void
-add_string (JsonBuilder *builder,
-            const char  *name,
-            const char  *value)
-{
-  json_builder_set_member_name (builder, name);
-  if (value != NULL)
-    json_builder_add_string_value (builder, value);
-  else
-    json_builder_add_null_value (builder);
-}
-
-static void
-add_int (JsonBuilder *builder,
-         const char  *name,
-         gint64       value)
-{
-  json_builder_set_member_name (builder, name);
-  json_builder_add_int_value (builder, value);
-}
-
-/* Unix seconds as ISO 8601 UTC, or NULL for 0. */
-static char *
-format_time (gint64 unix_seconds)
-{
-  g_autoptr(GDateTime) time = NULL;
-
-  if (unix_seconds <= 0)
-    return NULL;
-
-  time = g_date_time_new_from_unix_utc (unix_seconds);
-  return time != NULL ? g_date_time_format_iso8601 (time) : NULL;
-}
-
-static void
-add_time (JsonBuilder *builder,
-          const char  *name,
-          gint64       unix_seconds)
-{
-  g_autofree char *text = format_time (unix_seconds);
-
-  add_string (builder, name, text);
-}
 
 /* ---- serve ------------------------------------------------------------ */
 
@@ -187,17 +69,20 @@ run_serve (int    argc,
   g_autofree char *base = NULL;
   int exit_code = POOLER_EXIT_OK;
 
-  if (!parse_options ("- run the gateway headless", entries, &argc, &argv, &exit_code))
+  if (!pooler_cli_parse_options (POOLER_CLI_HELP,
+                                 "- run the gateway headless",
+                                 NULL, entries, &argc, &argv, &exit_code))
     return exit_code;
   if (argc > 1)
-    return usage_error ("serve takes no arguments");
+    return pooler_cli_usage_error (POOLER_CLI_HELP, "serve takes no arguments");
   if (port < 0 || port > 65535)
-    return usage_error ("--port must be between 0 and 65535");
+    return pooler_cli_usage_error (POOLER_CLI_HELP, "--port must be between 0 and 65535");
   if (listen != NULL && !is_loopback_address (listen))
     {
       if (!allow_remote)
-        return usage_error ("--listen %s is not a loopback address; add --allow-remote if you really mean it",
-                            listen);
+        return pooler_cli_usage_error (POOLER_CLI_HELP,
+                                       "--listen %s is not a loopback address; add --allow-remote if you really mean it",
+                                       listen);
       g_printerr ("codex-pooler: warning: listening on %s: anyone who can reach it and holds a Pool key can use your accounts\n",
                   listen);
     }
@@ -213,12 +98,12 @@ run_serve (int    argc,
       }
   }
 
-  service = open_service (&exit_code);
+  service = pooler_cli_open_service (&exit_code);
   if (service == NULL)
     return exit_code;
 
   if (!pooler_service_start (service, &error))
-    return user_error (error);
+    return pooler_cli_user_error (error);
 
   /* Quota spent, Pool exhausted, sign-in needed: told on the desktop. */
   notifier = pooler_notifier_new (service);
@@ -235,7 +120,7 @@ run_serve (int    argc,
     {
       g_prefix_error (&error, "could not listen on port %d: ", port);
       pooler_service_stop (service);
-      return user_error (error);
+      return pooler_cli_user_error (error);
     }
 
   if (listen != NULL && !is_loopback_address (listen))
@@ -271,13 +156,32 @@ build_pool (JsonBuilder *builder,
             guint        n_keys)
 {
   json_builder_begin_object (builder);
-  add_string (builder, "slug", pooler_pool_get_slug (pool));
-  add_string (builder, "name", pooler_pool_get_name (pool));
-  add_string (builder, "strategy", pooler_pool_get_strategy (pool));
-  add_int (builder, "accounts", n_accounts);
-  add_int (builder, "keys", n_keys);
-  add_time (builder, "created_at", pooler_pool_get_created_at (pool));
+  pooler_cli_add_string (builder, "slug", pooler_pool_get_slug (pool));
+  pooler_cli_add_string (builder, "name", pooler_pool_get_name (pool));
+  pooler_cli_add_string (builder, "strategy", pooler_pool_get_strategy (pool));
+  pooler_cli_add_int (builder, "accounts", n_accounts);
+  pooler_cli_add_int (builder, "keys", n_keys);
+  pooler_cli_add_time (builder, "created_at", pooler_pool_get_created_at (pool));
   json_builder_end_object (builder);
+}
+
+static void
+print_pool_row (JsonBuilder *builder,
+                gpointer     row,
+                gpointer     user_data)
+{
+  PoolerPool *pool = row;
+  PoolerStore *store = user_data;
+  g_autoptr(GPtrArray) accounts = pooler_store_list_accounts (store, pooler_pool_get_slug (pool), NULL);
+  g_autoptr(GPtrArray) keys = pooler_store_list_keys (store, pooler_pool_get_slug (pool), NULL);
+  guint n_accounts = accounts != NULL ? accounts->len : 0;
+  guint n_keys = keys != NULL ? keys->len : 0;
+
+  if (builder != NULL)
+    build_pool (builder, pool, n_accounts, n_keys);
+  else
+    g_print ("%-24s %-14s %8u %5u\n", pooler_pool_get_slug (pool),
+             pooler_pool_get_strategy (pool), n_accounts, n_keys);
 }
 
 static int
@@ -296,10 +200,12 @@ run_pool (int    argc,
   const char *verb;
   int exit_code = POOLER_EXIT_OK;
 
-  if (!parse_options ("create NAME | list | set NAME --strategy S", entries, &argc, &argv, &exit_code))
+  if (!pooler_cli_parse_options (POOLER_CLI_HELP,
+                                 "create NAME | list | set NAME --strategy S",
+                                 NULL, entries, &argc, &argv, &exit_code))
     return exit_code;
   if (argc < 2)
-    return usage_error ("pool needs a verb: create, list or set");
+    return pooler_cli_usage_error (POOLER_CLI_HELP, "pool needs a verb: create, list or set");
   verb = argv[1];
 
   if (strcmp (verb, "create") == 0)
@@ -307,17 +213,18 @@ run_pool (int    argc,
       g_autoptr(PoolerPool) pool = NULL;
 
       if (argc != 3)
-        return usage_error ("usage: codex-pooler pool create NAME [--strategy S]");
-      if (!(service = open_service (&exit_code)))
+        return pooler_cli_usage_error (POOLER_CLI_HELP,
+                                       "usage: codex-pooler pool create NAME [--strategy S]");
+      if (!(service = pooler_cli_open_service (&exit_code)))
         return exit_code;
       pool = pooler_service_create_pool (service, argv[2], strategy, &error);
       if (pool == NULL)
-        return user_error (error);
+        return pooler_cli_user_error (error);
       if (json)
         {
           g_autoptr(JsonBuilder) builder = json_builder_new ();
           build_pool (builder, pool, 0, 0);
-          print_json (builder);
+          pooler_cli_print_json (builder);
         }
       else
         g_print ("Created Pool “%s” (%s)\n", pooler_pool_get_slug (pool), pooler_pool_get_strategy (pool));
@@ -327,11 +234,11 @@ run_pool (int    argc,
   if (strcmp (verb, "set") == 0)
     {
       if (argc != 3 || strategy == NULL)
-        return usage_error ("usage: codex-pooler pool set NAME --strategy S");
-      if (!(service = open_service (&exit_code)))
+        return pooler_cli_usage_error (POOLER_CLI_HELP, "usage: codex-pooler pool set NAME --strategy S");
+      if (!(service = pooler_cli_open_service (&exit_code)))
         return exit_code;
       if (!pooler_service_set_pool_strategy (service, argv[2], strategy, &error))
-        return user_error (error);
+        return pooler_cli_user_error (error);
       g_print ("Pool “%s” now uses %s\n", argv[2], strategy);
       return POOLER_EXIT_OK;
     }
@@ -339,44 +246,21 @@ run_pool (int    argc,
   if (strcmp (verb, "list") == 0)
     {
       g_autoptr(GPtrArray) pools = NULL;
-      g_autoptr(JsonBuilder) builder = json_builder_new ();
-      PoolerStore *store;
 
       if (argc != 2)
-        return usage_error ("usage: codex-pooler pool list [--json]");
-      if (!(service = open_service (&exit_code)))
+        return pooler_cli_usage_error (POOLER_CLI_HELP, "usage: codex-pooler pool list [--json]");
+      if (!(service = pooler_cli_open_service (&exit_code)))
         return exit_code;
-      store = pooler_service_get_store (service);
-      if (!(pools = pooler_store_list_pools (store, &error)))
-        return user_error (error);
+      if (!(pools = pooler_store_list_pools (pooler_service_get_store (service), &error)))
+        return pooler_cli_user_error (error);
 
-      json_builder_begin_array (builder);
-      if (!json && pools->len == 0)
-        g_print ("No Pools yet. Create one with: codex-pooler pool create NAME\n");
-      else if (!json)
-        g_print ("%-24s %-14s %8s %5s\n", "POOL", "STRATEGY", "ACCOUNTS", "KEYS");
-
-      for (guint i = 0; i < pools->len; i++)
-        {
-          PoolerPool *pool = g_ptr_array_index (pools, i);
-          g_autoptr(GPtrArray) accounts = pooler_store_list_accounts (store, pooler_pool_get_slug (pool), NULL);
-          g_autoptr(GPtrArray) keys = pooler_store_list_keys (store, pooler_pool_get_slug (pool), NULL);
-          guint n_accounts = accounts != NULL ? accounts->len : 0;
-          guint n_keys = keys != NULL ? keys->len : 0;
-
-          if (json)
-            build_pool (builder, pool, n_accounts, n_keys);
-          else
-            g_print ("%-24s %-14s %8u %5u\n", pooler_pool_get_slug (pool),
-                     pooler_pool_get_strategy (pool), n_accounts, n_keys);
-        }
-      json_builder_end_array (builder);
-      if (json)
-        print_json (builder);
+      pooler_cli_print_rows (pools, json, print_pool_row, pooler_service_get_store (service),
+                             "No Pools yet. Create one with: codex-pooler pool create NAME",
+                             "%-24s %-14s %8s %5s\n", "POOL", "STRATEGY", "ACCOUNTS", "KEYS");
       return POOLER_EXIT_OK;
     }
 
-  return usage_error ("unknown pool verb “%s”", verb);
+  return pooler_cli_usage_error (POOLER_CLI_HELP, "unknown pool verb “%s”", verb);
 }
 
 /* ---- account ---------------------------------------------------------- */
@@ -387,23 +271,45 @@ build_account (JsonBuilder   *builder,
                GStrv          pools)
 {
   json_builder_begin_object (builder);
-  add_string (builder, "id", pooler_account_get_id (account));
-  add_string (builder, "label", pooler_account_get_label (account));
-  add_string (builder, "email", pooler_account_get_email (account));
-  add_string (builder, "chatgpt_account_id", pooler_account_get_chatgpt_account_id (account));
-  add_string (builder, "plan", pooler_account_get_plan (account));
-  add_int (builder, "priority", pooler_account_get_priority (account));
-  add_string (builder, "status", pooler_account_status_to_string (pooler_account_get_status (account)));
-  add_time (builder, "cooldown_until", pooler_account_get_cooldown_until (account));
-  add_time (builder, "token_expires_at", pooler_account_get_token_expires_at (account));
-  add_time (builder, "last_used_at", pooler_account_get_last_used_at (account));
-  add_string (builder, "last_error", pooler_account_get_last_error (account));
+  pooler_cli_add_string (builder, "id", pooler_account_get_id (account));
+  pooler_cli_add_string (builder, "label", pooler_account_get_label (account));
+  pooler_cli_add_string (builder, "email", pooler_account_get_email (account));
+  pooler_cli_add_string (builder, "chatgpt_account_id", pooler_account_get_chatgpt_account_id (account));
+  pooler_cli_add_string (builder, "plan", pooler_account_get_plan (account));
+  pooler_cli_add_int (builder, "priority", pooler_account_get_priority (account));
+  pooler_cli_add_string (builder, "status", pooler_account_status_to_string (pooler_account_get_status (account)));
+  pooler_cli_add_time (builder, "cooldown_until", pooler_account_get_cooldown_until (account));
+  pooler_cli_add_time (builder, "token_expires_at", pooler_account_get_token_expires_at (account));
+  pooler_cli_add_time (builder, "last_used_at", pooler_account_get_last_used_at (account));
+  pooler_cli_add_string (builder, "last_error", pooler_account_get_last_error (account));
   json_builder_set_member_name (builder, "pools");
   json_builder_begin_array (builder);
   for (guint i = 0; pools != NULL && pools[i] != NULL; i++)
     json_builder_add_string_value (builder, pools[i]);
   json_builder_end_array (builder);
   json_builder_end_object (builder);
+}
+
+static void
+print_account_row (JsonBuilder *builder,
+                   gpointer     row,
+                   gpointer     user_data)
+{
+  PoolerAccount *account = row;
+  g_auto(GStrv) pools = pooler_store_list_account_pools (user_data, pooler_account_get_id (account), NULL);
+  g_autofree char *joined = NULL;
+
+  if (builder != NULL)
+    {
+      build_account (builder, account, pools);
+      return;
+    }
+
+  joined = pools != NULL ? g_strjoinv (",", pools) : g_strdup ("");
+  g_print ("%-18s %-28s %-8s %-16s %s\n", pooler_account_get_id (account),
+           pooler_account_get_label (account) ? pooler_account_get_label (account) : "",
+           pooler_account_get_plan (account) ? pooler_account_get_plan (account) : "",
+           pooler_account_status_to_string (pooler_account_get_status (account)), joined);
 }
 
 static int
@@ -426,11 +332,13 @@ run_account (int    argc,
   const char *verb;
   int exit_code = POOLER_EXIT_OK;
 
-  if (!parse_options ("import [FILE] --pool NAME | login --pool NAME | list | set ID [--priority N] [--label L] | pause ID | resume ID | remove ID",
-                      entries, &argc, &argv, &exit_code))
+  if (!pooler_cli_parse_options (POOLER_CLI_HELP,
+                                 "import [FILE] --pool NAME | login --pool NAME | list | set ID [--priority N] [--label L] | pause ID | resume ID | remove ID",
+                                 NULL, entries, &argc, &argv, &exit_code))
     return exit_code;
   if (argc < 2)
-    return usage_error ("account needs a verb: import, login, list, set, pause, resume or remove");
+    return pooler_cli_usage_error (POOLER_CLI_HELP,
+                                   "account needs a verb: import, login, list, set, pause, resume or remove");
   verb = argv[1];
 
   if (strcmp (verb, "import") == 0)
@@ -440,13 +348,14 @@ run_account (int    argc,
       gboolean created = FALSE;
 
       if (argc > 3 || pool == NULL)
-        return usage_error ("usage: codex-pooler account import [FILE] --pool NAME [--label L]");
-      if (!(service = open_service (&exit_code)))
+        return pooler_cli_usage_error (POOLER_CLI_HELP,
+                                       "usage: codex-pooler account import [FILE] --pool NAME [--label L]");
+      if (!(service = pooler_cli_open_service (&exit_code)))
         return exit_code;
       account = pooler_service_import_account (service, argc == 3 ? argv[2] : NULL, pool, label,
                                                &created, &error);
       if (account == NULL)
-        return user_error (error);
+        return pooler_cli_user_error (error);
       if (json)
         {
           g_autoptr(JsonBuilder) builder = json_builder_new ();
@@ -454,7 +363,7 @@ run_account (int    argc,
           pools = pooler_store_list_account_pools (pooler_service_get_store (service),
                                                    pooler_account_get_id (account), NULL);
           build_account (builder, account, pools);
-          print_json (builder);
+          pooler_cli_print_json (builder);
         }
       else
         g_print ("%s account %s (%s) in Pool “%s”\n", created ? "Imported" : "Updated",
@@ -472,43 +381,18 @@ run_account (int    argc,
   if (strcmp (verb, "list") == 0)
     {
       g_autoptr(GPtrArray) accounts = NULL;
-      g_autoptr(JsonBuilder) builder = json_builder_new ();
-      PoolerStore *store;
 
       if (argc != 2)
-        return usage_error ("usage: codex-pooler account list [--pool NAME] [--json]");
-      if (!(service = open_service (&exit_code)))
+        return pooler_cli_usage_error (POOLER_CLI_HELP,
+                                       "usage: codex-pooler account list [--pool NAME] [--json]");
+      if (!(service = pooler_cli_open_service (&exit_code)))
         return exit_code;
-      store = pooler_service_get_store (service);
-      if (!(accounts = pooler_store_list_accounts (store, pool, &error)))
-        return user_error (error);
+      if (!(accounts = pooler_store_list_accounts (pooler_service_get_store (service), pool, &error)))
+        return pooler_cli_user_error (error);
 
-      json_builder_begin_array (builder);
-      if (!json && accounts->len == 0)
-        g_print ("No accounts yet. Import one with: codex-pooler account import --pool NAME\n");
-      else if (!json)
-        g_print ("%-18s %-28s %-8s %-16s %s\n", "ID", "LABEL", "PLAN", "STATUS", "POOLS");
-
-      for (guint i = 0; i < accounts->len; i++)
-        {
-          PoolerAccount *account = g_ptr_array_index (accounts, i);
-          g_auto(GStrv) pools = pooler_store_list_account_pools (store, pooler_account_get_id (account), NULL);
-
-          if (json)
-            build_account (builder, account, pools);
-          else
-            {
-              g_autofree char *joined = pools != NULL ? g_strjoinv (",", pools) : g_strdup ("");
-
-              g_print ("%-18s %-28s %-8s %-16s %s\n", pooler_account_get_id (account),
-                       pooler_account_get_label (account) ? pooler_account_get_label (account) : "",
-                       pooler_account_get_plan (account) ? pooler_account_get_plan (account) : "",
-                       pooler_account_status_to_string (pooler_account_get_status (account)), joined);
-            }
-        }
-      json_builder_end_array (builder);
-      if (json)
-        print_json (builder);
+      pooler_cli_print_rows (accounts, json, print_account_row, pooler_service_get_store (service),
+                             "No accounts yet. Import one with: codex-pooler account import --pool NAME",
+                             "%-18s %-28s %-8s %-16s %s\n", "ID", "LABEL", "PLAN", "STATUS", "POOLS");
       return POOLER_EXIT_OK;
     }
 
@@ -517,14 +401,15 @@ run_account (int    argc,
       gint64 value = G_MININT;
 
       if (argc != 3 || (priority == NULL && label == NULL))
-        return usage_error ("usage: codex-pooler account set ID [--priority N] [--label L]");
+        return pooler_cli_usage_error (POOLER_CLI_HELP,
+                                       "usage: codex-pooler account set ID [--priority N] [--label L]");
       if (priority != NULL &&
           (!g_ascii_string_to_signed (priority, 10, -1000000, 1000000, &value, NULL)))
-        return usage_error ("--priority takes a whole number");
-      if (!(service = open_service (&exit_code)))
+        return pooler_cli_usage_error (POOLER_CLI_HELP, "--priority takes a whole number");
+      if (!(service = pooler_cli_open_service (&exit_code)))
         return exit_code;
       if (!pooler_service_update_account (service, argv[2], label, (int) value, &error))
-        return user_error (error);
+        return pooler_cli_user_error (error);
       g_print ("Account %s updated\n", argv[2]);
       return POOLER_EXIT_OK;
     }
@@ -534,8 +419,8 @@ run_account (int    argc,
       gboolean ok;
 
       if (argc != 3)
-        return usage_error ("usage: codex-pooler account %s ID", verb);
-      if (!(service = open_service (&exit_code)))
+        return pooler_cli_usage_error (POOLER_CLI_HELP, "usage: codex-pooler account %s ID", verb);
+      if (!(service = pooler_cli_open_service (&exit_code)))
         return exit_code;
 
       if (strcmp (verb, "remove") == 0)
@@ -546,13 +431,13 @@ run_account (int    argc,
                                                                             : POOLER_ACCOUNT_ACTIVE,
                                                 &error);
       if (!ok)
-        return user_error (error);
+        return pooler_cli_user_error (error);
       g_print ("Account %s %s\n", argv[2],
                strcmp (verb, "pause") == 0 ? "paused" : strcmp (verb, "resume") == 0 ? "resumed" : "removed");
       return POOLER_EXIT_OK;
     }
 
-  return usage_error ("unknown account verb “%s”", verb);
+  return pooler_cli_usage_error (POOLER_CLI_HELP, "unknown account verb “%s”", verb);
 }
 
 /* ---- key -------------------------------------------------------------- */
@@ -562,14 +447,34 @@ build_key (JsonBuilder           *builder,
            const PoolerKeyRecord *key)
 {
   json_builder_begin_object (builder);
-  add_string (builder, "prefix", key->prefix);
-  add_string (builder, "name", key->name);
-  add_string (builder, "pool", key->pool_slug);
-  add_string (builder, "status", key->revoked ? "revoked" : "active");
-  add_time (builder, "created_at", key->created_at);
-  add_time (builder, "expires_at", key->expires_at);
-  add_time (builder, "last_used_at", key->last_used_at);
+  pooler_cli_add_string (builder, "prefix", key->prefix);
+  pooler_cli_add_string (builder, "name", key->name);
+  pooler_cli_add_string (builder, "pool", key->pool_slug);
+  pooler_cli_add_string (builder, "status", key->revoked ? "revoked" : "active");
+  pooler_cli_add_time (builder, "created_at", key->created_at);
+  pooler_cli_add_time (builder, "expires_at", key->expires_at);
+  pooler_cli_add_time (builder, "last_used_at", key->last_used_at);
   json_builder_end_object (builder);
+}
+
+static void
+print_key_row (JsonBuilder *builder,
+               gpointer     row,
+               gpointer     user_data)
+{
+  const PoolerKeyRecord *key = row;
+  g_autofree char *last_used = NULL;
+
+  if (builder != NULL)
+    {
+      build_key (builder, key);
+      return;
+    }
+
+  last_used = pooler_cli_format_time (key->last_used_at);
+  g_print ("%-20s %-16s %-16s %-8s %s\n", key->prefix, key->name ? key->name : "",
+           key->pool_slug ? key->pool_slug : "", key->revoked ? "revoked" : "active",
+           last_used ? last_used : "never");
 }
 
 static int
@@ -590,10 +495,12 @@ run_key (int    argc,
   const char *verb;
   int exit_code = POOLER_EXIT_OK;
 
-  if (!parse_options ("create --pool NAME [--name N] | list | revoke PREFIX", entries, &argc, &argv, &exit_code))
+  if (!pooler_cli_parse_options (POOLER_CLI_HELP,
+                                 "create --pool NAME [--name N] | list | revoke PREFIX",
+                                 NULL, entries, &argc, &argv, &exit_code))
     return exit_code;
   if (argc < 2)
-    return usage_error ("key needs a verb: create, list or revoke");
+    return pooler_cli_usage_error (POOLER_CLI_HELP, "key needs a verb: create, list or revoke");
   verb = argv[1];
 
   if (strcmp (verb, "create") == 0)
@@ -602,24 +509,25 @@ run_key (int    argc,
       g_autofree char *key = NULL;
 
       if (argc != 2 || pool == NULL)
-        return usage_error ("usage: codex-pooler key create --pool NAME [--name N]");
-      if (!(service = open_service (&exit_code)))
+        return pooler_cli_usage_error (POOLER_CLI_HELP,
+                                       "usage: codex-pooler key create --pool NAME [--name N]");
+      if (!(service = pooler_cli_open_service (&exit_code)))
         return exit_code;
       key = pooler_service_create_key (service, pool, name, &record, &error);
       if (key == NULL)
-        return user_error (error);
+        return pooler_cli_user_error (error);
 
       if (json)
         {
           g_autoptr(JsonBuilder) builder = json_builder_new ();
 
           json_builder_begin_object (builder);
-          add_string (builder, "key", key);
-          add_string (builder, "prefix", record->prefix);
-          add_string (builder, "pool", record->pool_slug);
-          add_string (builder, "name", record->name);
+          pooler_cli_add_string (builder, "key", key);
+          pooler_cli_add_string (builder, "prefix", record->prefix);
+          pooler_cli_add_string (builder, "pool", record->pool_slug);
+          pooler_cli_add_string (builder, "name", record->name);
           json_builder_end_object (builder);
-          print_json (builder);
+          pooler_cli_print_json (builder);
         }
       else
         {
@@ -633,99 +541,62 @@ run_key (int    argc,
   if (strcmp (verb, "list") == 0)
     {
       g_autoptr(GPtrArray) keys = NULL;
-      g_autoptr(JsonBuilder) builder = json_builder_new ();
 
       if (argc != 2)
-        return usage_error ("usage: codex-pooler key list [--pool NAME] [--json]");
-      if (!(service = open_service (&exit_code)))
+        return pooler_cli_usage_error (POOLER_CLI_HELP,
+                                       "usage: codex-pooler key list [--pool NAME] [--json]");
+      if (!(service = pooler_cli_open_service (&exit_code)))
         return exit_code;
       if (!(keys = pooler_store_list_keys (pooler_service_get_store (service), pool, &error)))
-        return user_error (error);
+        return pooler_cli_user_error (error);
 
-      json_builder_begin_array (builder);
-      if (!json && keys->len == 0)
-        g_print ("No keys yet. Create one with: codex-pooler key create --pool NAME\n");
-      else if (!json)
-        g_print ("%-20s %-16s %-16s %-8s %s\n", "PREFIX", "NAME", "POOL", "STATUS", "LAST USED");
-
-      for (guint i = 0; i < keys->len; i++)
-        {
-          PoolerKeyRecord *key = g_ptr_array_index (keys, i);
-
-          if (json)
-            build_key (builder, key);
-          else
-            {
-              g_autofree char *last_used = format_time (key->last_used_at);
-
-              g_print ("%-20s %-16s %-16s %-8s %s\n", key->prefix, key->name ? key->name : "",
-                       key->pool_slug ? key->pool_slug : "", key->revoked ? "revoked" : "active",
-                       last_used ? last_used : "never");
-            }
-        }
-      json_builder_end_array (builder);
-      if (json)
-        print_json (builder);
+      pooler_cli_print_rows (keys, json, print_key_row, NULL,
+                             "No keys yet. Create one with: codex-pooler key create --pool NAME",
+                             "%-20s %-16s %-16s %-8s %s\n", "PREFIX", "NAME", "POOL", "STATUS", "LAST USED");
       return POOLER_EXIT_OK;
     }
 
   if (strcmp (verb, "revoke") == 0)
     {
       if (argc != 3)
-        return usage_error ("usage: codex-pooler key revoke PREFIX");
-      if (!(service = open_service (&exit_code)))
+        return pooler_cli_usage_error (POOLER_CLI_HELP, "usage: codex-pooler key revoke PREFIX");
+      if (!(service = pooler_cli_open_service (&exit_code)))
         return exit_code;
       if (!pooler_service_revoke_key (service, argv[2], &error))
-        return user_error (error);
+        return pooler_cli_user_error (error);
       g_print ("Revoked %s\n", argv[2]);
       return POOLER_EXIT_OK;
     }
 
-  return usage_error ("unknown key verb “%s”", verb);
+  return pooler_cli_usage_error (POOLER_CLI_HELP, "unknown key verb “%s”", verb);
 }
 
 /* ---- logs and status ---------------------------------------------------- */
 
 static void
-build_request (JsonBuilder               *builder,
-               const PoolerRequestRecord *record)
+print_request_row (JsonBuilder *builder,
+                   gpointer     row,
+                   gpointer     user_data)
 {
-  json_builder_begin_object (builder);
-  add_string (builder, "id", record->id);
-  add_int (builder, "started_at_ms", record->started_at_ms);
-  add_string (builder, "state", pooler_request_state_to_string (record->state));
-  add_string (builder, "pool", record->pool_slug);
-  add_string (builder, "key_prefix", record->key_prefix);
-  add_string (builder, "account_id", record->account_id);
-  add_string (builder, "model", record->model);
-  add_string (builder, "endpoint", record->endpoint);
-  add_string (builder, "transport", record->transport);
-  add_int (builder, "status", record->status);
-  add_int (builder, "upstream_status", record->upstream_status);
-  add_int (builder, "latency_ms", record->latency_ms);
-  add_int (builder, "ttfb_ms", record->ttfb_ms);
-  add_int (builder, "input_tokens", record->input_tokens);
-  add_int (builder, "output_tokens", record->output_tokens);
-  add_int (builder, "cached_tokens", record->cached_tokens);
-  add_int (builder, "reasoning_tokens", record->reasoning_tokens);
-  add_string (builder, "error_code", record->error_code);
-  json_builder_set_member_name (builder, "attempts");
-  json_builder_begin_array (builder);
-  for (guint i = 0; record->attempts != NULL && i < record->attempts->len; i++)
-    {
-      const PoolerAttemptRecord *attempt = g_ptr_array_index (record->attempts, i);
+  const PoolerRequestRecord *record = row;
+  g_autoptr(GDateTime) time = NULL;
+  g_autofree char *when = NULL;
+  gint64 tokens;
 
-      json_builder_begin_object (builder);
-      add_int (builder, "attempt", attempt->attempt);
-      add_string (builder, "account_id", attempt->account_id);
-      add_int (builder, "upstream_status", attempt->upstream_status);
-      add_string (builder, "error_code", attempt->error_code);
-      add_int (builder, "started_at_ms", attempt->started_at_ms);
-      add_int (builder, "duration_ms", attempt->duration_ms);
-      json_builder_end_object (builder);
+  if (builder != NULL)
+    {
+      pooler_request_record_to_json (record, POOLER_REQUEST_JSON_CLI, builder);
+      return;
     }
-  json_builder_end_array (builder);
-  json_builder_end_object (builder);
+
+  time = g_date_time_new_from_unix_utc (record->started_at_ms / 1000);
+  when = time ? g_date_time_format (time, "%F %T") : g_strdup ("?");
+  tokens = record->input_tokens >= 0 ? record->input_tokens + MAX (record->output_tokens, 0) : -1;
+  g_print ("%-24s %-14s %-16s %-10s %6d %8" G_GINT64_FORMAT " %8" G_GINT64_FORMAT " %s\n",
+           when, record->pool_slug ? record->pool_slug : "-",
+           record->account_id ? record->account_id : "-",
+           record->model ? record->model : "-", record->status, record->latency_ms, tokens,
+           record->error_code ? record->error_code : "");
 }
 
 static int
@@ -741,50 +612,25 @@ run_logs (int    argc,
   };
   g_autoptr(PoolerService) service = NULL;
   g_autoptr(GPtrArray) requests = NULL;
-  g_autoptr(JsonBuilder) builder = json_builder_new ();
   g_autoptr(GError) error = NULL;
   int exit_code = POOLER_EXIT_OK;
 
-  if (!parse_options ("- the request log (metadata only)", entries, &argc, &argv, &exit_code))
+  if (!pooler_cli_parse_options (POOLER_CLI_HELP,
+                                 "- the request log (metadata only)",
+                                 NULL, entries, &argc, &argv, &exit_code))
     return exit_code;
   if (argc != 1)
-    return usage_error ("usage: codex-pooler logs [--limit N] [--json]");
+    return pooler_cli_usage_error (POOLER_CLI_HELP, "usage: codex-pooler logs [--limit N] [--json]");
   if (limit <= 0 || limit > 100000)
-    return usage_error ("--limit must be between 1 and 100000");
-  if (!(service = open_service (&exit_code)))
+    return pooler_cli_usage_error (POOLER_CLI_HELP, "--limit must be between 1 and 100000");
+  if (!(service = pooler_cli_open_service (&exit_code)))
     return exit_code;
   if (!(requests = pooler_store_list_requests (pooler_service_get_store (service), (guint) limit, &error)))
-    return user_error (error);
+    return pooler_cli_user_error (error);
 
-  json_builder_begin_array (builder);
-  if (!json && requests->len == 0)
-    g_print ("No requests yet.\n");
-  else if (!json)
-    g_print ("%-24s %-14s %-16s %-10s %6s %8s %8s %s\n", "TIME (UTC)", "POOL", "ACCOUNT", "MODEL",
-             "STATUS", "MS", "TOKENS", "ERROR");
-
-  for (guint i = 0; i < requests->len; i++)
-    {
-      const PoolerRequestRecord *record = g_ptr_array_index (requests, i);
-
-      if (json)
-        build_request (builder, record);
-      else
-        {
-          g_autoptr(GDateTime) time = g_date_time_new_from_unix_utc (record->started_at_ms / 1000);
-          g_autofree char *when = time ? g_date_time_format (time, "%F %T") : g_strdup ("?");
-          gint64 tokens = record->input_tokens >= 0 ? record->input_tokens + MAX (record->output_tokens, 0) : -1;
-
-          g_print ("%-24s %-14s %-16s %-10s %6d %8" G_GINT64_FORMAT " %8" G_GINT64_FORMAT " %s\n",
-                   when, record->pool_slug ? record->pool_slug : "-",
-                   record->account_id ? record->account_id : "-",
-                   record->model ? record->model : "-", record->status, record->latency_ms, tokens,
-                   record->error_code ? record->error_code : "");
-        }
-    }
-  json_builder_end_array (builder);
-  if (json)
-    print_json (builder);
+  pooler_cli_print_rows (requests, json, print_request_row, NULL, "No requests yet.",
+                         "%-24s %-14s %-16s %-10s %6s %8s %8s %s\n", "TIME (UTC)", "POOL", "ACCOUNT",
+                         "MODEL", "STATUS", "MS", "TOKENS", "ERROR");
 
   return POOLER_EXIT_OK;
 }
@@ -809,11 +655,13 @@ run_status (int    argc,
   PoolerStore *store;
   int exit_code = POOLER_EXIT_OK;
 
-  if (!parse_options ("- a summary of Pools, accounts, keys and traffic", entries, &argc, &argv, &exit_code))
+  if (!pooler_cli_parse_options (POOLER_CLI_HELP,
+                                 "- a summary of Pools, accounts, keys and traffic",
+                                 NULL, entries, &argc, &argv, &exit_code))
     return exit_code;
   if (argc != 1)
-    return usage_error ("usage: codex-pooler status [--json]");
-  if (!(service = open_service (&exit_code)))
+    return pooler_cli_usage_error (POOLER_CLI_HELP, "usage: codex-pooler status [--json]");
+  if (!(service = pooler_cli_open_service (&exit_code)))
     return exit_code;
   store = pooler_service_get_store (service);
 
@@ -822,7 +670,7 @@ run_status (int    argc,
       !(keys = pooler_store_list_keys (store, NULL, &error)) ||
       !pooler_store_count_requests (store, 0, &total, &failed, &error) ||
       !pooler_store_count_requests (store, hour_ago_ms, &total_hour, &failed_hour, &error))
-    return user_error (error);
+    return pooler_cli_user_error (error);
 
   for (guint i = 0; i < accounts->len; i++)
     if (pooler_account_get_status (g_ptr_array_index (accounts, i)) == POOLER_ACCOUNT_ACTIVE)
@@ -836,23 +684,23 @@ run_status (int    argc,
       g_autoptr(JsonBuilder) builder = json_builder_new ();
 
       json_builder_begin_object (builder);
-      add_string (builder, "version", PACKAGE_VERSION);
-      add_string (builder, "database", pooler_store_get_path (store));
-      add_int (builder, "schema_version", pooler_store_get_schema_version (store));
-      add_int (builder, "pools", pools->len);
-      add_int (builder, "accounts", accounts->len);
-      add_int (builder, "accounts_active", active);
-      add_int (builder, "keys", keys->len);
-      add_int (builder, "keys_active", active_keys);
+      pooler_cli_add_string (builder, "version", PACKAGE_VERSION);
+      pooler_cli_add_string (builder, "database", pooler_store_get_path (store));
+      pooler_cli_add_int (builder, "schema_version", pooler_store_get_schema_version (store));
+      pooler_cli_add_int (builder, "pools", pools->len);
+      pooler_cli_add_int (builder, "accounts", accounts->len);
+      pooler_cli_add_int (builder, "accounts_active", active);
+      pooler_cli_add_int (builder, "keys", keys->len);
+      pooler_cli_add_int (builder, "keys_active", active_keys);
       json_builder_set_member_name (builder, "requests");
       json_builder_begin_object (builder);
-      add_int (builder, "total", total);
-      add_int (builder, "failed", failed);
-      add_int (builder, "last_hour", total_hour);
-      add_int (builder, "failed_last_hour", failed_hour);
+      pooler_cli_add_int (builder, "total", total);
+      pooler_cli_add_int (builder, "failed", failed);
+      pooler_cli_add_int (builder, "last_hour", total_hour);
+      pooler_cli_add_int (builder, "failed_last_hour", failed_hour);
       json_builder_end_object (builder);
       json_builder_end_object (builder);
-      print_json (builder);
+      pooler_cli_print_json (builder);
     }
   else
     {
@@ -900,7 +748,7 @@ pooler_cli_run (int    argc,
   g_autofree char *prgname = NULL;
 
   if (argc < 2)
-    return usage_error ("missing command");
+    return pooler_cli_usage_error (POOLER_CLI_HELP, "missing command");
 
   if (strcmp (argv[1], "--help") == 0 || strcmp (argv[1], "-h") == 0 || strcmp (argv[1], "help") == 0)
     {
@@ -925,5 +773,5 @@ pooler_cli_run (int    argc,
         }
     }
 
-  return usage_error ("unknown command “%s”", argv[1]);
+  return pooler_cli_usage_error (POOLER_CLI_HELP, "unknown command “%s”", argv[1]);
 }

@@ -36,39 +36,40 @@
 #define NTIME   "{'type':['string','null'],'description':'ISO 8601, UTC; null when unknown or never'}"
 #define NINT    "{'type':['integer','null']}"
 
+/* A closed object: only the listed properties, @required among them. */
+#define OBJECT(required, properties) \
+  "{'type':'object','additionalProperties':false,'required':[" required "]," \
+  "'properties':{" properties "}}"
+
 #define WINDOW_SCHEMA \
-  "{'type':'object','additionalProperties':false," \
-  "'required':['limit_id','limit_name','kind','window_minutes','used_percent','resets_at','observed_at','fresh']," \
-  "'properties':{'limit_id':{'type':'string'},'limit_name':" NSTRING "," \
-  "'kind':{'type':'string','description':'5h, weekly, or the length'}," \
-  "'window_minutes':{'type':'integer'},'used_percent':{'type':'number'}," \
-  "'resets_at':" NTIME ",'observed_at':" NTIME ",'fresh':{'type':'boolean'}}}"
+  OBJECT ("'limit_id','limit_name','kind','window_minutes','used_percent','resets_at','observed_at','fresh'", \
+          "'limit_id':{'type':'string'},'limit_name':" NSTRING "," \
+          "'kind':{'type':'string','description':'5h, weekly, or the length'}," \
+          "'window_minutes':{'type':'integer'},'used_percent':{'type':'number'}," \
+          "'resets_at':" NTIME ",'observed_at':" NTIME ",'fresh':{'type':'boolean'}")
 
 #define QUOTA_SCHEMA \
-  "{'type':'object','additionalProperties':false," \
-  "'required':['plan_type','spent','spent_until','stale','remaining_percent','last_observed_at','windows']," \
-  "'properties':{'plan_type':" NSTRING ",'spent':{'type':'boolean'},'spent_until':" NTIME "," \
-  "'stale':{'type':'boolean'},'remaining_percent':{'type':['number','null']}," \
-  "'last_observed_at':" NTIME ",'windows':{'type':'array','items':" WINDOW_SCHEMA "}}}"
+  OBJECT ("'plan_type','spent','spent_until','stale','remaining_percent','last_observed_at','windows'", \
+          "'plan_type':" NSTRING ",'spent':{'type':'boolean'},'spent_until':" NTIME "," \
+          "'stale':{'type':'boolean'},'remaining_percent':{'type':['number','null']}," \
+          "'last_observed_at':" NTIME ",'windows':{'type':'array','items':" WINDOW_SCHEMA "}")
 
 #define ACCOUNT_SCHEMA \
-  "{'type':'object','additionalProperties':false," \
-  "'required':['id','label','email','plan','status','usable','reason','health','priority','pools'," \
-  "'cooldown_until','token_expires_at','last_used_at','last_error','quota']," \
-  "'properties':{'id':{'type':'string'},'label':" NSTRING ",'email':" NSTRING "," \
-  "'plan':" NSTRING ",'status':{'type':'string','enum':['active','paused','reauth_required']}," \
-  "'usable':{'type':'boolean','description':'whether the router may pick it now'}," \
-  "'reason':{'type':['string','null'],'description':'why it is not usable'}," \
-  "'health':{'type':'string','enum':['ok','demoted','circuit_open']}," \
-  "'priority':{'type':'integer'},'pools':{'type':'array','items':{'type':'string'}}," \
-  "'cooldown_until':" NTIME ",'token_expires_at':" NTIME ",'last_used_at':" NTIME "," \
-  "'last_error':" NSTRING ",'quota':" QUOTA_SCHEMA "}}"
+  OBJECT ("'id','label','email','plan','status','usable','reason','health','priority','pools'," \
+          "'cooldown_until','token_expires_at','last_used_at','last_error','quota'", \
+          "'id':{'type':'string'},'label':" NSTRING ",'email':" NSTRING "," \
+          "'plan':" NSTRING ",'status':{'type':'string','enum':['active','paused','reauth_required']}," \
+          "'usable':{'type':'boolean','description':'whether the router may pick it now'}," \
+          "'reason':{'type':['string','null'],'description':'why it is not usable'}," \
+          "'health':{'type':'string','enum':['ok','demoted','circuit_open']}," \
+          "'priority':{'type':'integer'},'pools':{'type':'array','items':{'type':'string'}}," \
+          "'cooldown_until':" NTIME ",'token_expires_at':" NTIME ",'last_used_at':" NTIME "," \
+          "'last_error':" NSTRING ",'quota':" QUOTA_SCHEMA)
 
 #define MEMBER_SCHEMA \
-  "{'type':'object','additionalProperties':false," \
-  "'required':['id','label','email','status','usable','reason']," \
-  "'properties':{'id':{'type':'string'},'label':" NSTRING ",'email':" NSTRING "," \
-  "'status':{'type':'string'},'usable':{'type':'boolean'},'reason':" NSTRING "}}"
+  OBJECT ("'id','label','email','status','usable','reason'", \
+          "'id':{'type':'string'},'label':" NSTRING ",'email':" NSTRING "," \
+          "'status':{'type':'string'},'usable':{'type':'boolean'},'reason':" NSTRING)
 
 #define POOL_PROPERTIES \
   "'slug':{'type':'string'},'name':{'type':'string'},'strategy':{'type':'string'}," \
@@ -77,83 +78,73 @@
 #define POOL_REQUIRED \
   "'slug','name','strategy','created_at','account_count','usable_accounts','active_keys'"
 
-#define POOL_SCHEMA \
-  "{'type':'object','additionalProperties':false,'required':[" POOL_REQUIRED "]," \
-  "'properties':{" POOL_PROPERTIES "}}"
+#define POOL_SCHEMA OBJECT (POOL_REQUIRED, POOL_PROPERTIES)
 
 #define POOL_DETAIL_SCHEMA \
-  "{'type':'object','additionalProperties':false,'required':[" POOL_REQUIRED ",'accounts']," \
-  "'properties':{" POOL_PROPERTIES ",'accounts':{'type':'array','items':" MEMBER_SCHEMA "}}}"
+  OBJECT (POOL_REQUIRED ",'accounts'", \
+          POOL_PROPERTIES ",'accounts':{'type':'array','items':" MEMBER_SCHEMA "}")
 
 #define KEY_SCHEMA \
-  "{'type':'object','additionalProperties':false," \
-  "'required':['prefix','name','pool','status','created_at','expires_at','last_used_at','allowed_models']," \
-  "'properties':{'prefix':{'type':'string'},'name':" NSTRING ",'pool':" NSTRING "," \
-  "'status':{'type':'string','enum':['active','revoked','expired']}," \
-  "'created_at':" NTIME ",'expires_at':" NTIME ",'last_used_at':" NTIME "," \
-  "'allowed_models':{'type':['array','null'],'items':{'type':'string'}}}}"
+  OBJECT ("'prefix','name','pool','status','created_at','expires_at','last_used_at','allowed_models'", \
+          "'prefix':{'type':'string'},'name':" NSTRING ",'pool':" NSTRING "," \
+          "'status':{'type':'string','enum':['active','revoked','expired']}," \
+          "'created_at':" NTIME ",'expires_at':" NTIME ",'last_used_at':" NTIME "," \
+          "'allowed_models':{'type':['array','null'],'items':{'type':'string'}}")
 
 #define ATTEMPT_SCHEMA \
-  "{'type':'object','additionalProperties':false," \
-  "'required':['attempt','account_id','upstream_status','error_code','started_at','duration_ms']," \
-  "'properties':{'attempt':{'type':'integer'},'account_id':" NSTRING "," \
-  "'upstream_status':{'type':'integer'},'error_code':" NSTRING "," \
-  "'started_at':" NTIME ",'duration_ms':{'type':'integer'}}}"
+  OBJECT ("'attempt','account_id','upstream_status','error_code','started_at','duration_ms'", \
+          "'attempt':{'type':'integer'},'account_id':" NSTRING "," \
+          "'upstream_status':{'type':'integer'},'error_code':" NSTRING "," \
+          "'started_at':" NTIME ",'duration_ms':{'type':'integer'}")
 
+/* pooler_request_record_to_json() writes these (POOLER_REQUEST_JSON_MCP). */
 #define REQUEST_SCHEMA \
-  "{'type':'object','additionalProperties':false," \
-  "'required':['id','started_at','state','pool','key_prefix','account_id','model','endpoint'," \
-  "'transport','status','upstream_status','latency_ms','ttfb_ms','input_tokens','output_tokens'," \
-  "'cached_tokens','reasoning_tokens','error_code','attempts']," \
-  "'properties':{'id':{'type':'string'},'started_at':" NTIME "," \
-  "'state':{'type':'string','enum':['in_flight','completed','interrupted']}," \
-  "'pool':" NSTRING ",'key_prefix':" NSTRING ",'account_id':" NSTRING ",'model':" NSTRING "," \
-  "'endpoint':" NSTRING ",'transport':" NSTRING ",'status':{'type':'integer'}," \
-  "'upstream_status':{'type':'integer'},'latency_ms':{'type':'integer'},'ttfb_ms':" NINT "," \
-  "'input_tokens':" NINT ",'output_tokens':" NINT ",'cached_tokens':" NINT "," \
-  "'reasoning_tokens':" NINT ",'error_code':" NSTRING "," \
-  "'attempts':{'type':'array','items':" ATTEMPT_SCHEMA "}}}"
+  OBJECT ("'id','started_at','state','pool','key_prefix','account_id','model','endpoint'," \
+          "'transport','status','upstream_status','latency_ms','ttfb_ms','input_tokens','output_tokens'," \
+          "'cached_tokens','reasoning_tokens','error_code','attempts'", \
+          "'id':{'type':'string'},'started_at':" NTIME "," \
+          "'state':{'type':'string','enum':['in_flight','completed','interrupted']}," \
+          "'pool':" NSTRING ",'key_prefix':" NSTRING ",'account_id':" NSTRING ",'model':" NSTRING "," \
+          "'endpoint':" NSTRING ",'transport':" NSTRING ",'status':{'type':'integer'}," \
+          "'upstream_status':{'type':'integer'},'latency_ms':{'type':'integer'},'ttfb_ms':" NINT "," \
+          "'input_tokens':" NINT ",'output_tokens':" NINT ",'cached_tokens':" NINT "," \
+          "'reasoning_tokens':" NINT ",'error_code':" NSTRING "," \
+          "'attempts':{'type':'array','items':" ATTEMPT_SCHEMA "}")
 
 #define AUDIT_SCHEMA \
-  "{'type':'object','additionalProperties':false," \
-  "'required':['id','at','actor','action','target','detail']," \
-  "'properties':{'id':{'type':'integer'},'at':" NTIME ",'actor':{'type':'string'}," \
-  "'action':{'type':'string'},'target':" NSTRING ",'detail':" NSTRING "}}"
+  OBJECT ("'id','at','actor','action','target','detail'", \
+          "'id':{'type':'integer'},'at':" NTIME ",'actor':{'type':'string'}," \
+          "'action':{'type':'string'},'target':" NSTRING ",'detail':" NSTRING)
 
 #define CANDIDATE_SCHEMA \
-  "{'type':'object','additionalProperties':false," \
-  "'required':['position','account_id','label','email','tried','demoted','remaining_percent']," \
-  "'properties':{'position':{'type':'integer'},'account_id':{'type':'string'}," \
-  "'label':" NSTRING ",'email':" NSTRING "," \
-  "'tried':{'type':'boolean','description':'within the accounts one request tries'}," \
-  "'demoted':{'type':'boolean','description':'failed in the last minute: tried last'}," \
-  "'remaining_percent':{'type':['number','null']}}}"
+  OBJECT ("'position','account_id','label','email','tried','demoted','remaining_percent'", \
+          "'position':{'type':'integer'},'account_id':{'type':'string'}," \
+          "'label':" NSTRING ",'email':" NSTRING "," \
+          "'tried':{'type':'boolean','description':'within the accounts one request tries'}," \
+          "'demoted':{'type':'boolean','description':'failed in the last minute: tried last'}," \
+          "'remaining_percent':{'type':['number','null']}")
 
 #define EXCLUDED_SCHEMA \
-  "{'type':'object','additionalProperties':false," \
-  "'required':['account_id','label','email','status','reason']," \
-  "'properties':{'account_id':{'type':'string'},'label':" NSTRING ",'email':" NSTRING "," \
-  "'status':{'type':'string'},'reason':{'type':'string'}}}"
-
-#define COUNT_OBJECT(...) "{'type':'object','additionalProperties':false,'required':[" __VA_ARGS__ "]"
+  OBJECT ("'account_id','label','email','status','reason'", \
+          "'account_id':{'type':'string'},'label':" NSTRING ",'email':" NSTRING "," \
+          "'status':{'type':'string'},'reason':{'type':'string'}")
 
 #define STATUS_SCHEMA \
-  "{'type':'object','additionalProperties':false," \
-  "'required':['server','protocol_versions','serving','schema_version','pools','accounts','keys','requests_24h']," \
-  "'properties':{" \
-  "'server':{'type':'object','additionalProperties':false,'required':['name','version']," \
-  "  'properties':{'name':{'type':'string'},'version':{'type':'string'}}}," \
-  "'protocol_versions':{'type':'array','items':{'type':'string'}}," \
-  "'serving':{'type':'boolean'},'schema_version':{'type':'integer'},'pools':{'type':'integer'}," \
-  "'accounts':" COUNT_OBJECT ("'total','active','paused','reauth_required','usable'") "," \
-  "  'properties':{'total':{'type':'integer'},'active':{'type':'integer'},'paused':{'type':'integer'}," \
-  "  'reauth_required':{'type':'integer'},'usable':{'type':'integer'}}}," \
-  "'keys':" COUNT_OBJECT ("'total','active'") "," \
-  "  'properties':{'total':{'type':'integer'},'active':{'type':'integer'}}}," \
-  "'requests_24h':" COUNT_OBJECT ("'total','failed'") "," \
-  "  'properties':{'total':{'type':'integer'},'failed':{'type':'integer'}}}}}"
+  OBJECT ("'server','protocol_versions','serving','schema_version','pools','accounts','keys','requests_24h'", \
+          "'server':" OBJECT ("'name','version'", "'name':{'type':'string'},'version':{'type':'string'}") "," \
+          "'protocol_versions':{'type':'array','items':{'type':'string'}}," \
+          "'serving':{'type':'boolean'},'schema_version':{'type':'integer'},'pools':{'type':'integer'}," \
+          "'accounts':" OBJECT ("'total','active','paused','reauth_required','usable'", \
+                                "'total':{'type':'integer'},'active':{'type':'integer'},'paused':{'type':'integer'}," \
+                                "'reauth_required':{'type':'integer'},'usable':{'type':'integer'}") "," \
+          "'keys':" OBJECT ("'total','active'", "'total':{'type':'integer'},'active':{'type':'integer'}") "," \
+          "'requests_24h':" OBJECT ("'total','failed'", "'total':{'type':'integer'},'failed':{'type':'integer'}"))
 
-#define NO_ARGUMENTS "{'type':'object','additionalProperties':false,'properties':{}}"
+/* Tool arguments: a closed object whose properties are all optional. */
+#define ARGUMENTS(properties) \
+  "{'type':'object','additionalProperties':false,'properties':{" properties "}}"
+
+#define NO_ARGUMENTS ARGUMENTS ("")
 
 #define POOL_ARGUMENT "'pool':{'type':'string','minLength':1,'maxLength':64,'description':'the Pool slug'}"
 #define LIMIT_ARGUMENT \
@@ -243,19 +234,6 @@ add_int (JsonBuilder *builder,
   json_builder_add_int_value (builder, value);
 }
 
-/* -1 (unknown) becomes null. */
-static void
-add_int_or_null (JsonBuilder *builder,
-                 const char  *name,
-                 gint64       value)
-{
-  json_builder_set_member_name (builder, name);
-  if (value >= 0)
-    json_builder_add_int_value (builder, value);
-  else
-    json_builder_add_null_value (builder);
-}
-
 static void
 add_bool (JsonBuilder *builder,
           const char  *name,
@@ -276,27 +254,6 @@ add_percent (JsonBuilder *builder,
     json_builder_add_double_value (builder, value);
   else
     json_builder_add_null_value (builder);
-}
-
-/* Unix milliseconds as ISO 8601 UTC with milliseconds; null for <= 0. */
-static void
-add_time_ms (JsonBuilder *builder,
-             const char  *name,
-             gint64       unix_ms)
-{
-  g_autoptr(GDateTime) time = NULL;
-  g_autofree char *text = NULL;
-
-  if (unix_ms > 0)
-    time = g_date_time_new_from_unix_utc (unix_ms / 1000);
-  if (time != NULL)
-    {
-      g_autofree char *seconds = g_date_time_format (time, "%Y-%m-%dT%H:%M:%S");
-
-      text = g_strdup_printf ("%s.%03dZ", seconds, (int) (unix_ms % 1000));
-    }
-
-  add_string (builder, name, text);
 }
 
 static void
@@ -351,6 +308,20 @@ invalid_argument (GError     **error,
   g_set_error (error, POOLER_JSONRPC_ERROR, POOLER_JSONRPC_INVALID_PARAMS,
                "Invalid params: argument “%s” %s", argument, what);
   return FALSE;
+}
+
+/* A store lookup failed: NOT_FOUND means @argument names nothing (@what
+ * says so); anything else is ours. */
+static gboolean
+lookup_error (GError       **error,
+              const GError  *cause,
+              const char    *argument,
+              const char    *what)
+{
+  if (g_error_matches (cause, POOLER_ERROR, POOLER_ERROR_NOT_FOUND))
+    return invalid_argument (error, argument, what);
+
+  return internal_error (error, cause);
 }
 
 /* ---- argument checking ---------------------------------------------------- */
@@ -515,10 +486,7 @@ find_pool (ToolContext  *ctx,
 
   if (stored == NULL)
     {
-      if (g_error_matches (local_error, POOLER_ERROR, POOLER_ERROR_NOT_FOUND))
-        invalid_argument (error, "pool", "names no Pool");
-      else
-        internal_error (error, local_error);
+      lookup_error (error, local_error, "pool", "names no Pool");
       return NULL;
     }
 
@@ -582,6 +550,17 @@ build_quota (ToolContext   *ctx,
   json_builder_end_object (builder);
 }
 
+/* An account's id (as @id_member), label and masked e-mail. */
+static void
+add_account_names (JsonBuilder   *builder,
+                   const char    *id_member,
+                   PoolerAccount *account)
+{
+  add_string (builder, id_member, pooler_account_get_id (account));
+  add_text (builder, "label", pooler_account_get_label (account));
+  add_email (builder, "email", pooler_account_get_email (account));
+}
+
 static const char *
 account_health (ToolContext   *ctx,
                 PoolerAccount *account,
@@ -610,9 +589,7 @@ build_account (ToolContext    *ctx,
     return internal_error (error, local_error);
 
   json_builder_begin_object (builder);
-  add_string (builder, "id", pooler_account_get_id (account));
-  add_text (builder, "label", pooler_account_get_label (account));
-  add_email (builder, "email", pooler_account_get_email (account));
+  add_account_names (builder, "id", account);
   add_string (builder, "plan", pooler_account_get_plan (account));
   add_string (builder, "status", pooler_account_status_to_string (pooler_account_get_status (account)));
   add_bool (builder, "usable", reason == NULL);
@@ -848,9 +825,7 @@ tool_get_pool (ToolContext  *ctx,
       g_autofree char *reason = pooler_router_explain (ctx->router, account, NULL, ctx->now);
 
       json_builder_begin_object (builder);
-      add_string (builder, "id", pooler_account_get_id (account));
-      add_text (builder, "label", pooler_account_get_label (account));
-      add_email (builder, "email", pooler_account_get_email (account));
+      add_account_names (builder, "id", account);
       add_string (builder, "status", pooler_account_status_to_string (pooler_account_get_status (account)));
       add_bool (builder, "usable", reason == NULL);
       add_string (builder, "reason", reason);
@@ -939,10 +914,7 @@ tool_list_keys (ToolContext  *ctx,
   keys = pooler_store_list_keys (ctx->store, pool, &local_error);
   if (keys == NULL)
     {
-      if (g_error_matches (local_error, POOLER_ERROR, POOLER_ERROR_NOT_FOUND))
-        invalid_argument (error, "pool", "names no Pool");
-      else
-        internal_error (error, local_error);
+      lookup_error (error, local_error, "pool", "names no Pool");
       return NULL;
     }
 
@@ -972,49 +944,6 @@ tool_list_keys (ToolContext  *ctx,
   json_builder_end_object (builder);
 
   return finish (builder);
-}
-
-static void
-build_request (JsonBuilder               *builder,
-               const PoolerRequestRecord *record)
-{
-  json_builder_begin_object (builder);
-  add_string (builder, "id", record->id);
-  add_time_ms (builder, "started_at", record->started_at_ms);
-  add_string (builder, "state", pooler_request_state_to_string (record->state));
-  add_string (builder, "pool", record->pool_slug);
-  add_string (builder, "key_prefix", record->key_prefix);
-  add_string (builder, "account_id", record->account_id);
-  add_text (builder, "model", record->model);
-  add_string (builder, "endpoint", record->endpoint);
-  add_string (builder, "transport", record->transport);
-  add_int (builder, "status", record->status);
-  add_int (builder, "upstream_status", record->upstream_status);
-  add_int (builder, "latency_ms", record->latency_ms);
-  add_int_or_null (builder, "ttfb_ms", record->ttfb_ms);
-  add_int_or_null (builder, "input_tokens", record->input_tokens);
-  add_int_or_null (builder, "output_tokens", record->output_tokens);
-  add_int_or_null (builder, "cached_tokens", record->cached_tokens);
-  add_int_or_null (builder, "reasoning_tokens", record->reasoning_tokens);
-  add_text (builder, "error_code", record->error_code);
-
-  json_builder_set_member_name (builder, "attempts");
-  json_builder_begin_array (builder);
-  for (guint i = 0; record->attempts != NULL && i < record->attempts->len; i++)
-    {
-      const PoolerAttemptRecord *attempt = g_ptr_array_index (record->attempts, i);
-
-      json_builder_begin_object (builder);
-      add_int (builder, "attempt", attempt->attempt);
-      add_string (builder, "account_id", attempt->account_id);
-      add_int (builder, "upstream_status", attempt->upstream_status);
-      add_text (builder, "error_code", attempt->error_code);
-      add_time_ms (builder, "started_at", attempt->started_at_ms);
-      add_int (builder, "duration_ms", attempt->duration_ms);
-      json_builder_end_object (builder);
-    }
-  json_builder_end_array (builder);
-  json_builder_end_object (builder);
 }
 
 /* Cursors are opaque to clients: base64url of "TAG:fields". */
@@ -1130,7 +1059,7 @@ tool_list_requests (ToolContext  *ctx,
   json_builder_set_member_name (builder, "requests");
   json_builder_begin_array (builder);
   for (guint i = 0; i < records->len; i++)
-    build_request (builder, g_ptr_array_index (records, i));
+    pooler_request_record_to_json (g_ptr_array_index (records, i), POOLER_REQUEST_JSON_MCP, builder);
   json_builder_end_array (builder);
   add_string (builder, "next_cursor", next);
   json_builder_end_object (builder);
@@ -1150,16 +1079,13 @@ tool_get_request (ToolContext  *ctx,
 
   if (record == NULL)
     {
-      if (g_error_matches (local_error, POOLER_ERROR, POOLER_ERROR_NOT_FOUND))
-        invalid_argument (error, "id", "names no request");
-      else
-        internal_error (error, local_error);
+      lookup_error (error, local_error, "id", "names no request");
       return NULL;
     }
 
   json_builder_begin_object (builder);
   json_builder_set_member_name (builder, "request");
-  build_request (builder, record);
+  pooler_request_record_to_json (record, POOLER_REQUEST_JSON_MCP, builder);
   json_builder_end_object (builder);
 
   return finish (builder);
@@ -1312,9 +1238,7 @@ tool_explain_routing (ToolContext  *ctx,
 
           json_builder_begin_object (builder);
           add_int (builder, "position", position + 1);
-          add_string (builder, "account_id", pooler_account_get_id (account));
-          add_text (builder, "label", pooler_account_get_label (account));
-          add_email (builder, "email", pooler_account_get_email (account));
+          add_account_names (builder, "account_id", account);
           add_bool (builder, "tried", position < POOLER_ROUTER_DEFAULT_RING_SIZE);
           add_bool (builder, "demoted", pass == 1);
           add_percent (builder, "remaining_percent",
@@ -1335,9 +1259,7 @@ tool_explain_routing (ToolContext  *ctx,
         continue;
 
       json_builder_begin_object (builder);
-      add_string (builder, "account_id", pooler_account_get_id (account));
-      add_text (builder, "label", pooler_account_get_label (account));
-      add_email (builder, "email", pooler_account_get_email (account));
+      add_account_names (builder, "account_id", account);
       add_string (builder, "status", pooler_account_status_to_string (pooler_account_get_status (account)));
       add_string (builder, "reason", reason);
       json_builder_end_object (builder);
@@ -1355,26 +1277,23 @@ tool_explain_routing (ToolContext  *ctx,
 }
 
 #define EXPLAIN_SCHEMA \
-  "{'type':'object','additionalProperties':false," \
-  "'required':['pool','strategy','model','outcome','earliest_reset','ring_size','candidates','excluded','note']," \
-  "'properties':{'pool':{'type':'string'},'strategy':{'type':'string'},'model':" NSTRING "," \
-  "'outcome':{'type':'string','enum':['ok','empty','all_spent']}," \
-  "'earliest_reset':" NTIME ",'ring_size':{'type':'integer'}," \
-  "'candidates':{'type':'array','items':" CANDIDATE_SCHEMA "}," \
-  "'excluded':{'type':'array','items':" EXCLUDED_SCHEMA "},'note':{'type':'string'}}}"
+  OBJECT ("'pool','strategy','model','outcome','earliest_reset','ring_size','candidates','excluded','note'", \
+          "'pool':{'type':'string'},'strategy':{'type':'string'},'model':" NSTRING "," \
+          "'outcome':{'type':'string','enum':['ok','empty','all_spent']}," \
+          "'earliest_reset':" NTIME ",'ring_size':{'type':'integer'}," \
+          "'candidates':{'type':'array','items':" CANDIDATE_SCHEMA "}," \
+          "'excluded':{'type':'array','items':" EXCLUDED_SCHEMA "},'note':{'type':'string'}")
 
 #define LIST_OF(member, item) \
-  "{'type':'object','additionalProperties':false,'required':['" member "']," \
-  "'properties':{'" member "':{'type':'array','items':" item "}}}"
+  OBJECT ("'" member "'", "'" member "':{'type':'array','items':" item "}")
 
 #define PAGE_OF(member, item) \
-  "{'type':'object','additionalProperties':false,'required':['" member "','next_cursor']," \
-  "'properties':{'" member "':{'type':'array','items':" item "}," \
-  "'next_cursor':{'type':['string','null'],'description':'pass as cursor for the next page'}}}"
+  OBJECT ("'" member "','next_cursor'", \
+          "'" member "':{'type':'array','items':" item "}," \
+          "'next_cursor':{'type':['string','null'],'description':'pass as cursor for the next page'}")
 
 #define ONE(member, item) \
-  "{'type':'object','additionalProperties':false,'required':['" member "']," \
-  "'properties':{'" member "':" item "}}"
+  OBJECT ("'" member "'", "'" member "':" item)
 
 static const Tool tools[] = {
   { "get_status", "Service status",
@@ -1385,46 +1304,41 @@ static const Tool tools[] = {
     NO_ARGUMENTS, LIST_OF ("pools", POOL_SCHEMA), tool_list_pools },
   { "get_pool", "Get a Pool",
     "One Pool by slug, with each member account and whether it can serve now.",
-    "{'type':'object','additionalProperties':false,'required':['pool'],'properties':{" POOL_ARGUMENT "}}",
+    OBJECT ("'pool'", POOL_ARGUMENT),
     POOL_DETAIL_SCHEMA, tool_get_pool },
   { "list_accounts", "List accounts",
     "Accounts with status, health, plan, quota windows (used percent, reset time), cooldowns and the last error code. E-mail addresses are masked.",
-    "{'type':'object','additionalProperties':false,'properties':{" POOL_ARGUMENT ","
-    "'status':{'type':'string','enum':['active','paused','reauth_required']}}}",
+    ARGUMENTS (POOL_ARGUMENT ",'status':{'type':'string','enum':['active','paused','reauth_required']}"),
     LIST_OF ("accounts", ACCOUNT_SCHEMA), tool_list_accounts },
   { "get_account", "Get an account",
     "One account by id (acc_...), as list_accounts shows it.",
-    "{'type':'object','additionalProperties':false,'required':['account'],"
-    "'properties':{'account':{'type':'string','minLength':1,'maxLength':64,'description':'the account id'}}}",
+    OBJECT ("'account'", "'account':{'type':'string','minLength':1,'maxLength':64,'description':'the account id'}"),
     ONE ("account", ACCOUNT_SCHEMA), tool_get_account },
   { "list_keys", "List Pool keys",
     "Pool API keys by prefix (never the secret): name, Pool, status, created, expiry and last use.",
-    "{'type':'object','additionalProperties':false,'properties':{" POOL_ARGUMENT ","
-    "'status':{'type':'string','enum':['active','revoked','expired']}}}",
+    ARGUMENTS (POOL_ARGUMENT ",'status':{'type':'string','enum':['active','revoked','expired']}"),
     LIST_OF ("keys", KEY_SCHEMA), tool_list_keys },
   { "list_requests", "List request logs",
     "The request log, newest first, with each request's attempts (which accounts were tried and how they answered). Metadata only: no prompts or bodies. Filter by Pool, key prefix, account, HTTP status, state and time; page with cursor.",
-    "{'type':'object','additionalProperties':false,'properties':{" POOL_ARGUMENT ","
-    "'key_prefix':{'type':'string','maxLength':64,'description':'sk-cxp-<12 hex>'},"
-    "'account':{'type':'string','maxLength':64,'description':'served by or attempted on this account id'},"
-    "'status':{'type':'integer','minimum':100,'maximum':599,'description':'the HTTP status the client got'},"
-    "'state':{'type':'string','enum':['in_flight','completed','interrupted']},"
-    "'since':{'type':'string','maxLength':64,'description':'ISO 8601; only requests started at or after it'},"
-    LIMIT_ARGUMENT "," CURSOR_ARGUMENT "}}",
+    ARGUMENTS (POOL_ARGUMENT ","
+               "'key_prefix':{'type':'string','maxLength':64,'description':'sk-cxp-<12 hex>'},"
+               "'account':{'type':'string','maxLength':64,'description':'served by or attempted on this account id'},"
+               "'status':{'type':'integer','minimum':100,'maximum':599,'description':'the HTTP status the client got'},"
+               "'state':{'type':'string','enum':['in_flight','completed','interrupted']},"
+               "'since':{'type':'string','maxLength':64,'description':'ISO 8601; only requests started at or after it'},"
+               LIMIT_ARGUMENT "," CURSOR_ARGUMENT),
     PAGE_OF ("requests", REQUEST_SCHEMA), tool_list_requests },
   { "get_request", "Get a request log entry",
     "One request by id (req_...) with its attempts.",
-    "{'type':'object','additionalProperties':false,'required':['id'],"
-    "'properties':{'id':{'type':'string','minLength':1,'maxLength':64}}}",
+    OBJECT ("'id'", "'id':{'type':'string','minLength':1,'maxLength':64}"),
     ONE ("request", REQUEST_SCHEMA), tool_get_request },
   { "list_audit_events", "List audit events",
     "Who changed what (Pools, accounts, keys), newest first; page with cursor.",
-    "{'type':'object','additionalProperties':false,'properties':{" LIMIT_ARGUMENT "," CURSOR_ARGUMENT "}}",
+    ARGUMENTS (LIMIT_ARGUMENT "," CURSOR_ARGUMENT),
     PAGE_OF ("events", AUDIT_SCHEMA), tool_list_audit_events },
   { "explain_routing", "Explain routing",
     "For a Pool (and optionally a model): the order in which the next request would try its accounts, and why each account that is out is out (paused, needs sign-in, quota spent, cooling down, circuit open). Does not change routing.",
-    "{'type':'object','additionalProperties':false,'required':['pool'],'properties':{" POOL_ARGUMENT ","
-    "'model':{'type':'string','maxLength':128}}}",
+    OBJECT ("'pool'", POOL_ARGUMENT ",'model':{'type':'string','maxLength':128}"),
     EXPLAIN_SCHEMA, tool_explain_routing },
 };
 

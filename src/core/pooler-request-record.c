@@ -5,6 +5,7 @@
  */
 #include "config.h"
 
+#include "pooler-redact.h"
 #include "pooler-request-record.h"
 
 G_DEFINE_BOXED_TYPE (PoolerRequestRecord, pooler_request_record,
@@ -150,4 +151,137 @@ pooler_request_state_from_string (const char         *str,
     }
 
   return FALSE;
+}
+
+/* NULL becomes null; @redact masks any e-mail address in the text. */
+static void
+add_text (JsonBuilder *builder,
+          const char  *name,
+          const char  *value,
+          gboolean     redact)
+{
+  g_autofree char *redacted = NULL;
+
+  if (redact)
+    value = redacted = pooler_redact_text (value);
+
+  json_builder_set_member_name (builder, name);
+  if (value != NULL)
+    json_builder_add_string_value (builder, value);
+  else
+    json_builder_add_null_value (builder);
+}
+
+static void
+add_int (JsonBuilder *builder,
+         const char  *name,
+         gint64       value)
+{
+  json_builder_set_member_name (builder, name);
+  json_builder_add_int_value (builder, value);
+}
+
+/* A count that is -1 when unknown: null on the MCP surface. */
+static void
+add_count (JsonBuilder            *builder,
+           PoolerRequestJsonStyle  style,
+           const char             *name,
+           gint64                  value)
+{
+  json_builder_set_member_name (builder, name);
+  if (value >= 0 || style == POOLER_REQUEST_JSON_CLI)
+    json_builder_add_int_value (builder, value);
+  else
+    json_builder_add_null_value (builder);
+}
+
+/* Unix milliseconds: "started_at_ms" as a number for the CLI; "started_at"
+ * as ISO 8601 UTC with milliseconds (null for <= 0) for MCP. */
+static void
+add_started_at (JsonBuilder            *builder,
+                PoolerRequestJsonStyle  style,
+                gint64                  unix_ms)
+{
+  g_autoptr(GDateTime) time = NULL;
+  g_autofree char *text = NULL;
+
+  if (style == POOLER_REQUEST_JSON_CLI)
+    {
+      add_int (builder, "started_at_ms", unix_ms);
+      return;
+    }
+
+  if (unix_ms > 0)
+    time = g_date_time_new_from_unix_utc (unix_ms / 1000);
+  if (time != NULL)
+    {
+      g_autofree char *seconds = g_date_time_format (time, "%Y-%m-%dT%H:%M:%S");
+
+      text = g_strdup_printf ("%s.%03dZ", seconds, (int) (unix_ms % 1000));
+    }
+
+  json_builder_set_member_name (builder, "started_at");
+  if (text != NULL)
+    json_builder_add_string_value (builder, text);
+  else
+    json_builder_add_null_value (builder);
+}
+
+/**
+ * pooler_request_record_to_json:
+ * @record: a request and its attempts
+ * @style: which surface's field names and values
+ * @builder: where to add one object
+ *
+ * Adds @record as one JSON object, attempts included.
+ */
+void
+pooler_request_record_to_json (const PoolerRequestRecord *record,
+                               PoolerRequestJsonStyle     style,
+                               JsonBuilder               *builder)
+{
+  /* Free text (a model name, an error code) could carry an e-mail address;
+   * ids, slugs, prefixes and routes are ours. */
+  gboolean redact = style == POOLER_REQUEST_JSON_MCP;
+
+  g_return_if_fail (record != NULL);
+  g_return_if_fail (JSON_IS_BUILDER (builder));
+
+  json_builder_begin_object (builder);
+  add_text (builder, "id", record->id, FALSE);
+  add_started_at (builder, style, record->started_at_ms);
+  add_text (builder, "state", pooler_request_state_to_string (record->state), FALSE);
+  add_text (builder, "pool", record->pool_slug, FALSE);
+  add_text (builder, "key_prefix", record->key_prefix, FALSE);
+  add_text (builder, "account_id", record->account_id, FALSE);
+  add_text (builder, "model", record->model, redact);
+  add_text (builder, "endpoint", record->endpoint, FALSE);
+  add_text (builder, "transport", record->transport, FALSE);
+  add_int (builder, "status", record->status);
+  add_int (builder, "upstream_status", record->upstream_status);
+  add_int (builder, "latency_ms", record->latency_ms);
+  add_count (builder, style, "ttfb_ms", record->ttfb_ms);
+  add_count (builder, style, "input_tokens", record->input_tokens);
+  add_count (builder, style, "output_tokens", record->output_tokens);
+  add_count (builder, style, "cached_tokens", record->cached_tokens);
+  add_count (builder, style, "reasoning_tokens", record->reasoning_tokens);
+  add_text (builder, "error_code", record->error_code, redact);
+
+  json_builder_set_member_name (builder, "attempts");
+  json_builder_begin_array (builder);
+  for (guint i = 0; record->attempts != NULL && i < record->attempts->len; i++)
+    {
+      const PoolerAttemptRecord *attempt = g_ptr_array_index (record->attempts, i);
+
+      json_builder_begin_object (builder);
+      add_int (builder, "attempt", attempt->attempt);
+      add_text (builder, "account_id", attempt->account_id, FALSE);
+      add_int (builder, "upstream_status", attempt->upstream_status);
+      add_text (builder, "error_code", attempt->error_code, redact);
+      add_started_at (builder, style, attempt->started_at_ms);
+      add_int (builder, "duration_ms", attempt->duration_ms);
+      json_builder_end_object (builder);
+    }
+  json_builder_end_array (builder);
+  json_builder_end_object (builder);
 }

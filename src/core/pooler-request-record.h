@@ -9,6 +9,7 @@
 #pragma once
 
 #include <glib-object.h>
+#include <json-glib/json-glib.h>
 
 G_BEGIN_DECLS
 
@@ -52,6 +53,16 @@ typedef struct
   GPtrArray          *attempts;         /* of PoolerAttemptRecord*, owned */
 } PoolerRequestRecord;
 
+/* How a record is written as JSON: the CLI's --json and the MCP tools each
+ * keep the shape their consumers already rely on. */
+typedef enum
+{
+  /* started_at_ms as unix milliseconds, -1 for unknown, text as stored */
+  POOLER_REQUEST_JSON_CLI,
+  /* started_at as ISO 8601, null for unknown, e-mails masked in text */
+  POOLER_REQUEST_JSON_MCP,
+} PoolerRequestJsonStyle;
+
 #define POOLER_TYPE_REQUEST_RECORD (pooler_request_record_get_type ())
 
 GType                pooler_request_record_get_type  (void) G_GNUC_CONST;
@@ -60,6 +71,9 @@ PoolerRequestRecord *pooler_request_record_copy      (const PoolerRequestRecord 
 void                 pooler_request_record_free      (PoolerRequestRecord       *record);
 PoolerAttemptRecord *pooler_request_record_add_attempt (PoolerRequestRecord     *record,
                                                         const char              *account_id);
+void                 pooler_request_record_to_json   (const PoolerRequestRecord *record,
+                                                      PoolerRequestJsonStyle     style,
+                                                      JsonBuilder               *builder);
 const char          *pooler_request_state_to_string  (PoolerRequestState        state);
 gboolean             pooler_request_state_from_string (const char               *str,
                                                        PoolerRequestState       *state);

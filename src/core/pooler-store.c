@@ -550,6 +550,97 @@ store_step_row (PoolerStore   *self,
   return set_database_error (error, self->db, "Query failed");
 }
 
+/* Steps a query for exactly one row: FALSE with NOT_FOUND, worded by
+ * @format, when there is none. */
+G_GNUC_PRINTF (4, 5)
+static gboolean
+store_step_found (PoolerStore   *self,
+                  sqlite3_stmt  *stmt,
+                  GError       **error,
+                  const char    *format,
+                  ...)
+{
+  gboolean found;
+  va_list args;
+
+  if (!store_step_row (self, stmt, &found, error))
+    return FALSE;
+
+  if (!found)
+    {
+      va_start (args, format);
+      g_propagate_error (error, g_error_new_valist (POOLER_ERROR, POOLER_ERROR_NOT_FOUND,
+                                                    format, args));
+      va_end (args);
+      return FALSE;
+    }
+
+  return TRUE;
+}
+
+/* Runs an UPDATE or DELETE of one row: FALSE with NOT_FOUND, worded by
+ * @format, when it changed nothing. */
+G_GNUC_PRINTF (5, 6)
+static gboolean
+store_step_changed (PoolerStore   *self,
+                    sqlite3_stmt  *stmt,
+                    const char    *what,
+                    GError       **error,
+                    const char    *format,
+                    ...)
+{
+  va_list args;
+
+  if (!store_step_done (self, stmt, what, error))
+    return FALSE;
+
+  if (sqlite3_changes (self->db) == 0)
+    {
+      va_start (args, format);
+      g_propagate_error (error, g_error_new_valist (POOLER_ERROR, POOLER_ERROR_NOT_FOUND,
+                                                    format, args));
+      va_end (args);
+      return FALSE;
+    }
+
+  return TRUE;
+}
+
+/* Reads one row into a new object or record; NULL with @error set when the
+ * row cannot be read. */
+typedef gpointer (*StoreRowReader) (sqlite3_stmt  *stmt,
+                                    GError       **error);
+
+/* Reads every row of @stmt (already bound) through @read_row. */
+static GPtrArray *
+store_collect_rows (PoolerStore     *self,
+                    sqlite3_stmt    *stmt,
+                    StoreRowReader   read_row,
+                    GDestroyNotify   free_row,
+                    const char      *what,
+                    GError         **error)
+{
+  g_autoptr(GPtrArray) rows = g_ptr_array_new_with_free_func (free_row);
+  int rc;
+
+  while ((rc = sqlite3_step (stmt)) == SQLITE_ROW)
+    {
+      gpointer row = read_row (stmt, error);
+
+      if (row == NULL)
+        return NULL;
+      g_ptr_array_add (rows, row);
+    }
+
+  if (rc != SQLITE_DONE)
+    {
+      set_database_error (error, self->db, what);
+      return NULL;
+    }
+
+  return g_steal_pointer (&rows);
+}
+
 char *
 pooler_store_default_path (void)
 {
@@ -660,7 +751,8 @@ pooler_store_get_config_version (PoolerStore  *self,
 /* Pools */
 
 static PoolerPool *
-pool_from_row (sqlite3_stmt *stmt)
+pool_from_row (sqlite3_stmt  *stmt,
+               GError       **error)
 {
   PoolerPool *pool;
   const char *strategy;
@@ -745,7 +837,6 @@ pooler_store_find_pool (PoolerStore  *self,
                         GError      **error)
 {
   g_autoptr(StoreStatement) stmt = NULL;
-  gboolean found;
 
   g_return_val_if_fail (POOLER_IS_STORE (self), NULL);
   g_return_val_if_fail (slug != NULL, NULL);
@@ -756,17 +847,10 @@ pooler_store_find_pool (PoolerStore  *self,
     return NULL;
 
   bind_text (stmt, 1, slug);
-  if (!store_step_row (self, stmt, &found, error))
+  if (!store_step_found (self, stmt, error, "No pool named “%s”", slug))
     return NULL;
 
-  if (!found)
-    {
-      g_set_error (error, POOLER_ERROR, POOLER_ERROR_NOT_FOUND,
-                   "No pool named “%s”", slug);
-      return NULL;
-    }
-
-  return pool_from_row (stmt);
+  return pool_from_row (stmt, error);
 }
 
 GPtrArray *
@@ -774,8 +858,6 @@ pooler_store_list_pools (PoolerStore  *self,
                          GError      **error)
 {
   g_autoptr(StoreStatement) stmt = NULL;
-  g_autoptr(GPtrArray) pools = NULL;
-  int rc;
 
   g_return_val_if_fail (POOLER_IS_STORE (self), NULL);
   g_return_val_if_fail (error == NULL || *error == NULL, NULL);
@@ -784,17 +866,8 @@ pooler_store_list_pools (PoolerStore  *self,
   if (stmt == NULL)
     return NULL;
 
-  pools = g_ptr_array_new_with_free_func (g_object_unref);
-  while ((rc = sqlite3_step (stmt)) == SQLITE_ROW)
-    g_ptr_array_add (pools, pool_from_row (stmt));
-
-  if (rc != SQLITE_DONE)
-    {
-      set_database_error (error, self->db, "Could not list pools");
-      return NULL;
-    }
-
-  return g_steal_pointer (&pools);
+  return store_collect_rows (self, stmt, (StoreRowReader) pool_from_row,
+                             g_object_unref, "Could not list pools", error);
 }
 
 gboolean
@@ -820,17 +893,8 @@ pooler_store_save_pool (PoolerStore  *self,
                                                   : pooler_pool_get_slug (pool));
   bind_text (stmt, 3, pooler_pool_get_strategy (pool));
 
-  if (!store_step_done (self, stmt, "Could not save the pool", error))
-    return FALSE;
-
-  if (sqlite3_changes (self->db) == 0)
-    {
-      g_set_error (error, POOLER_ERROR, POOLER_ERROR_NOT_FOUND,
-                   "No pool named “%s”", pooler_pool_get_slug (pool));
-      return FALSE;
-    }
-
-  return TRUE;
+  return store_step_changed (self, stmt, "Could not save the pool", error,
+                             "No pool named “%s”", pooler_pool_get_slug (pool));
 }
 
 /* Looks up a pool id; NOT_FOUND when there is no such pool. */
@@ -841,22 +905,14 @@ store_pool_id (PoolerStore  *self,
                GError      **error)
 {
   g_autoptr(StoreStatement) stmt = NULL;
-  gboolean found;
 
   stmt = store_prepare (self, "SELECT id FROM pools WHERE slug = ?1", error);
   if (stmt == NULL)
     return FALSE;
 
   bind_text (stmt, 1, slug);
-  if (!store_step_row (self, stmt, &found, error))
+  if (!store_step_found (self, stmt, error, "No pool named “%s”", slug))
     return FALSE;
-
-  if (!found)
-    {
-      g_set_error (error, POOLER_ERROR, POOLER_ERROR_NOT_FOUND,
-                   "No pool named “%s”", slug);
-      return FALSE;
-    }
 
   *pool_id = sqlite3_column_int64 (stmt, 0);
   return TRUE;
@@ -865,7 +921,8 @@ store_pool_id (PoolerStore  *self,
 /* Accounts */
 
 static PoolerAccount *
-account_from_row (sqlite3_stmt *stmt)
+account_from_row (sqlite3_stmt  *stmt,
+                  GError       **error)
 {
   PoolerAccount *account;
   PoolerAccountStatus status;
@@ -903,19 +960,8 @@ collect_accounts (PoolerStore   *self,
                   sqlite3_stmt  *stmt,
                   GError       **error)
 {
-  g_autoptr(GPtrArray) accounts = g_ptr_array_new_with_free_func (g_object_unref);
-  int rc;
-
-  while ((rc = sqlite3_step (stmt)) == SQLITE_ROW)
-    g_ptr_array_add (accounts, account_from_row (stmt));
-
-  if (rc != SQLITE_DONE)
-    {
-      set_database_error (error, self->db, "Could not list accounts");
-      return NULL;
-    }
-
-  return g_steal_pointer (&accounts);
+  return store_collect_rows (self, stmt, (StoreRowReader) account_from_row,
+                             g_object_unref, "Could not list accounts", error);
 }
 
 gboolean
@@ -1014,7 +1060,6 @@ pooler_store_find_account (PoolerStore  *self,
                            GError      **error)
 {
   g_autoptr(StoreStatement) stmt = NULL;
-  gboolean found;
 
   g_return_val_if_fail (POOLER_IS_STORE (self), NULL);
   g_return_val_if_fail (id != NULL, NULL);
@@ -1027,17 +1072,10 @@ pooler_store_find_account (PoolerStore  *self,
     return NULL;
 
   bind_text (stmt, 1, id);
-  if (!store_step_row (self, stmt, &found, error))
+  if (!store_step_found (self, stmt, error, "No account with id “%s”", id))
     return NULL;
 
-  if (!found)
-    {
-      g_set_error (error, POOLER_ERROR, POOLER_ERROR_NOT_FOUND,
-                   "No account with id “%s”", id);
-      return NULL;
-    }
-
-  return account_from_row (stmt);
+  return account_from_row (stmt, error);
 }
 
 PoolerAccount *
@@ -1047,7 +1085,6 @@ pooler_store_find_account_by_identity (PoolerStore  *self,
                                        GError      **error)
 {
   g_autoptr(StoreStatement) stmt = NULL;
-  gboolean found;
 
   g_return_val_if_fail (POOLER_IS_STORE (self), NULL);
   g_return_val_if_fail (chatgpt_account_id != NULL, NULL);
@@ -1064,17 +1101,10 @@ pooler_store_find_account_by_identity (PoolerStore  *self,
 
   bind_text (stmt, 1, chatgpt_account_id);
   bind_text (stmt, 2, chatgpt_user_id);
-  if (!store_step_row (self, stmt, &found, error))
+  if (!store_step_found (self, stmt, error, "No account for this ChatGPT identity"))
     return NULL;
 
-  if (!found)
-    {
-      g_set_error (error, POOLER_ERROR, POOLER_ERROR_NOT_FOUND,
-                   "No account for this ChatGPT identity");
-      return NULL;
-    }
-
-  return account_from_row (stmt);
+  return account_from_row (stmt, error);
 }
 
 GPtrArray *
@@ -1133,17 +1163,8 @@ pooler_store_remove_account (PoolerStore  *self,
     return FALSE;
 
   bind_text (stmt, 1, id);
-  if (!store_step_done (self, stmt, "Could not remove the account", error))
-    return FALSE;
-
-  if (sqlite3_changes (self->db) == 0)
-    {
-      g_set_error (error, POOLER_ERROR, POOLER_ERROR_NOT_FOUND,
-                   "No account with id “%s”", id);
-      return FALSE;
-    }
-
-  return TRUE;
+  return store_step_changed (self, stmt, "Could not remove the account", error,
+                             "No account with id “%s”", id);
 }
 
 static gboolean
@@ -1152,24 +1173,13 @@ store_account_exists (PoolerStore  *self,
                       GError      **error)
 {
   g_autoptr(StoreStatement) stmt = NULL;
-  gboolean found;
 
   stmt = store_prepare (self, "SELECT 1 FROM accounts WHERE id = ?1", error);
   if (stmt == NULL)
     return FALSE;
 
   bind_text (stmt, 1, account_id);
-  if (!store_step_row (self, stmt, &found, error))
-    return FALSE;
-
-  if (!found)
-    {
-      g_set_error (error, POOLER_ERROR, POOLER_ERROR_NOT_FOUND,
-                   "No account with id “%s”", account_id);
-      return FALSE;
-    }
-
-  return TRUE;
+  return store_step_found (self, stmt, error, "No account with id “%s”", account_id);
 }
 
 gboolean
@@ -1249,6 +1259,49 @@ pooler_store_list_account_pools (PoolerStore  *self,
     }
 
   return g_strv_builder_end (builder);
+}
+
+/* Keys and operator tokens: both are rows named by a public prefix. */
+
+/* @sql must be a string literal with the prefix as ?1; @noun names the row
+ * in the NOT_FOUND message. */
+static gpointer
+store_find_by_prefix (PoolerStore     *self,
+                      const char      *sql,
+                      StoreRowReader   read_row,
+                      const char      *noun,
+                      const char      *prefix,
+                      GError         **error)
+{
+  g_autoptr(StoreStatement) stmt = NULL;
+
+  stmt = store_prepare (self, sql, error);
+  if (stmt == NULL)
+    return NULL;
+
+  bind_text (stmt, 1, prefix);
+  if (!store_step_found (self, stmt, error, "No %s with prefix %s", noun, prefix))
+    return NULL;
+
+  return read_row (stmt, error);
+}
+
+static gboolean
+store_revoke_by_prefix (PoolerStore  *self,
+                        const char   *sql,
+                        const char   *what,
+                        const char   *noun,
+                        const char   *prefix,
+                        GError      **error)
+{
+  g_autoptr(StoreStatement) stmt = NULL;
+
+  stmt = store_prepare (self, sql, error);
+  if (stmt == NULL)
+    return FALSE;
+
+  bind_text (stmt, 1, prefix);
+  return store_step_changed (self, stmt, what, error, "No %s with prefix %s", noun, prefix);
 }
 
 /* Keys */
@@ -1402,29 +1455,12 @@ pooler_store_find_key (PoolerStore  *self,
                        const char   *prefix,
                        GError      **error)
 {
-  g_autoptr(StoreStatement) stmt = NULL;
-  gboolean found;
-
   g_return_val_if_fail (POOLER_IS_STORE (self), NULL);
   g_return_val_if_fail (prefix != NULL, NULL);
   g_return_val_if_fail (error == NULL || *error == NULL, NULL);
 
-  stmt = store_prepare (self, KEY_SELECT " WHERE k.prefix = ?1", error);
-  if (stmt == NULL)
-    return NULL;
-
-  bind_text (stmt, 1, prefix);
-  if (!store_step_row (self, stmt, &found, error))
-    return NULL;
-
-  if (!found)
-    {
-      g_set_error (error, POOLER_ERROR, POOLER_ERROR_NOT_FOUND,
-                   "No key with prefix %s", prefix);
-      return NULL;
-    }
-
-  return key_from_row (stmt, error);
+  return store_find_by_prefix (self, KEY_SELECT " WHERE k.prefix = ?1",
+                               (StoreRowReader) key_from_row, "key", prefix, error);
 }
 
 GPtrArray *
@@ -1433,9 +1469,7 @@ pooler_store_list_keys (PoolerStore  *self,
                         GError      **error)
 {
   g_autoptr(StoreStatement) stmt = NULL;
-  g_autoptr(GPtrArray) keys = NULL;
   gint64 pool_id = 0;
-  int rc;
 
   g_return_val_if_fail (POOLER_IS_STORE (self), NULL);
   g_return_val_if_fail (error == NULL || *error == NULL, NULL);
@@ -1457,23 +1491,9 @@ pooler_store_list_keys (PoolerStore  *self,
   if (stmt == NULL)
     return NULL;
 
-  keys = g_ptr_array_new_with_free_func ((GDestroyNotify) pooler_key_record_free);
-  while ((rc = sqlite3_step (stmt)) == SQLITE_ROW)
-    {
-      PoolerKeyRecord *key = key_from_row (stmt, error);
-
-      if (key == NULL)
-        return NULL;
-      g_ptr_array_add (keys, key);
-    }
-
-  if (rc != SQLITE_DONE)
-    {
-      set_database_error (error, self->db, "Could not list keys");
-      return NULL;
-    }
-
-  return g_steal_pointer (&keys);
+  return store_collect_rows (self, stmt, (StoreRowReader) key_from_row,
+                             (GDestroyNotify) pooler_key_record_free,
+                             "Could not list keys", error);
 }
 
 gboolean
@@ -1481,34 +1501,25 @@ pooler_store_revoke_key (PoolerStore  *self,
                          const char   *prefix,
                          GError      **error)
 {
-  g_autoptr(StoreStatement) stmt = NULL;
-
   g_return_val_if_fail (POOLER_IS_STORE (self), FALSE);
   g_return_val_if_fail (prefix != NULL, FALSE);
   g_return_val_if_fail (error == NULL || *error == NULL, FALSE);
 
-  stmt = store_prepare (self, "UPDATE api_keys SET status = 'revoked' WHERE prefix = ?1", error);
-  if (stmt == NULL)
-    return FALSE;
-
-  bind_text (stmt, 1, prefix);
-  if (!store_step_done (self, stmt, "Could not revoke the key", error))
-    return FALSE;
-
-  if (sqlite3_changes (self->db) == 0)
-    {
-      g_set_error (error, POOLER_ERROR, POOLER_ERROR_NOT_FOUND,
-                   "No key with prefix %s", prefix);
-      return FALSE;
-    }
-
-  return TRUE;
+  return store_revoke_by_prefix (self, "UPDATE api_keys SET status = 'revoked' WHERE prefix = ?1",
+                                 "Could not revoke the key", "key", prefix, error);
 }
 
 /* Request log */
 
+#define REQUEST_COLUMNS \
+  "id, started_at_ms, pool_slug, key_prefix, account_id," \
+  " model, endpoint, transport, status, upstream_status," \
+  " latency_ms, ttfb_ms, input_tokens, output_tokens," \
+  " cached_tokens, reasoning_tokens, error_code, state"
+
 static PoolerRequestRecord *
-request_from_row (sqlite3_stmt *stmt)
+request_from_row (sqlite3_stmt  *stmt,
+                  GError       **error)
 {
   PoolerRequestRecord *record = pooler_request_record_new ();
   PoolerRequestState state;
@@ -1575,63 +1586,42 @@ store_fill_attempts (PoolerStore          *self,
   return TRUE;
 }
 
+/* Runs @stmt (already bound) and fills each row's attempts. */
 static GPtrArray *
-store_read_requests (PoolerStore  *self,
-                     guint         limit,
-                     GError      **error)
+store_collect_requests (PoolerStore   *self,
+                        sqlite3_stmt  *stmt,
+                        GError       **error)
 {
-  g_autoptr(StoreStatement) stmt = NULL;
   g_autoptr(GPtrArray) records = NULL;
-  int rc;
 
-  stmt = store_prepare (self,
-                        "SELECT id, started_at_ms, pool_slug, key_prefix, account_id,"
-                        " model, endpoint, transport, status, upstream_status,"
-                        " latency_ms, ttfb_ms, input_tokens, output_tokens,"
-                        " cached_tokens, reasoning_tokens, error_code, state"
-                        " FROM requests ORDER BY started_at_ms DESC, id DESC LIMIT ?1",
-                        error);
-  if (stmt == NULL)
+  records = store_collect_rows (self, stmt, (StoreRowReader) request_from_row,
+                                (GDestroyNotify) pooler_request_record_free,
+                                "Could not list requests", error);
+  if (records == NULL)
     return NULL;
 
-  /* 0 means no limit; SQLite reads a negative LIMIT the same way. */
-  sqlite3_bind_int64 (stmt, 1, limit > 0 ? (sqlite3_int64) limit : -1);
-
-  records = g_ptr_array_new_with_free_func ((GDestroyNotify) pooler_request_record_free);
-  while ((rc = sqlite3_step (stmt)) == SQLITE_ROW)
-    {
-      PoolerRequestRecord *record = request_from_row (stmt);
-
-      g_ptr_array_add (records, record);
-      if (!store_fill_attempts (self, record, error))
-        return NULL;
-    }
-
-  if (rc != SQLITE_DONE)
-    {
-      set_database_error (error, self->db, "Could not list requests");
+  /* Attempts after the rows: the cached attempt statement is separate. */
+  sqlite3_reset (stmt);
+  for (guint i = 0; i < records->len; i++)
+    if (!store_fill_attempts (self, g_ptr_array_index (records, i), error))
       return NULL;
-    }
 
   return g_steal_pointer (&records);
 }
 
-GPtrArray *
-pooler_store_list_requests (PoolerStore  *self,
-                            guint         limit,
-                            GError      **error)
+/* One read transaction, so rows and their attempts come from the same
+ * snapshot while the writer commits. */
+static GPtrArray *
+store_in_read_transaction (PoolerStore   *self,
+                           sqlite3_stmt  *stmt,
+                           GError       **error)
 {
   GPtrArray *records;
 
-  g_return_val_if_fail (POOLER_IS_STORE (self), NULL);
-  g_return_val_if_fail (error == NULL || *error == NULL, NULL);
-
-  /* One read transaction, so rows and their attempts come from the same
-   * snapshot while the writer commits. */
   if (!exec_sql (self->db, "BEGIN", "Could not read requests", error))
     return NULL;
 
-  records = store_read_requests (self, limit, error);
+  records = store_collect_requests (self, stmt, error);
 
   if (records == NULL)
     rollback_quietly (self->db);
@@ -1642,6 +1632,29 @@ pooler_store_list_requests (PoolerStore  *self,
     }
 
   return records;
+}
+
+GPtrArray *
+pooler_store_list_requests (PoolerStore  *self,
+                            guint         limit,
+                            GError      **error)
+{
+  g_autoptr(StoreStatement) stmt = NULL;
+
+  g_return_val_if_fail (POOLER_IS_STORE (self), NULL);
+  g_return_val_if_fail (error == NULL || *error == NULL, NULL);
+
+  stmt = store_prepare (self,
+                        "SELECT " REQUEST_COLUMNS " FROM requests"
+                        " ORDER BY started_at_ms DESC, id DESC LIMIT ?1",
+                        error);
+  if (stmt == NULL)
+    return NULL;
+
+  /* 0 means no limit; SQLite reads a negative LIMIT the same way. */
+  sqlite3_bind_int64 (stmt, 1, limit > 0 ? (sqlite3_int64) limit : -1);
+
+  return store_in_read_transaction (self, stmt, error);
 }
 
 gboolean
@@ -1701,14 +1714,28 @@ pooler_store_mark_interrupted (PoolerStore  *self,
 
 /* Quota evidence */
 
+static PoolerQuotaWindow *
+quota_window_from_row (sqlite3_stmt  *stmt,
+                       GError       **error)
+{
+  PoolerQuotaWindow *window = g_new0 (PoolerQuotaWindow, 1);
+
+  window->limit_id = column_dup (stmt, 0);
+  window->window_minutes = sqlite3_column_int (stmt, 1);
+  window->used_percent = sqlite3_column_double (stmt, 2);
+  window->reset_at = sqlite3_column_int64 (stmt, 3);
+  window->observed_at = sqlite3_column_int64 (stmt, 4);
+  window->source = POOLER_QUOTA_SOURCE_STORED;
+
+  return window;
+}
+
 GPtrArray *
 pooler_store_list_quota_windows (PoolerStore  *self,
                                  const char   *account_id,
                                  GError      **error)
 {
   g_autoptr(StoreStatement) stmt = NULL;
-  g_autoptr(GPtrArray) windows = NULL;
-  int rc;
 
   g_return_val_if_fail (POOLER_IS_STORE (self), NULL);
   g_return_val_if_fail (account_id != NULL, NULL);
@@ -1723,27 +1750,24 @@ pooler_store_list_quota_windows (PoolerStore  *self,
     return NULL;
 
   bind_text (stmt, 1, account_id);
-  windows = g_ptr_array_new_with_free_func ((GDestroyNotify) pooler_quota_window_free);
-  while ((rc = sqlite3_step (stmt)) == SQLITE_ROW)
-    {
-      PoolerQuotaWindow *window = g_new0 (PoolerQuotaWindow, 1);
+  return store_collect_rows (self, stmt, (StoreRowReader) quota_window_from_row,
+                             (GDestroyNotify) pooler_quota_window_free,
+                             "Could not read quota windows", error);
+}
 
-      window->limit_id = column_dup (stmt, 0);
-      window->window_minutes = sqlite3_column_int (stmt, 1);
-      window->used_percent = sqlite3_column_double (stmt, 2);
-      window->reset_at = sqlite3_column_int64 (stmt, 3);
-      window->observed_at = sqlite3_column_int64 (stmt, 4);
-      window->source = POOLER_QUOTA_SOURCE_STORED;
-      g_ptr_array_add (windows, window);
-    }
+static PoolerAffinityEntry *
+affinity_from_row (sqlite3_stmt  *stmt,
+                   GError       **error)
+{
+  PoolerAffinityEntry *entry = g_new0 (PoolerAffinityEntry, 1);
 
-  if (rc != SQLITE_DONE)
-    {
-      set_database_error (error, self->db, "Could not read quota windows");
-      return NULL;
-    }
+  entry->key_sha256 = column_dup (stmt, 0);
+  entry->kind = column_dup (stmt, 1);
+  entry->account_id = column_dup (stmt, 2);
+  entry->pool_id = sqlite3_column_int64 (stmt, 3);
+  entry->expires_at = sqlite3_column_int64 (stmt, 4);
 
-  return g_steal_pointer (&windows);
+  return entry;
 }
 
 GPtrArray *
@@ -1752,8 +1776,6 @@ pooler_store_list_affinities (PoolerStore  *self,
                               GError      **error)
 {
   g_autoptr(StoreStatement) stmt = NULL;
-  g_autoptr(GPtrArray) entries = NULL;
-  int rc;
 
   g_return_val_if_fail (POOLER_IS_STORE (self), NULL);
   g_return_val_if_fail (error == NULL || *error == NULL, NULL);
@@ -1766,26 +1788,9 @@ pooler_store_list_affinities (PoolerStore  *self,
     return NULL;
 
   sqlite3_bind_int64 (stmt, 1, now);
-  entries = g_ptr_array_new_with_free_func ((GDestroyNotify) pooler_affinity_entry_free);
-  while ((rc = sqlite3_step (stmt)) == SQLITE_ROW)
-    {
-      PoolerAffinityEntry *entry = g_new0 (PoolerAffinityEntry, 1);
-
-      entry->key_sha256 = column_dup (stmt, 0);
-      entry->kind = column_dup (stmt, 1);
-      entry->account_id = column_dup (stmt, 2);
-      entry->pool_id = sqlite3_column_int64 (stmt, 3);
-      entry->expires_at = sqlite3_column_int64 (stmt, 4);
-      g_ptr_array_add (entries, entry);
-    }
-
-  if (rc != SQLITE_DONE)
-    {
-      set_database_error (error, self->db, "Could not read affinities");
-      return NULL;
-    }
-
-  return g_steal_pointer (&entries);
+  return store_collect_rows (self, stmt, (StoreRowReader) affinity_from_row,
+                             (GDestroyNotify) pooler_affinity_entry_free,
+                             "Could not read affinities", error);
 }
 
 gboolean
@@ -1825,7 +1830,8 @@ pooler_store_add_audit_event (PoolerStore  *self,
   "SELECT prefix, secret_sha256, name, status, created_at, last_used_at FROM mcp_tokens"
 
 static PoolerMcpTokenRecord *
-mcp_token_from_row (sqlite3_stmt *stmt)
+mcp_token_from_row (sqlite3_stmt  *stmt,
+                    GError       **error)
 {
   PoolerMcpTokenRecord *token = pooler_mcp_token_record_new ();
 
@@ -1889,29 +1895,12 @@ pooler_store_find_mcp_token (PoolerStore  *self,
                              const char   *prefix,
                              GError      **error)
 {
-  g_autoptr(StoreStatement) stmt = NULL;
-  gboolean found;
-
   g_return_val_if_fail (POOLER_IS_STORE (self), NULL);
   g_return_val_if_fail (prefix != NULL, NULL);
   g_return_val_if_fail (error == NULL || *error == NULL, NULL);
 
-  stmt = store_prepare (self, MCP_TOKEN_SELECT " WHERE prefix = ?1", error);
-  if (stmt == NULL)
-    return NULL;
-
-  bind_text (stmt, 1, prefix);
-  if (!store_step_row (self, stmt, &found, error))
-    return NULL;
-
-  if (!found)
-    {
-      g_set_error (error, POOLER_ERROR, POOLER_ERROR_NOT_FOUND,
-                   "No token with prefix %s", prefix);
-      return NULL;
-    }
-
-  return mcp_token_from_row (stmt);
+  return store_find_by_prefix (self, MCP_TOKEN_SELECT " WHERE prefix = ?1",
+                               (StoreRowReader) mcp_token_from_row, "token", prefix, error);
 }
 
 GPtrArray *
@@ -1919,8 +1908,6 @@ pooler_store_list_mcp_tokens (PoolerStore  *self,
                               GError      **error)
 {
   g_autoptr(StoreStatement) stmt = NULL;
-  g_autoptr(GPtrArray) tokens = NULL;
-  int rc;
 
   g_return_val_if_fail (POOLER_IS_STORE (self), NULL);
   g_return_val_if_fail (error == NULL || *error == NULL, NULL);
@@ -1929,17 +1916,9 @@ pooler_store_list_mcp_tokens (PoolerStore  *self,
   if (stmt == NULL)
     return NULL;
 
-  tokens = g_ptr_array_new_with_free_func ((GDestroyNotify) pooler_mcp_token_record_free);
-  while ((rc = sqlite3_step (stmt)) == SQLITE_ROW)
-    g_ptr_array_add (tokens, mcp_token_from_row (stmt));
-
-  if (rc != SQLITE_DONE)
-    {
-      set_database_error (error, self->db, "Could not list tokens");
-      return NULL;
-    }
-
-  return g_steal_pointer (&tokens);
+  return store_collect_rows (self, stmt, (StoreRowReader) mcp_token_from_row,
+                             (GDestroyNotify) pooler_mcp_token_record_free,
+                             "Could not list tokens", error);
 }
 
 gboolean
@@ -1947,28 +1926,12 @@ pooler_store_revoke_mcp_token (PoolerStore  *self,
                                const char   *prefix,
                                GError      **error)
 {
-  g_autoptr(StoreStatement) stmt = NULL;
-
   g_return_val_if_fail (POOLER_IS_STORE (self), FALSE);
   g_return_val_if_fail (prefix != NULL, FALSE);
   g_return_val_if_fail (error == NULL || *error == NULL, FALSE);
 
-  stmt = store_prepare (self, "UPDATE mcp_tokens SET status = 'revoked' WHERE prefix = ?1", error);
-  if (stmt == NULL)
-    return FALSE;
-
-  bind_text (stmt, 1, prefix);
-  if (!store_step_done (self, stmt, "Could not revoke the token", error))
-    return FALSE;
-
-  if (sqlite3_changes (self->db) == 0)
-    {
-      g_set_error (error, POOLER_ERROR, POOLER_ERROR_NOT_FOUND,
-                   "No token with prefix %s", prefix);
-      return FALSE;
-    }
-
-  return TRUE;
+  return store_revoke_by_prefix (self, "UPDATE mcp_tokens SET status = 'revoked' WHERE prefix = ?1",
+                                 "Could not revoke the token", "token", prefix, error);
 }
 
 gboolean
@@ -1994,64 +1957,6 @@ pooler_store_touch_mcp_token (PoolerStore  *self,
 }
 
 /* Filtered request log */
-
-#define REQUEST_COLUMNS \
-  "id, started_at_ms, pool_slug, key_prefix, account_id," \
-  " model, endpoint, transport, status, upstream_status," \
-  " latency_ms, ttfb_ms, input_tokens, output_tokens," \
-  " cached_tokens, reasoning_tokens, error_code, state"
-
-/* Runs @stmt (already bound) and fills each row's attempts, inside one read
- * transaction so rows and attempts come from the same snapshot. */
-static GPtrArray *
-store_collect_requests (PoolerStore   *self,
-                        sqlite3_stmt  *stmt,
-                        GError       **error)
-{
-  g_autoptr(GPtrArray) records = NULL;
-  int rc;
-
-  records = g_ptr_array_new_with_free_func ((GDestroyNotify) pooler_request_record_free);
-  while ((rc = sqlite3_step (stmt)) == SQLITE_ROW)
-    g_ptr_array_add (records, request_from_row (stmt));
-
-  if (rc != SQLITE_DONE)
-    {
-      set_database_error (error, self->db, "Could not list requests");
-      return NULL;
-    }
-
-  /* Attempts after the rows: the cached attempt statement is separate. */
-  sqlite3_reset (stmt);
-  for (guint i = 0; i < records->len; i++)
-    if (!store_fill_attempts (self, g_ptr_array_index (records, i), error))
-      return NULL;
-
-  return g_steal_pointer (&records);
-}
-
-static GPtrArray *
-store_in_read_transaction (PoolerStore   *self,
-                           sqlite3_stmt  *stmt,
-                           GError       **error)
-{
-  GPtrArray *records;
-
-  if (!exec_sql (self->db, "BEGIN", "Could not read requests", error))
-    return NULL;
-
-  records = store_collect_requests (self, stmt, error);
-
-  if (records == NULL)
-    rollback_quietly (self->db);
-  else if (!exec_sql (self->db, "COMMIT", "Could not read requests", error))
-    {
-      rollback_quietly (self->db);
-      g_clear_pointer (&records, g_ptr_array_unref);
-    }
-
-  return records;
-}
 
 GPtrArray *
 pooler_store_query_requests (PoolerStore               *self,
@@ -2141,6 +2046,22 @@ pooler_audit_event_free (PoolerAuditEvent *event)
   g_free (event);
 }
 
+static PoolerAuditEvent *
+audit_event_from_row (sqlite3_stmt  *stmt,
+                      GError       **error)
+{
+  PoolerAuditEvent *event = g_new0 (PoolerAuditEvent, 1);
+
+  event->id = sqlite3_column_int64 (stmt, 0);
+  event->at = sqlite3_column_int64 (stmt, 1);
+  event->actor = column_dup (stmt, 2);
+  event->action = column_dup (stmt, 3);
+  event->target = column_dup (stmt, 4);
+  event->detail = column_dup (stmt, 5);
+
+  return event;
+}
+
 GPtrArray *
 pooler_store_list_audit_events (PoolerStore  *self,
                                 gint64        before_id,
@@ -2148,8 +2069,6 @@ pooler_store_list_audit_events (PoolerStore  *self,
                                 GError      **error)
 {
   g_autoptr(StoreStatement) stmt = NULL;
-  g_autoptr(GPtrArray) events = NULL;
-  int rc;
 
   g_return_val_if_fail (POOLER_IS_STORE (self), NULL);
   g_return_val_if_fail (error == NULL || *error == NULL, NULL);
@@ -2164,25 +2083,7 @@ pooler_store_list_audit_events (PoolerStore  *self,
   sqlite3_bind_int64 (stmt, 1, before_id);
   sqlite3_bind_int64 (stmt, 2, limit > 0 ? (sqlite3_int64) limit : -1);
 
-  events = g_ptr_array_new_with_free_func ((GDestroyNotify) pooler_audit_event_free);
-  while ((rc = sqlite3_step (stmt)) == SQLITE_ROW)
-    {
-      PoolerAuditEvent *event = g_new0 (PoolerAuditEvent, 1);
-
-      event->id = sqlite3_column_int64 (stmt, 0);
-      event->at = sqlite3_column_int64 (stmt, 1);
-      event->actor = column_dup (stmt, 2);
-      event->action = column_dup (stmt, 3);
-      event->target = column_dup (stmt, 4);
-      event->detail = column_dup (stmt, 5);
-      g_ptr_array_add (events, event);
-    }
-
-  if (rc != SQLITE_DONE)
-    {
-      set_database_error (error, self->db, "Could not read the audit log");
-      return NULL;
-    }
-
-  return g_steal_pointer (&events);
+  return store_collect_rows (self, stmt, (StoreRowReader) audit_event_from_row,
+                             (GDestroyNotify) pooler_audit_event_free,
+                             "Could not read the audit log", error);
 }

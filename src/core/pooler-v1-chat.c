@@ -88,13 +88,7 @@ check_fields (JsonObject *request)
 static PoolerV1Problem *
 check_types (JsonObject *request)
 {
-  static const struct
-  {
-    const char   *name;
-    JsonNodeType  node_type;
-    GType         value_type;
-    const char   *expected;
-  } checks[] = {
+  static const PoolerV1TypeCheck checks[] = {
     { "stream", JSON_NODE_VALUE, G_TYPE_BOOLEAN, "a boolean" },
     { "stream_options", JSON_NODE_OBJECT, G_TYPE_INVALID, "an object" },
     { "tools", JSON_NODE_ARRAY, G_TYPE_INVALID, "an array" },
@@ -112,16 +106,8 @@ check_types (JsonObject *request)
   PoolerV1Problem *problem;
   JsonNode *node;
 
-  node = json_object_get_member (request, "model");
-  if (node == NULL || JSON_NODE_HOLDS_NULL (node))
-    return pooler_v1_problem_new (SOUP_STATUS_BAD_REQUEST, "missing_required_parameter", "model",
-                                  "Missing required parameter: 'model'.");
-  if ((problem = pooler_v1_check_type (request, "model", "model", JSON_NODE_VALUE, G_TYPE_STRING,
-                                       "a string")) != NULL)
+  if ((problem = pooler_v1_check_model (request)) != NULL)
     return problem;
-  if (*json_node_get_string (node) == '\0')
-    return pooler_v1_problem_new (SOUP_STATUS_BAD_REQUEST, "invalid_value", "model",
-                                  "Invalid value for 'model': it must not be empty.");
 
   node = json_object_get_member (request, "messages");
   if (node == NULL || JSON_NODE_HOLDS_NULL (node))
@@ -134,18 +120,10 @@ check_types (JsonObject *request)
     return pooler_v1_problem_new (SOUP_STATUS_BAD_REQUEST, "invalid_value", "messages",
                                   "Invalid value for 'messages': at least one message is required.");
 
-  for (guint i = 0; i < G_N_ELEMENTS (checks); i++)
-    if ((problem = pooler_v1_check_type (request, checks[i].name, checks[i].name, checks[i].node_type,
-                                         checks[i].value_type, checks[i].expected)) != NULL)
-      return problem;
+  if ((problem = pooler_v1_check_types (request, checks, G_N_ELEMENTS (checks))) != NULL)
+    return problem;
 
-  node = json_object_get_member (request, "tool_choice");
-  if (node != NULL && !JSON_NODE_HOLDS_NULL (node) && !JSON_NODE_HOLDS_OBJECT (node) &&
-      !(JSON_NODE_HOLDS_VALUE (node) && json_node_get_value_type (node) == G_TYPE_STRING))
-    return pooler_v1_problem_new (SOUP_STATUS_BAD_REQUEST, "invalid_type", "tool_choice",
-                                  "Invalid type for 'tool_choice': expected a string or an object.");
-
-  return NULL;
+  return pooler_v1_check_tool_choice (request);
 }
 
 static const char *
@@ -167,18 +145,6 @@ object_member (JsonObject *object,
   JsonNode *node = object != NULL ? json_object_get_member (object, name) : NULL;
 
   return node != NULL && JSON_NODE_HOLDS_OBJECT (node) ? json_node_get_object (node) : NULL;
-}
-
-static JsonObject *
-text_part (const char *type,
-           const char *text)
-{
-  JsonObject *part = json_object_new ();
-
-  json_object_set_string_member (part, "type", type);
-  json_object_set_string_member (part, "text", text);
-
-  return part;
 }
 
 /* Text-only content (a string or text parts) as one string; NULL with
@@ -236,7 +202,7 @@ user_content (JsonNode         *content,
 
   if (content != NULL && JSON_NODE_HOLDS_VALUE (content) && json_node_get_value_type (content) == G_TYPE_STRING)
     {
-      json_array_add_object_element (result, text_part ("input_text", json_node_get_string (content)));
+      json_array_add_object_element (result, pooler_v1_text_part ("input_text", json_node_get_string (content)));
       return g_steal_pointer (&result);
     }
   if (content == NULL || !JSON_NODE_HOLDS_ARRAY (content))
@@ -254,7 +220,7 @@ user_content (JsonNode         *content,
       const char *type = string_member (part, "type");
 
       if (g_strcmp0 (type, "text") == 0 && string_member (part, "text") != NULL)
-        json_array_add_object_element (result, text_part ("input_text", string_member (part, "text")));
+        json_array_add_object_element (result, pooler_v1_text_part ("input_text", string_member (part, "text")));
       else if (g_strcmp0 (type, "image_url") == 0 &&
                string_member (object_member (part, "image_url"), "url") != NULL)
         {
@@ -278,19 +244,6 @@ user_content (JsonNode         *content,
     }
 
   return g_steal_pointer (&result);
-}
-
-static JsonObject *
-message_item (const char *role,
-              JsonArray  *content)
-{
-  JsonObject *item = json_object_new ();
-
-  json_object_set_string_member (item, "type", "message");
-  json_object_set_string_member (item, "role", role);
-  json_object_set_array_member (item, "content", content);
-
-  return item;
 }
 
 static PoolerV1Problem *
@@ -336,8 +289,8 @@ translate_assistant (JsonObject *message,
     {
       JsonArray *parts = json_array_new ();
 
-      json_array_add_object_element (parts, text_part ("output_text", text));
-      json_array_add_object_element (input, message_item ("assistant", parts));
+      json_array_add_object_element (parts, pooler_v1_text_part ("output_text", text));
+      json_array_add_object_element (input, pooler_v1_message_item ("assistant", parts));
     }
 
   if (tool_calls == NULL || JSON_NODE_HOLDS_NULL (tool_calls))
@@ -398,12 +351,7 @@ translate_message (JsonNode  *node,
 
       if (text == NULL)
         return problem;
-      if (*text != '\0')
-        {
-          if (instructions->len > 0)
-            g_string_append (instructions, "\n\n");
-          g_string_append (instructions, text);
-        }
+      pooler_v1_append_instructions (instructions, text);
       return NULL;
     }
 
@@ -413,7 +361,7 @@ translate_message (JsonNode  *node,
 
       if (content == NULL)
         return problem;
-      json_array_add_object_element (input, message_item ("user", content));
+      json_array_add_object_element (input, pooler_v1_message_item ("user", content));
       return NULL;
     }
 
@@ -568,9 +516,9 @@ PoolerV1Request *
 pooler_v1_chat_translate_request (JsonObject       *request,
                                   PoolerV1Problem **problem)
 {
-  g_autoptr(PoolerV1Request) result = NULL;
   g_autoptr(JsonObject) body = NULL;
   g_autoptr(JsonObject) text = json_object_new ();
+  PoolerV1Request *result;
   g_autoptr(GString) instructions = g_string_new (NULL);
   JsonArray *messages;
   JsonArray *input;
@@ -624,26 +572,14 @@ pooler_v1_chat_translate_request (JsonObject       *request,
   if (pooler_v1_member_present (request, "prompt_cache_key"))
     json_object_set_string_member (body, "prompt_cache_key",
                                    json_object_get_string_member (request, "prompt_cache_key"));
-  if (pooler_v1_member_present (request, "service_tier"))
-    {
-      const char *tier = json_object_get_string_member (request, "service_tier");
+  pooler_v1_copy_service_tier (request, body);
 
-      if (strcmp (tier, "auto") != 0 && strcmp (tier, "default") != 0)
-        json_object_set_string_member (body, "service_tier", strcmp (tier, "fast") == 0 ? "priority" : tier);
-    }
-
-  result = g_new0 (PoolerV1Request, 1);
-  result->model = g_strdup (json_object_get_string_member (request, "model"));
-  if (pooler_v1_member_present (request, "prompt_cache_key"))
-    result->prompt_cache_key = g_strdup (json_object_get_string_member (request, "prompt_cache_key"));
-  result->stream = pooler_v1_member_present (request, "stream") &&
-                   json_object_get_boolean_member (request, "stream");
+  result = pooler_v1_request_new (request, body, instructions->str, NULL);
   if (pooler_v1_member_present (request, "stream_options"))
     result->include_usage = json_object_get_boolean_member_with_default (
       json_object_get_object_member (request, "stream_options"), "include_usage", FALSE);
-  result->body = pooler_v1_finish_body (body, instructions->str, NULL);
 
-  return g_steal_pointer (&result);
+  return result;
 }
 
 /* ---- the answer ------------------------------------------------------- */

@@ -142,4 +142,45 @@ PoolerV1Problem *pooler_v1_check_type       (JsonObject       *object,
                                              GType             value_type,
                                              const char       *expected);
 
+/* One row of a translator's type table for pooler_v1_check_types(). */
+typedef struct
+{
+  const char   *name;
+  JsonNodeType  node_type;
+  GType         value_type;   /* G_TYPE_INVALID: any value of node_type */
+  const char   *expected;     /* "a string", "an object" ... */
+} PoolerV1TypeCheck;
+
+/* "model" must be a non-empty string. */
+PoolerV1Problem *pooler_v1_check_model      (JsonObject       *request);
+/* The first of @checks that @request breaks, or NULL. */
+PoolerV1Problem *pooler_v1_check_types      (JsonObject              *request,
+                                             const PoolerV1TypeCheck *checks,
+                                             gsize                    n_checks);
+/* "tool_choice", when present, must be a string or an object. */
+PoolerV1Problem *pooler_v1_check_tool_choice (JsonObject      *request);
+
+/* Request-building helpers shared by the translators. */
+/* Appends @text (if any) to @instructions, a blank line between pieces. */
+void             pooler_v1_append_instructions (GString       *instructions,
+                                                const char    *text);
+/* {"type": @type, "text": @text} */
+JsonObject      *pooler_v1_text_part        (const char       *type,
+                                             const char       *text);
+/* {"type": "message", "role": @role, "content": @content}, taking @content. */
+JsonObject      *pooler_v1_message_item     (const char       *role,
+                                             JsonArray        *content);
+/* Sets "service_tier" on @body from @request's: "auto" and "default" are
+ * the backend's default and left out; "fast" is Codex's name for
+ * "priority". */
+void             pooler_v1_copy_service_tier (JsonObject      *request,
+                                              JsonObject      *body);
+/* The translated request: model, prompt_cache_key and stream read from
+ * @request (already checked); @body finished as pooler_v1_finish_body()
+ * does. */
+PoolerV1Request *pooler_v1_request_new      (JsonObject       *request,
+                                             JsonObject       *body,
+                                             const char       *instructions,
+                                             JsonArray        *client_include);
+
 G_END_DECLS

@@ -74,13 +74,7 @@ check_fields (JsonObject *request)
 static PoolerV1Problem *
 check_types (JsonObject *request)
 {
-  static const struct
-  {
-    const char   *name;
-    JsonNodeType  node_type;
-    GType         value_type;
-    const char   *expected;
-  } checks[] = {
+  static const PoolerV1TypeCheck checks[] = {
     { "stream", JSON_NODE_VALUE, G_TYPE_BOOLEAN, "a boolean" },
     { "store", JSON_NODE_VALUE, G_TYPE_BOOLEAN, "a boolean" },
     { "instructions", JSON_NODE_VALUE, G_TYPE_STRING, "a string" },
@@ -98,16 +92,8 @@ check_types (JsonObject *request)
   PoolerV1Problem *problem;
   JsonNode *node;
 
-  node = json_object_get_member (request, "model");
-  if (node == NULL || JSON_NODE_HOLDS_NULL (node))
-    return pooler_v1_problem_new (SOUP_STATUS_BAD_REQUEST, "missing_required_parameter", "model",
-                                  "Missing required parameter: 'model'.");
-  if ((problem = pooler_v1_check_type (request, "model", "model", JSON_NODE_VALUE, G_TYPE_STRING,
-                                       "a string")) != NULL)
+  if ((problem = pooler_v1_check_model (request)) != NULL)
     return problem;
-  if (*json_node_get_string (node) == '\0')
-    return pooler_v1_problem_new (SOUP_STATUS_BAD_REQUEST, "invalid_value", "model",
-                                  "Invalid value for 'model': it must not be empty.");
 
   node = json_object_get_member (request, "input");
   if (node == NULL || JSON_NODE_HOLDS_NULL (node))
@@ -118,10 +104,8 @@ check_types (JsonObject *request)
     return pooler_v1_problem_new (SOUP_STATUS_BAD_REQUEST, "invalid_type", "input",
                                   "Invalid type for 'input': expected a string or an array of items.");
 
-  for (guint i = 0; i < G_N_ELEMENTS (checks); i++)
-    if ((problem = pooler_v1_check_type (request, checks[i].name, checks[i].name, checks[i].node_type,
-                                         checks[i].value_type, checks[i].expected)) != NULL)
-      return problem;
+  if ((problem = pooler_v1_check_types (request, checks, G_N_ELEMENTS (checks))) != NULL)
+    return problem;
 
   if (pooler_v1_member_present (request, "include"))
     {
@@ -152,13 +136,7 @@ check_types (JsonObject *request)
         }
     }
 
-  node = json_object_get_member (request, "tool_choice");
-  if (node != NULL && !JSON_NODE_HOLDS_NULL (node) && !JSON_NODE_HOLDS_OBJECT (node) &&
-      !(JSON_NODE_HOLDS_VALUE (node) && json_node_get_value_type (node) == G_TYPE_STRING))
-    return pooler_v1_problem_new (SOUP_STATUS_BAD_REQUEST, "invalid_type", "tool_choice",
-                                  "Invalid type for 'tool_choice': expected a string or an object.");
-
-  return NULL;
+  return pooler_v1_check_tool_choice (request);
 }
 
 /* Plain text of a content list, when every part is text. */
@@ -191,24 +169,10 @@ text_content (const char *part_type,
               const char *text)
 {
   JsonArray *content = json_array_new ();
-  JsonObject *part = json_object_new ();
 
-  json_object_set_string_member (part, "type", part_type);
-  json_object_set_string_member (part, "text", text);
-  json_array_add_object_element (content, part);
+  json_array_add_object_element (content, pooler_v1_text_part (part_type, text));
 
   return content;
-}
-
-static void
-append_instructions (GString    *instructions,
-                     const char *text)
-{
-  if (text == NULL || *text == '\0')
-    return;
-  if (instructions->len > 0)
-    g_string_append (instructions, "\n\n");
-  g_string_append (instructions, text);
 }
 
 /* One input item to the list the backend takes; system and developer text
@@ -259,21 +223,18 @@ translate_item (JsonNode   *node,
 
       if (JSON_NODE_HOLDS_VALUE (content))
         {
-          append_instructions (instructions, json_node_get_string (content));
+          pooler_v1_append_instructions (instructions, json_node_get_string (content));
           return NULL;
         }
       if (content_text (json_node_get_array (content), text))
         {
-          append_instructions (instructions, text->str);
+          pooler_v1_append_instructions (instructions, text->str);
           return NULL;
         }
       /* Images and files cannot be instructions; the backend takes no
        * system items, so they stay as a developer message. */
-      message = json_object_new ();
-      json_object_set_string_member (message, "type", "message");
-      json_object_set_string_member (message, "role", "developer");
-      json_object_set_member (message, "content", json_node_copy (content));
-      json_array_add_object_element (input, message);
+      json_array_add_object_element (input, pooler_v1_message_item ("developer",
+                                                                    json_array_ref (json_node_get_array (content))));
       return NULL;
     }
 
@@ -282,15 +243,11 @@ translate_item (JsonNode   *node,
                                   "Invalid value for '%s.role': '%s' is not one of user, assistant, "
                                   "system, developer.", param, role);
 
-  message = json_object_new ();
-  json_object_set_string_member (message, "type", "message");
-  json_object_set_string_member (message, "role", role);
-  if (JSON_NODE_HOLDS_VALUE (content))
-    json_object_set_array_member (message, "content",
-                                  text_content (strcmp (role, "assistant") == 0 ? "output_text" : "input_text",
-                                                json_node_get_string (content)));
-  else
-    json_object_set_member (message, "content", json_node_copy (content));
+  message = pooler_v1_message_item (role, JSON_NODE_HOLDS_VALUE (content)
+                                          ? text_content (strcmp (role, "assistant") == 0 ? "output_text"
+                                                                                          : "input_text",
+                                                          json_node_get_string (content))
+                                          : json_array_ref (json_node_get_array (content)));
   if (json_object_has_member (item, "id"))
     json_object_set_member (message, "id", json_node_copy (json_object_get_member (item, "id")));
   if (json_object_has_member (item, "status"))
@@ -304,7 +261,6 @@ PoolerV1Request *
 pooler_v1_responses_translate_request (JsonObject       *request,
                                        PoolerV1Problem **problem)
 {
-  g_autoptr(PoolerV1Request) result = NULL;
   g_autoptr(JsonObject) body = NULL;
   g_autoptr(JsonArray) input = NULL;
   g_autoptr(GString) instructions = g_string_new (NULL);
@@ -320,19 +276,14 @@ pooler_v1_responses_translate_request (JsonObject       *request,
     return NULL;
 
   if (pooler_v1_member_present (request, "instructions"))
-    append_instructions (instructions, json_object_get_string_member (request, "instructions"));
+    pooler_v1_append_instructions (instructions, json_object_get_string_member (request, "instructions"));
 
   input = json_array_new ();
   node = json_object_get_member (request, "input");
   if (JSON_NODE_HOLDS_VALUE (node))
-    {
-      JsonObject *message = json_object_new ();
-
-      json_object_set_string_member (message, "type", "message");
-      json_object_set_string_member (message, "role", "user");
-      json_object_set_array_member (message, "content", text_content ("input_text", json_node_get_string (node)));
-      json_array_add_object_element (input, message);
-    }
+    json_array_add_object_element (input, pooler_v1_message_item ("user",
+                                                                  text_content ("input_text",
+                                                                                json_node_get_string (node))));
   else
     {
       JsonArray *items = json_node_get_array (node);
@@ -349,28 +300,11 @@ pooler_v1_responses_translate_request (JsonObject       *request,
     if (pooler_v1_member_present (request, passed_on[i]))
       json_object_set_member (body, passed_on[i], json_node_copy (json_object_get_member (request, passed_on[i])));
 
-  if (pooler_v1_member_present (request, "service_tier"))
-    {
-      const char *tier = json_object_get_string_member (request, "service_tier");
+  pooler_v1_copy_service_tier (request, body);
 
-      /* "auto"/"default" are the backend's default; "fast" is Codex's name. */
-      if (strcmp (tier, "fast") == 0)
-        json_object_set_string_member (body, "service_tier", "priority");
-      else if (strcmp (tier, "auto") != 0 && strcmp (tier, "default") != 0)
-        json_object_set_string_member (body, "service_tier", tier);
-    }
-
-  result = g_new0 (PoolerV1Request, 1);
-  result->model = g_strdup (json_object_get_string_member (request, "model"));
-  if (pooler_v1_member_present (request, "prompt_cache_key"))
-    result->prompt_cache_key = g_strdup (json_object_get_string_member (request, "prompt_cache_key"));
-  result->stream = pooler_v1_member_present (request, "stream") &&
-                   json_object_get_boolean_member (request, "stream");
-  result->body = pooler_v1_finish_body (body, instructions->str,
-                                        pooler_v1_member_present (request, "include")
-                                        ? json_object_get_array_member (request, "include") : NULL);
-
-  return g_steal_pointer (&result);
+  return pooler_v1_request_new (request, body, instructions->str,
+                                pooler_v1_member_present (request, "include")
+                                ? json_object_get_array_member (request, "include") : NULL);
 }
 
 /* ---- the answer ------------------------------------------------------- */

@@ -184,6 +184,123 @@ pooler_v1_check_type (JsonObject   *object,
                                 "Invalid type for '%s': expected %s.", param, expected);
 }
 
+PoolerV1Problem *
+pooler_v1_check_model (JsonObject *request)
+{
+  JsonNode *node = json_object_get_member (request, "model");
+  PoolerV1Problem *problem;
+
+  if (node == NULL || JSON_NODE_HOLDS_NULL (node))
+    return pooler_v1_problem_new (SOUP_STATUS_BAD_REQUEST, "missing_required_parameter", "model",
+                                  "Missing required parameter: 'model'.");
+  if ((problem = pooler_v1_check_type (request, "model", "model", JSON_NODE_VALUE, G_TYPE_STRING,
+                                       "a string")) != NULL)
+    return problem;
+  if (*json_node_get_string (node) == '\0')
+    return pooler_v1_problem_new (SOUP_STATUS_BAD_REQUEST, "invalid_value", "model",
+                                  "Invalid value for 'model': it must not be empty.");
+
+  return NULL;
+}
+
+PoolerV1Problem *
+pooler_v1_check_types (JsonObject              *request,
+                       const PoolerV1TypeCheck *checks,
+                       gsize                    n_checks)
+{
+  PoolerV1Problem *problem;
+
+  for (gsize i = 0; i < n_checks; i++)
+    if ((problem = pooler_v1_check_type (request, checks[i].name, checks[i].name, checks[i].node_type,
+                                         checks[i].value_type, checks[i].expected)) != NULL)
+      return problem;
+
+  return NULL;
+}
+
+PoolerV1Problem *
+pooler_v1_check_tool_choice (JsonObject *request)
+{
+  JsonNode *node = json_object_get_member (request, "tool_choice");
+
+  if (node != NULL && !JSON_NODE_HOLDS_NULL (node) && !JSON_NODE_HOLDS_OBJECT (node) &&
+      !(JSON_NODE_HOLDS_VALUE (node) && json_node_get_value_type (node) == G_TYPE_STRING))
+    return pooler_v1_problem_new (SOUP_STATUS_BAD_REQUEST, "invalid_type", "tool_choice",
+                                  "Invalid type for 'tool_choice': expected a string or an object.");
+
+  return NULL;
+}
+
+void
+pooler_v1_append_instructions (GString    *instructions,
+                               const char *text)
+{
+  if (text == NULL || *text == '\0')
+    return;
+  if (instructions->len > 0)
+    g_string_append (instructions, "\n\n");
+  g_string_append (instructions, text);
+}
+
+JsonObject *
+pooler_v1_text_part (const char *type,
+                     const char *text)
+{
+  JsonObject *part = json_object_new ();
+
+  json_object_set_string_member (part, "type", type);
+  json_object_set_string_member (part, "text", text);
+
+  return part;
+}
+
+JsonObject *
+pooler_v1_message_item (const char *role,
+                        JsonArray  *content)
+{
+  JsonObject *item = json_object_new ();
+
+  json_object_set_string_member (item, "type", "message");
+  json_object_set_string_member (item, "role", role);
+  json_object_set_array_member (item, "content", content);
+
+  return item;
+}
+
+void
+pooler_v1_copy_service_tier (JsonObject *request,
+                             JsonObject *body)
+{
+  const char *tier;
+
+  if (!pooler_v1_member_present (request, "service_tier"))
+    return;
+
+  tier = json_object_get_string_member (request, "service_tier");
+  if (strcmp (tier, "fast") == 0)
+    json_object_set_string_member (body, "service_tier", "priority");
+  else if (strcmp (tier, "auto") != 0 && strcmp (tier, "default") != 0)
+    json_object_set_string_member (body, "service_tier", tier);
+}
+
+PoolerV1Request *
+pooler_v1_request_new (JsonObject *request,
+                       JsonObject *body,
+                       const char *instructions,
+                       JsonArray  *client_include)
+{
+  PoolerV1Request *result = g_new0 (PoolerV1Request, 1);
+
+  result->model = g_strdup (json_object_get_string_member (request, "model"));
+  if (pooler_v1_member_present (request, "prompt_cache_key"))
+    result->prompt_cache_key = g_strdup (json_object_get_string_member (request, "prompt_cache_key"));
+  result->stream = pooler_v1_member_present (request, "stream") &&
+                   json_object_get_boolean_member (request, "stream");
+  result->body = pooler_v1_finish_body (body, instructions, client_include);
+
+  return result;
+}
+
 /* ---- the routes --------------------------------------------------------- */
 
 static void
