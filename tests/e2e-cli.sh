@@ -187,6 +187,18 @@ e2e_lacks "$REQUESTS" "$GOOD_SECRET" "the fake upstream never saw the Pool key"
 e2e_stop_serve
 e2e_is "$SERVE_RC" 0 "serve exits 0 within 5 s of SIGTERM"
 
+# --- pool settings ---------------------------------------------------------------
+
+e2e_pooler pool set main --ring-size 2
+e2e_is "$E2E_RC" 0 "pool set main --ring-size 2"
+e2e_pooler pool list --json
+e2e_is "$(e2e_json_get '[p["ring_size"] for p in d if p["slug"] == "main"][0]' <<<"$E2E_OUT")" 2 \
+       "pool list --json shows the ring size"
+e2e_pooler pool set main --ring-size 11
+e2e_is "$E2E_RC" 1 "a ring size over 10 is refused"
+e2e_pooler pool set main
+e2e_is "$E2E_RC" 2 "pool set with nothing to set is a usage error"
+
 # --- no Secret Service: one clear line, nothing half-written ----------------
 
 e2e_make_auth_json "$E2E_TMP/novault.json" acct_cli_novault novault@example.com

@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "fake-upstream.h"
+#include "pooler-error.h"
 #include "pooler-gateway.h"
 #include "pooler-service.h"
 #include "pooler-store.h"
@@ -524,6 +525,28 @@ test_continuity_survives_restart (Fixture       *f,
   pooler_service_stop (again);
 }
 
+/* A ring of one: no failover, the account's own answer comes back. */
+static void
+test_ring_size (Fixture       *f,
+                gconstpointer  data)
+{
+  g_autoptr(GError) error = NULL;
+  g_autoptr(GBytes) answer = NULL;
+  g_autoptr(SoupMessage) msg = NULL;
+  g_autoptr(PoolerRequestRecord) row = NULL;
+
+  g_assert_true (pooler_service_set_pool_ring_size (f->service, "main", 1, &error));
+  g_assert_no_error (error);
+  g_assert_false (pooler_service_set_pool_ring_size (f->service, "main", 11, &error));
+  g_assert_error (error, POOLER_ERROR, POOLER_ERROR_INVALID);
+
+  fake_upstream_set_mode (f->fake, f->members[0].chatgpt_id, "500", 1);
+  msg = post (f, NULL, &answer);
+  g_assert_cmpuint (soup_message_get_status (msg), ==, 500);
+  row = last_request (f);
+  g_assert_cmpuint (row->attempts->len, ==, 1);
+}
+
 static void
 test_hard_pin (Fixture       *f,
                gconstpointer  data)
@@ -637,6 +660,7 @@ main (int   argc,
   ADD ("/routing/soft-continuity", rotating, test_soft_continuity);
   ADD ("/routing/continuity-survives-restart", rotating, test_continuity_survives_restart);
   ADD ("/routing/hard-pin", plain, test_hard_pin);
+  ADD ("/routing/ring-size", plain, test_ring_size);
   ADD ("/routing/pool-spent", plain, test_pool_spent);
   ADD ("/routing/usage-from-evidence", plain, test_usage_from_evidence);
 #undef ADD

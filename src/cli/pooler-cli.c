@@ -159,6 +159,7 @@ build_pool (JsonBuilder *builder,
   pooler_cli_add_string (builder, "slug", pooler_pool_get_slug (pool));
   pooler_cli_add_string (builder, "name", pooler_pool_get_name (pool));
   pooler_cli_add_string (builder, "strategy", pooler_pool_get_strategy (pool));
+  pooler_cli_add_int (builder, "ring_size", pooler_pool_get_ring_size (pool));
   pooler_cli_add_int (builder, "accounts", n_accounts);
   pooler_cli_add_int (builder, "keys", n_keys);
   pooler_cli_add_time (builder, "created_at", pooler_pool_get_created_at (pool));
@@ -189,9 +190,11 @@ run_pool (int    argc,
           char **argv)
 {
   g_autofree char *strategy = NULL;
+  int ring_size = -1;   /* not given */
   gboolean json = FALSE;
   GOptionEntry entries[] = {
     { "strategy", 's', 0, G_OPTION_ARG_STRING, &strategy, "round-robin, quota-first, least-recent or fill-first", "S" },
+    { "ring-size", 0, 0, G_OPTION_ARG_INT, &ring_size, "How many accounts one request may try (1-10, default 3)", "N" },
     { "json", 0, 0, G_OPTION_ARG_NONE, &json, "Print JSON", NULL },
     { NULL }
   };
@@ -201,7 +204,7 @@ run_pool (int    argc,
   int exit_code = POOLER_EXIT_OK;
 
   if (!pooler_cli_parse_options (POOLER_CLI_HELP,
-                                 "create NAME | list | set NAME --strategy S",
+                                 "create NAME | list | set NAME [--strategy S] [--ring-size N]",
                                  NULL, entries, &argc, &argv, &exit_code))
     return exit_code;
   if (argc < 2)
@@ -220,6 +223,12 @@ run_pool (int    argc,
       pool = pooler_service_create_pool (service, argv[2], strategy, &error);
       if (pool == NULL)
         return pooler_cli_user_error (error);
+      if (ring_size != -1)
+        {
+          if (!pooler_service_set_pool_ring_size (service, argv[2], (guint) MAX (ring_size, 0), &error))
+            return pooler_cli_user_error (error);
+          pooler_pool_set_ring_size (pool, (guint) ring_size);
+        }
       if (json)
         {
           g_autoptr(JsonBuilder) builder = json_builder_new ();
@@ -233,13 +242,20 @@ run_pool (int    argc,
 
   if (strcmp (verb, "set") == 0)
     {
-      if (argc != 3 || strategy == NULL)
-        return pooler_cli_usage_error (POOLER_CLI_HELP, "usage: codex-pooler pool set NAME --strategy S");
+      if (argc != 3 || (strategy == NULL && ring_size == -1))
+        return pooler_cli_usage_error (POOLER_CLI_HELP,
+                                       "usage: codex-pooler pool set NAME [--strategy S] [--ring-size N]");
       if (!(service = pooler_cli_open_service (&exit_code)))
         return exit_code;
-      if (!pooler_service_set_pool_strategy (service, argv[2], strategy, &error))
+      if (strategy != NULL && !pooler_service_set_pool_strategy (service, argv[2], strategy, &error))
         return pooler_cli_user_error (error);
-      g_print ("Pool “%s” now uses %s\n", argv[2], strategy);
+      if (ring_size != -1 &&
+          !pooler_service_set_pool_ring_size (service, argv[2], (guint) MAX (ring_size, 0), &error))
+        return pooler_cli_user_error (error);
+      if (strategy != NULL)
+        g_print ("Pool “%s” now uses %s\n", argv[2], strategy);
+      if (ring_size != -1)
+        g_print ("Pool “%s” now tries up to %d accounts per request\n", argv[2], ring_size);
       return POOLER_EXIT_OK;
     }
 

@@ -19,6 +19,7 @@ struct _PoolerPool
   char    *slug;
   char    *name;
   char    *strategy;
+  guint    ring_size;
   gint64   created_at;
 };
 
@@ -30,6 +31,7 @@ enum {
   PROP_SLUG,
   PROP_NAME,
   PROP_STRATEGY,
+  PROP_RING_SIZE,
   N_PROPS
 };
 
@@ -69,6 +71,9 @@ pooler_pool_get_property (GObject    *object,
     case PROP_STRATEGY:
       g_value_set_string (value, self->strategy);
       break;
+    case PROP_RING_SIZE:
+      g_value_set_uint (value, self->ring_size);
+      break;
     default:
       G_OBJECT_WARN_INVALID_PROPERTY_ID (object, prop_id, pspec);
     }
@@ -95,6 +100,9 @@ pooler_pool_set_property (GObject      *object,
       break;
     case PROP_STRATEGY:
       pooler_pool_set_strategy (self, g_value_get_string (value));
+      break;
+    case PROP_RING_SIZE:
+      pooler_pool_set_ring_size (self, g_value_get_uint (value));
       break;
     default:
       G_OBJECT_WARN_INVALID_PROPERTY_ID (object, prop_id, pspec);
@@ -123,6 +131,11 @@ pooler_pool_class_init (PoolerPoolClass *klass)
     g_param_spec_string ("strategy", NULL, NULL, POOLER_STRATEGY_DEFAULT,
                          (G_PARAM_READWRITE | G_PARAM_EXPLICIT_NOTIFY | G_PARAM_STATIC_STRINGS));
 
+  properties [PROP_RING_SIZE] =
+    g_param_spec_uint ("ring-size", NULL, NULL, 1, POOLER_POOL_RING_SIZE_MAX,
+                       POOLER_POOL_RING_SIZE_DEFAULT,
+                       (G_PARAM_READWRITE | G_PARAM_EXPLICIT_NOTIFY | G_PARAM_STATIC_STRINGS));
+
   g_object_class_install_properties (object_class, N_PROPS, properties);
 }
 
@@ -130,6 +143,7 @@ static void
 pooler_pool_init (PoolerPool *self)
 {
   self->strategy = g_strdup (POOLER_STRATEGY_DEFAULT);
+  self->ring_size = POOLER_POOL_RING_SIZE_DEFAULT;
 }
 
 PoolerPool *
@@ -202,6 +216,28 @@ pooler_pool_set_strategy (PoolerPool *self,
       g_free (self->strategy);
       self->strategy = g_strdup (strategy);
       g_object_notify_by_pspec (G_OBJECT (self), properties [PROP_STRATEGY]);
+    }
+}
+
+guint
+pooler_pool_get_ring_size (PoolerPool *self)
+{
+  g_return_val_if_fail (POOLER_IS_POOL (self), POOLER_POOL_RING_SIZE_DEFAULT);
+
+  return self->ring_size;
+}
+
+void
+pooler_pool_set_ring_size (PoolerPool *self,
+                           guint       ring_size)
+{
+  g_return_if_fail (POOLER_IS_POOL (self));
+  g_return_if_fail (ring_size >= 1 && ring_size <= POOLER_POOL_RING_SIZE_MAX);
+
+  if (self->ring_size != ring_size)
+    {
+      self->ring_size = ring_size;
+      g_object_notify_by_pspec (G_OBJECT (self), properties [PROP_RING_SIZE]);
     }
 }
 

@@ -16,6 +16,9 @@ G_BEGIN_DECLS
 #define POOLER_STRATEGY_FILL_FIRST   "fill-first"
 #define POOLER_STRATEGY_DEFAULT      POOLER_STRATEGY_ROUND_ROBIN
 
+#define POOLER_POOL_RING_SIZE_DEFAULT 3
+#define POOLER_POOL_RING_SIZE_MAX     10
+
 #define POOLER_TYPE_POOL (pooler_pool_get_type ())
 
 G_DECLARE_FINAL_TYPE (PoolerPool, pooler_pool, POOLER, POOL, GObject)
@@ -30,6 +33,10 @@ void        pooler_pool_set_name          (PoolerPool *self,
 const char *pooler_pool_get_strategy      (PoolerPool *self);
 void        pooler_pool_set_strategy      (PoolerPool *self,
                                            const char *strategy);
+/* How many accounts one request may try (failover), 1..10; default 3. */
+guint       pooler_pool_get_ring_size     (PoolerPool *self);
+void        pooler_pool_set_ring_size     (PoolerPool *self,
+                                           guint       ring_size);
 gint64      pooler_pool_get_created_at    (PoolerPool *self);
 void        pooler_pool_set_created_at    (PoolerPool *self,
                                            gint64      unix_seconds);

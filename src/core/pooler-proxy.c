@@ -1632,6 +1632,7 @@ forward_start (PoolerProxy             *self,
                                                         POOLER_AFFINITY_RESPONSE,
                                                         scan->previous_response_id, now);
     }
+  query.ring_size = pooler_pool_get_ring_size (pool);
   query.soft_account_id = pooler_affinity_lookup (affinity, pooler_pool_get_id (pool),
                                                   POOLER_AFFINITY_PROMPT_CACHE, fw->prompt_cache_key, now);
   if (query.soft_account_id == NULL)

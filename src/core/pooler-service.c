@@ -763,6 +763,42 @@ pooler_service_create_pool (PoolerService  *self,
   return pool;
 }
 
+static PoolerPool *find_pool_for_user (PoolerService  *self,
+                                       const char     *slug,
+                                       GError        **error);
+
+gboolean
+pooler_service_set_pool_ring_size (PoolerService  *self,
+                                   const char     *slug,
+                                   guint           ring_size,
+                                   GError        **error)
+{
+  g_autoptr(PoolerPool) pool = NULL;
+  g_autofree char *detail = NULL;
+
+  g_return_val_if_fail (POOLER_IS_SERVICE (self), FALSE);
+
+  if (ring_size < 1 || ring_size > POOLER_POOL_RING_SIZE_MAX)
+    {
+      g_set_error (error, POOLER_ERROR, POOLER_ERROR_INVALID,
+                   "the ring size must be between 1 and %d", POOLER_POOL_RING_SIZE_MAX);
+      return FALSE;
+    }
+
+  pool = find_pool_for_user (self, slug, error);
+  if (pool == NULL)
+    return FALSE;
+
+  pooler_pool_set_ring_size (pool, ring_size);
+  if (!pooler_store_save_pool (self->store, pool, error))
+    return FALSE;
+
+  detail = g_strdup_printf ("ring size %u", ring_size);
+  audit (self, "pool.set-ring-size", slug, detail);
+  pooler_service_reload (self);
+  return TRUE;
+}
+
 gboolean
 pooler_service_set_pool_strategy (PoolerService  *self,
                                   const char     *slug,

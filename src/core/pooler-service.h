@@ -75,6 +75,10 @@ PoolerPool      *pooler_service_create_pool        (PoolerService    *self,
                                                     const char       *slug,
                                                     const char       *strategy,
                                                     GError          **error);
+gboolean         pooler_service_set_pool_ring_size (PoolerService    *self,
+                                                    const char       *slug,
+                                                    guint             ring_size,
+                                                    GError          **error);
 gboolean         pooler_service_set_pool_strategy  (PoolerService    *self,
                                                     const char       *slug,
                                                     const char       *strategy,

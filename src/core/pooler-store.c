@@ -204,7 +204,7 @@ static const char * const migrations[] = {
   " a.status, a.priority, a.cooldown_until, a.token_expires_at," \
   " a.last_used_at, a.last_error, a.created_at"
 
-#define POOL_COLUMNS "p.id, p.slug, p.name, p.strategy, p.created_at"
+#define POOL_COLUMNS "p.id, p.slug, p.name, p.strategy, p.created_at, p.ring_size"
 
 #define KEY_SELECT \
   "SELECT k.prefix, k.secret_sha256, k.pool_id, p.slug, k.name, k.status," \
@@ -770,6 +770,7 @@ pool_from_row (sqlite3_stmt  *stmt,
              pooler_pool_get_slug (pool), strategy);
 
   pooler_pool_set_created_at (pool, sqlite3_column_int64 (stmt, 4));
+  pooler_pool_set_ring_size (pool, CLAMP (sqlite3_column_int (stmt, 5), 1, POOLER_POOL_RING_SIZE_MAX));
 
   return pool;
 }
@@ -882,7 +883,7 @@ pooler_store_save_pool (PoolerStore  *self,
   g_return_val_if_fail (error == NULL || *error == NULL, FALSE);
 
   stmt = store_prepare (self,
-                        "UPDATE pools SET name = ?2, strategy = ?3 WHERE id = ?1",
+                        "UPDATE pools SET name = ?2, strategy = ?3, ring_size = ?4 WHERE id = ?1",
                         error);
   if (stmt == NULL)
     return FALSE;
@@ -892,6 +893,7 @@ pooler_store_save_pool (PoolerStore  *self,
   bind_text (stmt, 2, pooler_pool_get_name (pool) ? pooler_pool_get_name (pool)
                                                   : pooler_pool_get_slug (pool));
   bind_text (stmt, 3, pooler_pool_get_strategy (pool));
+  sqlite3_bind_int (stmt, 4, (int) pooler_pool_get_ring_size (pool));
 
   return store_step_changed (self, stmt, "Could not save the pool", error,
                              "No pool named “%s”", pooler_pool_get_slug (pool));
