@@ -909,6 +909,37 @@ test_connection_cap_and_recovery (Fixture       *f,
   g_assert_cmpuint (soup_message_get_status (probe), ==, 200);
 }
 
+/* Connections stay open between requests (libsoup closes them unless the
+ * server has a listener of its own; see add_unreachable_listener()). */
+static void
+test_keep_alive (Fixture       *f,
+                 gconstpointer  data)
+{
+  g_autoptr(GSocket) socket = raw_connect (f);
+  g_autofree char *request = g_strdup_printf ("GET /healthz HTTP/1.1\r\nHost: 127.0.0.1:%u\r\n\r\n",
+                                              pooler_gateway_get_port (f->gateway));
+
+  for (guint i = 0; i < 3; i++)
+    {
+      g_autoptr(GString) said = g_string_new (NULL);
+      gint64 deadline = g_get_monotonic_time () + 5 * G_USEC_PER_SEC;
+
+      g_assert_cmpint (g_socket_send (socket, request, strlen (request), NULL, NULL), ==, (gssize) strlen (request));
+      while (strstr (said->str, "{\"status\":\"ok\"}") == NULL)
+        {
+          char buffer[1024];
+          gssize n = g_socket_receive (socket, buffer, sizeof buffer, NULL, NULL);
+
+          g_assert_cmpint (n, !=, 0);   /* closed by the gateway */
+          if (n > 0)
+            g_string_append_len (said, buffer, n);
+          g_main_context_iteration (NULL, FALSE);
+          g_assert_cmpint (g_get_monotonic_time (), <, deadline);
+        }
+      g_assert_true (g_str_has_prefix (said->str, "HTTP/1.1 200"));
+    }
+}
+
 int
 main (int   argc,
       char *argv[])
@@ -937,6 +968,7 @@ main (int   argc,
   ADD ("/gateway/idle-connection-closed", test_idle_connection_closed);
   ADD ("/gateway/too-many-headers", test_too_many_headers);
   ADD ("/gateway/connection-cap-and-recovery", test_connection_cap_and_recovery);
+  ADD ("/gateway/keep-alive", test_keep_alive);
 #undef ADD
   g_test_add ("/gateway/upstream-unreachable-502", Fixture, NULL, fixture_setup_dead_upstream,
               test_upstream_unreachable_502, fixture_teardown);

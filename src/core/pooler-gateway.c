@@ -13,6 +13,10 @@
 
 #include "config.h"
 
+#include <gio/gunixsocketaddress.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <glib/gstdio.h>
 #include <string.h>
 
 #include "pooler-api-error.h"
@@ -36,6 +40,7 @@ struct _PoolerGateway
   GSocketService   *listener;
   guint             port;
   GHashTable       *connections;      /* GSocketConnection set, weakly held */
+  gboolean          has_keepalive_listener;
   gsize             max_body_size;
   guint             max_connections;
   guint             client_idle_seconds;
@@ -621,8 +626,11 @@ on_incoming (GSocketService    *service,
       return TRUE;
     }
 
-  /* Inactivity on any read or write wait ends the connection. */
+  /* Inactivity on any read or write wait ends the connection. SSE events
+   * are small writes: Nagle must not hold one back for an ACK. */
   g_socket_set_timeout (g_socket_connection_get_socket (connection), self->client_idle_seconds);
+  if (G_IS_TCP_CONNECTION (connection))
+    g_socket_set_option (g_socket_connection_get_socket (connection), IPPROTO_TCP, TCP_NODELAY, 1, NULL);
 
   local = g_socket_connection_get_local_address (connection, NULL);
   remote = g_socket_connection_get_remote_address (connection, NULL);
@@ -759,6 +767,38 @@ set_allowed_names (PoolerGateway *self,
   self->allowed_origins = g_strv_builder_end (origins);
 }
 
+/* libsoup keeps a connection alive after a response only when the server
+ * has a listener of its own (soup-server.c, request_finished()). Ours
+ * accepts through a GSocketService, so give libsoup a listener nobody can
+ * reach: a UNIX socket whose path is removed as soon as it listens. */
+static gboolean
+add_unreachable_listener (PoolerGateway  *self,
+                          GError        **error)
+{
+  g_autoptr(GSocket) socket = NULL;
+  g_autoptr(GSocketAddress) address = NULL;
+  g_autofree char *dir = NULL;
+  g_autofree char *path = NULL;
+  gboolean ok;
+
+  dir = g_dir_make_tmp ("codex-pooler-XXXXXX", error);
+  if (dir == NULL)
+    return FALSE;
+  path = g_build_filename (dir, "keepalive", NULL);
+
+  socket = g_socket_new (G_SOCKET_FAMILY_UNIX, G_SOCKET_TYPE_STREAM, G_SOCKET_PROTOCOL_DEFAULT, error);
+  address = g_unix_socket_address_new (path);
+  ok = socket != NULL &&
+       g_socket_bind (socket, address, FALSE, error) &&
+       g_socket_listen (socket, error) &&
+       soup_server_listen_socket (self->server, socket, 0, error);
+
+  g_unlink (path);
+  g_rmdir (dir);
+
+  return ok;
+}
+
 gboolean
 pooler_gateway_listen (PoolerGateway  *self,
                        const char     *address,
@@ -813,6 +853,16 @@ pooler_gateway_listen (PoolerGateway  *self,
     }
 
   set_allowed_names (self, address);
+
+  if (!self->has_keepalive_listener)
+    {
+      if (!add_unreachable_listener (self, error))
+        {
+          g_prefix_error (error, "could not set up connection reuse: ");
+          return FALSE;
+        }
+      self->has_keepalive_listener = TRUE;
+    }
 
   g_signal_connect (listener, "incoming", G_CALLBACK (on_incoming), self);
   g_socket_service_start (listener);
