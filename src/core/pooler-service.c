@@ -1305,6 +1305,26 @@ update_spent (PoolerService *self,
     }
 }
 
+static gboolean
+quota_window_changed (PoolerQuotaState        *state,
+                      const PoolerQuotaWindow *window)
+{
+  GPtrArray *known = pooler_quota_state_get_windows (state);
+
+  for (guint i = 0; known != NULL && i < known->len; i++)
+    {
+      const PoolerQuotaWindow *old = g_ptr_array_index (known, i);
+
+      if (old->window_minutes != window->window_minutes ||
+          g_strcmp0 (old->limit_id, window->limit_id) != 0)
+        continue;
+
+      return old->used_percent != window->used_percent || old->reset_at != window->reset_at;
+    }
+
+  return TRUE;
+}
+
 void
 pooler_service_observe_quota (PoolerService             *self,
                               PoolerAccount             *account,
@@ -1327,11 +1347,19 @@ pooler_service_observe_quota (PoolerService             *self,
       state = pooler_quota_state_new ();
       g_hash_table_replace (self->quotas, g_strdup (id), state);
     }
-  pooler_quota_state_merge (state, evidence);
-
+  /* Every answer repeats the evidence: write a window down only when it
+   * is new or its numbers moved (so the stored observed_at is the last
+   * change; a restart treats older evidence as stale and refreshes it). */
   if (self->writer != NULL)
     for (guint i = 0; evidence->windows != NULL && i < evidence->windows->len; i++)
-      pooler_store_writer_put_quota_window (self->writer, id, g_ptr_array_index (evidence->windows, i));
+      {
+        const PoolerQuotaWindow *window = g_ptr_array_index (evidence->windows, i);
+
+        if (quota_window_changed (state, window))
+          pooler_store_writer_put_quota_window (self->writer, id, window);
+      }
+
+  pooler_quota_state_merge (state, evidence);
 
   /* A block outlives a restart as the account's cooldown (a rare write). */
   if (evidence->blocked_until > now &&
