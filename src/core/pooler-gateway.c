@@ -818,6 +818,9 @@ pooler_gateway_listen (PoolerGateway  *self,
    * cancels its pending accept, and a connection made before the loop
    * runs would be closed. Start it once everything is in place. */
   g_socket_service_stop (listener);
+  /* GSocketListener's default backlog is 10: a burst of new connections
+   * beyond that would be dropped before we ever see them. */
+  g_socket_listener_set_backlog (G_SOCKET_LISTENER (listener), POOLER_MAX_CONNECTIONS);
 
   if (address != NULL)
     {
