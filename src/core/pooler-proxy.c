@@ -1183,7 +1183,11 @@ forward_send (Forward *fw)
                      "The configured upstream URL is not valid.");
       return;
     }
-  soup_message_set_flags (fw->upstream, SOUP_MESSAGE_NO_REDIRECT);
+  /* IDEMPOTENT: without it libsoup opens a new upstream connection for
+   * every POST (and probes each idle one first). The one thing it allows,
+   * resending a request whose reused connection died before any answer,
+   * is what failover would do anyway. */
+  soup_message_set_flags (fw->upstream, SOUP_MESSAGE_NO_REDIRECT | SOUP_MESSAGE_IDEMPOTENT);
 
   headers = soup_message_get_request_headers (fw->upstream);
   soup_message_headers_foreach (soup_server_message_get_request_headers (fw->msg),
