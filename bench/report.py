@@ -1,0 +1,266 @@
+#!/usr/bin/env python3
+"""bench/report.py RESULTS.jsonl META.tsv > RESULTS.md
+
+Turns the raw records bench/run collected into the Markdown report: medians
+across the interleaved repetitions, ratios, and a pass/fail line per target
+of issue #7.
+
+SPDX-License-Identifier: GPL-3.0-or-later
+"""
+import json
+import statistics
+import sys
+
+GROWTH_LIMIT_KB = 1024          # "no growth": at most 1 MiB over the run
+IDLE_LIMIT_KB = 20 * 1024
+STREAMS_LIMIT_KB = 100 * 1024
+
+recs = [json.loads(l) for l in open(sys.argv[1]) if l.strip()]
+meta = {}
+for line in open(sys.argv[2]):
+    k, _, v = line.rstrip("\n").partition("\t")
+    meta[k] = v
+
+paths = [p for p in ("direct", "nginx", "gateway", "9router")
+         if any(r["path"] == p and r["phase"] == "load" for r in recs)]
+concs = sorted({r["c"] for r in recs if r["phase"] == "load"})
+
+
+def med(vals):
+    vals = [v for v in vals if v is not None]
+    return statistics.median(vals) if vals else None
+
+
+def load(path, c, key):
+    out = []
+    for r in recs:
+        if r["phase"] == "load" and r["path"] == path and r["c"] == c and r.get("wrk"):
+            w = r["wrk"]
+            if key == "rps":
+                out.append(w.get("rps"))
+            elif key == "errors":
+                out.append(sum(w.get("errors", {}).values()))
+            else:
+                out.append(w.get("latency_ms", {}).get(key))
+    return med(out) if key != "errors" else (sum(v for v in out if v) if out else None)
+
+
+def stream(path, c, key, sub=None):
+    out = []
+    for r in recs:
+        if r["phase"] == "stream" and r["path"] == path and r["c"] == c:
+            s = r.get("stream") or {}
+            v = s.get(key) if sub is None else (s.get(key) or {}).get(sub)
+            if v is not None and not (isinstance(v, (int, float)) and v < 0 and sub):
+                out.append(v)
+    if key in ("errors", "streams_ok"):
+        return sum(out) if out else None
+    return med(out)
+
+
+def stream_extra(path, c, key):
+    return [r.get(key) for r in recs
+            if r["phase"] == "stream" and r["path"] == path and r["c"] == c and key in r]
+
+
+def f(v, fmt="%.3f"):
+    return "n/a" if v is None else fmt % v
+
+
+def ratio(a, b, fmt="%.2fx"):
+    return "n/a" if a is None or not b else fmt % (a / b)
+
+
+def mb(kb):
+    return "n/a" if kb in (None, "", "-1") else "%.1f MB" % (int(kb) / 1024)
+
+
+def ok(b):
+    return "n/a" if b is None else ("**PASS**" if b else "**MISS**")
+
+
+o = []
+w = o.append
+w("# Codex Pooler benchmark results")
+w("")
+w("Written by `bench/run` (%s, %s s of wall time). All traffic on 127.0.0.1; "
+  "every figure is a median over %s interleaved repetitions unless noted." %
+  (meta.get("DATE", "?"), meta.get("WALL_S", "?"), meta.get("REPS", "?")))
+w("")
+w("## Machine and versions")
+w("")
+w("| | |")
+w("|---|---|")
+for k, label in [("CPU", "CPU"), ("NPROC", "cores (nproc)"), ("RAM", "RAM"), ("OS", "OS"),
+                 ("KERNEL", "kernel"), ("GCC", "gcc"), ("GLIB", "GLib"), ("LIBSOUP", "libsoup"),
+                 ("NGINX", "nginx"), ("WRK", "wrk"), ("NODE", "node"), ("REV", "codex-pooler rev")]:
+    w("| %s | %s |" % (label, meta.get(k, "?")))
+w("| peer gateway | %s |" % (meta.get("R9") or ("not measured: " + meta.get("R9_REASON", "?"))))
+try:
+    la = open("/proc/loadavg").read().split()[:3]
+    w("| load average at report time | %s (other work on the machine shares the 2 cores) |" % " ".join(la))
+except OSError:
+    pass
+w("| request body | tests/fixtures/codex-request.json (38 KB, the real Codex CLI request) |")
+w("| wrk runs | %s s each; the fake answers with responses-full.sse (9 events, one chunk) |" % meta.get("DURATION"))
+w("| streams | %s; each connection runs several streams one after another |" % meta.get("STREAM"))
+w("")
+
+# --- targets first -----------------------------------------------------------
+t = []
+d1, n1, g1 = (load(p, 1, "p50") for p in ("direct", "nginx", "gateway"))
+if None not in (d1, n1, g1):
+    ga, na = g1 - d1, n1 - d1
+    t.append(("added latency per request at c=1 within 3x of nginx's",
+              "gateway +%.3f ms, nginx +%.3f ms: %s" % (ga, na, ratio(ga, na)),
+              ok(ga <= 3 * max(na, 0.0))))
+n64, g64, r64 = load("nginx", 64, "rps"), load("gateway", 64, "rps"), load("9router", 64, "rps")
+if n64 and g64:
+    t.append(("throughput at c=64 >= 0.3x nginx's",
+              "%.0f vs %.0f req/s: %s" % (g64, n64, ratio(g64, n64)), ok(g64 / n64 >= 0.3)))
+if r64:
+    t.append(("throughput at c=64 >= 30x the peer gateway's",
+              "%.0f vs %.0f req/s: %s" % (g64, r64, ratio(g64, r64)), ok(g64 / r64 >= 30)))
+else:
+    t.append(("throughput at c=64 >= 30x the peer gateway's", "9router not measured", "n/a"))
+sc = sorted({r["c"] for r in recs if r["phase"] == "stream"})
+worst_ev, worst_tt, ev_ok, tt_ok = None, None, True, True
+for c in sc:
+    gd, dd = stream("gateway", c, "event_delay_ms", "p99"), stream("direct", c, "event_delay_ms", "p99")
+    gt, dt = stream("gateway", c, "ttfe_ms", "p50"), stream("direct", c, "ttfe_ms", "p50")
+    if gd is not None and dd is not None:
+        add = gd - dd
+        ev_ok &= add <= 1.0
+        if worst_ev is None or add > worst_ev[1]:
+            worst_ev = (c, add)
+    if gt is not None and dt is not None:
+        add = gt - dt
+        tt_ok &= add <= 1.0
+        if worst_tt is None or add > worst_tt[1]:
+            worst_tt = (c, add)
+per_c_ev = ", ".join("c=%d %+.3f" % (c, stream("gateway", c, "event_delay_ms", "p99") - stream("direct", c, "event_delay_ms", "p99"))
+                     for c in sc if stream("gateway", c, "event_delay_ms", "p99") is not None and stream("direct", c, "event_delay_ms", "p99") is not None)
+per_c_tt = ", ".join("c=%d %+.3f" % (c, stream("gateway", c, "ttfe_ms", "p50") - stream("direct", c, "ttfe_ms", "p50"))
+                     for c in sc if stream("gateway", c, "ttfe_ms", "p50") is not None and stream("direct", c, "ttfe_ms", "p50") is not None)
+t.append(("each SSE event leaves the gateway within 1 ms (p99 delay, gateway - direct)",
+          "ms: " + per_c_ev, ok(ev_ok if worst_ev else None)))
+t.append(("time to first event within 1 ms of direct (median, gateway - direct)",
+          "ms: " + per_c_tt, ok(tt_ok if worst_tt else None)))
+e256 = stream("gateway", 256, "errors")
+ok256 = stream("gateway", 256, "streams_ok")
+rows = stream_extra("gateway", 256, "log_rows")
+rows_want = stream_extra("gateway", 256, "log_rows_expected")
+if e256 is not None:
+    kinds = {}
+    for r in recs:
+        if r["phase"] == "stream" and r["path"] == "gateway" and r["c"] == 256:
+            for k, v in ((r.get("stream") or {}).get("io_kinds") or {}).items():
+                kinds[k] = kinds.get(k, 0) + v
+    kind_txt = (" (io errors: " + ", ".join("%s %d" % (k.replace("_", " "), v) for k, v in kinds.items() if v) + ")") if any(kinds.values()) else ""
+    t.append(("256 concurrent streams: no errors, all log rows written",
+              "%s streams ok, %s errors%s; log rows %s of %s" % (ok256, e256, kind_txt, sum(rows), sum(rows_want)),
+              ok(e256 == 0 and sum(rows) == sum(rows_want))))
+idle = meta.get("RSS_IDLE_START_KB")
+t.append(("idle RSS of serve < 20 MB", "%s at start (%s idle after the load)" %
+          (mb(idle), mb(meta.get("RSS_IDLE_AFTER_LOAD_KB"))),
+          ok(int(idle) < IDLE_LIMIT_KB) if idle and idle != "-1" else "n/a"))
+peaks = [p for p in stream_extra("gateway", 256, "rss_peak_kb") if p and p > 0]
+if peaks:
+    t.append(("RSS under 256 concurrent streams < 100 MB", "peak %s (sampled every 100 ms)" % mb(max(peaks)),
+              ok(max(peaks) < STREAMS_LIMIT_KB)))
+segs = [s.split(":") for s in meta.get("GROWTH_SEGMENTS", "").split() if ":" in s]
+if segs:
+    first, last = int(segs[0][1]), int(segs[-1][1])
+    t.append(("no RSS growth across %s requests" % meta.get("GROWTH"),
+              "%s after %s requests, %s after %s (%+d kB)" % (mb(first), segs[0][0], mb(last), segs[-1][0], last - first),
+              ok(last - first <= GROWTH_LIMIT_KB)))
+
+w("## Targets (issue #7)")
+w("")
+w("| target | measured | |")
+w("|---|---|---|")
+for name, val, res in t:
+    w("| %s | %s | %s |" % (name, val, res))
+w("")
+
+# --- load table ----------------------------------------------------------------
+w("## Latency and throughput (wrk, POST .../responses, 38 KB body)")
+w("")
+w("Latency is wrk's per-request time to the end of the streamed answer. "
+  "*added* = path p50 - direct p50.")
+w("")
+w("| c | path | req/s | p50 ms | p99 ms | added p50 ms | errors | vs direct | gateway / this |")
+w("|---:|---|---:|---:|---:|---:|---:|---:|---:|")
+for c in concs:
+    d50, drps = load("direct", c, "p50"), load("direct", c, "rps")
+    g_rps = load("gateway", c, "rps")
+    for p in paths:
+        rps, p50, p99 = load(p, c, "rps"), load(p, c, "p50"), load(p, c, "p99")
+        w("| %d | %s | %s | %s | %s | %s | %s | %s | %s |" % (
+            c, p, f(rps, "%.0f"), f(p50), f(p99),
+            "" if p == "direct" or p50 is None or d50 is None else "%+.3f" % (p50 - d50),
+            load(p, c, "errors"), ratio(rps, drps), "" if p == "gateway" else ratio(g_rps, rps)))
+w("")
+
+# --- streaming table -----------------------------------------------------------
+w("## Streaming (stream-client: %s)" % meta.get("STREAM"))
+w("")
+w("*ttfe*: request written -> first whole event read. *event delay*: arrival at the "
+  "client - the upstream's send time stamped in the event (same clock), so it is what "
+  "the whole path adds to each event; gateway - direct is what the gateway adds.")
+w("")
+w("| c | path | streams ok | errors | ttfe p50 ms | ttfe p99 ms | event delay p50 ms | event delay p99 ms | max ms | added p99 ms |")
+w("|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|")
+spaths = [p for p in paths if any(r["phase"] == "stream" and r["path"] == p for r in recs)]
+for c in sc:
+    dd = stream("direct", c, "event_delay_ms", "p99")
+    for p in spaths:
+        ev99 = stream(p, c, "event_delay_ms", "p99")
+        w("| %d | %s | %s | %s | %s | %s | %s | %s | %s | %s |" % (
+            c, p, stream(p, c, "streams_ok"), stream(p, c, "errors"),
+            f(stream(p, c, "ttfe_ms", "p50")), f(stream(p, c, "ttfe_ms", "p99")),
+            f(stream(p, c, "event_delay_ms", "p50")), f(ev99), f(stream(p, c, "event_delay_ms", "max")),
+            "" if p == "direct" or ev99 is None or dd is None else "%+.3f" % (ev99 - dd)))
+w("")
+
+# --- memory --------------------------------------------------------------------
+w("## Memory of `codex-pooler serve` (VmRSS / VmHWM from /proc)")
+w("")
+w("| when | RSS |")
+w("|---|---:|")
+w("| idle, 3 s after start | %s |" % mb(meta.get("RSS_IDLE_START_KB")))
+for c in sc:
+    pk = [p for p in stream_extra("gateway", c, "rss_peak_kb") if p and p > 0]
+    if pk:
+        w("| peak while %d streams ran | %s |" % (c, mb(max(pk))))
+w("| VmHWM after the streaming phase | %s |" % mb(meta.get("HWM_AFTER_STREAMS_KB")))
+w("| idle after the load and streaming phases | %s |" % mb(meta.get("RSS_IDLE_AFTER_LOAD_KB")))
+w("| before the growth run | %s |" % mb(meta.get("GROWTH_RSS_BEFORE_KB")))
+for n, kb in segs:
+    w("| after %s requests (c=64) | %s |" % (n, mb(kb)))
+w("| idle at the end | %s |" % mb(meta.get("RSS_IDLE_END_KB")))
+w("| VmHWM at the end | %s |" % mb(meta.get("HWM_END_KB")))
+w("")
+w("Request-log rows written (state completed) over the whole run: %s." % meta.get("GW_LOG_ROWS_TOTAL"))
+w("")
+w("## Notes")
+w("")
+w("- wrk counts a connection the server closes after a complete response as a *read* error "
+  "and reconnects; the request itself is in req/s. nginx and the fake keep connections alive.")
+w("- stream-client does not reuse a connection the server has already closed (like a pooling "
+  "HTTP client); such reconnects are counted, not errors. An error is a reset or EOF "
+  "before the stream ended, a non-200 status, or fewer events than sent.")
+w("- nginx runs one worker (the gateway has one I/O main loop); the fake upstream, the "
+  "clients and the proxy share the machine's cores, so absolute figures are pessimistic "
+  "for every path alike; ratios within this run are what the targets use.")
+rc = {}
+for r in recs:
+    if r["phase"] == "stream":
+        s_ = r.get("stream") or {}
+        k = (r["path"], r["c"])
+        rc[k] = rc.get(k, 0) + (s_.get("reconnects") or 0)
+gw_rc = ", ".join("c=%d: %d" % (c, rc[("gateway", c)]) for c in sc if rc.get(("gateway", c)))
+if gw_rc:
+    w("- reconnects the gateway forced on stream-client (closed keep-alive connections): " + gw_rc + ".")
+w("")
+print("\n".join(o))
