@@ -411,57 +411,46 @@ respond_pool_spent (Forward *fw,
   forward_done (fw, "pool_exhausted");
 }
 
+/* Header names compare without case; the lists are NULL-terminated. */
 static gboolean
-is_hop_by_hop (const char *name)
+name_in (const char         *name,
+         const char * const *names)
 {
-  static const char * const names[] = {
-    "connection", "keep-alive", "proxy-authenticate", "proxy-authorization",
-    "proxy-connection", "te", "trailer", "transfer-encoding", "upgrade",
-  };
-
-  for (guint i = 0; i < G_N_ELEMENTS (names); i++)
+  for (guint i = 0; names[i] != NULL; i++)
     if (g_ascii_strcasecmp (name, names[i]) == 0)
       return TRUE;
 
   return FALSE;
 }
 
+static const char * const hop_by_hop[] = {
+  "connection", "keep-alive", "proxy-authenticate", "proxy-authorization",
+  "proxy-connection", "te", "trailer", "transfer-encoding", "upgrade", NULL
+};
+
 /* Client headers that never go upstream: credentials (ours replace
  * them), browser context, and what libsoup sets itself. */
+static const char * const request_dropped[] = {
+  "host", "content-length", "authorization", "cookie", "chatgpt-account-id",
+  "accept-encoding", "origin", "referer", "x-api-key", "openai-organization",
+  "openai-project", "expect", NULL
+};
+
+static const char * const response_dropped[] = {
+  "content-length", "set-cookie", "server", "date", NULL
+};
+
 static gboolean
 is_request_header_dropped (const char *name)
 {
-  static const char * const names[] = {
-    "host", "content-length", "authorization", "cookie", "chatgpt-account-id",
-    "accept-encoding", "origin", "referer", "x-api-key", "openai-organization",
-    "openai-project", "expect",
-  };
-
-  if (is_hop_by_hop (name) || g_ascii_strncasecmp (name, "sec-", 4) == 0)
-    return TRUE;
-
-  for (guint i = 0; i < G_N_ELEMENTS (names); i++)
-    if (g_ascii_strcasecmp (name, names[i]) == 0)
-      return TRUE;
-
-  return FALSE;
+  return name_in (name, hop_by_hop) || name_in (name, request_dropped) ||
+         g_ascii_strncasecmp (name, "sec-", 4) == 0;
 }
 
 static gboolean
 is_response_header_dropped (const char *name)
 {
-  static const char * const names[] = {
-    "content-length", "set-cookie", "server", "date",
-  };
-
-  if (is_hop_by_hop (name))
-    return TRUE;
-
-  for (guint i = 0; i < G_N_ELEMENTS (names); i++)
-    if (g_ascii_strcasecmp (name, names[i]) == 0)
-      return TRUE;
-
-  return FALSE;
+  return name_in (name, hop_by_hop) || name_in (name, response_dropped);
 }
 
 static void
