@@ -305,7 +305,14 @@ header_deadline_passed (gpointer user_data)
   stream = soup_server_message_steal_connection (msg);
   if (stream != NULL)
     g_io_stream_close (stream, NULL, NULL);
-  g_object_steal_data (G_OBJECT (msg), DEADLINE_DATA);
+  /* The reference the message held; the context keeps its own while this
+   * dispatch runs. */
+  {
+    GSource *source = g_object_steal_data (G_OBJECT (msg), DEADLINE_DATA);
+
+    if (source != NULL)
+      g_source_unref (source);
+  }
   g_object_unref (msg);
 
   return G_SOURCE_REMOVE;

@@ -91,6 +91,7 @@ typedef struct
   GBytes              *last_error_body;  /* the last failed attempt's, sanitized */
   PoolerTranslator    *translator;       /* NULL: pass the stream through */
   GByteArray          *translated;       /* the translator's output, pending */
+  gsize                collected_bytes;  /* upstream bytes while collecting */
   guint                last_error_status;
   gint64               started_us;
   gint64               attempt_started_us;
@@ -794,7 +795,9 @@ stream_got (Forward *fw,
       bytes = NULL;
       if (fw->phase == PHASE_COLLECTING)
         {
-          if (fw->translated->len > MAX_BUFFERED_BODY)
+          /* What a translator keeps grows with the upstream's bytes. */
+          fw->collected_bytes += size;
+          if (fw->collected_bytes > MAX_BUFFERED_BODY)
             {
               respond_error (fw, SOUP_STATUS_BAD_GATEWAY, "server_error", "upstream_too_large",
                              "The upstream answer was larger than the gateway accepts.");
@@ -987,11 +990,19 @@ refreshed_after_401_cb (GObject      *object,
 {
   g_autoptr(Forward) fw = user_data;
   g_autoptr(GError) error = NULL;
+  gboolean refreshed;
+
+  refreshed = pooler_service_refresh_tokens_finish (POOLER_SERVICE (object), result, &error);
 
   if (fw->done)
     return;
+  if (fw->client_gone)
+    {
+      forward_done (fw, "client_closed");
+      return;
+    }
 
-  if (pooler_service_refresh_tokens_finish (POOLER_SERVICE (object), result, &error))
+  if (refreshed)
     {
       /* One retry on the same account with the new token. */
       forward_send (fw);
@@ -1030,6 +1041,15 @@ send_cb (GObject      *object,
     }
   fw->istream = stream;
   g_clear_handle_id (&fw->answer_deadline, g_source_remove);
+
+  /* The answer came in the very turn the deadline fired: it is in time,
+   * but the attempt's cancellable is spent; reading needs a fresh one. */
+  if (stream != NULL && fw->answer_timed_out)
+    {
+      fw->answer_timed_out = FALSE;
+      g_clear_object (&fw->attempt_cancellable);
+      fw->attempt_cancellable = g_cancellable_new ();
+    }
 
   if (fw->client_gone)
     {

@@ -1456,16 +1456,24 @@ pooler_service_get_refresh_count (PoolerService *self)
   return self->refresh_count;
 }
 
+/* How long the rotated pair may take to reach the keyring before it
+ * serves anyway (a locked or wedged keyring must not strand requests). */
+#define KEYRING_WRITE_SECONDS 10
+
 typedef struct
 {
   PoolerService *self;
   PoolerAccount *account;
   PoolerTokens  *tokens;   /* the new pair, until it is in memory */
+  GCancellable  *cancellable;
+  guint          timeout_id;
 } RefreshFlight;
 
 static void
 refresh_flight_free (RefreshFlight *flight)
 {
+  g_clear_handle_id (&flight->timeout_id, g_source_remove);
+  g_clear_object (&flight->cancellable);
   g_clear_object (&flight->self);
   g_clear_object (&flight->account);
   g_clear_pointer (&flight->tokens, pooler_tokens_free);
@@ -1510,6 +1518,8 @@ refresh_stored_cb (GObject      *object,
   g_autoptr(GError) error = NULL;
   g_autoptr(PoolerAccount) stored = NULL;
   const char *id = pooler_account_get_id (flight->account);
+
+  g_clear_handle_id (&flight->timeout_id, g_source_remove);
 
   /* The upstream has rotated the pair already: the new one must serve
    * even if the keyring refused it (it is retried at the next refresh). */
@@ -1585,6 +1595,16 @@ refresh_failed (RefreshFlight *flight,
   refresh_complete (flight, error);
 }
 
+static gboolean
+keyring_write_timeout (gpointer user_data)
+{
+  RefreshFlight *flight = user_data;
+
+  flight->timeout_id = 0;
+  g_cancellable_cancel (flight->cancellable);
+  return G_SOURCE_REMOVE;
+}
+
 static void
 refresh_answered_cb (GObject      *object,
                      GAsyncResult *result,
@@ -1601,10 +1621,12 @@ refresh_answered_cb (GObject      *object,
     }
 
   flight->self->refresh_count++;
+  flight->cancellable = g_cancellable_new ();
+  flight->timeout_id = g_timeout_add_seconds (KEYRING_WRITE_SECONDS, keyring_write_timeout, flight);
   pooler_vault_store_async (pooler_service_get_vault (flight->self),
                             pooler_account_get_id (flight->account),
                             pooler_account_get_label (flight->account),
-                            flight->tokens, NULL, refresh_stored_cb, flight);
+                            flight->tokens, flight->cancellable, refresh_stored_cb, flight);
 }
 
 void
