@@ -16,6 +16,7 @@
 #include <gio/gunixsocketaddress.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <sys/socket.h>
 #include <glib/gstdio.h>
 #include <string.h>
 
@@ -41,6 +42,7 @@ struct _PoolerGateway
   guint             port;
   GHashTable       *connections;      /* GSocketConnection set, weakly held */
   gboolean          has_keepalive_listener;
+  guint             sweep_source;
   gsize             max_body_size;
   guint             max_connections;
   guint             client_idle_seconds;
@@ -615,6 +617,51 @@ connection_gone (gpointer  user_data,
   g_hash_table_remove (self->connections, where_the_object_was);
 }
 
+/* libsoup 3.2 does not always notice that a kept-alive client went away
+ * (its connection stays in CLOSE-WAIT, counted against the cap, holding a
+ * descriptor). Every few seconds, close the connections whose peer has
+ * closed: a client that is gone can receive nothing anyway. */
+#define SWEEP_INTERVAL_SECONDS 2
+
+static gboolean
+sweep_closed_connections (gpointer user_data)
+{
+  PoolerGateway *self = user_data;
+  g_autoptr(GPtrArray) gone = g_ptr_array_new ();
+  GHashTableIter iter;
+  gpointer key;
+
+  g_hash_table_iter_init (&iter, self->connections);
+  while (g_hash_table_iter_next (&iter, &key, NULL))
+    {
+      GSocket *socket = g_socket_connection_get_socket (key);
+      char byte;
+      gssize n;
+
+      if (g_socket_is_closed (socket))
+        {
+          g_ptr_array_add (gone, key);
+          continue;
+        }
+      n = recv (g_socket_get_fd (socket), &byte, 1, MSG_PEEK | MSG_DONTWAIT);
+      if (n == 0)
+        g_ptr_array_add (gone, key);
+    }
+
+  for (guint i = 0; i < gone->len; i++)
+    {
+      GSocketConnection *connection = g_ptr_array_index (gone, i);
+
+      g_debug ("Closing a connection whose client went away");
+      g_object_weak_unref (G_OBJECT (connection), connection_gone, self);
+      g_hash_table_remove (self->connections, connection);
+      g_socket_shutdown (g_socket_connection_get_socket (connection), TRUE, TRUE, NULL);
+      g_socket_close (g_socket_connection_get_socket (connection), NULL);
+    }
+
+  return G_SOURCE_CONTINUE;
+}
+
 static gboolean
 on_incoming (GSocketService    *service,
              GSocketConnection *connection,
@@ -875,6 +922,7 @@ pooler_gateway_listen (PoolerGateway  *self,
     }
 
   g_signal_connect (listener, "incoming", G_CALLBACK (on_incoming), self);
+  self->sweep_source = g_timeout_add_seconds (SWEEP_INTERVAL_SECONDS, sweep_closed_connections, self);
   g_socket_service_start (listener);
   self->listener = g_steal_pointer (&listener);
 
@@ -885,6 +933,8 @@ void
 pooler_gateway_stop (PoolerGateway *self)
 {
   g_return_if_fail (POOLER_IS_GATEWAY (self));
+
+  g_clear_handle_id (&self->sweep_source, g_source_remove);
 
   if (self->listener != NULL)
     {
