@@ -145,20 +145,6 @@ post_codex (Fixture    *f,
   return msg;
 }
 
-static PoolerRequestRecord *
-last_request (Fixture *f)
-{
-  g_autoptr(GPtrArray) rows = NULL;
-  g_autoptr(GError) error = NULL;
-
-  pooler_service_flush (f->service);
-  rows = pooler_store_list_requests (pooler_service_get_store (f->service), 1, &error);
-  g_assert_no_error (error);
-  g_assert_cmpuint (rows->len, ==, 1);
-
-  return pooler_request_record_copy (g_ptr_array_index (rows, 0));
-}
-
 /* ---- tests ---------------------------------------------------------- */
 
 static void
@@ -208,7 +194,7 @@ test_stream_through_pool (Fixture       *f,
       g_assert_null (strstr (upstream->header_values[i], secret));
     }
 
-  row = last_request (f);
+  row = test_last_request (f->service);
   g_assert_cmpint (row->status, ==, 200);
   g_assert_cmpint (row->upstream_status, ==, 200);
   g_assert_cmpstr (row->account_id, ==, f->account_id);
@@ -418,7 +404,7 @@ test_upstream_errors_passed_on (Fixture       *f,
   g_assert_cmpstr (json_object_get_string_member (error, "plan_type"), ==, "plus");
 
   /* Its only account is spent, so the Pool is: the answer is the Pool's. */
-  row = last_request (f);
+  row = test_last_request (f->service);
   g_assert_cmpint (row->status, ==, 429);
   g_assert_cmpint (row->upstream_status, ==, 429);
   g_assert_cmpstr (row->error_code, ==, "pool_exhausted");
@@ -553,7 +539,7 @@ test_upstream_unreachable_502 (Fixture       *f,
   json = test_parse_error (body);
   g_assert_cmpstr (json_object_get_string_member (json, "code"), ==, "upstream_unreachable");
 
-  row = last_request (f);
+  row = test_last_request (f->service);
   g_assert_cmpint (row->status, ==, 502);
   g_assert_cmpstr (row->error_code, ==, "upstream_unreachable");
   g_assert_cmpuint (row->attempts->len, ==, 1);
@@ -698,7 +684,7 @@ test_upstream_hang_gives_504 (Fixture       *f,
   g_assert_cmpuint (soup_message_get_status (msg), ==, 504);
   error = test_parse_error (body);
   g_assert_cmpstr (json_object_get_string_member (error, "code"), ==, "upstream_timeout");
-  row = last_request (f);
+  row = test_last_request (f->service);
   g_assert_cmpstr (row->error_code, ==, "upstream_timeout");
 }
 
@@ -729,7 +715,7 @@ assert_terminal_failed (Fixture    *f,
   g_assert_nonnull (strstr (last_event, code));
   g_assert_true (g_str_has_suffix (text, "\n\n"));
 
-  row = last_request (f);
+  row = test_last_request (f->service);
   g_assert_cmpstr (row->error_code, ==, code);
 }
 
@@ -755,7 +741,7 @@ test_upstream_failed_event (Fixture       *f,
   msg = post_codex (f, f->key, &body);
   g_assert_cmpuint (soup_message_get_status (msg), ==, 200);
   g_assert_true (test_bytes_contain (body, "event: response.failed"));
-  row = last_request (f);
+  row = test_last_request (f->service);
   g_assert_cmpstr (row->error_code, ==, "server_error");
 }
 

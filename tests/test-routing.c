@@ -197,20 +197,6 @@ post (Fixture  *f,
   return msg;
 }
 
-static PoolerRequestRecord *
-last_request (Fixture *f)
-{
-  g_autoptr(GPtrArray) rows = NULL;
-  g_autoptr(GError) error = NULL;
-
-  pooler_service_flush (f->service);
-  rows = pooler_store_list_requests (pooler_service_get_store (f->service), 1, &error);
-  g_assert_no_error (error);
-  g_assert_cmpuint (rows->len, ==, 1);
-
-  return pooler_request_record_copy (g_ptr_array_index (rows, 0));
-}
-
 static PoolerAccount *
 live_account (Fixture *f,
               guint    i)
@@ -257,7 +243,7 @@ test_429_fails_over_and_cools_down (Fixture       *f,
   g_assert_cmpuint (soup_message_get_status (first), ==, 200);
   g_assert_true (test_bytes_contain (a1, "served-by-b"));
 
-  row = last_request (f);
+  row = test_last_request (f->service);
   g_assert_cmpstr (row->account_id, ==, f->members[1].id);
   g_assert_cmpuint (row->attempts->len, ==, 2);
   g_assert_cmpstr (attempt_account (row, 0), ==, f->members[0].id);
@@ -275,7 +261,7 @@ test_429_fails_over_and_cools_down (Fixture       *f,
   /* The next request does not try A at all. */
   second = post (f, NULL, &a2);
   g_assert_cmpuint (soup_message_get_status (second), ==, 200);
-  row2 = last_request (f);
+  row2 = test_last_request (f->service);
   g_assert_cmpuint (row2->attempts->len, ==, 1);
   g_assert_cmpstr (row2->account_id, ==, f->members[1].id);
   g_assert_cmpuint (f->exhausted_signals, ==, 1);
@@ -292,13 +278,13 @@ test_5xx_and_failed_first_event_fail_over (Fixture       *f,
   fake_upstream_set_mode (f->fake, f->members[0].chatgpt_id, "500", 1);
   m1 = post (f, NULL, &a1);
   g_assert_cmpuint (soup_message_get_status (m1), ==, 200);
-  r1 = last_request (f);
+  r1 = test_last_request (f->service);
   g_assert_cmpstr (r1->account_id, ==, f->members[1].id);
   g_assert_cmpstr (attempt_error (r1, 0), ==, "upstream_500");
 
   /* A failed a moment ago: it is tried last for a minute. */
   m2 = post (f, NULL, &a2);
-  r2 = last_request (f);
+  r2 = test_last_request (f->service);
   g_assert_cmpuint (r2->attempts->len, ==, 1);
   g_assert_cmpstr (r2->account_id, ==, f->members[1].id);
 
@@ -309,7 +295,7 @@ test_5xx_and_failed_first_event_fail_over (Fixture       *f,
   g_assert_cmpuint (soup_message_get_status (m3), ==, 200);
   g_assert_false (test_bytes_contain (a3, "response.failed"));
   g_assert_true (test_bytes_contain (a3, "response.completed"));
-  r3 = last_request (f);
+  r3 = test_last_request (f->service);
   g_assert_cmpuint (r3->attempts->len, ==, 2);
   g_assert_cmpstr (attempt_error (r3, 0), ==, "upstream_response_failed");
   g_assert_cmpstr (r3->account_id, !=, f->members[1].id);
@@ -331,7 +317,7 @@ test_401_refreshes_once_and_retries (Fixture       *f,
   msg = post (f, NULL, &answer);
   g_assert_cmpuint (soup_message_get_status (msg), ==, 200);
 
-  row = last_request (f);
+  row = test_last_request (f->service);
   g_assert_cmpstr (row->account_id, ==, f->members[0].id);
   g_assert_cmpuint (row->attempts->len, ==, 2);
   g_assert_cmpstr (attempt_error (row, 0), ==, "upstream_401");
@@ -360,7 +346,7 @@ test_refused_refresh_marks_reauth (Fixture       *f,
 
   msg = post (f, NULL, &answer);
   g_assert_cmpuint (soup_message_get_status (msg), ==, 200);
-  row = last_request (f);
+  row = test_last_request (f->service);
   g_assert_cmpstr (row->account_id, ==, f->members[1].id);
 
   /* Kept, not deleted; told once. */
@@ -445,7 +431,7 @@ test_soft_continuity (Fixture       *f,
       g_autoptr(GBytes) unrelated = NULL;
       g_autoptr(SoupMessage) msg = post (f, conversation, &answer);
       g_autoptr(SoupMessage) msg2 = NULL;
-      g_autoptr(PoolerRequestRecord) row = last_request (f);
+      g_autoptr(PoolerRequestRecord) row = test_last_request (f->service);
 
       g_assert_cmpuint (soup_message_get_status (msg), ==, 200);
       if (home == NULL)
@@ -466,7 +452,7 @@ test_soft_continuity (Fixture       *f,
   {
     g_autoptr(GBytes) answer = NULL;
     g_autoptr(SoupMessage) msg = post (f, conversation, &answer);
-    g_autoptr(PoolerRequestRecord) row = last_request (f);
+    g_autoptr(PoolerRequestRecord) row = test_last_request (f->service);
 
     g_assert_cmpuint (soup_message_get_status (msg), ==, 200);
     g_assert_cmpstr (row->account_id, !=, home);
@@ -477,7 +463,7 @@ test_soft_continuity (Fixture       *f,
   {
     g_autoptr(GBytes) answer = NULL;
     g_autoptr(SoupMessage) msg = post (f, conversation, &answer);
-    g_autoptr(PoolerRequestRecord) row = last_request (f);
+    g_autoptr(PoolerRequestRecord) row = test_last_request (f->service);
 
     g_assert_cmpuint (soup_message_get_status (msg), ==, 200);
     g_assert_cmpstr (row->account_id, ==, home);
@@ -488,7 +474,7 @@ test_soft_continuity (Fixture       *f,
   {
     g_autoptr(GBytes) answer = NULL;
     g_autoptr(SoupMessage) msg = post (f, conversation, &answer);
-    g_autoptr(PoolerRequestRecord) row = last_request (f);
+    g_autoptr(PoolerRequestRecord) row = test_last_request (f->service);
 
     g_assert_cmpuint (soup_message_get_status (msg), ==, 200);
     g_assert_cmpstr (row->account_id, !=, home);
@@ -507,7 +493,7 @@ test_continuity_survives_restart (Fixture       *f,
                                               "\"prompt_cache_key\":\"thread-restart\"}");
   g_autoptr(GBytes) answer = NULL;
   g_autoptr(SoupMessage) msg = post (f, conversation, &answer);
-  g_autoptr(PoolerRequestRecord) row = last_request (f);
+  g_autoptr(PoolerRequestRecord) row = test_last_request (f->service);
   g_autoptr(PoolerService) again = NULL;
   g_autoptr(GError) error = NULL;
   const char *path = pooler_store_get_path (pooler_service_get_store (f->service));
@@ -543,7 +529,7 @@ test_ring_size (Fixture       *f,
   fake_upstream_set_mode (f->fake, f->members[0].chatgpt_id, "500", 1);
   msg = post (f, NULL, &answer);
   g_assert_cmpuint (soup_message_get_status (msg), ==, 500);
-  row = last_request (f);
+  row = test_last_request (f->service);
   g_assert_cmpuint (row->attempts->len, ==, 1);
 }
 
@@ -561,7 +547,7 @@ test_hard_pin (Fixture       *f,
 
   /* The fixture stream's response.completed carries that id. */
   m1 = post (f, NULL, &a1);
-  r1 = last_request (f);
+  r1 = test_last_request (f->service);
   g_assert_cmpstr (r1->account_id, ==, f->members[0].id);
 
   /* Even when A is demoted, the follow-up goes nowhere else. */
@@ -569,7 +555,7 @@ test_hard_pin (Fixture       *f,
                                 g_get_real_time () / G_USEC_PER_SEC);
   m2 = post (f, followup, &a2);
   g_assert_cmpuint (soup_message_get_status (m2), ==, 200);
-  r2 = last_request (f);
+  r2 = test_last_request (f->service);
   g_assert_cmpstr (r2->account_id, ==, f->members[0].id);
 
   g_assert_true (pooler_service_set_account_status (f->service, f->members[0].id,

@@ -11,31 +11,11 @@
 
 #include "pooler-error.h"
 #include "pooler-store-private.h"
+#include "test-util.h"
 #include "pooler-store-writer.h"
 
 #define N_THREADS          4
 #define RECORDS_PER_THREAD 250
-
-static char *
-test_db_path (const char *name)
-{
-  g_autofree char *dir = g_build_filename (g_get_user_cache_dir (), "writer-tests", NULL);
-
-  g_assert_no_errno (g_mkdir_with_parents (dir, 0700));
-  return g_build_filename (dir, name, NULL);
-}
-
-/* A migrated database and the main thread's store on it. */
-static PoolerStore *
-open_store (const char *path)
-{
-  g_autoptr(GError) error = NULL;
-  PoolerStore *store = pooler_store_open (path, &error);
-
-  g_assert_no_error (error);
-  g_assert_nonnull (store);
-  return store;
-}
 
 static PoolerStoreWriter *
 open_writer (const char *path)
@@ -46,17 +26,6 @@ open_writer (const char *path)
   g_assert_no_error (error);
   g_assert_nonnull (writer);
   return writer;
-}
-
-static sqlite3 *
-open_raw (const char *path)
-{
-  g_autoptr(GError) error = NULL;
-  sqlite3 *db = pooler_store_open_connection (path, &error);
-
-  g_assert_no_error (error);
-  g_assert_nonnull (db);
-  return db;
 }
 
 static void
@@ -148,7 +117,7 @@ push_thread (gpointer user_data)
   /* Each thread's own flush covers its own pushes, whatever the others do. */
   pooler_store_writer_flush (data->writer);
 
-  db = open_raw (data->path);
+  db = test_open_raw (data->path);
   like = g_strdup_printf ("SELECT COUNT (*) FROM requests WHERE id LIKE 'req_t%u_%%'",
                           data->thread_index);
   g_assert_cmpint (query_int (db, like), ==, RECORDS_PER_THREAD);
@@ -161,7 +130,7 @@ static void
 test_many_threads (void)
 {
   g_autofree char *path = test_db_path ("threads.db");
-  g_autoptr(PoolerStore) store = open_store (path);
+  g_autoptr(PoolerStore) store = test_open_store (path);
   g_autoptr(PoolerStoreWriter) writer = open_writer (path);
   g_autoptr(GPtrArray) requests = NULL;
   g_autoptr(GError) error = NULL;
@@ -225,7 +194,7 @@ static void
 test_upsert (void)
 {
   g_autofree char *path = test_db_path ("upsert.db");
-  g_autoptr(PoolerStore) store = open_store (path);
+  g_autoptr(PoolerStore) store = test_open_store (path);
   g_autoptr(PoolerStoreWriter) writer = open_writer (path);
   g_autoptr(PoolerRequestRecord) record = NULL;
   g_autoptr(GPtrArray) requests = NULL;
@@ -341,7 +310,7 @@ static void
 test_touch (void)
 {
   g_autofree char *path = test_db_path ("touch.db");
-  g_autoptr(PoolerStore) store = open_store (path);
+  g_autoptr(PoolerStore) store = test_open_store (path);
   g_autoptr(PoolerStoreWriter) writer = open_writer (path);
   g_autoptr(PoolerPool) pool = NULL;
   g_autoptr(PoolerKeyRecord) key = pooler_key_record_new ();
@@ -407,11 +376,11 @@ static void
 test_read_while_writing (void)
 {
   g_autofree char *path = test_db_path ("wal.db");
-  g_autoptr(PoolerStore) store = open_store (path);
+  g_autoptr(PoolerStore) store = test_open_store (path);
   g_autoptr(PoolerStoreWriter) writer = open_writer (path);
   g_autoptr(GError) error = NULL;
   gint64 last = 0;
-  sqlite3 *reader = open_raw (path);
+  sqlite3 *reader = test_open_raw (path);
 
   exec_ok (reader, "BEGIN");
   g_assert_cmpint (query_int (reader, "SELECT COUNT (*) FROM requests"), ==, 0);
@@ -458,7 +427,7 @@ static void
 test_close (void)
 {
   g_autofree char *path = test_db_path ("close.db");
-  g_autoptr(PoolerStore) store = open_store (path);
+  g_autoptr(PoolerStore) store = test_open_store (path);
   g_autoptr(PoolerStoreWriter) writer = open_writer (path);
   g_autoptr(PoolerRequestRecord) before = make_request ("req_before", 1, 200);
   g_autoptr(PoolerRequestRecord) after = make_request ("req_after", 2, 200);
@@ -491,7 +460,7 @@ static void
 test_unref_commits (void)
 {
   g_autofree char *path = test_db_path ("unref.db");
-  g_autoptr(PoolerStore) store = open_store (path);
+  g_autoptr(PoolerStore) store = test_open_store (path);
   PoolerStoreWriter *writer = open_writer (path);
 
   for (guint i = 0; i < 20; i++)
@@ -581,7 +550,7 @@ static void
 test_quota_windows (void)
 {
   g_autofree char *path = test_db_path ("quota.db");
-  g_autoptr(PoolerStore) store = open_store (path);
+  g_autoptr(PoolerStore) store = test_open_store (path);
   g_autoptr(PoolerStoreWriter) writer = open_writer (path);
   g_autoptr(PoolerAccount) account = pooler_account_new ("acct");
   g_autoptr(PoolerRequestRecord) record = make_request ("req_q", 1000, 200);
@@ -614,7 +583,7 @@ test_quota_windows (void)
   g_clear_pointer (&windows, g_ptr_array_unref);
 
   /* The kind and the original source are written as text. */
-  db = open_raw (path);
+  db = test_open_raw (path);
   kind = query_text (db, "SELECT window_kind FROM quota_windows"
                          " WHERE limit_id = 'codex' AND window_minutes = 10080");
   source = query_text (db, "SELECT source FROM quota_windows"

@@ -11,39 +11,8 @@
 
 #include "pooler-error.h"
 #include "pooler-store-private.h"
+#include "test-util.h"
 #include "pooler-store-writer.h"
-
-/* Each test runs with its own XDG dirs (G_TEST_OPTION_ISOLATE_DIRS). */
-static char *
-test_db_path (const char *name)
-{
-  g_autofree char *dir = g_build_filename (g_get_user_cache_dir (), "store-tests", NULL);
-
-  g_assert_no_errno (g_mkdir_with_parents (dir, 0700));
-  return g_build_filename (dir, name, NULL);
-}
-
-static PoolerStore *
-open_store (const char *path)
-{
-  g_autoptr(GError) error = NULL;
-  PoolerStore *store = pooler_store_open (path, &error);
-
-  g_assert_no_error (error);
-  g_assert_nonnull (store);
-  return store;
-}
-
-static sqlite3 *
-open_raw (const char *path)
-{
-  g_autoptr(GError) error = NULL;
-  sqlite3 *db = pooler_store_open_connection (path, &error);
-
-  g_assert_no_error (error);
-  g_assert_nonnull (db);
-  return db;
-}
 
 static void
 exec_ok (sqlite3    *db,
@@ -220,7 +189,7 @@ test_default_path (void)
   g_assert_cmpint (st.st_mode & 0777, ==, 0700);
 
   g_assert_false (g_file_test (path, G_FILE_TEST_EXISTS));
-  store = open_store (path);
+  store = test_open_store (path);
   g_assert_cmpstr (pooler_store_get_path (store), ==, path);
   g_assert_no_errno (g_stat (path, &st));
   g_assert_cmpint (st.st_mode & 0777, ==, 0600);
@@ -231,7 +200,7 @@ test_default_path (void)
   g_assert_cmpint (st.st_mode & 0777, ==, 0600);
 
   /* NULL means the default path. */
-  by_default = open_store (NULL);
+  by_default = test_open_store (NULL);
   g_assert_cmpstr (pooler_store_get_path (by_default), ==, path);
 }
 
@@ -239,7 +208,7 @@ static void
 test_pragmas (void)
 {
   g_autofree char *path = test_db_path ("pragmas.db");
-  g_autoptr(PoolerStore) store = open_store (path);
+  g_autoptr(PoolerStore) store = test_open_store (path);
   g_autofree char *mode = NULL;
   sqlite3 *plain = NULL;
   sqlite3 *db;
@@ -256,7 +225,7 @@ test_pragmas (void)
   sqlite3_close_v2 (plain);
 
   /* The rest are per connection. */
-  db = open_raw (path);
+  db = test_open_raw (path);
   g_assert_cmpint (query_int (db, "PRAGMA busy_timeout"), ==, 5000);
   g_assert_cmpint (query_int (db, "PRAGMA foreign_keys"), ==, 1);
   g_assert_cmpint (query_int (db, "PRAGMA synchronous"), ==, 1 /* NORMAL */);
@@ -386,17 +355,17 @@ test_migrate_from (gconstpointer data)
   gint64 version;
   sqlite3 *db;
 
-  db = open_raw (path);
+  db = test_open_raw (path);
   g_assert_true (pooler_store_migrate_to (db, from, &error));
   g_assert_no_error (error);
   g_assert_cmpint (query_int (db, "PRAGMA user_version"), ==, from);
   seed_version (db, from);
   sqlite3_close_v2 (db);
 
-  store = open_store (path);
+  store = test_open_store (path);
   g_assert_cmpint (pooler_store_get_schema_version (store), ==, latest);
 
-  db = open_raw (path);
+  db = test_open_raw (path);
   g_assert_cmpint (query_int (db, "PRAGMA user_version"), ==, latest);
   check_seeded (store, db, from);
 
@@ -483,7 +452,7 @@ test_migrate_step_by_step (void)
   g_autofree char *path = test_db_path ("steps.db");
   g_autoptr(GError) error = NULL;
   int latest = pooler_store_schema_version_latest ();
-  sqlite3 *db = open_raw (path);
+  sqlite3 *db = test_open_raw (path);
 
   g_assert_cmpint (latest, >=, 2);
 
@@ -523,7 +492,7 @@ test_migrate_atomic (void)
   g_autofree char *path = test_db_path ("atomic.db");
   g_autoptr(GError) error = NULL;
   PoolerStore *store;
-  sqlite3 *db = open_raw (path);
+  sqlite3 *db = test_open_raw (path);
 
   g_assert_true (pooler_store_migrate_to (db, 1, &error));
   g_assert_no_error (error);
@@ -537,7 +506,7 @@ test_migrate_atomic (void)
   g_assert_null (store);
   g_assert_nonnull (strstr (error->message, "audit_events"));
 
-  db = open_raw (path);
+  db = test_open_raw (path);
   g_assert_cmpint (query_int (db, "PRAGMA user_version"), ==, 1);
   /* The ALTER and the tables that came before the collision rolled back. */
   g_assert_false (column_exists (db, "requests", "state"));
@@ -571,7 +540,7 @@ test_newer_refused (void)
   sqlite3 *db;
 
   /* A file a newer build migrated, WAL and all. */
-  db = open_raw (path);
+  db = test_open_raw (path);
   g_assert_true (pooler_store_migrate_to (db, pooler_store_schema_version_latest (), &error));
   g_assert_no_error (error);
   set_version = g_strdup_printf ("PRAGMA user_version = %d", newer);
@@ -590,7 +559,7 @@ test_newer_refused (void)
   g_assert_error (error, POOLER_ERROR, POOLER_ERROR_DATABASE);
   g_clear_error (&error);
 
-  db = open_raw (path);
+  db = test_open_raw (path);
   g_assert_false (pooler_store_migrate_to (db, 1, &error));
   g_assert_error (error, POOLER_ERROR, POOLER_ERROR_DATABASE);
   g_assert_cmpint (query_int (db, "PRAGMA user_version"), ==, newer);
@@ -638,7 +607,7 @@ static void
 test_pools (void)
 {
   g_autofree char *path = test_db_path ("pools.db");
-  g_autoptr(PoolerStore) store = open_store (path);
+  g_autoptr(PoolerStore) store = test_open_store (path);
   g_autoptr(PoolerPool) beta = NULL;
   g_autoptr(PoolerPool) alpha = NULL;
   g_autoptr(PoolerPool) found = NULL;
@@ -707,7 +676,7 @@ static void
 test_accounts (void)
 {
   g_autofree char *path = test_db_path ("accounts.db");
-  g_autoptr(PoolerStore) store = open_store (path);
+  g_autoptr(PoolerStore) store = test_open_store (path);
   g_autoptr(PoolerPool) pool_a = NULL;
   g_autoptr(PoolerPool) pool_b = NULL;
   g_autoptr(PoolerAccount) one = NULL;
@@ -876,7 +845,7 @@ test_accounts (void)
   g_assert_cmpuint (list->len, ==, 0);
   g_clear_pointer (&list, g_ptr_array_unref);
 
-  db = open_raw (path);
+  db = test_open_raw (path);
   g_assert_cmpint (query_int (db, "SELECT COUNT (*) FROM pool_accounts WHERE account_id = 'acct-1'"), ==, 0);
   g_assert_cmpint (query_int (db, "SELECT COUNT (*) FROM pool_accounts"), ==, 1);
   sqlite3_close_v2 (db);
@@ -886,7 +855,7 @@ static void
 test_keys (void)
 {
   g_autofree char *path = test_db_path ("keys.db");
-  g_autoptr(PoolerStore) store = open_store (path);
+  g_autoptr(PoolerStore) store = test_open_store (path);
   g_autoptr(PoolerPool) main_pool = NULL;
   g_autoptr(PoolerPool) other = NULL;
   g_autoptr(PoolerKeyRecord) first = NULL;
@@ -951,7 +920,7 @@ test_keys (void)
   g_clear_pointer (&found, pooler_key_record_free);
 
   /* Stored as a JSON array, or NULL. */
-  db = open_raw (path);
+  db = test_open_raw (path);
   json = query_text (db, "SELECT allowed_models FROM api_keys WHERE prefix = 'sk-cxp-000000000002'");
   g_assert_cmpstr (json, ==, "[\"gpt-5\",\"gpt-5-codex\"]");
   null_json = query_text (db, "SELECT allowed_models FROM api_keys WHERE prefix = 'sk-cxp-000000000001'");
@@ -1016,7 +985,7 @@ static void
 test_config_version (void)
 {
   g_autofree char *path = test_db_path ("config.db");
-  g_autoptr(PoolerStore) store = open_store (path);
+  g_autoptr(PoolerStore) store = test_open_store (path);
   g_autoptr(PoolerStoreWriter) writer = NULL;
   g_autoptr(PoolerPool) pool = NULL;
   g_autoptr(PoolerAccount) account = NULL;
@@ -1078,7 +1047,7 @@ test_config_version (void)
   version = config_version (store);
 
   /* Changes from another process count too: the triggers live in the file. */
-  db = open_raw (path);
+  db = test_open_raw (path);
   exec_ok (db, "UPDATE pools SET name = 'renamed'");
   sqlite3_close_v2 (db);
   g_assert_cmpint (config_version (store), >, version);
@@ -1092,7 +1061,7 @@ static void
 test_audit (void)
 {
   g_autofree char *path = test_db_path ("audit.db");
-  g_autoptr(PoolerStore) store = open_store (path);
+  g_autoptr(PoolerStore) store = test_open_store (path);
   g_autoptr(GError) error = NULL;
   g_autofree char *actor = NULL;
   g_autofree char *action = NULL;
@@ -1110,7 +1079,7 @@ test_audit (void)
   g_assert_no_error (error);
   after = g_get_real_time () / G_USEC_PER_SEC;
 
-  db = open_raw (path);
+  db = test_open_raw (path);
   g_assert_cmpint (query_int (db, "SELECT COUNT (*) FROM audit_events"), ==, 2);
   actor = query_text (db, "SELECT actor FROM audit_events ORDER BY id LIMIT 1");
   action = query_text (db, "SELECT action FROM audit_events ORDER BY id LIMIT 1");
@@ -1132,7 +1101,7 @@ static void
 test_mark_interrupted (void)
 {
   g_autofree char *path = test_db_path ("interrupted.db");
-  g_autoptr(PoolerStore) store = open_store (path);
+  g_autoptr(PoolerStore) store = test_open_store (path);
   g_autoptr(PoolerStoreWriter) writer = open_writer (path);
   g_autoptr(GPtrArray) requests = NULL;
   g_autoptr(GError) error = NULL;
@@ -1186,7 +1155,7 @@ static void
 test_count_requests (void)
 {
   g_autofree char *path = test_db_path ("count.db");
-  g_autoptr(PoolerStore) store = open_store (path);
+  g_autoptr(PoolerStore) store = test_open_store (path);
   g_autoptr(PoolerStoreWriter) writer = open_writer (path);
   g_autoptr(GPtrArray) requests = NULL;
   g_autoptr(GError) error = NULL;
@@ -1230,7 +1199,7 @@ static void
 test_quota_windows (void)
 {
   g_autofree char *path = test_db_path ("quota.db");
-  g_autoptr(PoolerStore) store = open_store (path);
+  g_autoptr(PoolerStore) store = test_open_store (path);
   g_autoptr(PoolerAccount) account = make_account ("acct-q", "cga-q", "user-q");
   g_autoptr(PoolerAccount) other = make_account ("acct-o", "cga-o", "user-o");
   g_autoptr(GPtrArray) windows = NULL;
@@ -1249,7 +1218,7 @@ test_quota_windows (void)
   g_clear_pointer (&windows, g_ptr_array_unref);
 
   /* Inserted out of order, with another account's row in between. */
-  db = open_raw (path);
+  db = test_open_raw (path);
   exec_ok (db,
            "INSERT INTO quota_windows (account_id, limit_id, window_kind, window_minutes,"
            " used_percent, reset_at, source, observed_at) VALUES"
@@ -1302,7 +1271,7 @@ static void
 test_mcp_tokens (void)
 {
   g_autofree char *path = test_db_path ("mcp-tokens.db");
-  g_autoptr(PoolerStore) store = open_store (path);
+  g_autoptr(PoolerStore) store = test_open_store (path);
   g_autoptr(PoolerMcpTokenRecord) token = pooler_mcp_token_record_new ();
   g_autoptr(PoolerMcpTokenRecord) found = NULL;
   g_autoptr(GPtrArray) tokens = NULL;
@@ -1350,7 +1319,7 @@ static void
 test_query_requests (void)
 {
   g_autofree char *path = test_db_path ("query-requests.db");
-  g_autoptr(PoolerStore) store = open_store (path);
+  g_autoptr(PoolerStore) store = test_open_store (path);
   g_autoptr(PoolerStoreWriter) writer = open_writer (path);
   g_autoptr(GPtrArray) all = NULL;
   g_autoptr(GError) error = NULL;
@@ -1418,7 +1387,7 @@ static void
 test_list_audit_events (void)
 {
   g_autofree char *path = test_db_path ("audit-list.db");
-  g_autoptr(PoolerStore) store = open_store (path);
+  g_autoptr(PoolerStore) store = test_open_store (path);
   g_autoptr(GPtrArray) first = NULL;
   g_autoptr(GPtrArray) second = NULL;
   g_autoptr(GError) error = NULL;

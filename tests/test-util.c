@@ -7,6 +7,7 @@
 
 #include <string.h>
 
+#include "pooler-store-private.h"
 #include "test-util.h"
 
 static char *
@@ -150,4 +151,49 @@ test_load_codex_body (void)
   g_assert_no_error (error);
 
   return g_bytes_new_take (contents, length);
+}
+
+char *
+test_db_path (const char *name)
+{
+  g_autofree char *dir = g_build_filename (g_get_user_cache_dir (), "db-tests", NULL);
+
+  g_assert_no_errno (g_mkdir_with_parents (dir, 0700));
+  return g_build_filename (dir, name, NULL);
+}
+
+PoolerStore *
+test_open_store (const char *path)
+{
+  g_autoptr(GError) error = NULL;
+  PoolerStore *store = pooler_store_open (path, &error);
+
+  g_assert_no_error (error);
+  g_assert_nonnull (store);
+  return store;
+}
+
+sqlite3 *
+test_open_raw (const char *path)
+{
+  g_autoptr(GError) error = NULL;
+  sqlite3 *db = pooler_store_open_connection (path, &error);
+
+  g_assert_no_error (error);
+  g_assert_nonnull (db);
+  return db;
+}
+
+PoolerRequestRecord *
+test_last_request (PoolerService *service)
+{
+  g_autoptr(GPtrArray) rows = NULL;
+  g_autoptr(GError) error = NULL;
+
+  pooler_service_flush (service);
+  rows = pooler_store_list_requests (pooler_service_get_store (service), 1, &error);
+  g_assert_no_error (error);
+  g_assert_cmpuint (rows->len, ==, 1);
+
+  return pooler_request_record_copy (g_ptr_array_index (rows, 0));
 }

@@ -7,6 +7,10 @@
 
 #include <json-glib/json-glib.h>
 #include <libsoup/soup.h>
+#include <sqlite3.h>
+
+#include "pooler-service.h"
+#include "pooler-store.h"
 
 G_BEGIN_DECLS
 
@@ -37,5 +41,14 @@ gboolean     test_bytes_contain    (GBytes      *bytes,
                                     const char  *needle);
 /* The real Codex CLI request body from the fixtures. */
 GBytes      *test_load_codex_body  (void);
+
+/* The newest request row, after the writer has committed everything. */
+PoolerRequestRecord *test_last_request (PoolerService *service);
+
+/* A database path in the test's own (isolated) cache dir. */
+char        *test_db_path          (const char  *name);
+/* A migrated database and a store on it / a plain connection to it. */
+PoolerStore *test_open_store       (const char  *path);
+sqlite3     *test_open_raw         (const char  *path);
 
 G_END_DECLS
