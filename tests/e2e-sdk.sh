@@ -14,7 +14,10 @@ if [[ ! -f $POOLER_NPM_DIR/node_modules/openai/index.mjs ]]; then
   e2e_bail "$POOLER_NPM_DIR/node_modules/openai is missing: run the test command from the README" \
            "(build-aux/test), which installs openai@6.49.0 into $POOLER_NPM_DIR"
 fi
-NODE_BIN=$(command -v node) || e2e_bail "node is not installed"
+# The pinned Node 22 (build-aux/test installs it) rather than whatever the
+# system has: Debian 12's own nodejs is 18.
+NODE_BIN=$POOLER_NPM_DIR/node_modules/node/bin/node
+[[ -x $NODE_BIN ]] || NODE_BIN=$(command -v node) || e2e_bail "node is not installed"
 
 e2e_setup
 e2e_start_fake
