@@ -110,6 +110,47 @@ test_scan_depth (void)
   g_assert_nonnull (strstr (error->message, "deeper"));
 }
 
+/* The string scanner skips eight bytes at a time: a stop byte (quote,
+ * backslash, control character) must be found at every offset in the
+ * word, and bytes above 0x7f must not stop it. */
+static void
+test_scan_word_boundaries (void)
+{
+  for (guint len = 0; len < 24; len++)
+    {
+      g_autoptr(GString) model = g_string_new (NULL);
+      g_autoptr(GString) json = g_string_new ("{\"model\":\"");
+      g_autoptr(GError) error = NULL;
+      g_autoptr(PoolerRequestBody) body = NULL;
+
+      for (guint i = 0; i < len; i++)
+        g_string_append_c (model, i % 3 == 2 ? 'x' : "\xc3\xa9"[i % 3]);
+      g_string_append_len (json, model->str, model->len);
+      g_string_append (json, "\\\"q\",\"stream\":true}");
+      body = pooler_request_body_scan (json->str, json->len, &error);
+      g_assert_no_error (error);
+      g_string_append (model, "\"q");
+      g_assert_cmpstr (body->model, ==, model->str);
+      g_assert_true (body->stream);
+
+      for (guint at = 0; at <= len; at++)
+        {
+          g_autoptr(GString) bad = g_string_new ("{\"model\":\"");
+          g_autoptr(GError) bad_error = NULL;
+          g_autoptr(PoolerRequestBody) bad_body = NULL;
+
+          for (guint i = 0; i < len; i++)
+            g_string_append_c (bad, i == at ? '\x1f' : 'a');
+          if (at == len)
+            g_string_append_c (bad, '\n');
+          g_string_append (bad, "\"}");
+          bad_body = pooler_request_body_scan (bad->str, bad->len, &bad_error);
+          g_assert_null (bad_body);
+          g_assert_error (bad_error, POOLER_ERROR, POOLER_ERROR_INVALID);
+        }
+    }
+}
+
 static void
 test_decode_zstd (void)
 {
@@ -171,6 +212,7 @@ main (int   argc,
   g_test_add_func ("/request-body/scan-escapes", test_scan_escapes);
   g_test_add_func ("/request-body/scan-rejects", test_scan_rejects);
   g_test_add_func ("/request-body/scan-depth", test_scan_depth);
+  g_test_add_func ("/request-body/scan-word-boundaries", test_scan_word_boundaries);
   g_test_add_func ("/request-body/decode-zstd", test_decode_zstd);
 
   return g_test_run ();

@@ -14,6 +14,11 @@
 /* Enough to make commits rare under load, few enough that one batch never
  * holds the write lock for long. */
 #define MAX_BATCH_OPS    512
+/* Under load, one commit per this much time at most: each commit costs
+ * about twenty write and lock syscalls whatever its size, and with a
+ * commit per request the writer took a third of a core at 2 000 req/s.
+ * An idle writer still commits the moment work arrives. */
+#define COMMIT_INTERVAL_US (20 * 1000)
 #define MAX_BUSY_RETRIES 6
 #define FIRST_BACKOFF_US (20 * 1000)
 
@@ -383,21 +388,40 @@ writer_thread (gpointer data)
   g_autoptr(GPtrArray) batch = g_ptr_array_new_with_free_func (writer_op_free);
   gboolean stop = FALSE;
 
+  gint64 last_commit = 0;
+
   while (!stop)
     {
       WriterOp *op = g_async_queue_pop (self->queue);
+      /* Work that arrives within COMMIT_INTERVAL_US of the last commit
+       * waits for the rest of that interval and shares one transaction;
+       * a flush or stop ends the wait at once. */
+      gint64 deadline = last_commit + COMMIT_INTERVAL_US;
+      gboolean urgent = FALSE;
 
-      /* Sleep until there is work, then take all that piled up meanwhile. */
-      do
+      /* Sleep until there is work, then take all that piles up meanwhile. */
+      while (op != NULL)
         {
           g_ptr_array_add (batch, op);
           if (op->kind == WRITER_OP_STOP)
             stop = TRUE;
+          if (op->kind == WRITER_OP_STOP || op->kind == WRITER_OP_FLUSH)
+            urgent = TRUE;
+          if (batch->len >= MAX_BATCH_OPS)
+            break;
+
+          op = g_async_queue_try_pop (self->queue);
+          if (op == NULL && !urgent)
+            {
+              gint64 wait = deadline - g_get_monotonic_time ();
+
+              if (wait > 0)
+                op = g_async_queue_timeout_pop (self->queue, (guint64) wait);
+            }
         }
-      while (batch->len < MAX_BATCH_OPS &&
-             (op = g_async_queue_try_pop (self->queue)) != NULL);
 
       run_batch (self, batch);
+      last_commit = g_get_monotonic_time ();
       release_waiters (batch);
       g_ptr_array_set_size (batch, 0);
     }
