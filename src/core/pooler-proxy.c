@@ -1,9 +1,9 @@
 /* pooler-proxy.c
  *
- * The hot path. The service's SoupSession keeps upstream connections
- * alive; an answer is read with g_input_stream_read_bytes_async() and each
- * chunk is appended to the client's response as soon as it arrives, then
- * handed to the SSE observer. Nothing waits on SQLite here: rows and
+ * The hot path. The service's PoolerUpstream keeps upstream connections
+ * alive; an answer is read piece by piece as the socket delivers it and
+ * each piece is appended to the client's response as soon as it arrives,
+ * then handed to the SSE observer. Nothing waits on SQLite here: rows and
  * evidence go to the writer thread through the service.
  *
  * Until the first event of a stream has been seen, nothing has reached the
@@ -22,11 +22,11 @@
 #include <string.h>
 
 #include "pooler-api-error.h"
+#include "pooler-chunked-close.h"
 #include "pooler-oauth.h"
 #include "pooler-proxy.h"
 #include "pooler-sse.h"
 
-#define READ_SIZE           16384
 #define MAX_BUFFERED_BODY   (8 * 1024 * 1024)
 #define MAX_ERROR_BODY      (256 * 1024)
 /* Bytes of a stream held back while waiting for its first event. */
@@ -65,8 +65,7 @@ typedef struct
   PoolerProxy         *proxy;
   PoolerService       *service;
   SoupServerMessage   *msg;
-  SoupMessage         *upstream;
-  GInputStream        *istream;
+  PoolerUpstreamResponse *upstream;      /* the current attempt's answer */
   GCancellable        *cancellable;      /* the whole request */
   GCancellable        *attempt_cancellable;
   PoolerKeyRecord     *key;
@@ -141,7 +140,6 @@ forward_unref (Forward *fw)
   g_clear_signal_handler (&fw->wrote_chunk_handler, fw->msg);
   g_clear_object (&fw->msg);
   g_clear_object (&fw->upstream);
-  g_clear_object (&fw->istream);
   g_clear_object (&fw->cancellable);
   g_clear_object (&fw->attempt_cancellable);
   g_clear_pointer (&fw->key, pooler_key_record_free);
@@ -206,9 +204,8 @@ abandon_attempt (Forward *fw)
   if (fw->attempt_cancellable != NULL)
     g_cancellable_cancel (fw->attempt_cancellable);
   g_clear_object (&fw->attempt_cancellable);
-  if (fw->istream != NULL)
-    g_input_stream_close_async (fw->istream, G_PRIORITY_DEFAULT, NULL, NULL, NULL);
-  g_clear_object (&fw->istream);
+  if (fw->upstream != NULL)
+    pooler_upstream_response_abandon (fw->upstream);
   g_clear_object (&fw->upstream);
   g_clear_pointer (&fw->sse, pooler_sse_parser_free);
   g_clear_pointer (&fw->peeked, g_ptr_array_unref);
@@ -684,7 +681,7 @@ append_chunk (Forward *fw,
 static void
 commit_stream (Forward *fw)
 {
-  SoupMessageHeaders *upstream_headers = soup_message_get_response_headers (fw->upstream);
+  SoupMessageHeaders *upstream_headers = pooler_upstream_response_get_headers (fw->upstream);
   SoupMessageHeaders *headers = soup_server_message_get_response_headers (fw->msg);
 
   fw->phase = PHASE_STREAMING;
@@ -697,10 +694,11 @@ commit_stream (Forward *fw)
     soup_message_headers_replace (headers, "Content-Type",
                                   fw->translator->funcs->content_type (fw->translator->data));
   soup_message_headers_set_encoding (headers, SOUP_ENCODING_CHUNKED);
+  pooler_chunked_close_install ();
   /* A long stream must not pile up in memory once written. */
   soup_message_body_set_accumulate (soup_server_message_get_response_body (fw->msg), FALSE);
-  soup_server_message_set_status (fw->msg, soup_message_get_status (fw->upstream), NULL);
-  fw->record->status = soup_message_get_status (fw->upstream);
+  soup_server_message_set_status (fw->msg, pooler_upstream_response_get_status (fw->upstream), NULL);
+  fw->record->status = pooler_upstream_response_get_status (fw->upstream);
 
   fw->wrote_chunk_handler = g_signal_connect (fw->msg, "wrote-chunk", G_CALLBACK (on_wrote_chunk), fw);
 
@@ -860,14 +858,23 @@ read_cb (GObject      *object,
   g_autoptr(GError) error = NULL;
   g_autoptr(GBytes) bytes = NULL;
 
-  bytes = g_input_stream_read_bytes_finish (G_INPUT_STREAM (object), result, &error);
+  bytes = pooler_upstream_response_read_finish (POOLER_UPSTREAM_RESPONSE (object), result, &error);
 
-  /* Done, or an abandoned attempt's stream: nothing to do. */
-  if (fw->done || G_INPUT_STREAM (object) != fw->istream)
+  /* Done, or an abandoned attempt's answer: nothing to do. */
+  if (fw->done || POOLER_UPSTREAM_RESPONSE (object) != fw->upstream)
     return;
 
   if (fw->phase == PHASE_BUFFERING)
     buffer_got (fw, bytes, error);
+  else if (bytes == NULL && g_error_matches (error, G_IO_ERROR, G_IO_ERROR_CONNECTION_CLOSED))
+    {
+      /* A stream the upstream closed mid-body ends like one it closed at
+       * an event boundary: whether it completed is told by its events. */
+      g_autoptr(GBytes) end = g_bytes_new (NULL, 0);
+
+      g_debug ("Upstream closed the stream of %s mid-body", fw->record->id);
+      stream_got (fw, end, NULL);
+    }
   else
     stream_got (fw, bytes, error);
 }
@@ -875,16 +882,16 @@ read_cb (GObject      *object,
 static void
 forward_read_next (Forward *fw)
 {
-  g_input_stream_read_bytes_async (fw->istream, READ_SIZE, G_PRIORITY_DEFAULT,
-                                   fw->attempt_cancellable, read_cb, forward_ref (fw));
+  pooler_upstream_response_read_async (fw->upstream, fw->attempt_cancellable,
+                                       read_cb, forward_ref (fw));
 }
 
 /* A whole non-streamed answer has arrived. */
 static void
 buffer_complete (Forward *fw)
 {
-  guint status = soup_message_get_status (fw->upstream);
-  SoupMessageHeaders *upstream_headers = soup_message_get_response_headers (fw->upstream);
+  guint status = pooler_upstream_response_get_status (fw->upstream);
+  SoupMessageHeaders *upstream_headers = pooler_upstream_response_get_headers (fw->upstream);
   g_autoptr(GBytes) bytes = g_byte_array_free_to_bytes (g_steal_pointer (&fw->buffer));
   gint64 now = now_seconds ();
 
@@ -960,7 +967,7 @@ buffer_got (Forward *fw,
       if (fw->client_gone)
         forward_done (fw, "client_closed");
       else
-        attempt_failed (fw, soup_message_get_status (fw->upstream), "upstream_read_error", TRUE);
+        attempt_failed (fw, pooler_upstream_response_get_status (fw->upstream), "upstream_read_error", TRUE);
       return;
     }
 
@@ -970,7 +977,7 @@ buffer_got (Forward *fw,
       return;
     }
 
-  limit = SOUP_STATUS_IS_SUCCESSFUL (soup_message_get_status (fw->upstream))
+  limit = SOUP_STATUS_IS_SUCCESSFUL (pooler_upstream_response_get_status (fw->upstream))
           ? MAX_BUFFERED_BODY : MAX_ERROR_BODY;
   if (fw->buffer->len + g_bytes_get_size (bytes) > limit)
     {
@@ -1029,22 +1036,25 @@ send_cb (GObject      *object,
   g_autoptr(Forward) fw = user_data;
   g_autoptr(GError) error = NULL;
   g_autoptr(PoolerQuotaEvidence) evidence = NULL;
-  GInputStream *stream;
+  g_autoptr(PoolerUpstreamResponse) response = NULL;
   guint status;
 
-  stream = soup_session_send_finish (SOUP_SESSION (object), result, &error);
+  response = pooler_upstream_send_finish (POOLER_UPSTREAM (object), result, &error);
 
-  if (fw->done || (SoupMessage *) soup_session_get_async_result_message (SOUP_SESSION (object), result) != fw->upstream)
+  /* Done, or an abandoned attempt's answer (its cancellable was replaced). */
+  if (fw->done || g_task_get_cancellable (G_TASK (result)) != fw->attempt_cancellable ||
+      fw->upstream != NULL)
     {
-      g_clear_object (&stream);
+      if (response != NULL)
+        pooler_upstream_response_abandon (response);
       return;
     }
-  fw->istream = stream;
+  fw->upstream = g_steal_pointer (&response);
   g_clear_handle_id (&fw->answer_deadline, g_source_remove);
 
   /* The answer came in the very turn the deadline fired: it is in time,
    * but the attempt's cancellable is spent; reading needs a fresh one. */
-  if (stream != NULL && fw->answer_timed_out)
+  if (fw->upstream != NULL && fw->answer_timed_out)
     {
       fw->answer_timed_out = FALSE;
       g_clear_object (&fw->attempt_cancellable);
@@ -1057,7 +1067,7 @@ send_cb (GObject      *object,
       return;
     }
 
-  if (fw->istream == NULL && fw->answer_timed_out)
+  if (fw->upstream == NULL && fw->answer_timed_out)
     {
       g_debug ("Upstream request %s on account %s got no answer in time", fw->record->id,
                pooler_account_get_id (fw->account));
@@ -1065,7 +1075,7 @@ send_cb (GObject      *object,
       return;
     }
 
-  if (fw->istream == NULL)
+  if (fw->upstream == NULL)
     {
       if (fw->client_gone)
         {
@@ -1088,7 +1098,7 @@ send_cb (GObject      *object,
       return;
     }
 
-  status = soup_message_get_status (fw->upstream);
+  status = pooler_upstream_response_get_status (fw->upstream);
   fw->record->upstream_status = status;
 
   g_free (fw->record->account_id);
@@ -1096,7 +1106,7 @@ send_cb (GObject      *object,
   pooler_service_note_account_used (fw->service, fw->account, fw->key->prefix);
 
   /* Every answer carries quota evidence in its headers. */
-  evidence = pooler_quota_parse_headers (soup_message_get_response_headers (fw->upstream), now_seconds ());
+  evidence = pooler_quota_parse_headers (pooler_upstream_response_get_headers (fw->upstream), now_seconds ());
   pooler_service_observe_quota (fw->service, fw->account, evidence);
 
   if (status == SOUP_STATUS_UNAUTHORIZED && !fw->retried_auth)
@@ -1125,7 +1135,7 @@ send_cb (GObject      *object,
   if (SOUP_STATUS_IS_SUCCESSFUL (status) && fw->mode == POOLER_FORWARD_STREAM)
     {
       const char *content_type =
-        soup_message_headers_get_content_type (soup_message_get_response_headers (fw->upstream), NULL);
+        soup_message_headers_get_content_type (pooler_upstream_response_get_headers (fw->upstream), NULL);
 
       if (g_strcmp0 (content_type, "text/event-stream") == 0)
         {
@@ -1169,7 +1179,7 @@ forward_send (Forward *fw)
   g_autofree char *uri = NULL;
   g_autofree char *bearer = NULL;
   const PoolerTokens *tokens;
-  SoupMessageHeaders *headers;
+  g_autoptr(SoupMessageHeaders) headers = NULL;
 
   tokens = pooler_service_peek_tokens (fw->service, pooler_account_get_id (fw->account));
   if (tokens == NULL || tokens->access_token == NULL)
@@ -1185,42 +1195,32 @@ forward_send (Forward *fw)
 
   uri = g_strconcat (pooler_service_get_upstream_url (fw->service), fw->upstream_path,
                      fw->query != NULL ? "?" : NULL, fw->query, NULL);
-  fw->upstream = soup_message_new (soup_server_message_get_method (fw->msg), uri);
-  if (fw->upstream == NULL)
+  if (!g_uri_is_valid (uri, SOUP_HTTP_URI_FLAGS, NULL))
     {
       respond_error (fw, SOUP_STATUS_INTERNAL_SERVER_ERROR, "server_error", "bad_upstream_url",
                      "The configured upstream URL is not valid.");
       return;
     }
-  /* IDEMPOTENT: without it libsoup opens a new upstream connection for
-   * every POST (and probes each idle one first). The one thing it allows,
-   * resending a request whose reused connection died before any answer,
-   * is what failover would do anyway. */
-  soup_message_set_flags (fw->upstream, SOUP_MESSAGE_NO_REDIRECT | SOUP_MESSAGE_IDEMPOTENT);
 
-  headers = soup_message_get_request_headers (fw->upstream);
+  headers = soup_message_headers_new (SOUP_MESSAGE_HEADERS_REQUEST);
   soup_message_headers_foreach (soup_server_message_get_request_headers (fw->msg),
                                 copy_request_header, headers);
   bearer = g_strconcat ("Bearer ", tokens->access_token, NULL);
   soup_message_headers_replace (headers, "Authorization", bearer);
   soup_message_headers_replace (headers, "chatgpt-account-id",
                                 pooler_account_get_chatgpt_account_id (fw->account));
-
-  if (fw->body != NULL)
-    {
-      const char *content_type =
-        soup_message_headers_get_content_type (soup_server_message_get_request_headers (fw->msg), NULL);
-
-      soup_message_set_request_body_from_bytes (fw->upstream,
-                                                content_type != NULL ? content_type : "application/json",
-                                                fw->body);
-    }
+  if (fw->body != NULL &&
+      soup_message_headers_get_content_type (headers, NULL) == NULL)
+    soup_message_headers_replace (headers, "Content-Type", "application/json");
 
   fw->answer_deadline = g_timeout_add_seconds_full (G_PRIORITY_DEFAULT, fw->proxy->answer_timeout,
                                                     answer_deadline_passed, forward_ref (fw),
                                                     (GDestroyNotify) forward_unref);
-  soup_session_send_async (pooler_service_get_session (fw->service), fw->upstream, G_PRIORITY_DEFAULT,
-                           fw->attempt_cancellable, send_cb, forward_ref (fw));
+  /* Redirects are never followed; a reused connection the upstream had
+   * closed is replaced once (what failover would do anyway). */
+  pooler_upstream_send_async (pooler_service_get_upstream (fw->service),
+                              soup_server_message_get_method (fw->msg), uri, headers, fw->body,
+                              fw->attempt_cancellable, send_cb, forward_ref (fw));
 }
 
 static void

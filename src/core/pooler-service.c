@@ -56,6 +56,7 @@ struct _PoolerService
   gboolean           started;
 
   SoupSession       *session;
+  PoolerUpstream    *upstream;
   GHashTable        *quotas;          /* account id -> PoolerQuotaState */
   GHashTable        *spent;           /* account id -> reset (gint64*) */
   GHashTable        *usage_polls;     /* account id -> last poll (gint64*) */
@@ -92,6 +93,7 @@ pooler_service_dispose (GObject *object)
   if (self->session != NULL)
     soup_session_abort (self->session);
   g_clear_object (&self->session);
+  g_clear_object (&self->upstream);
   g_clear_object (&self->vault);
   g_clear_object (&self->router);
   g_clear_object (&self->affinity);
@@ -275,6 +277,7 @@ pooler_service_init (PoolerService *self)
   /* Bodies pass through as they come; the SSE observer reads identity. */
   soup_session_remove_feature_by_type (self->session, SOUP_TYPE_CONTENT_DECODER);
   soup_session_remove_feature_by_type (self->session, SOUP_TYPE_CONTENT_SNIFFER);
+  self->upstream = pooler_upstream_new ();
   self->quotas = g_hash_table_new_full (g_str_hash, g_str_equal, g_free,
                                         (GDestroyNotify) pooler_quota_state_free);
   self->spent = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, g_free);
@@ -1255,6 +1258,14 @@ pooler_service_get_session (PoolerService *self)
   g_return_val_if_fail (POOLER_IS_SERVICE (self), NULL);
 
   return self->session;
+}
+
+PoolerUpstream *
+pooler_service_get_upstream (PoolerService *self)
+{
+  g_return_val_if_fail (POOLER_IS_SERVICE (self), NULL);
+
+  return self->upstream;
 }
 
 /* ---- quota ------------------------------------------------------------ */

@@ -21,6 +21,7 @@
 #include "pooler-router.h"
 #include "pooler-store.h"
 #include "pooler-tokens.h"
+#include "pooler-upstream.h"
 #include "pooler-vault.h"
 
 G_BEGIN_DECLS
@@ -140,9 +141,11 @@ void             pooler_service_flush              (PoolerService    *self);
 
 const char      *pooler_key_check_to_message       (PoolerKeyCheck    check);
 
-/* The one upstream session (keep-alive), shared by the proxy, token
- * refreshes and usage polls. */
+/* The upstream session for the rare calls: token refreshes and usage
+ * polls. */
 SoupSession     *pooler_service_get_session        (PoolerService    *self);
+/* The hot path's client: every proxied request (keep-alive pool). */
+PoolerUpstream  *pooler_service_get_upstream       (PoolerService    *self);
 
 /* Quota evidence: merged into the account's state, persisted through the
  * writer, and turned into account-exhausted / account-restored on

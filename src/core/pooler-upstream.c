@@ -1,0 +1,1158 @@
+/* pooler-upstream.c
+ *
+ * A connection is a GIOStream (a TCP or TLS GSocketConnection) with a
+ * read buffer. It is either busy (owned by one send, then by the answer
+ * it produced) or idle in its origin's queue. All I/O is non-blocking on
+ * the pollable streams; waiting means a pollable GSource on the caller's
+ * main context, so everything runs on the gateway's main loop.
+ *
+ * Copyright 2026 The Codex Pooler authors
+ * SPDX-License-Identifier: GPL-3.0-or-later
+ */
+#define G_LOG_DOMAIN "pooler-upstream"
+
+#include "config.h"
+
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <string.h>
+
+#include "pooler-upstream.h"
+
+#define READ_BUFFER      (32 * 1024)
+/* A status line and headers larger than the read buffer are not an
+ * answer. */
+#define MAX_HEAD         READ_BUFFER
+/* A chunk-size line or a trailer line, and all trailers together. */
+#define MAX_CHUNK_LINE   1024
+#define MAX_TRAILERS     (16 * 1024)
+/* At most this much decoded body per read. */
+#define MAX_READ         (64 * 1024)
+/* Idle connections older than this are closed rather than reused: the
+ * upstream's own idle timeout is about a minute. */
+#define IDLE_MAX_US      (50 * G_USEC_PER_SEC)
+#define MAX_IDLE_PER_ORIGIN 256
+#define SWEEP_SECONDS    15
+#define CONNECT_TIMEOUT  30
+#define IO_TIMEOUT       300
+
+typedef struct
+{
+  PoolerUpstream *owner;          /* not a reference; cleared on dispose */
+  char           *origin;         /* "https://host:port" */
+  GIOStream      *stream;
+  GSocket        *socket;
+  GInputStream   *in;             /* pollable */
+  GOutputStream  *out;            /* pollable */
+  guint8         *buf;
+  gsize           start;          /* unread bytes are buf[start, end) */
+  gsize           end;
+  gint64          idle_since;
+  guint           uses;
+} Conn;
+
+struct _PoolerUpstream
+{
+  GObject         parent_instance;
+
+  GSocketClient  *plain;
+  GSocketClient  *tls;
+  GHashTable     *idle;           /* origin -> GQueue of Conn */
+  guint           n_connections;
+  guint           n_idle;
+  guint64         n_opened;
+  guint           sweep_id;
+};
+
+G_DEFINE_FINAL_TYPE (PoolerUpstream, pooler_upstream, G_TYPE_OBJECT)
+
+typedef enum
+{
+  BODY_NONE,
+  BODY_LENGTH,
+  BODY_CHUNKED,
+  BODY_EOF,
+} BodyFraming;
+
+typedef enum
+{
+  CHUNK_SIZE,
+  CHUNK_DATA,
+  CHUNK_DATA_END,
+  CHUNK_TRAILER,
+} ChunkState;
+
+struct _PoolerUpstreamResponse
+{
+  GObject             parent_instance;
+
+  PoolerUpstream     *upstream;
+  Conn               *conn;       /* until the body's end or abandon */
+  guint               status;
+  SoupMessageHeaders *headers;
+  BodyFraming         framing;
+  ChunkState          chunk_state;
+  guint64             remaining;  /* BODY_LENGTH, CHUNK_DATA */
+  gsize               trailer_bytes;
+  gboolean            keep_alive;
+  gboolean            finished;   /* the whole body was read */
+  gboolean            reading;
+};
+
+G_DEFINE_FINAL_TYPE (PoolerUpstreamResponse, pooler_upstream_response, G_TYPE_OBJECT)
+
+/* ------------------------------------------------------------------ */
+/* Connections */
+
+static Conn *
+conn_new (PoolerUpstream    *self,
+          const char        *origin,
+          GSocketConnection *connection)
+{
+  Conn *conn = g_new0 (Conn, 1);
+
+  conn->owner = self;
+  conn->origin = g_strdup (origin);
+  conn->stream = G_IO_STREAM (connection);
+  conn->socket = g_object_ref (g_socket_connection_get_socket (connection));
+  conn->in = g_io_stream_get_input_stream (conn->stream);
+  conn->out = g_io_stream_get_output_stream (conn->stream);
+  conn->buf = g_malloc (READ_BUFFER);
+  /* Small writes (a chunk of a request) must not wait for an ACK. */
+  g_socket_set_option (conn->socket, IPPROTO_TCP, TCP_NODELAY, 1, NULL);
+  /* Connecting is bounded by CONNECT_TIMEOUT; after that a stream may be
+   * quiet for long while the model thinks, up to the Codex CLI's own idle
+   * timeout (a read then fails with G_IO_ERROR_TIMED_OUT). */
+  g_socket_set_timeout (conn->socket, IO_TIMEOUT);
+  self->n_connections++;
+  self->n_opened++;
+
+  return conn;
+}
+
+/* Closes and frees @conn. */
+static void
+conn_close (Conn *conn)
+{
+  if (conn == NULL)
+    return;
+
+  if (conn->owner != NULL)
+    conn->owner->n_connections--;
+  /* The socket first: closing a TLS stream would otherwise try to send a
+   * close_notify on a connection we are giving up on. */
+  g_socket_close (conn->socket, NULL);
+  g_object_unref (conn->socket);
+  g_io_stream_close (conn->stream, NULL, NULL);
+  g_object_unref (conn->stream);
+  g_free (conn->origin);
+  g_free (conn->buf);
+  g_free (conn);
+}
+
+/* An idle connection the peer has closed (or written to, which a server
+ * may not do between answers) is unusable. */
+static gboolean
+conn_is_stale (Conn  *conn,
+               gint64 now)
+{
+  if (now - conn->idle_since > IDLE_MAX_US)
+    return TRUE;
+  return g_socket_condition_check (conn->socket, G_IO_IN | G_IO_HUP | G_IO_ERR) != 0;
+}
+
+static void
+conn_release (Conn *conn)
+{
+  PoolerUpstream *self = conn->owner;
+  GQueue *queue;
+
+  if (self == NULL || conn->start != conn->end)
+    {
+      conn_close (conn);
+      return;
+    }
+
+  queue = g_hash_table_lookup (self->idle, conn->origin);
+  if (queue == NULL)
+    {
+      queue = g_queue_new ();
+      g_hash_table_insert (self->idle, g_strdup (conn->origin), queue);
+    }
+  if (queue->length >= MAX_IDLE_PER_ORIGIN)
+    {
+      conn_close (conn);
+      return;
+    }
+
+  conn->start = conn->end = 0;
+  conn->idle_since = g_get_monotonic_time ();
+  /* Most recently used first: the warmest connection is reused. */
+  g_queue_push_head (queue, conn);
+  self->n_idle++;
+}
+
+static Conn *
+conn_take_idle (PoolerUpstream *self,
+                const char     *origin)
+{
+  GQueue *queue = g_hash_table_lookup (self->idle, origin);
+  gint64 now = g_get_monotonic_time ();
+  Conn *conn;
+
+  while (queue != NULL && (conn = g_queue_pop_head (queue)) != NULL)
+    {
+      self->n_idle--;
+      if (!conn_is_stale (conn, now))
+        return conn;
+      conn_close (conn);
+    }
+
+  return NULL;
+}
+
+static void
+idle_queue_free (gpointer data)
+{
+  GQueue *queue = data;
+  Conn *conn;
+
+  while ((conn = g_queue_pop_head (queue)) != NULL)
+    conn_close (conn);
+  g_queue_free (queue);
+}
+
+static gboolean
+sweep_idle (gpointer user_data)
+{
+  PoolerUpstream *self = user_data;
+  gint64 now = g_get_monotonic_time ();
+  GHashTableIter iter;
+  GQueue *queue;
+
+  g_hash_table_iter_init (&iter, self->idle);
+  while (g_hash_table_iter_next (&iter, NULL, (gpointer *) &queue))
+    {
+      for (GList *l = queue->head; l != NULL;)
+        {
+          GList *next = l->next;
+          Conn *conn = l->data;
+
+          if (conn_is_stale (conn, now))
+            {
+              g_queue_delete_link (queue, l);
+              self->n_idle--;
+              conn_close (conn);
+            }
+          l = next;
+        }
+    }
+
+  return G_SOURCE_CONTINUE;
+}
+
+/* Makes room at the end of the read buffer (moving unread bytes down). */
+static void
+conn_make_room (Conn *conn)
+{
+  if (conn->start == conn->end)
+    conn->start = conn->end = 0;
+  else if (conn->end == READ_BUFFER && conn->start > 0)
+    {
+      memmove (conn->buf, conn->buf + conn->start, conn->end - conn->start);
+      conn->end -= conn->start;
+      conn->start = 0;
+    }
+}
+
+/* One non-blocking read into the buffer: > 0 bytes read, 0 at EOF, -1 with
+ * G_IO_ERROR_WOULD_BLOCK or another error. */
+static gssize
+conn_fill (Conn          *conn,
+           GCancellable  *cancellable,
+           GError       **error)
+{
+  gssize n;
+
+  conn_make_room (conn);
+  if (conn->end == READ_BUFFER)
+    {
+      g_set_error_literal (error, G_IO_ERROR, G_IO_ERROR_MESSAGE_TOO_LARGE,
+                           "The upstream's answer head or chunk line is too long");
+      return -1;
+    }
+
+  n = g_pollable_input_stream_read_nonblocking (G_POLLABLE_INPUT_STREAM (conn->in),
+                                                conn->buf + conn->end, READ_BUFFER - conn->end,
+                                                cancellable, error);
+  if (n > 0)
+    conn->end += n;
+  return n;
+}
+
+static void
+wait_readable (Conn               *conn,
+               GCancellable       *cancellable,
+               GTask              *task,
+               GPollableSourceFunc func)
+{
+  g_autoptr(GSource) source =
+    g_pollable_input_stream_create_source (G_POLLABLE_INPUT_STREAM (conn->in), cancellable);
+
+  g_source_set_callback (source, (GSourceFunc) (void (*) (void)) func, g_object_ref (task), g_object_unref);
+  g_source_attach (source, g_task_get_context (task));
+}
+
+/* ------------------------------------------------------------------ */
+/* Sending */
+
+typedef struct
+{
+  char   *origin;
+  char   *uri;
+  char   *host;
+  int     port;
+  gboolean tls;
+  GBytes *head;
+  GBytes *body;
+  gsize   written;            /* of head + body */
+  Conn   *conn;
+  gboolean reused;
+  gboolean retried;
+  gboolean head_method;
+} SendOp;
+
+static void
+send_op_free (gpointer data)
+{
+  SendOp *op = data;
+
+  conn_close (op->conn);
+  g_free (op->origin);
+  g_free (op->uri);
+  g_free (op->host);
+  g_bytes_unref (op->head);
+  g_clear_pointer (&op->body, g_bytes_unref);
+  g_free (op);
+}
+
+static void send_start (GTask *task);
+static void send_write (GTask *task);
+static void send_read_head (GTask *task);
+
+static gboolean
+header_is_safe (const char *text)
+{
+  return strpbrk (text, "\r\n") == NULL;
+}
+
+static GBytes *
+build_head (const char         *method,
+            GUri               *uri,
+            SoupMessageHeaders *headers,
+            GBytes             *body,
+            gboolean            default_port)
+{
+  GString *head = g_string_sized_new (1024);
+  const char *path = g_uri_get_path (uri);
+  const char *query = g_uri_get_query (uri);
+  SoupMessageHeadersIter iter;
+  const char *name;
+  const char *value;
+
+  g_string_append_printf (head, "%s %s%s%s HTTP/1.1\r\nHost: %s", method,
+                          *path != '\0' ? path : "/", query != NULL ? "?" : "",
+                          query != NULL ? query : "", g_uri_get_host (uri));
+  if (!default_port)
+    g_string_append_printf (head, ":%d", g_uri_get_port (uri));
+  g_string_append (head, "\r\n");
+
+  if (headers != NULL)
+    {
+      soup_message_headers_iter_init (&iter, headers);
+      while (soup_message_headers_iter_next (&iter, &name, &value))
+        {
+          if (g_ascii_strcasecmp (name, "Host") == 0 ||
+              g_ascii_strcasecmp (name, "Content-Length") == 0 ||
+              g_ascii_strcasecmp (name, "Transfer-Encoding") == 0 ||
+              g_ascii_strcasecmp (name, "Connection") == 0 ||
+              g_ascii_strcasecmp (name, "Accept-Encoding") == 0 ||
+              !header_is_safe (name) || !header_is_safe (value))
+            continue;
+          g_string_append_printf (head, "%s: %s\r\n", name, value);
+        }
+    }
+
+  /* Bodies are read as they are (the SSE observer needs plain text). */
+  g_string_append (head, "Accept-Encoding: identity\r\n");
+  if (body != NULL)
+    g_string_append_printf (head, "Content-Length: %" G_GSIZE_FORMAT "\r\n", g_bytes_get_size (body));
+  else if (strcmp (method, "POST") == 0 || strcmp (method, "PUT") == 0 || strcmp (method, "PATCH") == 0)
+    g_string_append (head, "Content-Length: 0\r\n");
+  g_string_append (head, "\r\n");
+
+  return g_string_free_to_bytes (head);
+}
+
+static void
+connected_cb (GObject      *object,
+              GAsyncResult *result,
+              gpointer      user_data)
+{
+  g_autoptr(GTask) task = user_data;
+  SendOp *op = g_task_get_task_data (task);
+  PoolerUpstream *self = g_task_get_source_object (task);
+  g_autoptr(GError) error = NULL;
+  GSocketConnection *connection;
+
+  connection = g_socket_client_connect_to_uri_finish (G_SOCKET_CLIENT (object), result, &error);
+  if (connection == NULL)
+    {
+      g_task_return_error (task, g_steal_pointer (&error));
+      return;
+    }
+
+  op->conn = conn_new (self, op->origin, connection);
+  op->reused = FALSE;
+  send_write (task);
+}
+
+static void
+send_start (GTask *task)
+{
+  PoolerUpstream *self = g_task_get_source_object (task);
+  SendOp *op = g_task_get_task_data (task);
+
+  op->written = 0;
+  op->conn = conn_take_idle (self, op->origin);
+  if (op->conn != NULL)
+    {
+      op->reused = TRUE;
+      op->conn->uses++;
+      send_write (task);
+      return;
+    }
+
+  /* By URI, so that a proxy configured for http(s) applies. */
+  g_socket_client_connect_to_uri_async (op->tls ? self->tls : self->plain, op->uri, op->port,
+                                        g_task_get_cancellable (task), connected_cb,
+                                        g_object_ref (task));
+}
+
+/* A reused connection that failed before any answer byte: the upstream
+ * closed it while it sat idle. One fresh connection, then the error. */
+static gboolean
+retry_on_fresh_connection (GTask  *task,
+                           GError *error)
+{
+  SendOp *op = g_task_get_task_data (task);
+
+  if (!op->reused || op->retried || op->conn->end > 0 ||
+      g_error_matches (error, G_IO_ERROR, G_IO_ERROR_CANCELLED))
+    return FALSE;
+
+  g_debug ("Reused upstream connection to %s failed (%s); opening a new one",
+           op->origin, error->message);
+  op->retried = TRUE;
+  g_clear_pointer (&op->conn, conn_close);
+  send_start (task);
+  return TRUE;
+}
+
+static void
+send_fail (GTask  *task,
+           GError *error)
+{
+  if (retry_on_fresh_connection (task, error))
+    {
+      g_error_free (error);
+      return;
+    }
+  g_task_return_error (task, error);
+}
+
+static gboolean
+send_write_ready (GObject  *pollable,
+                  gpointer  user_data)
+{
+  send_write (G_TASK (user_data));
+  return G_SOURCE_REMOVE;
+}
+
+static void
+send_write (GTask *task)
+{
+  SendOp *op = g_task_get_task_data (task);
+  gsize head_size = g_bytes_get_size (op->head);
+  gsize body_size = op->body != NULL ? g_bytes_get_size (op->body) : 0;
+
+  while (op->written < head_size + body_size)
+    {
+      GOutputVector vectors[2];
+      guint n = 0;
+      gsize wrote = 0;
+      GError *error = NULL;
+      GPollableReturn ret;
+
+      if (op->written < head_size)
+        {
+          vectors[n].buffer = (const guint8 *) g_bytes_get_data (op->head, NULL) + op->written;
+          vectors[n++].size = head_size - op->written;
+        }
+      if (body_size > 0)
+        {
+          gsize body_done = op->written > head_size ? op->written - head_size : 0;
+
+          vectors[n].buffer = (const guint8 *) g_bytes_get_data (op->body, NULL) + body_done;
+          vectors[n++].size = body_size - body_done;
+        }
+
+      ret = g_pollable_output_stream_writev_nonblocking (G_POLLABLE_OUTPUT_STREAM (op->conn->out),
+                                                         vectors, n, &wrote,
+                                                         g_task_get_cancellable (task), &error);
+      if (ret == G_POLLABLE_RETURN_WOULD_BLOCK)
+        {
+          g_autoptr(GSource) source =
+            g_pollable_output_stream_create_source (G_POLLABLE_OUTPUT_STREAM (op->conn->out),
+                                                    g_task_get_cancellable (task));
+
+          g_source_set_callback (source, (GSourceFunc) (void (*) (void)) send_write_ready,
+                                 g_object_ref (task), g_object_unref);
+          g_source_attach (source, g_task_get_context (task));
+          return;
+        }
+      if (ret == G_POLLABLE_RETURN_FAILED)
+        {
+          send_fail (task, error);
+          return;
+        }
+      op->written += wrote;
+    }
+
+  send_read_head (task);
+}
+
+static gboolean
+send_read_ready (GObject  *pollable,
+                 gpointer  user_data)
+{
+  send_read_head (G_TASK (user_data));
+  return G_SOURCE_REMOVE;
+}
+
+/* Whether the connection can carry another request after this answer. */
+static gboolean
+answer_keeps_alive (SoupHTTPVersion     version,
+                    SoupMessageHeaders *headers,
+                    BodyFraming         framing)
+{
+  if (framing == BODY_EOF)
+    return FALSE;
+  if (soup_message_headers_header_contains (headers, "Connection", "close"))
+    return FALSE;
+  if (version == SOUP_HTTP_1_0)
+    return soup_message_headers_header_contains (headers, "Connection", "keep-alive");
+  return TRUE;
+}
+
+/* Parses the head at the start of the buffer (@length bytes, with its
+ * blank line). Returns FALSE and @error when it is not an HTTP answer. */
+static gboolean
+parse_answer (GTask  *task,
+              gsize   length,
+              GError **error)
+{
+  SendOp *op = g_task_get_task_data (task);
+  Conn *conn = op->conn;
+  g_autoptr(SoupMessageHeaders) headers = soup_message_headers_new (SOUP_MESSAGE_HEADERS_RESPONSE);
+  g_autoptr(PoolerUpstreamResponse) response = NULL;
+  SoupHTTPVersion version;
+  guint status;
+  SoupEncoding encoding;
+
+  if (!soup_headers_parse_response ((const char *) conn->buf + conn->start, (int) length,
+                                    headers, &version, &status, NULL))
+    {
+      g_set_error_literal (error, G_IO_ERROR, G_IO_ERROR_INVALID_DATA,
+                           "The upstream's answer is not HTTP");
+      return FALSE;
+    }
+  conn->start += length;
+
+  /* 1xx: an interim answer; the real one follows. */
+  if (status >= 100 && status < 200)
+    return TRUE;
+
+  response = g_object_new (POOLER_TYPE_UPSTREAM_RESPONSE, NULL);
+  response->upstream = g_object_ref (g_task_get_source_object (task));
+  response->status = status;
+  response->headers = g_steal_pointer (&headers);
+
+  encoding = soup_message_headers_get_encoding (response->headers);
+  if (op->head_method || status == 204 || status == 304)
+    response->framing = BODY_NONE;
+  else if (encoding == SOUP_ENCODING_CHUNKED)
+    response->framing = BODY_CHUNKED;
+  else if (encoding == SOUP_ENCODING_CONTENT_LENGTH)
+    {
+      response->framing = BODY_LENGTH;
+      response->remaining = soup_message_headers_get_content_length (response->headers);
+    }
+  else if (encoding == SOUP_ENCODING_EOF)
+    response->framing = BODY_EOF;
+  else if (encoding == SOUP_ENCODING_NONE)
+    response->framing = BODY_NONE;
+  else
+    {
+      g_set_error_literal (error, G_IO_ERROR, G_IO_ERROR_INVALID_DATA,
+                           "The upstream's answer has an unknown Transfer-Encoding");
+      return FALSE;
+    }
+  if (response->framing == BODY_LENGTH && response->remaining == 0)
+    response->framing = BODY_NONE;
+  response->keep_alive = answer_keeps_alive (version, response->headers, response->framing);
+  response->conn = g_steal_pointer (&op->conn);
+
+  g_task_return_pointer (task, g_steal_pointer (&response), g_object_unref);
+  return TRUE;
+}
+
+static void
+send_read_head (GTask *task)
+{
+  SendOp *op = g_task_get_task_data (task);
+
+  while (op->conn != NULL)
+    {
+      Conn *conn = op->conn;
+      const guint8 *data = conn->buf + conn->start;
+      gsize avail = conn->end - conn->start;
+      const guint8 *blank = avail >= 4 ? memmem (data, avail, "\r\n\r\n", 4) : NULL;
+      GError *error = NULL;
+      gssize n;
+
+      if (blank != NULL)
+        {
+          if (!parse_answer (task, blank + 4 - data, &error))
+            {
+              g_task_return_error (task, error);
+              return;
+            }
+          continue;   /* after a 1xx; otherwise op->conn is now NULL */
+        }
+      if (avail > MAX_HEAD)
+        {
+          g_task_return_new_error (task, G_IO_ERROR, G_IO_ERROR_MESSAGE_TOO_LARGE,
+                                   "The upstream's answer head is too large");
+          return;
+        }
+
+      n = conn_fill (conn, g_task_get_cancellable (task), &error);
+      if (n > 0)
+        continue;
+      if (n == 0)
+        {
+          send_fail (task, g_error_new_literal (G_IO_ERROR, G_IO_ERROR_CONNECTION_CLOSED,
+                                                "The upstream closed the connection without answering"));
+          return;
+        }
+      if (g_error_matches (error, G_IO_ERROR, G_IO_ERROR_WOULD_BLOCK))
+        {
+          g_error_free (error);
+          wait_readable (conn, g_task_get_cancellable (task), task, send_read_ready);
+          return;
+        }
+      send_fail (task, error);
+      return;
+    }
+}
+
+void
+pooler_upstream_send_async (PoolerUpstream      *self,
+                            const char          *method,
+                            const char          *uri,
+                            SoupMessageHeaders  *headers,
+                            GBytes              *body,
+                            GCancellable        *cancellable,
+                            GAsyncReadyCallback  callback,
+                            gpointer             user_data)
+{
+  g_autoptr(GTask) task = NULL;
+  g_autoptr(GUri) parsed = NULL;
+  g_autoptr(GError) error = NULL;
+  SendOp *op;
+  const char *scheme;
+  gboolean default_port;
+
+  g_return_if_fail (POOLER_IS_UPSTREAM (self));
+  g_return_if_fail (method != NULL && uri != NULL);
+
+  task = g_task_new (self, cancellable, callback, user_data);
+  g_task_set_source_tag (task, pooler_upstream_send_async);
+
+  parsed = g_uri_parse (uri, SOUP_HTTP_URI_FLAGS, &error);
+  scheme = parsed != NULL ? g_uri_get_scheme (parsed) : NULL;
+  if (parsed == NULL || g_uri_get_host (parsed) == NULL ||
+      (g_strcmp0 (scheme, "http") != 0 && g_strcmp0 (scheme, "https") != 0))
+    {
+      g_task_return_new_error (task, G_IO_ERROR, G_IO_ERROR_INVALID_ARGUMENT,
+                               "Not an http(s) URL: %s", uri);
+      return;
+    }
+
+  op = g_new0 (SendOp, 1);
+  op->tls = g_strcmp0 (scheme, "https") == 0;
+  op->port = g_uri_get_port (parsed);
+  default_port = op->port == -1 || op->port == (op->tls ? 443 : 80);
+  if (op->port == -1)
+    op->port = op->tls ? 443 : 80;
+  op->host = g_strdup (g_uri_get_host (parsed));
+  op->uri = g_strdup (uri);
+  op->origin = g_strdup_printf ("%s://%s:%d", scheme, op->host, op->port);
+  op->head_method = strcmp (method, "HEAD") == 0;
+  op->head = build_head (method, parsed, headers, body, default_port);
+  op->body = body != NULL && g_bytes_get_size (body) > 0 ? g_bytes_ref (body) : NULL;
+  g_task_set_task_data (task, op, send_op_free);
+
+  send_start (task);
+}
+
+PoolerUpstreamResponse *
+pooler_upstream_send_finish (PoolerUpstream  *self,
+                             GAsyncResult    *result,
+                             GError         **error)
+{
+  g_return_val_if_fail (g_task_is_valid (result, self), NULL);
+
+  return g_task_propagate_pointer (G_TASK (result), error);
+}
+
+/* ------------------------------------------------------------------ */
+/* Reading the body */
+
+/* Ends the body: the connection goes back to the pool when it can. */
+static void
+response_finish (PoolerUpstreamResponse *self)
+{
+  Conn *conn = g_steal_pointer (&self->conn);
+
+  self->finished = TRUE;
+  if (conn == NULL)
+    return;
+  if (self->keep_alive)
+    conn_release (conn);
+  else
+    conn_close (conn);
+}
+
+/* Index of the first "\n" in @data[0, @length), or -1. */
+static gssize
+find_line_end (const guint8 *data,
+               gsize         length)
+{
+  const guint8 *nl = memchr (data, '\n', length);
+
+  return nl != NULL ? nl - data : -1;
+}
+
+/* Moves decoded body bytes from the connection's buffer into @out.
+ * Returns FALSE and @error on a malformed chunked body. */
+static gboolean
+decode (PoolerUpstreamResponse  *self,
+        GByteArray              *out,
+        GError                 **error)
+{
+  Conn *conn = self->conn;
+
+  while (!self->finished && conn->start < conn->end && out->len < MAX_READ)
+    {
+      const guint8 *data = conn->buf + conn->start;
+      gsize avail = conn->end - conn->start;
+      gsize take;
+      gssize line;
+
+      switch (self->framing)
+        {
+        case BODY_NONE:
+          response_finish (self);
+          return TRUE;
+
+        case BODY_EOF:
+          take = MIN (avail, MAX_READ - out->len);
+          g_byte_array_append (out, data, take);
+          conn->start += take;
+          break;
+
+        case BODY_LENGTH:
+          take = MIN (avail, MAX_READ - out->len);
+          take = MIN (take, self->remaining);
+          g_byte_array_append (out, data, take);
+          conn->start += take;
+          self->remaining -= take;
+          if (self->remaining == 0)
+            response_finish (self);
+          break;
+
+        case BODY_CHUNKED:
+          switch (self->chunk_state)
+            {
+            case CHUNK_SIZE:
+              {
+                guint64 size = 0;
+                guint digits = 0;
+
+                line = find_line_end (data, MIN (avail, MAX_CHUNK_LINE));
+                if (line < 0)
+                  {
+                    if (avail >= MAX_CHUNK_LINE)
+                      goto bad_chunk;
+                    return TRUE;   /* need more */
+                  }
+                for (gssize i = 0; i < line && g_ascii_isxdigit (data[i]); i++, digits++)
+                  {
+                    if (size >> 60)
+                      goto bad_chunk;
+                    size = (size << 4) | (guint64) g_ascii_xdigit_value (data[i]);
+                  }
+                if (digits == 0)
+                  goto bad_chunk;
+                conn->start += line + 1;
+                if (size == 0)
+                  self->chunk_state = CHUNK_TRAILER;
+                else
+                  {
+                    self->chunk_state = CHUNK_DATA;
+                    self->remaining = size;
+                  }
+              }
+              break;
+
+            case CHUNK_DATA:
+              take = MIN (avail, MAX_READ - out->len);
+              take = MIN (take, self->remaining);
+              g_byte_array_append (out, data, take);
+              conn->start += take;
+              self->remaining -= take;
+              if (self->remaining == 0)
+                self->chunk_state = CHUNK_DATA_END;
+              break;
+
+            case CHUNK_DATA_END:
+              if (data[0] == '\n')
+                conn->start += 1;
+              else if (avail < 2)
+                return TRUE;
+              else if (data[0] == '\r' && data[1] == '\n')
+                conn->start += 2;
+              else
+                goto bad_chunk;
+              self->chunk_state = CHUNK_SIZE;
+              break;
+
+            case CHUNK_TRAILER:
+              line = find_line_end (data, avail);
+              if (line < 0)
+                {
+                  if (self->trailer_bytes + avail > MAX_TRAILERS)
+                    goto bad_chunk;
+                  return TRUE;
+                }
+              conn->start += line + 1;
+              self->trailer_bytes += line + 1;
+              if (self->trailer_bytes > MAX_TRAILERS)
+                goto bad_chunk;
+              if (line == 0 || (line == 1 && data[0] == '\r'))
+                response_finish (self);
+              break;
+
+            default:
+              g_assert_not_reached ();
+            }
+          break;
+
+        default:
+          g_assert_not_reached ();
+        }
+    }
+
+  if (!self->finished && self->framing == BODY_NONE)
+    response_finish (self);
+  return TRUE;
+
+bad_chunk:
+  g_set_error_literal (error, G_IO_ERROR, G_IO_ERROR_INVALID_DATA,
+                       "The upstream's chunked answer is malformed");
+  return FALSE;
+}
+
+typedef struct
+{
+  GByteArray *out;
+} ReadOp;
+
+static void
+read_op_free (gpointer data)
+{
+  ReadOp *op = data;
+
+  if (op->out != NULL)
+    g_byte_array_unref (op->out);
+  g_free (op);
+}
+
+static void response_read_step (GTask *task);
+
+static gboolean
+response_read_ready (GObject  *pollable,
+                     gpointer  user_data)
+{
+  response_read_step (G_TASK (user_data));
+  return G_SOURCE_REMOVE;
+}
+
+static void
+response_read_return (GTask  *task,
+                      GError *error)
+{
+  PoolerUpstreamResponse *self = g_task_get_source_object (task);
+  ReadOp *op = g_task_get_task_data (task);
+
+  self->reading = FALSE;
+  if (error != NULL)
+    {
+      /* The rest of this answer will never be read: the connection goes. */
+      g_clear_pointer (&self->conn, conn_close);
+      g_task_return_error (task, error);
+      return;
+    }
+  g_task_return_pointer (task, g_byte_array_free_to_bytes (g_steal_pointer (&op->out)),
+                         (GDestroyNotify) g_bytes_unref);
+}
+
+static void
+response_read_step (GTask *task)
+{
+  PoolerUpstreamResponse *self = g_task_get_source_object (task);
+  ReadOp *op = g_task_get_task_data (task);
+  GByteArray *out = op->out;
+
+  for (;;)
+    {
+      GError *error = NULL;
+      gssize n;
+
+      if (self->conn == NULL && !self->finished)
+        {
+          response_read_return (task,
+                                g_error_new_literal (G_IO_ERROR, G_IO_ERROR_CLOSED,
+                                                     "The upstream answer was abandoned"));
+          return;
+        }
+      if (!self->finished && !decode (self, out, &error))
+        {
+          response_read_return (task, error);
+          return;
+        }
+      if (out->len > 0 || self->finished)
+        {
+          response_read_return (task, NULL);
+          return;
+        }
+
+      n = conn_fill (self->conn, g_task_get_cancellable (task), &error);
+      if (n > 0)
+        continue;
+      if (n == 0)
+        {
+          if (self->framing == BODY_EOF)
+            {
+              response_finish (self);
+              continue;
+            }
+          response_read_return (task,
+                                g_error_new_literal (G_IO_ERROR, G_IO_ERROR_CONNECTION_CLOSED,
+                                                     "The upstream closed the connection mid-answer"));
+          return;
+        }
+      if (g_error_matches (error, G_IO_ERROR, G_IO_ERROR_WOULD_BLOCK))
+        {
+          g_error_free (error);
+          wait_readable (self->conn, g_task_get_cancellable (task), task, response_read_ready);
+          return;
+        }
+      response_read_return (task, error);
+      return;
+    }
+}
+
+void
+pooler_upstream_response_read_async (PoolerUpstreamResponse *self,
+                                     GCancellable           *cancellable,
+                                     GAsyncReadyCallback     callback,
+                                     gpointer                user_data)
+{
+  g_autoptr(GTask) task = NULL;
+
+  g_return_if_fail (POOLER_IS_UPSTREAM_RESPONSE (self));
+  g_return_if_fail (!self->reading);
+
+  task = g_task_new (self, cancellable, callback, user_data);
+  g_task_set_source_tag (task, pooler_upstream_response_read_async);
+  {
+    ReadOp *op = g_new0 (ReadOp, 1);
+
+    op->out = g_byte_array_sized_new (4096);
+    g_task_set_task_data (task, op, read_op_free);
+  }
+  self->reading = TRUE;
+  response_read_step (task);
+}
+
+GBytes *
+pooler_upstream_response_read_finish (PoolerUpstreamResponse  *self,
+                                      GAsyncResult            *result,
+                                      GError                 **error)
+{
+  g_return_val_if_fail (g_task_is_valid (result, self), NULL);
+
+  return g_task_propagate_pointer (G_TASK (result), error);
+}
+
+void
+pooler_upstream_response_abandon (PoolerUpstreamResponse *self)
+{
+  g_return_if_fail (POOLER_IS_UPSTREAM_RESPONSE (self));
+
+  if (self->finished)
+    return;
+  g_clear_pointer (&self->conn, conn_close);
+}
+
+guint
+pooler_upstream_response_get_status (PoolerUpstreamResponse *self)
+{
+  g_return_val_if_fail (POOLER_IS_UPSTREAM_RESPONSE (self), 0);
+
+  return self->status;
+}
+
+SoupMessageHeaders *
+pooler_upstream_response_get_headers (PoolerUpstreamResponse *self)
+{
+  g_return_val_if_fail (POOLER_IS_UPSTREAM_RESPONSE (self), NULL);
+
+  return self->headers;
+}
+
+static void
+pooler_upstream_response_dispose (GObject *object)
+{
+  PoolerUpstreamResponse *self = POOLER_UPSTREAM_RESPONSE (object);
+
+  /* Unread body bytes would still arrive on the connection. */
+  g_clear_pointer (&self->conn, conn_close);
+  g_clear_object (&self->upstream);
+
+  G_OBJECT_CLASS (pooler_upstream_response_parent_class)->dispose (object);
+}
+
+static void
+pooler_upstream_response_finalize (GObject *object)
+{
+  PoolerUpstreamResponse *self = POOLER_UPSTREAM_RESPONSE (object);
+
+  g_clear_pointer (&self->headers, soup_message_headers_unref);
+
+  G_OBJECT_CLASS (pooler_upstream_response_parent_class)->finalize (object);
+}
+
+static void
+pooler_upstream_response_class_init (PoolerUpstreamResponseClass *klass)
+{
+  GObjectClass *object_class = G_OBJECT_CLASS (klass);
+
+  object_class->dispose = pooler_upstream_response_dispose;
+  object_class->finalize = pooler_upstream_response_finalize;
+}
+
+static void
+pooler_upstream_response_init (PoolerUpstreamResponse *self)
+{
+}
+
+/* ------------------------------------------------------------------ */
+/* The pool */
+
+guint
+pooler_upstream_get_n_connections (PoolerUpstream *self)
+{
+  g_return_val_if_fail (POOLER_IS_UPSTREAM (self), 0);
+
+  return self->n_connections;
+}
+
+guint
+pooler_upstream_get_n_idle (PoolerUpstream *self)
+{
+  g_return_val_if_fail (POOLER_IS_UPSTREAM (self), 0);
+
+  return self->n_idle;
+}
+
+guint64
+pooler_upstream_get_n_opened (PoolerUpstream *self)
+{
+  g_return_val_if_fail (POOLER_IS_UPSTREAM (self), 0);
+
+  return self->n_opened;
+}
+
+void
+pooler_upstream_close_idle (PoolerUpstream *self)
+{
+  g_return_if_fail (POOLER_IS_UPSTREAM (self));
+
+  g_hash_table_remove_all (self->idle);
+  self->n_idle = 0;
+}
+
+PoolerUpstream *
+pooler_upstream_new (void)
+{
+  return g_object_new (POOLER_TYPE_UPSTREAM, NULL);
+}
+
+static void
+pooler_upstream_dispose (GObject *object)
+{
+  PoolerUpstream *self = POOLER_UPSTREAM (object);
+
+  g_clear_handle_id (&self->sweep_id, g_source_remove);
+  if (self->idle != NULL)
+    pooler_upstream_close_idle (self);
+  g_clear_pointer (&self->idle, g_hash_table_unref);
+  g_clear_object (&self->plain);
+  g_clear_object (&self->tls);
+
+  G_OBJECT_CLASS (pooler_upstream_parent_class)->dispose (object);
+}
+
+static void
+pooler_upstream_class_init (PoolerUpstreamClass *klass)
+{
+  GObjectClass *object_class = G_OBJECT_CLASS (klass);
+
+  object_class->dispose = pooler_upstream_dispose;
+}
+
+static void
+pooler_upstream_init (PoolerUpstream *self)
+{
+  self->idle = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, idle_queue_free);
+  self->plain = g_socket_client_new ();
+  g_socket_client_set_timeout (self->plain, CONNECT_TIMEOUT);
+  self->tls = g_socket_client_new ();
+  g_socket_client_set_timeout (self->tls, CONNECT_TIMEOUT);
+  g_socket_client_set_tls (self->tls, TRUE);
+  self->sweep_id = g_timeout_add_seconds (SWEEP_SECONDS, sweep_idle, self);
+}

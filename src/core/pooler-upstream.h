@@ -1,0 +1,73 @@
+/* pooler-upstream.h: the hot path's HTTP/1.1 client to the upstream.
+ *
+ * One request per connection at a time, connections kept alive and reused
+ * per scheme, host and port; TLS and proxies come from GSocketClient. It
+ * writes the request head and body in one vectored write and hands the
+ * answer's body back decoded (Content-Length, chunked or until close) in
+ * whatever pieces the socket delivers, so a streamed answer is never
+ * held back. SoupSession stays for the rare calls (token refresh, usage
+ * polls); on the per-request path it cost more than the rest of the
+ * gateway together (see docs/architecture.md).
+ *
+ * Copyright 2026 The Codex Pooler authors
+ * SPDX-License-Identifier: GPL-3.0-or-later
+ */
+#pragma once
+
+#include <gio/gio.h>
+#include <libsoup/soup.h>
+
+G_BEGIN_DECLS
+
+#define POOLER_TYPE_UPSTREAM (pooler_upstream_get_type ())
+G_DECLARE_FINAL_TYPE (PoolerUpstream, pooler_upstream, POOLER, UPSTREAM, GObject)
+
+#define POOLER_TYPE_UPSTREAM_RESPONSE (pooler_upstream_response_get_type ())
+G_DECLARE_FINAL_TYPE (PoolerUpstreamResponse, pooler_upstream_response, POOLER, UPSTREAM_RESPONSE, GObject)
+
+PoolerUpstream         *pooler_upstream_new                   (void);
+
+/* Sends @method @uri with @headers (no Host, Content-Length or
+ * Accept-Encoding: those are the client's own) and @body, and completes
+ * once the answer's status and headers have arrived. A reused connection
+ * that turns out to be closed is replaced once, transparently; nothing
+ * else is retried. Cancelling @cancellable drops the connection. */
+void                    pooler_upstream_send_async            (PoolerUpstream        *self,
+                                                               const char            *method,
+                                                               const char            *uri,
+                                                               SoupMessageHeaders    *headers,
+                                                               GBytes                *body,
+                                                               GCancellable          *cancellable,
+                                                               GAsyncReadyCallback    callback,
+                                                               gpointer               user_data);
+PoolerUpstreamResponse *pooler_upstream_send_finish           (PoolerUpstream        *self,
+                                                               GAsyncResult          *result,
+                                                               GError               **error);
+
+/* Connections open (busy and idle) and idle, for tests and diagnostics. */
+guint                   pooler_upstream_get_n_connections     (PoolerUpstream        *self);
+guint                   pooler_upstream_get_n_idle            (PoolerUpstream        *self);
+/* Connections opened since creation. */
+guint64                 pooler_upstream_get_n_opened          (PoolerUpstream        *self);
+/* Closes every idle connection. */
+void                    pooler_upstream_close_idle            (PoolerUpstream        *self);
+
+guint                   pooler_upstream_response_get_status   (PoolerUpstreamResponse *self);
+SoupMessageHeaders     *pooler_upstream_response_get_headers  (PoolerUpstreamResponse *self);
+
+/* Reads the next piece of the decoded body: an empty GBytes at its end
+ * (the connection then goes back to the pool), NULL and @error when the
+ * upstream broke off. One read at a time. */
+void                    pooler_upstream_response_read_async   (PoolerUpstreamResponse *self,
+                                                               GCancellable          *cancellable,
+                                                               GAsyncReadyCallback    callback,
+                                                               gpointer               user_data);
+GBytes                 *pooler_upstream_response_read_finish  (PoolerUpstreamResponse *self,
+                                                               GAsyncResult          *result,
+                                                               GError               **error);
+
+/* Gives the answer up before its end: its connection is closed, since
+ * the rest of the body would still arrive on it. */
+void                    pooler_upstream_response_abandon      (PoolerUpstreamResponse *self);
+
+G_END_DECLS

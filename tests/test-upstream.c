@@ -1,0 +1,559 @@
+/* test-upstream.c: the hot path's HTTP/1.1 client against a scripted raw
+ * server on a loopback port (a thread per connection, blocking sockets):
+ * framing, keep-alive reuse, a stale idle connection, truncation, limits
+ * and cancellation.
+ *
+ * Copyright 2026 The Codex Pooler authors
+ * SPDX-License-Identifier: GPL-3.0-or-later
+ */
+#include "config.h"
+
+#include <string.h>
+
+#include "pooler-upstream.h"
+
+/* What the server does for each request on a connection, in order; after
+ * the last one it closes the connection. An answer of NULL: close without
+ * answering. Pieces of an answer separated by "|" are written one by one
+ * with a short pause, so the client sees them in separate reads. */
+typedef struct
+{
+  GThreadedSocketService *service;
+  guint16                 port;
+  const char * const     *script;
+  guint                   n_script;
+  gboolean                keep_open;   /* after the script: wait for the client to close */
+  GMutex                  lock;
+  guint                   connections;
+  guint                   requests;
+  GString                *last_request;
+} Server;
+
+static gboolean
+read_request (GSocket *socket,
+              GString *request)
+{
+  char buffer[4096];
+  gssize n;
+  const char *blank;
+  gsize length = 0;
+
+  g_string_truncate (request, 0);
+  for (;;)
+    {
+      blank = strstr (request->str, "\r\n\r\n");
+      if (blank != NULL)
+        {
+          const char *cl = strstr (request->str, "Content-Length: ");
+
+          if (cl != NULL && cl < blank)
+            length = g_ascii_strtoull (cl + 16, NULL, 10);
+          if (request->len >= (gsize) (blank + 4 - request->str) + length)
+            return TRUE;
+        }
+      n = g_socket_receive (socket, buffer, sizeof buffer, NULL, NULL);
+      if (n <= 0)
+        return FALSE;
+      g_string_append_len (request, buffer, n);
+    }
+}
+
+static gboolean
+run_cb (GThreadedSocketService *service,
+        GSocketConnection      *connection,
+        GObject                *source,
+        gpointer                user_data)
+{
+  Server *server = user_data;
+  GSocket *socket = g_socket_connection_get_socket (connection);
+  g_autoptr(GString) request = g_string_new (NULL);
+
+  g_mutex_lock (&server->lock);
+  server->connections++;
+  g_mutex_unlock (&server->lock);
+
+  for (guint i = 0; i < server->n_script; i++)
+    {
+      g_auto(GStrv) pieces = NULL;
+
+      if (!read_request (socket, request))
+        return TRUE;
+      g_mutex_lock (&server->lock);
+      server->requests++;
+      g_string_assign (server->last_request, request->str);
+      g_mutex_unlock (&server->lock);
+
+      if (server->script[i] == NULL)
+        break;
+      pieces = g_strsplit (server->script[i], "|", -1);
+      for (guint p = 0; pieces[p] != NULL; p++)
+        {
+          if (p > 0)
+            g_usleep (20 * 1000);
+          g_socket_send (socket, pieces[p], strlen (pieces[p]), NULL, NULL);
+        }
+    }
+
+  if (server->keep_open)
+    {
+      char c;
+
+      while (g_socket_receive (socket, &c, 1, NULL, NULL) > 0)
+        ;
+    }
+  g_socket_shutdown (socket, TRUE, TRUE, NULL);
+  return TRUE;
+}
+
+static Server *
+server_new (const char * const *script,
+            gboolean            keep_open)
+{
+  Server *server = g_new0 (Server, 1);
+  g_autoptr(GError) error = NULL;
+
+  server->script = script;
+  server->n_script = g_strv_length ((GStrv) script);
+  server->keep_open = keep_open;
+  server->last_request = g_string_new (NULL);
+  g_mutex_init (&server->lock);
+  server->service = G_THREADED_SOCKET_SERVICE (g_threaded_socket_service_new (4));
+  server->port = g_socket_listener_add_any_inet_port (G_SOCKET_LISTENER (server->service), NULL, &error);
+  g_assert_no_error (error);
+  g_signal_connect (server->service, "run", G_CALLBACK (run_cb), server);
+  g_socket_service_start (G_SOCKET_SERVICE (server->service));
+
+  return server;
+}
+
+static void
+server_free (Server *server)
+{
+  g_socket_service_stop (G_SOCKET_SERVICE (server->service));
+  g_socket_listener_close (G_SOCKET_LISTENER (server->service));
+  g_object_unref (server->service);
+  g_string_free (server->last_request, TRUE);
+  g_mutex_clear (&server->lock);
+  g_free (server);
+}
+
+/* A script length helper for arrays with NULL entries (close at once). */
+static Server *
+server_new_n (const char * const *script,
+              guint               n)
+{
+  Server *server = server_new (script, FALSE);
+
+  server->n_script = n;
+  return server;
+}
+
+static char *
+server_url (Server *server)
+{
+  return g_strdup_printf ("http://127.0.0.1:%u/backend-api/codex/responses?x=1", server->port);
+}
+
+typedef struct
+{
+  GAsyncResult *result;
+} Wait;
+
+static void
+store_result (GObject      *object,
+              GAsyncResult *result,
+              gpointer      user_data)
+{
+  Wait *wait = user_data;
+
+  wait->result = g_object_ref (result);
+}
+
+static GAsyncResult *
+wait_result (Wait *wait)
+{
+  while (wait->result == NULL)
+    g_main_context_iteration (NULL, TRUE);
+  return wait->result;
+}
+
+static PoolerUpstreamResponse *
+send_request (PoolerUpstream *upstream,
+              const char     *url,
+              const char     *body,
+              GCancellable   *cancellable,
+              GError        **error)
+{
+  g_autoptr(SoupMessageHeaders) headers = soup_message_headers_new (SOUP_MESSAGE_HEADERS_REQUEST);
+  g_autoptr(GBytes) bytes = body != NULL ? g_bytes_new_static (body, strlen (body)) : NULL;
+  Wait wait = { 0 };
+  PoolerUpstreamResponse *response;
+
+  soup_message_headers_append (headers, "Content-Type", "application/json");
+  soup_message_headers_append (headers, "Accept-Encoding", "gzip");     /* replaced */
+  pooler_upstream_send_async (upstream, body != NULL ? "POST" : "GET", url, headers, bytes,
+                              cancellable, store_result, &wait);
+  response = pooler_upstream_send_finish (upstream, wait_result (&wait), error);
+  g_object_unref (wait.result);
+  return response;
+}
+
+/* Reads the whole body; NULL and @error when it broke off. Counts reads. */
+static char *
+read_body (PoolerUpstreamResponse *response,
+           guint                  *n_reads,
+           GError                **error)
+{
+  g_autoptr(GString) body = g_string_new (NULL);
+
+  for (guint reads = 1;; reads++)
+    {
+      Wait wait = { 0 };
+      g_autoptr(GBytes) bytes = NULL;
+
+      pooler_upstream_response_read_async (response, NULL, store_result, &wait);
+      bytes = pooler_upstream_response_read_finish (response, wait_result (&wait), error);
+      g_object_unref (wait.result);
+      if (bytes == NULL)
+        return NULL;
+      if (g_bytes_get_size (bytes) == 0)
+        {
+          if (n_reads != NULL)
+            *n_reads = reads;
+          return g_string_free (g_steal_pointer (&body), FALSE);
+        }
+      g_string_append_len (body, g_bytes_get_data (bytes, NULL), g_bytes_get_size (bytes));
+    }
+}
+
+static void
+test_content_length_keep_alive (void)
+{
+  static const char * const script[] = {
+    "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 5\r\nx-codex-primary-used-percent: 12\r\n\r\nhello",
+    "HTTP/1.1 201 Created\r\nContent-Length: 3\r\n\r\nbye",
+    NULL
+  };
+  Server *server = server_new (script, TRUE);
+  g_autoptr(PoolerUpstream) upstream = pooler_upstream_new ();
+  g_autofree char *url = server_url (server);
+  g_autofree char *host = NULL;
+  g_autoptr(GError) error = NULL;
+
+  for (guint i = 0; i < 2; i++)
+    {
+      g_autoptr(PoolerUpstreamResponse) response = send_request (upstream, url, "{\"a\":1}", NULL, &error);
+      g_autofree char *body = NULL;
+
+      g_assert_no_error (error);
+      g_assert_cmpuint (pooler_upstream_response_get_status (response), ==, i == 0 ? 200 : 201);
+      if (i == 0)
+        g_assert_cmpstr (soup_message_headers_get_one (pooler_upstream_response_get_headers (response),
+                                                       "x-codex-primary-used-percent"), ==, "12");
+      body = read_body (response, NULL, &error);
+      g_assert_no_error (error);
+      g_assert_cmpstr (body, ==, i == 0 ? "hello" : "bye");
+      /* At the end of the body, the connection is idle again. */
+      g_assert_cmpuint (pooler_upstream_get_n_idle (upstream), ==, 1);
+    }
+
+  /* One connection carried both, and the request head is ours. */
+  g_assert_cmpuint (pooler_upstream_get_n_opened (upstream), ==, 1);
+  g_assert_cmpuint (server->connections, ==, 1);
+  g_assert_true (g_str_has_prefix (server->last_request->str,
+                                   "POST /backend-api/codex/responses?x=1 HTTP/1.1\r\n"));
+  host = g_strdup_printf ("\r\nHost: 127.0.0.1:%u\r\n", server->port);
+  g_assert_nonnull (strstr (server->last_request->str, host));
+  g_assert_nonnull (strstr (server->last_request->str, "\r\nAccept-Encoding: identity\r\n"));
+  g_assert_null (strstr (server->last_request->str, "gzip"));
+  g_assert_true (g_str_has_suffix (server->last_request->str, "Content-Length: 7\r\n\r\n{\"a\":1}"));
+
+  pooler_upstream_close_idle (upstream);
+  g_assert_cmpuint (pooler_upstream_get_n_connections (upstream), ==, 0);
+  server_free (server);
+}
+
+static void
+test_chunked (void)
+{
+  /* Chunk lines, data and trailers split across reads, an extension, a
+   * bare-LF line end and a trailer. */
+  static const char * const script[] = {
+    "HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nTransfer-Encoding: chunked\r\n\r\n"
+    "a\r\nevent:|"
+    " a\n\n\r\na|"
+    ";ext=1\ndata: {}\n\n\n0\r\nX-Trailer: t\r|"
+    "\n\r\n",
+    "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n0\r\n\r\n",
+    NULL
+  };
+  Server *server = server_new (script, TRUE);
+  g_autoptr(PoolerUpstream) upstream = pooler_upstream_new ();
+  g_autofree char *url = server_url (server);
+  g_autoptr(GError) error = NULL;
+  g_autoptr(PoolerUpstreamResponse) first = send_request (upstream, url, "{}", NULL, &error);
+  g_autoptr(PoolerUpstreamResponse) second = NULL;
+  g_autofree char *body = NULL;
+  g_autofree char *body2 = NULL;
+  guint reads = 0;
+
+  g_assert_no_error (error);
+  body = read_body (first, &reads, &error);
+  g_assert_no_error (error);
+  g_assert_cmpstr (body, ==, "event: a\n\ndata: {}\n\n");
+  /* Each piece the server wrote came out as soon as it arrived. */
+  g_assert_cmpuint (reads, >=, 3);
+
+  second = send_request (upstream, url, "{}", NULL, &error);
+  g_assert_no_error (error);
+  body2 = read_body (second, NULL, &error);
+  g_assert_no_error (error);
+  g_assert_cmpstr (body2, ==, "abc");
+  g_assert_cmpuint (pooler_upstream_get_n_opened (upstream), ==, 1);
+
+  server_free (server);
+}
+
+/* The upstream closed an idle connection: the next request goes out on a
+ * fresh one, and the caller never sees the failure. */
+static void
+test_stale_connection_replaced (void)
+{
+  static const char * const script[] = {
+    "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok",
+  };
+  Server *server = server_new_n (script, 1);
+  g_autoptr(PoolerUpstream) upstream = pooler_upstream_new ();
+  g_autofree char *url = server_url (server);
+  g_autoptr(GError) error = NULL;
+
+  for (guint i = 0; i < 3; i++)
+    {
+      g_autoptr(PoolerUpstreamResponse) response = send_request (upstream, url, "{}", NULL, &error);
+      g_autofree char *body = NULL;
+
+      g_assert_no_error (error);
+      body = read_body (response, NULL, &error);
+      g_assert_no_error (error);
+      g_assert_cmpstr (body, ==, "ok");
+      /* Let the server's close reach us before the next request, or not:
+       * either way the request must succeed. */
+      if (i == 1)
+        g_usleep (50 * 1000);
+    }
+  g_assert_cmpuint (pooler_upstream_get_n_opened (upstream), ==, 3);
+  server_free (server);
+}
+
+static void
+test_connection_close_not_reused (void)
+{
+  static const char * const script[] = {
+    "HTTP/1.1 200 OK\r\nConnection: close\r\nContent-Length: 2\r\n\r\nok",
+    NULL
+  };
+  Server *server = server_new (script, TRUE);
+  g_autoptr(PoolerUpstream) upstream = pooler_upstream_new ();
+  g_autofree char *url = server_url (server);
+  g_autoptr(GError) error = NULL;
+  g_autoptr(PoolerUpstreamResponse) response = send_request (upstream, url, NULL, NULL, &error);
+  g_autofree char *body = NULL;
+
+  g_assert_no_error (error);
+  body = read_body (response, NULL, &error);
+  g_assert_cmpstr (body, ==, "ok");
+  g_assert_cmpuint (pooler_upstream_get_n_idle (upstream), ==, 0);
+  g_assert_cmpuint (pooler_upstream_get_n_connections (upstream), ==, 0);
+  g_assert_true (g_str_has_prefix (server->last_request->str, "GET /backend-api/codex/responses?x=1 HTTP/1.1\r\n"));
+  g_assert_null (strstr (server->last_request->str, "Content-Length"));
+  server_free (server);
+}
+
+/* A body without framing runs to the close; a truncated chunked or sized
+ * body is an error, and its connection is never reused. */
+static void
+test_eof_and_truncation (void)
+{
+  static const char * const eof_script[] = { "HTTP/1.1 200 OK\r\n\r\nuntil|close" };
+  static const char * const cut_chunked[] = {
+    "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n3\r\nab"
+  };
+  static const char * const cut_sized[] = { "HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\nabc" };
+  const char * const *truncated[] = { cut_chunked, cut_sized };
+  g_autoptr(PoolerUpstream) upstream = pooler_upstream_new ();
+  g_autoptr(GError) error = NULL;
+
+  {
+    Server *server = server_new_n (eof_script, 1);
+    g_autofree char *url = server_url (server);
+    g_autoptr(PoolerUpstreamResponse) response = send_request (upstream, url, "{}", NULL, &error);
+    g_autofree char *body = NULL;
+
+    g_assert_no_error (error);
+    body = read_body (response, NULL, &error);
+    g_assert_no_error (error);
+    g_assert_cmpstr (body, ==, "untilclose");
+    g_assert_cmpuint (pooler_upstream_get_n_connections (upstream), ==, 0);
+    server_free (server);
+  }
+
+  for (guint i = 0; i < G_N_ELEMENTS (truncated); i++)
+    {
+      Server *server = server_new_n (truncated[i], 1);
+      g_autofree char *url = server_url (server);
+      g_autoptr(PoolerUpstreamResponse) response = send_request (upstream, url, "{}", NULL, &error);
+      g_autofree char *body = NULL;
+
+      g_assert_no_error (error);
+      body = read_body (response, NULL, &error);
+      g_assert_null (body);
+      g_assert_error (error, G_IO_ERROR, G_IO_ERROR_CONNECTION_CLOSED);
+      g_clear_error (&error);
+      g_assert_cmpuint (pooler_upstream_get_n_connections (upstream), ==, 0);
+      server_free (server);
+    }
+}
+
+static void
+test_bad_answers (void)
+{
+  g_autofree char *huge = NULL;
+  g_autoptr(GString) big = g_string_new ("HTTP/1.1 200 OK\r\n");
+  const char *bad_chunk[] = { "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\nabc\r\n0\r\n\r\n" };
+  const char *not_http[] = { "SSH-2.0-OpenSSH\r\n\r\n" };
+  const char *closed[] = { NULL };
+  g_autoptr(PoolerUpstream) upstream = pooler_upstream_new ();
+  g_autoptr(GError) error = NULL;
+
+  while (big->len < 70 * 1024)
+    g_string_append (big, "X-Padding: aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa\r\n");
+  g_string_append (big, "\r\n");
+  huge = g_string_free (g_steal_pointer (&big), FALSE);
+
+  {
+    const char *script[] = { huge };
+    Server *server = server_new_n (script, 1);
+    g_autofree char *url = server_url (server);
+    g_autoptr(PoolerUpstreamResponse) response = send_request (upstream, url, "{}", NULL, &error);
+
+    g_assert_null (response);
+    g_assert_error (error, G_IO_ERROR, G_IO_ERROR_MESSAGE_TOO_LARGE);
+    g_clear_error (&error);
+    server_free (server);
+  }
+  {
+    Server *server = server_new_n (not_http, 1);
+    g_autofree char *url = server_url (server);
+    g_autoptr(PoolerUpstreamResponse) response = send_request (upstream, url, "{}", NULL, &error);
+
+    g_assert_null (response);
+    g_assert_error (error, G_IO_ERROR, G_IO_ERROR_INVALID_DATA);
+    g_clear_error (&error);
+    server_free (server);
+  }
+  {
+    Server *server = server_new_n (bad_chunk, 1);
+    g_autofree char *url = server_url (server);
+    g_autoptr(PoolerUpstreamResponse) response = send_request (upstream, url, "{}", NULL, &error);
+    g_autofree char *body = NULL;
+
+    g_assert_no_error (error);
+    body = read_body (response, NULL, &error);
+    g_assert_null (body);
+    g_assert_error (error, G_IO_ERROR, G_IO_ERROR_INVALID_DATA);
+    g_clear_error (&error);
+    server_free (server);
+  }
+  {
+    /* Closed without a word on a fresh connection: no retry, an error. */
+    Server *server = server_new_n (closed, 1);
+    g_autofree char *url = server_url (server);
+    g_autoptr(PoolerUpstreamResponse) response = send_request (upstream, url, "{}", NULL, &error);
+
+    g_assert_null (response);
+    g_assert_error (error, G_IO_ERROR, G_IO_ERROR_CONNECTION_CLOSED);
+    g_clear_error (&error);
+    g_assert_cmpuint (server->requests, ==, 1);
+    server_free (server);
+  }
+  {
+    g_autoptr(PoolerUpstreamResponse) response =
+      send_request (upstream, "ftp://127.0.0.1/x", "{}", NULL, &error);
+
+    g_assert_null (response);
+    g_assert_error (error, G_IO_ERROR, G_IO_ERROR_INVALID_ARGUMENT);
+    g_clear_error (&error);
+  }
+  g_assert_cmpuint (pooler_upstream_get_n_connections (upstream), ==, 0);
+}
+
+static gboolean
+cancel_soon (gpointer user_data)
+{
+  g_cancellable_cancel (user_data);
+  return G_SOURCE_REMOVE;
+}
+
+/* An upstream that never answers: cancelling gives up and drops the
+ * connection; abandoning an answer mid-body does too. */
+static void
+test_cancel_and_abandon (void)
+{
+  static const char * const silent[] = { "" };
+  static const char * const partial[] = {
+    "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n"
+  };
+  g_autoptr(PoolerUpstream) upstream = pooler_upstream_new ();
+  g_autoptr(GError) error = NULL;
+
+  {
+    Server *server = server_new (silent, TRUE);
+    g_autofree char *url = server_url (server);
+    g_autoptr(GCancellable) cancellable = g_cancellable_new ();
+    g_autoptr(PoolerUpstreamResponse) response = NULL;
+
+    g_timeout_add (100, cancel_soon, cancellable);
+    response = send_request (upstream, url, "{}", cancellable, &error);
+    g_assert_null (response);
+    g_assert_error (error, G_IO_ERROR, G_IO_ERROR_CANCELLED);
+    g_clear_error (&error);
+    g_assert_cmpuint (pooler_upstream_get_n_connections (upstream), ==, 0);
+    server_free (server);
+  }
+  {
+    Server *server = server_new (partial, TRUE);
+    g_autofree char *url = server_url (server);
+    g_autoptr(PoolerUpstreamResponse) response = send_request (upstream, url, "{}", NULL, &error);
+    g_autoptr(GBytes) bytes = NULL;
+    Wait wait = { 0 };
+
+    g_assert_no_error (error);
+    pooler_upstream_response_read_async (response, NULL, store_result, &wait);
+    bytes = pooler_upstream_response_read_finish (response, wait_result (&wait), &error);
+    g_object_unref (wait.result);
+    g_assert_no_error (error);
+    g_assert_cmpmem (g_bytes_get_data (bytes, NULL), g_bytes_get_size (bytes), "hello", 5);
+    g_assert_cmpuint (pooler_upstream_get_n_connections (upstream), ==, 1);
+    pooler_upstream_response_abandon (response);
+    g_assert_cmpuint (pooler_upstream_get_n_connections (upstream), ==, 0);
+    g_assert_cmpuint (pooler_upstream_get_n_idle (upstream), ==, 0);
+    server_free (server);
+  }
+}
+
+int
+main (int   argc,
+      char *argv[])
+{
+  g_test_init (&argc, &argv, NULL);
+
+  g_test_add_func ("/upstream/content-length-keep-alive", test_content_length_keep_alive);
+  g_test_add_func ("/upstream/chunked", test_chunked);
+  g_test_add_func ("/upstream/stale-connection-replaced", test_stale_connection_replaced);
+  g_test_add_func ("/upstream/connection-close-not-reused", test_connection_close_not_reused);
+  g_test_add_func ("/upstream/eof-and-truncation", test_eof_and_truncation);
+  g_test_add_func ("/upstream/bad-answers", test_bad_answers);
+  g_test_add_func ("/upstream/cancel-and-abandon", test_cancel_and_abandon);
+
+  return g_test_run ();
+}
