@@ -17,7 +17,8 @@
 /* Under load, one commit per this much time at most: each commit costs
  * about twenty write and lock syscalls whatever its size, and with a
  * commit per request the writer took a third of a core at 2 000 req/s.
- * An idle writer still commits the moment work arrives. */
+ * An idle writer still commits the moment work arrives; a flush waits
+ * for the current interval at most. */
 #define COMMIT_INTERVAL_US (20 * 1000)
 #define MAX_BUSY_RETRIES 6
 #define FIRST_BACKOFF_US (20 * 1000)
@@ -393,32 +394,24 @@ writer_thread (gpointer data)
   while (!stop)
     {
       WriterOp *op = g_async_queue_pop (self->queue);
-      /* Work that arrives within COMMIT_INTERVAL_US of the last commit
-       * waits for the rest of that interval and shares one transaction;
-       * a flush or stop ends the wait at once. */
-      gint64 deadline = last_commit + COMMIT_INTERVAL_US;
-      gboolean urgent = FALSE;
+      gint64 wait = last_commit + COMMIT_INTERVAL_US - g_get_monotonic_time ();
 
-      /* Sleep until there is work, then take all that piles up meanwhile. */
-      while (op != NULL)
+      /* Work that arrives within COMMIT_INTERVAL_US of the last commit
+       * waits for the rest of that interval and shares one transaction; a
+       * flush or stop is served at once. The writer sleeps rather than
+       * waits on the queue, so pushes meanwhile wake nobody. */
+      if (wait > 0 && op->kind != WRITER_OP_FLUSH && op->kind != WRITER_OP_STOP)
+        g_usleep ((gulong) wait);
+
+      /* Take all that piled up meanwhile. */
+      do
         {
           g_ptr_array_add (batch, op);
           if (op->kind == WRITER_OP_STOP)
             stop = TRUE;
-          if (op->kind == WRITER_OP_STOP || op->kind == WRITER_OP_FLUSH)
-            urgent = TRUE;
-          if (batch->len >= MAX_BATCH_OPS)
-            break;
-
-          op = g_async_queue_try_pop (self->queue);
-          if (op == NULL && !urgent)
-            {
-              gint64 wait = deadline - g_get_monotonic_time ();
-
-              if (wait > 0)
-                op = g_async_queue_timeout_pop (self->queue, (guint64) wait);
-            }
         }
+      while (batch->len < MAX_BATCH_OPS &&
+             (op = g_async_queue_try_pop (self->queue)) != NULL);
 
       run_batch (self, batch);
       last_commit = g_get_monotonic_time ();
