@@ -62,9 +62,11 @@ pooler_ensure_npm_clients () {
 
   echo "Installing into $dir:$missing"
   # --no-save and no lock file: nothing in the repository records a registry.
+  # The whole list every time: npm prunes what is not in the list it is
+  # given, and --no-save packages are in no list but this one.
   # shellcheck disable=SC2086
   npm install --no-save --no-audit --no-fund --no-package-lock --loglevel=error \
-    --prefix "$dir" $missing >/dev/null
+    --prefix "$dir" $POOLER_NPM_PACKAGES >/dev/null
 }
 
 pooler_configure_build () {
