@@ -232,6 +232,7 @@ test_content_length_keep_alive (void)
   static const char * const script[] = {
     "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 5\r\nx-codex-primary-used-percent: 12\r\n\r\nhello",
     "HTTP/1.1 201 Created\r\nContent-Length: 3\r\n\r\nbye",
+    "HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nhello",
     NULL
   };
   Server *server = server_new (script, TRUE);
@@ -257,7 +258,39 @@ test_content_length_keep_alive (void)
       g_assert_cmpuint (pooler_upstream_get_n_idle (upstream), ==, 1);
     }
 
-  /* One connection carried both, and the request head is ours. */
+  /* Without waiting: what the buffer holds, then the end (again). */
+  {
+    g_autoptr(PoolerUpstreamResponse) response = send_request (upstream, url, "{\"a\":1}", NULL, &error);
+    g_autoptr(GString) body = g_string_new (NULL);
+
+    g_assert_no_error (error);
+    g_assert_cmpuint (pooler_upstream_response_get_status (response), ==, 200);
+    for (;;)
+      {
+        g_autoptr(GBytes) bytes = pooler_upstream_response_read_buffered (response);
+        Wait wait = { 0 };
+
+        if (bytes == NULL)
+          {
+            pooler_upstream_response_read_async (response, NULL, store_result, &wait);
+            bytes = pooler_upstream_response_read_finish (response, wait_result (&wait), &error);
+            g_object_unref (wait.result);
+            g_assert_no_error (error);
+          }
+        if (g_bytes_get_size (bytes) == 0)
+          break;
+        g_string_append_len (body, g_bytes_get_data (bytes, NULL), g_bytes_get_size (bytes));
+      }
+    g_assert_cmpstr (body->str, ==, "hello");
+    {
+      g_autoptr(GBytes) end = pooler_upstream_response_read_buffered (response);
+
+      g_assert_nonnull (end);
+      g_assert_cmpuint (g_bytes_get_size (end), ==, 0);
+    }
+  }
+
+  /* One connection carried all three, and the request head is ours. */
   g_assert_cmpuint (pooler_upstream_get_n_opened (upstream), ==, 1);
   g_assert_cmpuint (server->connections, ==, 1);
   g_assert_true (g_str_has_prefix (server->last_request->str,

@@ -848,6 +848,9 @@ stream_got (Forward *fw,
 static void buffer_got (Forward *fw,
                         GBytes  *bytes,
                         GError  *error);
+static void forward_got (Forward *fw,
+                         GBytes  *bytes,
+                         GError  *error);
 
 static void
 read_cb (GObject      *object,
@@ -864,6 +867,15 @@ read_cb (GObject      *object,
   if (fw->done || POOLER_UPSTREAM_RESPONSE (object) != fw->upstream)
     return;
 
+  forward_got (fw, bytes, error);
+}
+
+/* A piece of the upstream answer (empty at its end), or NULL and @error. */
+static void
+forward_got (Forward *fw,
+             GBytes  *bytes,
+             GError  *error)
+{
   if (fw->phase == PHASE_BUFFERING)
     buffer_got (fw, bytes, error);
   else if (bytes == NULL && g_error_matches (error, G_IO_ERROR, G_IO_ERROR_CONNECTION_CLOSED))
@@ -882,6 +894,18 @@ read_cb (GObject      *object,
 static void
 forward_read_next (Forward *fw)
 {
+  g_autoptr(GBytes) bytes = pooler_upstream_response_read_buffered (fw->upstream);
+
+  /* Already here (small answers come whole with their head): handled in
+   * this turn. The nesting is bounded by what one socket read holds. */
+  if (bytes != NULL)
+    {
+      g_autoptr(Forward) hold = forward_ref (fw);
+
+      forward_got (fw, bytes, NULL);
+      return;
+    }
+
   pooler_upstream_response_read_async (fw->upstream, fw->attempt_cancellable,
                                        read_cb, forward_ref (fw));
 }

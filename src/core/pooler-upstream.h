@@ -66,6 +66,12 @@ GBytes                 *pooler_upstream_response_read_finish  (PoolerUpstreamRes
                                                                GAsyncResult          *result,
                                                                GError               **error);
 
+/* Without waiting or any I/O: the next piece when the connection's
+ * buffer already holds it (an empty GBytes at the body's end), else NULL
+ * (then read asynchronously). Saves a main-loop turn per piece when the
+ * answer came in with its head, as small answers do. */
+GBytes                 *pooler_upstream_response_read_buffered (PoolerUpstreamResponse *self);
+
 /* Gives the answer up before its end: its connection is closed, since
  * the rest of the body would still arrive on it. */
 void                    pooler_upstream_response_abandon      (PoolerUpstreamResponse *self);
