@@ -21,7 +21,7 @@ for line in open(sys.argv[2]):
     k, _, v = line.rstrip("\n").partition("\t")
     meta[k] = v
 
-paths = [p for p in ("direct", "nginx", "gateway", "9router")
+paths = [p for p in ("direct", "nginx", "libsoup", "gateway", "9router")
          if any(r["path"] == p and r["phase"] == "load" for r in recs)]
 concs = sorted({r["c"] for r in recs if r["phase"] == "load"})
 
@@ -243,6 +243,28 @@ w("| VmHWM at the end | %s |" % mb(meta.get("HWM_END_KB")))
 w("")
 w("Request-log rows written (state completed) over the whole run: %s." % meta.get("GW_LOG_ROWS_TOTAL"))
 w("")
+s1, s64 = load("libsoup", 1, "p50"), load("libsoup", 64, "rps")
+if s1 is not None and d1 is not None and n1 is not None:
+    w("## The libsoup floor")
+    w("")
+    w("*libsoup* is a bare libsoup %s server (bench/soup-floor.c) that reads the request "
+      "and answers the fixture from memory, chunked, as the gateway answers a stream: no "
+      "upstream, no routing, no log. The gateway serves its clients with that server, so "
+      "what it costs is a floor under the gateway's figures." % meta.get("LIBSOUP", ""))
+    w("")
+    w("| | libsoup alone | gateway | nginx |")
+    w("|---|---:|---:|---:|")
+    w("| added p50 at c=1 (ms) | %+.3f | %s | %+.3f |" % (
+        s1 - d1, "%+.3f" % (g1 - d1) if g1 is not None else "n/a", n1 - d1))
+    if s64 and n64:
+        w("| req/s at c=64 | %.0f (%s nginx) | %s | %.0f |" % (
+            s64, ratio(s64, n64), "%.0f" % g64 if g64 else "n/a", n64))
+    w("")
+    w("The c=1 target allows the gateway %.3f ms (3x nginx's added latency); libsoup's "
+      "server alone adds %.3f ms. Meeting it needs a server of our own on the hot path." % (
+          3 * max(n1 - d1, 0.0), s1 - d1))
+    w("")
+
 w("## Notes")
 w("")
 w("- wrk counts a connection the server closes after a complete response as a *read* error "
