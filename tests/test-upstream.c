@@ -18,6 +18,7 @@
  * with a short pause, so the client sees them in separate reads. */
 typedef struct
 {
+  gatomicrefcount         ref_count;  /* the test's, and each running handler's */
   GThreadedSocketService *service;
   guint16                 port;
   const char * const     *script;
@@ -58,15 +59,30 @@ read_request (GSocket *socket,
     }
 }
 
+static void
+server_unref (Server *server)
+{
+  if (!g_atomic_ref_count_dec (&server->ref_count))
+    return;
+  g_string_free (server->last_request, TRUE);
+  g_mutex_clear (&server->lock);
+  g_free (server);
+}
+
+G_DEFINE_AUTOPTR_CLEANUP_FUNC (Server, server_unref)
+
 static gboolean
 run_cb (GThreadedSocketService *service,
         GSocketConnection      *connection,
         GObject                *source,
         gpointer                user_data)
 {
-  Server *server = user_data;
+  /* A handler may outlive the test's server_free(): it holds a reference. */
+  g_autoptr(Server) server = user_data;
   GSocket *socket = g_socket_connection_get_socket (connection);
   g_autoptr(GString) request = g_string_new (NULL);
+
+  g_atomic_ref_count_inc (&server->ref_count);
 
   g_mutex_lock (&server->lock);
   server->connections++;
@@ -106,14 +122,16 @@ run_cb (GThreadedSocketService *service,
 }
 
 static Server *
-server_new (const char * const *script,
-            gboolean            keep_open)
+server_new_full (const char * const *script,
+                 guint               n_script,
+                 gboolean            keep_open)
 {
   Server *server = g_new0 (Server, 1);
   g_autoptr(GError) error = NULL;
 
+  g_atomic_ref_count_init (&server->ref_count);
   server->script = script;
-  server->n_script = g_strv_length ((GStrv) script);
+  server->n_script = n_script;
   server->keep_open = keep_open;
   server->last_request = g_string_new (NULL);
   g_mutex_init (&server->lock);
@@ -131,21 +149,24 @@ server_free (Server *server)
 {
   g_socket_service_stop (G_SOCKET_SERVICE (server->service));
   g_socket_listener_close (G_SOCKET_LISTENER (server->service));
-  g_object_unref (server->service);
-  g_string_free (server->last_request, TRUE);
-  g_mutex_clear (&server->lock);
-  g_free (server);
+  g_clear_object (&server->service);
+  server_unref (server);
 }
 
-/* A script length helper for arrays with NULL entries (close at once). */
+/* A NULL-terminated script. */
+static Server *
+server_new (const char * const *script,
+            gboolean            keep_open)
+{
+  return server_new_full (script, g_strv_length ((GStrv) script), keep_open);
+}
+
+/* A script of @n entries, which may hold NULL (close without answering). */
 static Server *
 server_new_n (const char * const *script,
               guint               n)
 {
-  Server *server = server_new (script, FALSE);
-
-  server->n_script = n;
-  return server;
+  return server_new_full (script, n, FALSE);
 }
 
 static char *
@@ -378,6 +399,108 @@ test_stale_connection_replaced (void)
   server_free (server);
 }
 
+/* The upstream closed every idle connection at once: the retry opens a
+ * new one rather than taking the next dead one from the pool. */
+static void
+test_retry_opens_new_connection (void)
+{
+  static const char * const script[] = {
+    "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok",
+  };
+  Server *server = server_new_n (script, 1);
+  g_autoptr(PoolerUpstream) upstream = pooler_upstream_new ();
+  g_autofree char *url = server_url (server);
+  g_autoptr(GError) error = NULL;
+  g_autoptr(SoupMessageHeaders) headers = soup_message_headers_new (SOUP_MESSAGE_HEADERS_REQUEST);
+  Wait first = { 0 };
+  Wait second = { 0 };
+  PoolerUpstreamResponse *responses[2];
+
+  /* Two connections at once, both idle afterwards, both then closed. */
+  pooler_upstream_send_async (upstream, "GET", url, headers, NULL, NULL, store_result, &first);
+  pooler_upstream_send_async (upstream, "GET", url, headers, NULL, NULL, store_result, &second);
+  responses[0] = pooler_upstream_send_finish (upstream, wait_result (&first), &error);
+  g_assert_no_error (error);
+  responses[1] = pooler_upstream_send_finish (upstream, wait_result (&second), &error);
+  g_assert_no_error (error);
+  for (guint i = 0; i < 2; i++)
+    {
+      g_autofree char *body = read_body (responses[i], NULL, &error);
+
+      g_assert_no_error (error);
+      g_assert_cmpstr (body, ==, "ok");
+      g_object_unref (responses[i]);
+    }
+  g_object_unref (first.result);
+  g_object_unref (second.result);
+  g_assert_cmpuint (pooler_upstream_get_n_idle (upstream), ==, 2);
+  g_usleep (100 * 1000);
+
+  {
+    g_autoptr(PoolerUpstreamResponse) response = send_request (upstream, url, NULL, NULL, &error);
+    g_autofree char *body = NULL;
+
+    g_assert_no_error (error);
+    body = read_body (response, NULL, &error);
+    g_assert_cmpstr (body, ==, "ok");
+  }
+  g_assert_cmpuint (pooler_upstream_get_n_opened (upstream), ==, 3);
+  server_free (server);
+}
+
+/* At the connection limit a send waits for a connection to go idle (and
+ * reuses it); a waiting send can be cancelled. */
+static void
+test_connection_limit (void)
+{
+  static const char * const script[] = {
+    "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n3\r\none\r\n|0\r\n\r\n",
+    "HTTP/1.1 200 OK\r\nContent-Length: 3\r\n\r\ntwo",
+    NULL
+  };
+  Server *server = server_new (script, TRUE);
+  g_autoptr(PoolerUpstream) upstream = pooler_upstream_new ();
+  g_autofree char *url = server_url (server);
+  g_autoptr(GError) error = NULL;
+  g_autoptr(SoupMessageHeaders) headers = soup_message_headers_new (SOUP_MESSAGE_HEADERS_REQUEST);
+  g_autoptr(PoolerUpstreamResponse) one = NULL;
+  g_autoptr(PoolerUpstreamResponse) two = NULL;
+  g_autoptr(GCancellable) cancellable = g_cancellable_new ();
+  g_autofree char *body_one = NULL;
+  g_autofree char *body_two = NULL;
+  Wait wait_two = { 0 };
+  Wait wait_three = { 0 };
+
+  pooler_upstream_set_max_connections (upstream, 1);
+  one = send_request (upstream, url, "{}", NULL, &error);
+  g_assert_no_error (error);
+
+  /* The one connection is busy: these two wait. */
+  pooler_upstream_send_async (upstream, "GET", url, headers, NULL, NULL, store_result, &wait_two);
+  pooler_upstream_send_async (upstream, "GET", url, headers, NULL, cancellable, store_result, &wait_three);
+  g_assert_cmpuint (pooler_upstream_get_n_waiting (upstream), ==, 2);
+  g_cancellable_cancel (cancellable);
+  g_assert_null (pooler_upstream_send_finish (upstream, wait_result (&wait_three), &error));
+  g_assert_error (error, G_IO_ERROR, G_IO_ERROR_CANCELLED);
+  g_clear_error (&error);
+  g_object_unref (wait_three.result);
+  g_assert_cmpuint (pooler_upstream_get_n_waiting (upstream), ==, 1);
+  g_assert_null (wait_two.result);
+
+  /* The first answer's end frees the connection for the waiting send. */
+  body_one = read_body (one, NULL, &error);
+  g_assert_no_error (error);
+  g_assert_cmpstr (body_one, ==, "one");
+  two = pooler_upstream_send_finish (upstream, wait_result (&wait_two), &error);
+  g_assert_no_error (error);
+  g_object_unref (wait_two.result);
+  body_two = read_body (two, NULL, &error);
+  g_assert_cmpstr (body_two, ==, "two");
+  g_assert_cmpuint (pooler_upstream_get_n_opened (upstream), ==, 1);
+  g_assert_cmpuint (server->requests, ==, 2);
+  server_free (server);
+}
+
 static void
 test_connection_close_not_reused (void)
 {
@@ -583,6 +706,8 @@ main (int   argc,
   g_test_add_func ("/upstream/content-length-keep-alive", test_content_length_keep_alive);
   g_test_add_func ("/upstream/chunked", test_chunked);
   g_test_add_func ("/upstream/stale-connection-replaced", test_stale_connection_replaced);
+  g_test_add_func ("/upstream/retry-opens-new-connection", test_retry_opens_new_connection);
+  g_test_add_func ("/upstream/connection-limit", test_connection_limit);
   g_test_add_func ("/upstream/connection-close-not-reused", test_connection_close_not_reused);
   g_test_add_func ("/upstream/eof-and-truncation", test_eof_and_truncation);
   g_test_add_func ("/upstream/bad-answers", test_bad_answers);

@@ -20,8 +20,54 @@ typedef void (*CloseAsyncFunc) (GOutputStream       *stream,
                                 GAsyncReadyCallback  callback,
                                 gpointer             user_data);
 
+typedef void (*FlushAsyncFunc) (GOutputStream       *stream,
+                                int                  io_priority,
+                                GCancellable        *cancellable,
+                                GAsyncReadyCallback  callback,
+                                gpointer             user_data);
+
 static CloseAsyncFunc threaded_close_async;
+static FlushAsyncFunc threaded_flush_async;
 static gboolean installed;
+
+/* Whether @stream's base can take a few bytes right now. */
+static gboolean
+base_is_writable (GOutputStream *stream)
+{
+  GOutputStream *base = G_IS_FILTER_OUTPUT_STREAM (stream)
+                        ? g_filter_output_stream_get_base_stream (G_FILTER_OUTPUT_STREAM (stream))
+                        : NULL;
+
+  return base != NULL && G_IS_POLLABLE_OUTPUT_STREAM (base) &&
+         g_pollable_output_stream_can_poll (G_POLLABLE_OUTPUT_STREAM (base)) &&
+         g_pollable_output_stream_is_writable (G_POLLABLE_OUTPUT_STREAM (base));
+}
+
+/* GIO flushes before an overridden close_async, by default in a thread
+ * too; the flush of a stream over a socket has nothing to wait for. */
+static void
+flush_now_or_in_thread (GOutputStream       *stream,
+                        int                  io_priority,
+                        GCancellable        *cancellable,
+                        GAsyncReadyCallback  callback,
+                        gpointer             user_data)
+{
+  GOutputStreamClass *klass = G_OUTPUT_STREAM_GET_CLASS (stream);
+
+  if (klass->flush == NULL || base_is_writable (stream))
+    {
+      g_autoptr(GTask) task = g_task_new (stream, cancellable, callback, user_data);
+      GError *error = NULL;
+
+      if (klass->flush == NULL || klass->flush (stream, cancellable, &error))
+        g_task_return_boolean (task, TRUE);
+      else
+        g_task_return_error (task, error);
+      return;
+    }
+
+  threaded_flush_async (stream, io_priority, cancellable, callback, user_data);
+}
 
 static void
 close_now_or_in_thread (GOutputStream       *stream,
@@ -30,14 +76,9 @@ close_now_or_in_thread (GOutputStream       *stream,
                         GAsyncReadyCallback  callback,
                         gpointer             user_data)
 {
-  GOutputStream *base = G_IS_FILTER_OUTPUT_STREAM (stream)
-                        ? g_filter_output_stream_get_base_stream (G_FILTER_OUTPUT_STREAM (stream))
-                        : NULL;
   GOutputStreamClass *klass = G_OUTPUT_STREAM_GET_CLASS (stream);
 
-  if (klass->close_fn != NULL && base != NULL && G_IS_POLLABLE_OUTPUT_STREAM (base) &&
-      g_pollable_output_stream_can_poll (G_POLLABLE_OUTPUT_STREAM (base)) &&
-      g_pollable_output_stream_is_writable (G_POLLABLE_OUTPUT_STREAM (base)))
+  if (klass->close_fn != NULL && base_is_writable (stream))
     {
       g_autoptr(GTask) task = g_task_new (stream, cancellable, callback, user_data);
       GError *error = NULL;
@@ -59,6 +100,7 @@ pooler_chunked_close_install (void)
 {
   GType type;
   GOutputStreamClass *klass;
+  GOutputStreamClass *base_class;
 
   if (G_LIKELY (installed))
     return TRUE;
@@ -69,14 +111,18 @@ pooler_chunked_close_install (void)
 
   /* Kept for the life of the process, like the type itself. */
   klass = g_type_class_ref (type);
-  /* Only while the class has no close_async of its own: a libsoup that
-   * implements one does not need this. */
-  if (klass->close_async != G_OUTPUT_STREAM_CLASS (g_type_class_peek (G_TYPE_OUTPUT_STREAM))->close_async)
+  /* Only while the class has no close_async or flush_async of its own: a
+   * libsoup that implements them does not need this. */
+  base_class = G_OUTPUT_STREAM_CLASS (g_type_class_peek (G_TYPE_OUTPUT_STREAM));
+  if (klass->close_async != base_class->close_async ||
+      klass->flush_async != base_class->flush_async)
     {
       installed = TRUE;
       return TRUE;
     }
   threaded_close_async = klass->close_async;
+  threaded_flush_async = klass->flush_async;
+  klass->flush_async = flush_now_or_in_thread;
   klass->close_async = close_now_or_in_thread;
   installed = TRUE;
   g_debug ("Chunked answers end without a worker thread");

@@ -8,9 +8,10 @@
  * a thread wake-up and an eventfd round trip.
  *
  * pooler_chunked_close_install() gives that stream class an asynchronous
- * close that writes the last chunk at once when the socket can take it
- * (it always can, short of a stalled client), and otherwise falls back to
- * GIO's threaded close. It installs once the class exists (after the
+ * flush and close (GIO flushes first, also in a thread, once close_async
+ * is not its default) that run at once when the socket can take the last
+ * chunk (it always can, short of a stalled client), and otherwise fall
+ * back to GIO's threaded ones. It installs once the class exists (after the
  * first body stream), so callers call it before each streamed answer; it
  * costs one branch once installed.
  *

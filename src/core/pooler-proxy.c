@@ -878,7 +878,8 @@ forward_got (Forward *fw,
 {
   if (fw->phase == PHASE_BUFFERING)
     buffer_got (fw, bytes, error);
-  else if (bytes == NULL && g_error_matches (error, G_IO_ERROR, G_IO_ERROR_CONNECTION_CLOSED))
+  else if (bytes == NULL && fw->sse != NULL &&
+           g_error_matches (error, G_IO_ERROR, G_IO_ERROR_CONNECTION_CLOSED))
     {
       /* A stream the upstream closed mid-body ends like one it closed at
        * an event boundary: whether it completed is told by its events. */

@@ -390,6 +390,7 @@ writer_thread (gpointer data)
   gboolean stop = FALSE;
 
   gint64 last_commit = 0;
+  gboolean last_was_full = FALSE;
 
   while (!stop)
     {
@@ -400,7 +401,8 @@ writer_thread (gpointer data)
        * waits for the rest of that interval and shares one transaction; a
        * flush or stop is served at once. The writer sleeps rather than
        * waits on the queue, so pushes meanwhile wake nobody. */
-      if (wait > 0 && op->kind != WRITER_OP_FLUSH && op->kind != WRITER_OP_STOP)
+      /* After a full batch there is more already: no sleep. */
+      if (wait > 0 && !last_was_full && op->kind != WRITER_OP_FLUSH && op->kind != WRITER_OP_STOP)
         g_usleep ((gulong) wait);
 
       /* Take all that piled up meanwhile. */
@@ -413,6 +415,7 @@ writer_thread (gpointer data)
       while (batch->len < MAX_BATCH_OPS &&
              (op = g_async_queue_try_pop (self->queue)) != NULL);
 
+      last_was_full = batch->len >= MAX_BATCH_OPS;
       run_batch (self, batch);
       last_commit = g_get_monotonic_time ();
       release_waiters (batch);

@@ -19,10 +19,8 @@
 
 #include "pooler-upstream.h"
 
+/* A status line and headers must fit the read buffer. */
 #define READ_BUFFER      (32 * 1024)
-/* A status line and headers larger than the read buffer are not an
- * answer. */
-#define MAX_HEAD         READ_BUFFER
 /* A chunk-size line or a trailer line, and all trailers together. */
 #define MAX_CHUNK_LINE   1024
 #define MAX_TRAILERS     (16 * 1024)
@@ -34,13 +32,17 @@
 /* Idle for less than this, a connection is reused without a liveness poll. */
 #define FRESH_IDLE_US    (G_USEC_PER_SEC)
 #define MAX_IDLE_PER_ORIGIN 256
+/* Open and opening connections at most; further sends wait for a slot
+ * (as SoupSession's max-conns did). Bounds descriptors under a burst. */
+#define MAX_CONNECTIONS  512
 #define SWEEP_SECONDS    15
 #define CONNECT_TIMEOUT  30
 #define IO_TIMEOUT       300
 
 typedef struct
 {
-  PoolerUpstream *owner;          /* not a reference; cleared on dispose */
+  PoolerUpstream *owner;          /* not a reference: a busy connection's send
+                                   * task or response holds one */
   char           *origin;         /* "https://host:port" */
   GIOStream      *stream;
   GSocket        *socket;
@@ -60,7 +62,9 @@ struct _PoolerUpstream
   GSocketClient  *plain;
   GSocketClient  *tls;
   GHashTable     *idle;           /* origin -> GQueue of Conn */
-  guint           n_connections;
+  GQueue          waiting;        /* send GTasks waiting for a slot (a reference each) */
+  guint           n_connections;  /* open, and being opened */
+  guint           max_connections;
   guint           n_idle;
   guint64         n_opened;
   guint           sweep_id;
@@ -120,27 +124,32 @@ conn_new (PoolerUpstream    *self,
   conn->in = g_io_stream_get_input_stream (conn->stream);
   conn->out = g_io_stream_get_output_stream (conn->stream);
   conn->buf = g_malloc (READ_BUFFER);
+  /* Counted in n_connections since its connect began. */
   /* Small writes (a chunk of a request) must not wait for an ACK. */
   g_socket_set_option (conn->socket, IPPROTO_TCP, TCP_NODELAY, 1, NULL);
   /* Connecting is bounded by CONNECT_TIMEOUT; after that a stream may be
    * quiet for long while the model thinks, up to the Codex CLI's own idle
    * timeout (a read then fails with G_IO_ERROR_TIMED_OUT). */
   g_socket_set_timeout (conn->socket, IO_TIMEOUT);
-  self->n_connections++;
   self->n_opened++;
 
   return conn;
 }
 
-/* Closes and frees @conn. */
+static void pooler_upstream_start_waiting (PoolerUpstream *self);
+
+/* Closes and frees @conn; its slot goes to a waiting send. */
 static void
 conn_close (Conn *conn)
 {
+  PoolerUpstream *owner;
+
   if (conn == NULL)
     return;
 
-  if (conn->owner != NULL)
-    conn->owner->n_connections--;
+  owner = conn->owner;
+  if (owner != NULL)
+    owner->n_connections--;
   /* The socket first: closing a TLS stream would otherwise try to send a
    * close_notify on a connection we are giving up on. */
   g_socket_close (conn->socket, NULL);
@@ -150,6 +159,9 @@ conn_close (Conn *conn)
   g_free (conn->origin);
   g_free (conn->buf);
   g_free (conn);
+
+  if (owner != NULL)
+    pooler_upstream_start_waiting (owner);
 }
 
 /* An idle connection the peer has closed (or written to, which a server
@@ -173,7 +185,7 @@ conn_release (Conn *conn)
   PoolerUpstream *self = conn->owner;
   GQueue *queue;
 
-  if (self == NULL || conn->start != conn->end)
+  if (self == NULL || self->idle == NULL || conn->start != conn->end)
     {
       conn_close (conn);
       return;
@@ -196,6 +208,8 @@ conn_release (Conn *conn)
   /* Most recently used first: the warmest connection is reused. */
   g_queue_push_head (queue, conn);
   self->n_idle++;
+  /* A send waiting for a slot may take it. */
+  pooler_upstream_start_waiting (self);
 }
 
 static Conn *
@@ -228,10 +242,14 @@ idle_queue_free (gpointer data)
   g_queue_free (queue);
 }
 
-static gboolean
-sweep_idle (gpointer user_data)
+/* Takes the idle connections @all says (or the stale ones) out of the
+ * pool, then closes them: closing hands slots to waiting sends, which
+ * must find the pool consistent. */
+static void
+close_idle_where (PoolerUpstream *self,
+                  gboolean        all)
 {
-  PoolerUpstream *self = user_data;
+  g_autoptr(GPtrArray) gone = g_ptr_array_new ();
   gint64 now = g_get_monotonic_time ();
   GHashTableIter iter;
   GQueue *queue;
@@ -244,16 +262,24 @@ sweep_idle (gpointer user_data)
           GList *next = l->next;
           Conn *conn = l->data;
 
-          if (conn_is_stale (conn, now))
+          if (all || conn_is_stale (conn, now))
             {
               g_queue_delete_link (queue, l);
               self->n_idle--;
-              conn_close (conn);
+              g_ptr_array_add (gone, conn);
             }
           l = next;
         }
     }
 
+  for (guint i = 0; i < gone->len; i++)
+    conn_close (g_ptr_array_index (gone, i));
+}
+
+static gboolean
+sweep_idle (gpointer user_data)
+{
+  close_idle_where (user_data, FALSE);
   return G_SOURCE_CONTINUE;
 }
 
@@ -326,6 +352,7 @@ typedef struct
   gboolean reused;
   gboolean retried;
   gboolean head_method;
+  gulong   wait_cancel_id;    /* while waiting for a slot */
 } SendOp;
 
 static void
@@ -366,9 +393,13 @@ build_head (const char         *method,
   const char *name;
   const char *value;
 
-  g_string_append_printf (head, "%s %s%s%s HTTP/1.1\r\nHost: %s", method,
+  const char *host = g_uri_get_host (uri);
+  gboolean literal_v6 = strchr (host, ':') != NULL;
+
+  g_string_append_printf (head, "%s %s%s%s HTTP/1.1\r\nHost: %s%s%s", method,
                           *path != '\0' ? path : "/", query != NULL ? "?" : "",
-                          query != NULL ? query : "", g_uri_get_host (uri));
+                          query != NULL ? query : "", literal_v6 ? "[" : "", host,
+                          literal_v6 ? "]" : "");
   if (!default_port)
     g_string_append_printf (head, ":%d", g_uri_get_port (uri));
   g_string_append (head, "\r\n");
@@ -414,13 +445,78 @@ connected_cb (GObject      *object,
   connection = g_socket_client_connect_to_uri_finish (G_SOCKET_CLIENT (object), result, &error);
   if (connection == NULL)
     {
+      self->n_connections--;
       g_task_return_error (task, g_steal_pointer (&error));
+      pooler_upstream_start_waiting (self);
       return;
     }
 
   op->conn = conn_new (self, op->origin, connection);
   op->reused = FALSE;
   send_write (task);
+}
+
+static gboolean
+drop_cancelled_waiter (gpointer user_data)
+{
+  GTask *task = user_data;
+  PoolerUpstream *self = g_task_get_source_object (task);
+  SendOp *op = g_task_get_task_data (task);
+
+  if (g_queue_remove (&self->waiting, task))
+    {
+      g_cancellable_disconnect (g_task_get_cancellable (task), op->wait_cancel_id);
+      op->wait_cancel_id = 0;
+      g_task_return_error_if_cancelled (task);
+      g_object_unref (task);   /* the queue's */
+    }
+  return G_SOURCE_REMOVE;
+}
+
+/* In the cancelling call: only schedule (a GCancellable handler must not
+ * disconnect itself). */
+static void
+waiter_cancelled (GCancellable *cancellable,
+                  gpointer      user_data)
+{
+  g_idle_add_full (G_PRIORITY_DEFAULT, drop_cancelled_waiter,
+                   g_object_ref (user_data), g_object_unref);
+}
+
+static void
+send_wait_for_slot (GTask *task)
+{
+  PoolerUpstream *self = g_task_get_source_object (task);
+  SendOp *op = g_task_get_task_data (task);
+  GCancellable *cancellable = g_task_get_cancellable (task);
+
+  g_debug ("%u upstream connections open; a request waits for one", self->n_connections);
+  g_queue_push_tail (&self->waiting, g_object_ref (task));
+  if (cancellable != NULL)
+    op->wait_cancel_id = g_cancellable_connect (cancellable, G_CALLBACK (waiter_cancelled), task, NULL);
+}
+
+/* Hands free slots (or idle connections) to waiting sends, oldest first. */
+static void
+pooler_upstream_start_waiting (PoolerUpstream *self)
+{
+  while (self->waiting.length > 0 &&
+         (self->n_connections < self->max_connections || self->n_idle > 0))
+    {
+      GTask *task = g_queue_pop_head (&self->waiting);
+      SendOp *op = g_task_get_task_data (task);
+      guint before = self->waiting.length;
+
+      if (op->wait_cancel_id != 0)
+        g_cancellable_disconnect (g_task_get_cancellable (task), op->wait_cancel_id);
+      op->wait_cancel_id = 0;
+      if (!g_task_return_error_if_cancelled (task))
+        send_start (task);
+      g_object_unref (task);
+      /* Only idle connections of other origins: they are not ours. */
+      if (self->n_connections >= self->max_connections && self->waiting.length > before)
+        break;
+    }
 }
 
 static void
@@ -430,7 +526,9 @@ send_start (GTask *task)
   SendOp *op = g_task_get_task_data (task);
 
   op->written = 0;
-  op->conn = conn_take_idle (self, op->origin);
+  /* A retry goes out on a new connection: the upstream may have closed
+   * every idle one at once. */
+  op->conn = op->retried ? NULL : conn_take_idle (self, op->origin);
   if (op->conn != NULL)
     {
       op->reused = TRUE;
@@ -440,6 +538,13 @@ send_start (GTask *task)
     }
 
   /* By URI, so that a proxy configured for http(s) applies. */
+  if (self->n_connections >= self->max_connections)
+    {
+      send_wait_for_slot (task);
+      return;
+    }
+
+  self->n_connections++;
   g_socket_client_connect_to_uri_async (op->tls ? self->tls : self->plain, op->uri, op->port,
                                         g_task_get_cancellable (task), connected_cb,
                                         g_object_ref (task));
@@ -453,8 +558,11 @@ retry_on_fresh_connection (GTask  *task,
 {
   SendOp *op = g_task_get_task_data (task);
 
+  /* Only a connection the upstream closed (EOF, reset, broken pipe) before
+   * any answer byte: a timeout or another error may mean the upstream has
+   * the request, and a POST is never sent twice. */
   if (!op->reused || op->retried || op->conn->end > 0 ||
-      g_error_matches (error, G_IO_ERROR, G_IO_ERROR_CANCELLED))
+      !g_error_matches (error, G_IO_ERROR, G_IO_ERROR_CONNECTION_CLOSED))
     return FALSE;
 
   g_debug ("Reused upstream connection to %s failed (%s); opening a new one",
@@ -646,13 +754,7 @@ send_read_head (GTask *task)
             }
           continue;   /* after a 1xx; otherwise op->conn is now NULL */
         }
-      if (avail > MAX_HEAD)
-        {
-          g_task_return_new_error (task, G_IO_ERROR, G_IO_ERROR_MESSAGE_TOO_LARGE,
-                                   "The upstream's answer head is too large");
-          return;
-        }
-
+      /* A head larger than the buffer fails in conn_fill(). */
       n = conn_fill (conn, g_task_get_cancellable (task), &error);
       if (n > 0)
         continue;
@@ -695,6 +797,9 @@ pooler_upstream_send_async (PoolerUpstream      *self,
 
   task = g_task_new (self, cancellable, callback, user_data);
   g_task_set_source_tag (task, pooler_upstream_send_async);
+  /* An answer that arrived in the very turn its cancellable was cancelled
+   * is still handed over (the caller decides whether it came in time). */
+  g_task_set_check_cancellable (task, FALSE);
 
   parsed = g_uri_parse (uri, SOUP_HTTP_URI_FLAGS, &error);
   scheme = parsed != NULL ? g_uri_get_scheme (parsed) : NULL;
@@ -1138,12 +1243,30 @@ pooler_upstream_get_n_opened (PoolerUpstream *self)
 }
 
 void
+pooler_upstream_set_max_connections (PoolerUpstream *self,
+                                     guint           max_connections)
+{
+  g_return_if_fail (POOLER_IS_UPSTREAM (self));
+  g_return_if_fail (max_connections > 0);
+
+  self->max_connections = max_connections;
+  pooler_upstream_start_waiting (self);
+}
+
+guint
+pooler_upstream_get_n_waiting (PoolerUpstream *self)
+{
+  g_return_val_if_fail (POOLER_IS_UPSTREAM (self), 0);
+
+  return self->waiting.length;
+}
+
+void
 pooler_upstream_close_idle (PoolerUpstream *self)
 {
   g_return_if_fail (POOLER_IS_UPSTREAM (self));
 
-  g_hash_table_remove_all (self->idle);
-  self->n_idle = 0;
+  close_idle_where (self, TRUE);
 }
 
 PoolerUpstream *
@@ -1158,6 +1281,8 @@ pooler_upstream_dispose (GObject *object)
   PoolerUpstream *self = POOLER_UPSTREAM (object);
 
   g_clear_handle_id (&self->sweep_id, g_source_remove);
+  /* Waiting sends hold a reference: there are none left here. */
+  g_warn_if_fail (self->waiting.length == 0);
   if (self->idle != NULL)
     pooler_upstream_close_idle (self);
   g_clear_pointer (&self->idle, g_hash_table_unref);
@@ -1179,6 +1304,7 @@ static void
 pooler_upstream_init (PoolerUpstream *self)
 {
   self->idle = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, idle_queue_free);
+  self->max_connections = MAX_CONNECTIONS;
   self->plain = g_socket_client_new ();
   g_socket_client_set_timeout (self->plain, CONNECT_TIMEOUT);
   self->tls = g_socket_client_new ();

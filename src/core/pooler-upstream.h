@@ -49,6 +49,11 @@ guint                   pooler_upstream_get_n_connections     (PoolerUpstream   
 guint                   pooler_upstream_get_n_idle            (PoolerUpstream        *self);
 /* Connections opened since creation. */
 guint64                 pooler_upstream_get_n_opened          (PoolerUpstream        *self);
+/* At most this many connections open or opening (512); further sends
+ * wait for one to close or go idle. Sends waiting now: */
+void                    pooler_upstream_set_max_connections   (PoolerUpstream        *self,
+                                                               guint                  max_connections);
+guint                   pooler_upstream_get_n_waiting         (PoolerUpstream        *self);
 /* Closes every idle connection. */
 void                    pooler_upstream_close_idle            (PoolerUpstream        *self);
 
