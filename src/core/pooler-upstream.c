@@ -322,17 +322,59 @@ conn_fill (Conn          *conn,
   return n;
 }
 
-static void
-wait_readable (Conn               *conn,
-               GCancellable       *cancellable,
-               GTask              *task,
-               GPollableSourceFunc func)
-{
-  g_autoptr(GSource) source =
-    g_pollable_input_stream_create_source (G_POLLABLE_INPUT_STREAM (conn->in), cancellable);
+/* A step of an operation: runs again when its stream is ready. */
+typedef void (*TaskStep) (GTask *task);
 
-  g_source_set_callback (source, (GSourceFunc) (void (*) (void)) func, g_object_ref (task), g_object_unref);
+typedef struct
+{
+  GTask    *task;
+  TaskStep  step;
+} Resume;
+
+static gboolean
+resume_task (GObject  *pollable,
+             gpointer  user_data)
+{
+  Resume *resume = user_data;
+
+  resume->step (resume->task);
+  return G_SOURCE_REMOVE;
+}
+
+static void
+resume_free (gpointer data)
+{
+  Resume *resume = data;
+
+  g_object_unref (resume->task);
+  g_free (resume);
+}
+
+/* Runs @step on @task once the pollable @source fires (or its
+ * cancellable is cancelled); takes @source. */
+static void
+resume_when_ready (GSource  *source,
+                   GTask    *task,
+                   TaskStep  step)
+{
+  Resume *resume = g_new (Resume, 1);
+
+  resume->task = g_object_ref (task);
+  resume->step = step;
+  g_source_set_callback (source, (GSourceFunc) (void (*) (void)) resume_task, resume, resume_free);
   g_source_attach (source, g_task_get_context (task));
+  g_source_unref (source);
+}
+
+static void
+wait_readable (Conn         *conn,
+               GCancellable *cancellable,
+               GTask        *task,
+               TaskStep      step)
+{
+  resume_when_ready (g_pollable_input_stream_create_source (G_POLLABLE_INPUT_STREAM (conn->in),
+                                                            cancellable),
+                     task, step);
 }
 
 /* ------------------------------------------------------------------ */
@@ -585,14 +627,6 @@ send_fail (GTask  *task,
   g_task_return_error (task, error);
 }
 
-static gboolean
-send_write_ready (GObject  *pollable,
-                  gpointer  user_data)
-{
-  send_write (G_TASK (user_data));
-  return G_SOURCE_REMOVE;
-}
-
 static void
 send_write (GTask *task)
 {
@@ -626,13 +660,9 @@ send_write (GTask *task)
                                                          g_task_get_cancellable (task), &error);
       if (ret == G_POLLABLE_RETURN_WOULD_BLOCK)
         {
-          g_autoptr(GSource) source =
-            g_pollable_output_stream_create_source (G_POLLABLE_OUTPUT_STREAM (op->conn->out),
-                                                    g_task_get_cancellable (task));
-
-          g_source_set_callback (source, (GSourceFunc) (void (*) (void)) send_write_ready,
-                                 g_object_ref (task), g_object_unref);
-          g_source_attach (source, g_task_get_context (task));
+          resume_when_ready (g_pollable_output_stream_create_source (G_POLLABLE_OUTPUT_STREAM (op->conn->out),
+                                                                     g_task_get_cancellable (task)),
+                             task, send_write);
           return;
         }
       if (ret == G_POLLABLE_RETURN_FAILED)
@@ -644,14 +674,6 @@ send_write (GTask *task)
     }
 
   send_read_head (task);
-}
-
-static gboolean
-send_read_ready (GObject  *pollable,
-                 gpointer  user_data)
-{
-  send_read_head (G_TASK (user_data));
-  return G_SOURCE_REMOVE;
 }
 
 /* Whether the connection can carry another request after this answer. */
@@ -767,7 +789,7 @@ send_read_head (GTask *task)
       if (g_error_matches (error, G_IO_ERROR, G_IO_ERROR_WOULD_BLOCK))
         {
           g_error_free (error);
-          wait_readable (conn, g_task_get_cancellable (task), task, send_read_ready);
+          wait_readable (conn, g_task_get_cancellable (task), task, send_read_head);
           return;
         }
       send_fail (task, error);
@@ -866,6 +888,22 @@ find_line_end (const guint8 *data,
   return nl != NULL ? nl - data : -1;
 }
 
+/* Moves up to the remaining bytes of a sized body or chunk from @data
+ * (@avail bytes at the buffer's start) to @out; TRUE once none remain. */
+static gboolean
+take_counted (PoolerUpstreamResponse *self,
+              GByteArray             *out,
+              const guint8           *data,
+              gsize                   avail)
+{
+  gsize take = MIN (MIN (avail, MAX_READ - out->len), self->remaining);
+
+  g_byte_array_append (out, data, take);
+  self->conn->start += take;
+  self->remaining -= take;
+  return self->remaining == 0;
+}
+
 /* Moves decoded body bytes from the connection's buffer into @out.
  * Returns FALSE and @error on a malformed chunked body. */
 static gboolean
@@ -895,12 +933,7 @@ decode (PoolerUpstreamResponse  *self,
           break;
 
         case BODY_LENGTH:
-          take = MIN (avail, MAX_READ - out->len);
-          take = MIN (take, self->remaining);
-          g_byte_array_append (out, data, take);
-          conn->start += take;
-          self->remaining -= take;
-          if (self->remaining == 0)
+          if (take_counted (self, out, data, avail))
             response_finish (self);
           break;
 
@@ -939,12 +972,7 @@ decode (PoolerUpstreamResponse  *self,
               break;
 
             case CHUNK_DATA:
-              take = MIN (avail, MAX_READ - out->len);
-              take = MIN (take, self->remaining);
-              g_byte_array_append (out, data, take);
-              conn->start += take;
-              self->remaining -= take;
-              if (self->remaining == 0)
+              if (take_counted (self, out, data, avail))
                 self->chunk_state = CHUNK_DATA_END;
               break;
 
@@ -1013,14 +1041,6 @@ read_op_free (gpointer data)
 
 static void response_read_step (GTask *task);
 
-static gboolean
-response_read_ready (GObject  *pollable,
-                     gpointer  user_data)
-{
-  response_read_step (G_TASK (user_data));
-  return G_SOURCE_REMOVE;
-}
-
 static void
 response_read_return (GTask  *task,
                       GError *error)
@@ -1088,7 +1108,7 @@ response_read_step (GTask *task)
       if (g_error_matches (error, G_IO_ERROR, G_IO_ERROR_WOULD_BLOCK))
         {
           g_error_free (error);
-          wait_readable (self->conn, g_task_get_cancellable (task), task, response_read_ready);
+          wait_readable (self->conn, g_task_get_cancellable (task), task, response_read_step);
           return;
         }
       response_read_return (task, error);
