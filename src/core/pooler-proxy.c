@@ -903,7 +903,7 @@ forward_read_next (Forward *fw)
     {
       g_autoptr(Forward) hold = forward_ref (fw);
 
-      forward_got (fw, bytes, NULL);
+      forward_got (hold, bytes, NULL);
       return;
     }
 
