@@ -104,6 +104,8 @@ struct _FakeUpstream
   char         *models_mode;
   char         *oauth_mode;
   char         *reply_text;         /* NULL: "hello" */
+  guint         long_deltas;
+  guint         long_delta_bytes;  /* 0: copies of the fixture's delta */
   guint         gap_ms;
   gboolean      gap_set;
   guint         resets_in;
@@ -951,6 +953,8 @@ handle_responses (FakeUpstream      *self,
   g_autofree char *mode = NULL;
   gboolean streaming = TRUE;
   const char *encoding = soup_message_headers_get_one (req_headers, "Content-Encoding");
+  guint long_delta_bytes;
+  guint long_deltas;
   guint gap_ms;
   gboolean gap_set;
   guint resets_in;
@@ -978,6 +982,8 @@ handle_responses (FakeUpstream      *self,
 
   g_mutex_lock (&self->mutex);
   gap_ms = self->gap_ms;
+  long_deltas = self->long_deltas;
+  long_delta_bytes = self->long_delta_bytes;
   gap_set = self->gap_set;
   resets_in = self->resets_in;
   g_mutex_unlock (&self->mutex);
@@ -1055,9 +1061,22 @@ handle_responses (FakeUpstream      *self,
         {
           /* Megabytes of deltas: more than socket buffers hold, so a
            * client that stops reading makes the gateway wait on it. */
-          GBytes *delta = g_ptr_array_index (events, 2);
+          g_autoptr(GBytes) delta = g_bytes_ref (g_ptr_array_index (events, 2));
 
-          for (guint i = 0; i < LONG_STREAM_DELTAS; i++)
+          if (long_delta_bytes > 0)
+            {
+              /* Fewer, bigger deltas: the same megabytes in fewer events. */
+              g_autofree char *text = g_strnfill (long_delta_bytes, 'x');
+
+              char *event = g_strdup_printf ("event: response.output_text.delta\n"
+                                             "data: {\"type\":\"response.output_text.delta\","
+                                             "\"item_id\":\"msg_long\",\"output_index\":0,"
+                                             "\"content_index\":0,\"delta\":\"%s\"}\n\n", text);
+
+              g_bytes_unref (delta);
+              delta = g_bytes_new_take (event, strlen (event));
+            }
+          for (guint i = 0; i < long_deltas; i++)
             g_ptr_array_insert (events, 2, g_bytes_ref (delta));
           gap_ms = 0;
         }
@@ -1679,6 +1698,8 @@ fake_upstream_init (FakeUpstream *self)
   self->models_mode = g_strdup ("empty");
   self->oauth_mode = g_strdup ("ok");
   self->gap_ms = DEFAULT_GAP_MS;
+  self->long_deltas = LONG_STREAM_DELTAS;
+  self->long_delta_bytes = 0;
   self->resets_in = DEFAULT_RESETS_IN;
 }
 
@@ -1919,6 +1940,19 @@ fake_upstream_set_gap_ms (FakeUpstream *self,
 }
 
 void
+fake_upstream_set_long_deltas (FakeUpstream *self,
+                               guint         deltas,
+                               guint         delta_bytes)
+{
+  g_return_if_fail (FAKE_IS_UPSTREAM (self));
+
+  g_mutex_lock (&self->mutex);
+  self->long_deltas = deltas;
+  self->long_delta_bytes = delta_bytes;
+  g_mutex_unlock (&self->mutex);
+}
+
+void
 fake_upstream_set_resets_in (FakeUpstream *self,
                              guint         seconds)
 {
@@ -2056,6 +2090,8 @@ fake_upstream_reset (FakeUpstream *self)
   set_str (&self->oauth_mode, "ok");
   g_clear_pointer (&self->reply_text, g_free);
   self->gap_ms = DEFAULT_GAP_MS;
+  self->long_deltas = LONG_STREAM_DELTAS;
+  self->long_delta_bytes = 0;
   self->gap_set = FALSE;
   self->resets_in = DEFAULT_RESETS_IN;
   g_ptr_array_set_size (self->requests, 0);

@@ -35,6 +35,8 @@ G_DECLARE_FINAL_TYPE (FakeUpstream, fake_upstream, FAKE, UPSTREAM, GObject)
  *   slow       as ok with gap_ms between events (250 ms unless
  *              fake_upstream_set_gap_ms () was called)
  *   long       as ok with 40000 more delta events (megabytes), no gap
+ *              (another count, or bigger deltas of their own:
+ *              fake_upstream_set_long_deltas ())
  *   huge_headers  200 with a 256 KiB response header
  */
 
@@ -113,6 +115,9 @@ void          fake_upstream_set_reply_text   (FakeUpstream  *self,
 void          fake_upstream_set_gap_ms       (FakeUpstream  *self,
                                               guint          gap_ms);
 /* resets_at = now + @seconds in mode 429at (default 1800). */
+void          fake_upstream_set_long_deltas  (FakeUpstream  *self,
+                                              guint          deltas,
+                                              guint          delta_bytes);
 void          fake_upstream_set_resets_in    (FakeUpstream  *self,
                                               guint          seconds);
 /* Lets every request held by "hold" or "hang" go on. Requests that arrive

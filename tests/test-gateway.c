@@ -646,6 +646,118 @@ test_slow_client_disconnects (Fixture       *f,
   g_assert_cmpstr (row->error_code, ==, "client_closed");
 }
 
+/* Decodes a chunked body; FALSE when the framing is broken. */
+static gboolean
+dechunk (const char *data,
+         gsize       length,
+         GString    *out)
+{
+  const char *p = data;
+  const char *end = data + length;
+
+  for (;;)
+    {
+      char *after = NULL;
+      guint64 size = g_ascii_strtoull (p, &after, 16);
+
+      if (after == p || end - after < 2 || after[0] != '\r' || after[1] != '\n')
+        return FALSE;
+      p = after + 2;
+      if (size == 0)
+        return end - p == 2 && p[0] == '\r' && p[1] == '\n';
+      if ((guint64) (end - p) < size + 2 || p[size] != '\r' || p[size + 1] != '\n')
+        return FALSE;
+      g_string_append_len (out, p, size);
+      p += size + 2;
+    }
+}
+
+#define SLOW_READER_DELTAS 512
+
+/* A client that reads slowly still gets every byte of a long stream, in
+ * well-formed chunks: the gateway waits for its socket, it does not drop
+ * or reorder anything. */
+static void
+test_slow_reader_gets_everything (Fixture       *f,
+                                  gconstpointer  data)
+{
+  g_autoptr(GSocket) socket = NULL;
+  g_autoptr(GInetAddress) loopback = g_inet_address_new_loopback (G_SOCKET_FAMILY_IPV4);
+  g_autoptr(GSocketAddress) address = g_inet_socket_address_new (loopback, pooler_gateway_get_port (f->gateway));
+  g_autoptr(GError) error = NULL;
+  g_autoptr(GString) request = g_string_new (NULL);
+  g_autoptr(GString) answer = g_string_new (NULL);
+  g_autoptr(GString) body = g_string_new (NULL);
+  g_autoptr(PoolerRequestRecord) row = NULL;
+  const char *blank;
+  gint64 deadline;
+  gsize sent = 0;
+  guint reads = 0;
+  guint events = 0;
+
+  /* Eight megabytes in few events: far more than a 4 KiB window and the
+   * gateway's send buffer hold. */
+  fake_upstream_set_long_deltas (f->fake, SLOW_READER_DELTAS, 16 * 1024);
+  fake_upstream_set_mode (f->fake, NULL, "long", 1);
+
+  socket = g_socket_new (G_SOCKET_FAMILY_IPV4, G_SOCKET_TYPE_STREAM, G_SOCKET_PROTOCOL_TCP, &error);
+  g_assert_no_error (error);
+  g_socket_set_option (socket, SOL_SOCKET, SO_RCVBUF, 4096, NULL);
+  g_assert_true (g_socket_connect (socket, address, NULL, &error));
+  g_assert_no_error (error);
+
+  g_string_append_printf (request, "POST /backend-api/codex/responses HTTP/1.1\r\n"
+                                   "Host: 127.0.0.1:%u\r\nAuthorization: Bearer %s\r\n"
+                                   "Content-Type: application/json\r\nContent-Length: %" G_GSIZE_FORMAT "\r\n\r\n",
+                          pooler_gateway_get_port (f->gateway), f->key, g_bytes_get_size (f->codex_body));
+  g_string_append_len (request, g_bytes_get_data (f->codex_body, NULL), g_bytes_get_size (f->codex_body));
+  g_socket_set_blocking (socket, FALSE);
+  while (sent < request->len)
+    {
+      gssize n = g_socket_send (socket, request->str + sent, request->len - sent, NULL, NULL);
+
+      if (n > 0)
+        sent += n;
+      g_main_context_iteration (NULL, FALSE);
+    }
+
+  /* Small reads with pauses, until the last chunk. */
+  deadline = g_get_monotonic_time () + 60 * G_USEC_PER_SEC;
+  while (!g_str_has_suffix (answer->str, "\r\n0\r\n\r\n"))
+    {
+      char buffer[16384];
+      gssize n = g_socket_receive (socket, buffer, sizeof buffer, NULL, NULL);
+
+      if (n == 0)
+        break;
+      if (n > 0)
+        {
+          g_string_append_len (answer, buffer, n);
+          if (++reads % 8 == 0)
+            g_usleep (2000);
+        }
+      g_main_context_iteration (NULL, FALSE);
+      g_assert_cmpint (g_get_monotonic_time (), <, deadline);
+    }
+
+  g_assert_true (g_str_has_prefix (answer->str, "HTTP/1.1 200 OK\r\n"));
+  blank = strstr (answer->str, "\r\n\r\n");
+  g_assert_nonnull (blank);
+  g_assert_true (dechunk (blank + 4, answer->len - (blank + 4 - answer->str), body));
+  /* The fixture's events plus the copies of its first delta, in order,
+   * the last one response.completed. */
+  for (const char *p = body->str; (p = strstr (p, "event: ")) != NULL; p++)
+    events++;
+  g_assert_cmpuint (body->len, >, SLOW_READER_DELTAS * 16 * 1024);
+  g_assert_cmpuint (events, >, SLOW_READER_DELTAS);
+  g_assert_nonnull (g_strrstr (body->str, "event: response.completed"));
+  g_assert_true (g_str_has_suffix (body->str, "\n\n"));
+
+  row = test_last_request (f->service);
+  g_assert_cmpint (row->status, ==, 200);
+  g_assert_null (row->error_code);
+}
+
 /* A request sent the moment listen() returns is served, not reset. */
 static void
 test_request_right_after_listen (Fixture       *f,
@@ -945,6 +1057,7 @@ main (int   argc,
   ADD ("/gateway/no-usable-account-503", test_no_usable_account_503);
   ADD ("/gateway/no-secrets-in-database", test_no_secrets_in_database);
   ADD ("/gateway/slow-client-disconnects", test_slow_client_disconnects);
+  ADD ("/gateway/slow-reader-gets-everything", test_slow_reader_gets_everything);
   ADD ("/gateway/request-right-after-listen", test_request_right_after_listen);
   ADD ("/gateway/upstream-hang-gives-504", test_upstream_hang_gives_504);
   ADD ("/gateway/upstream-cut-and-garbage", test_upstream_cut_and_garbage);

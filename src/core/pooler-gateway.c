@@ -22,6 +22,7 @@
 
 #include "pooler-api-error.h"
 #include "pooler-error.h"
+#include "pooler-chunk-writer.h"
 #include "pooler-gateway.h"
 #include "pooler-mcp.h"
 #include "pooler-proxy.h"
@@ -688,6 +689,12 @@ on_incoming (GSocketService    *service,
 
   local = g_socket_connection_get_local_address (connection, NULL);
   remote = g_socket_connection_get_remote_address (connection, NULL);
+  /* libsoup 3.2 gives no GSocket for a stream handed to it; the proxy's
+   * chunk writer finds it here, on the address libsoup keeps. */
+  if (remote != NULL)
+    g_object_set_data_full (G_OBJECT (remote), POOLER_CLIENT_SOCKET_DATA,
+                            g_object_ref (g_socket_connection_get_socket (connection)),
+                            g_object_unref);
 
   if (!soup_server_accept_iostream (self->server, G_IO_STREAM (connection), local, remote, &error))
     {

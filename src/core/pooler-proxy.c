@@ -22,6 +22,7 @@
 #include <string.h>
 
 #include "pooler-api-error.h"
+#include "pooler-chunk-writer.h"
 #include "pooler-chunked-close.h"
 #include "pooler-oauth.h"
 #include "pooler-proxy.h"
@@ -99,6 +100,7 @@ typedef struct
   gulong               finished_handler;
   gulong               disconnected_handler;
   gulong               wrote_chunk_handler;
+  PoolerChunkWriter   *chunks;           /* NULL: chunks go through libsoup */
   guint                first_event_seen : 1;
   guint                first_event_failed : 1;
   guint                waiting_write : 1;
@@ -111,11 +113,14 @@ typedef struct
   guint                is_usage : 1;
   guint                answer_timed_out : 1;  /* the current attempt's */
   guint                any_timed_out : 1;     /* some attempt's */
+  guint                client_completed : 1;  /* the body is complete (libsoup writes the end) */
+  guint                complete_when_drained : 1;
 } Forward;
 
 static void forward_try_next (Forward *fw);
 static void append_chunk (Forward *fw,
                           GBytes  *bytes);
+static void client_complete (Forward *fw);
 static void forward_send (Forward *fw);
 static void forward_read_next (Forward *fw);
 
@@ -138,6 +143,7 @@ forward_unref (Forward *fw)
   g_clear_signal_handler (&fw->finished_handler, fw->msg);
   g_clear_signal_handler (&fw->disconnected_handler, fw->msg);
   g_clear_signal_handler (&fw->wrote_chunk_handler, fw->msg);
+  g_clear_pointer (&fw->chunks, pooler_chunk_writer_free);
   g_clear_object (&fw->msg);
   g_clear_object (&fw->upstream);
   g_clear_object (&fw->cancellable);
@@ -548,6 +554,7 @@ append_failed_event (Forward    *fw,
   g_autoptr(JsonGenerator) generator = json_generator_new ();
   g_autoptr(JsonNode) root = NULL;
   g_autofree char *data = NULL;
+  g_autoptr(GBytes) bytes = NULL;
   char *event;
 
   json_builder_begin_object (builder);
@@ -573,8 +580,8 @@ append_failed_event (Forward    *fw,
   /* The break may have come mid-event: the leading blank lines end that
    * fragment, so this event parses on its own. */
   event = g_strdup_printf ("\n\nevent: response.failed\ndata: %s\n\n", data);
-  soup_message_body_append (soup_server_message_get_response_body (fw->msg),
-                            SOUP_MEMORY_TAKE, event, strlen (event));
+  bytes = g_bytes_new_take (event, strlen (event));
+  append_chunk (fw, bytes);
 }
 
 static void
@@ -635,8 +642,14 @@ stream_finish (Forward    *fw,
       if (error_code != NULL && fw->sse != NULL && !fw->completed && !fw->failed_event &&
           fw->translator == NULL)
         append_failed_event (fw, error_code, message);
-      soup_message_body_complete (soup_server_message_get_response_body (fw->msg));
-      soup_server_message_unpause (fw->msg);
+      if (fw->chunks != NULL && !pooler_chunk_writer_is_drained (fw->chunks))
+        {
+          /* The last chunk is libsoup's, after all of ours are out. */
+          fw->complete_when_drained = TRUE;
+          forward_ref (fw);
+        }
+      else
+        client_complete (fw);
     }
 
   if (error_code == NULL && !fw->failed_event)
@@ -647,6 +660,63 @@ stream_finish (Forward    *fw,
     }
 
   forward_done (fw, error_code);
+}
+
+/* The body is complete: libsoup writes the last chunk and finishes. */
+static void
+client_complete (Forward *fw)
+{
+  if (fw->client_completed)
+    return;
+  fw->client_completed = TRUE;
+  soup_message_body_complete (soup_server_message_get_response_body (fw->msg));
+  soup_server_message_unpause (fw->msg);
+}
+
+/* All chunks written straight to the socket are out. */
+static void
+on_chunks_drained (gpointer user_data)
+{
+  Forward *fw = user_data;
+
+  if (fw->complete_when_drained)
+    {
+      fw->complete_when_drained = FALSE;
+      client_complete (fw);
+      forward_unref (fw);   /* held while the end waited */
+      return;
+    }
+  if (fw->waiting_write && !fw->done)
+    {
+      fw->waiting_write = FALSE;
+      forward_read_next (fw);
+    }
+}
+
+/* Writing to the client failed: it is gone. libsoup, which did not see
+ * it, ends the message on its own write of the last chunk. */
+static void
+on_chunks_failed (gpointer user_data)
+{
+  Forward *fw = user_data;
+  gboolean held = fw->complete_when_drained;
+
+  fw->complete_when_drained = FALSE;
+  if (!fw->done)
+    {
+      fw->client_gone = TRUE;
+      g_cancellable_cancel (fw->cancellable);
+      if (fw->attempt_cancellable != NULL)
+        g_cancellable_cancel (fw->attempt_cancellable);
+      if (fw->waiting_write)
+        {
+          fw->waiting_write = FALSE;
+          forward_done (fw, "client_closed");
+        }
+    }
+  client_complete (fw);
+  if (held)
+    forward_unref (fw);
 }
 
 static void
@@ -671,6 +741,16 @@ append_chunk (Forward *fw,
 {
   if (fw->record->ttfb_ms < 0)
     fw->record->ttfb_ms = elapsed_ms (fw->started_us);
+
+  if (fw->chunks != NULL)
+    {
+      gsize size;
+      gconstpointer data = g_bytes_get_data (bytes, &size);
+
+      if (size > 0)
+        pooler_chunk_writer_write (fw->chunks, data, size);
+      return;
+    }
 
   soup_message_body_append_bytes (soup_server_message_get_response_body (fw->msg), bytes);
   fw->pending_chunks++;
@@ -700,7 +780,11 @@ commit_stream (Forward *fw)
   soup_server_message_set_status (fw->msg, pooler_upstream_response_get_status (fw->upstream), NULL);
   fw->record->status = pooler_upstream_response_get_status (fw->upstream);
 
-  fw->wrote_chunk_handler = g_signal_connect (fw->msg, "wrote-chunk", G_CALLBACK (on_wrote_chunk), fw);
+  /* Chunks go straight to the socket once libsoup has sent the headers;
+   * through libsoup's body when the message cannot take that. */
+  fw->chunks = pooler_chunk_writer_new (fw->msg, on_chunks_drained, on_chunks_failed, fw);
+  if (fw->chunks == NULL)
+    fw->wrote_chunk_handler = g_signal_connect (fw->msg, "wrote-chunk", G_CALLBACK (on_wrote_chunk), fw);
 
   for (guint i = 0; fw->peeked != NULL && i < fw->peeked->len; i++)
     append_chunk (fw, g_ptr_array_index (fw->peeked, i));
@@ -839,7 +923,8 @@ stream_got (Forward *fw,
   else if (bytes != NULL)
     append_chunk (fw, bytes);
 
-  if (fw->pending_chunks >= MAX_PENDING_CHUNKS)
+  if (fw->pending_chunks >= MAX_PENDING_CHUNKS ||
+      (fw->chunks != NULL && !pooler_chunk_writer_is_drained (fw->chunks)))
     fw->waiting_write = TRUE;
   else
     forward_read_next (fw);
