@@ -39,6 +39,9 @@
 #define CONNECT_TIMEOUT  30
 #define IO_TIMEOUT       300
 
+/* A step of an operation: runs again when its stream is ready. */
+typedef void (*TaskStep) (GTask *task);
+
 typedef struct
 {
   PoolerUpstream *owner;          /* not a reference: a busy connection's send
@@ -52,7 +55,17 @@ typedef struct
   gsize           start;          /* unread bytes are buf[start, end) */
   gsize           end;
   gint64          idle_since;
+  gint64          last_io;        /* monotonic, of the last byte either way */
   guint           uses;
+  gboolean        in_pool;
+  gboolean        timed_out;      /* shut by the sweep after IO_TIMEOUT */
+  /* One source polls the connection for as long as it is read: creating
+   * and destroying one per wait (and re-arming a socket timeout on every
+   * dispatch) each wrote the main context's eventfd. */
+  GSource        *watch;
+  GTask          *waiter;         /* the step waiting for input, if any */
+  TaskStep        waiter_step;
+  GSource        *waiter_cancel;  /* its cancellable, as a source (no fd) */
 } Conn;
 
 struct _PoolerUpstream
@@ -63,8 +76,10 @@ struct _PoolerUpstream
   GSocketClient  *tls;
   GHashTable     *idle;           /* origin -> GQueue of Conn */
   GQueue          waiting;        /* send GTasks waiting for a slot (a reference each) */
+  GHashTable     *conns;          /* every Conn, busy or idle (for the sweep) */
   guint           n_connections;  /* open, and being opened */
   guint           max_connections;
+  guint           io_timeout;     /* seconds of silence a busy connection may keep */
   guint           n_idle;
   guint64         n_opened;
   guint           sweep_id;
@@ -127,16 +142,118 @@ conn_new (PoolerUpstream    *self,
   /* Counted in n_connections since its connect began. */
   /* Small writes (a chunk of a request) must not wait for an ACK. */
   g_socket_set_option (conn->socket, IPPROTO_TCP, TCP_NODELAY, 1, NULL);
-  /* Connecting is bounded by CONNECT_TIMEOUT; after that a stream may be
+  /* Connecting is bounded by CONNECT_TIMEOUT. After that a stream may be
    * quiet for long while the model thinks, up to the Codex CLI's own idle
-   * timeout (a read then fails with G_IO_ERROR_TIMED_OUT). */
-  g_socket_set_timeout (conn->socket, IO_TIMEOUT);
+   * timeout, IO_TIMEOUT: the sweep enforces it (a GSocket timeout would
+   * re-arm, and wake the main loop, on every dispatch). */
+  g_socket_set_timeout (conn->socket, 0);
+  conn->last_io = g_get_monotonic_time ();
+  g_hash_table_add (self->conns, conn);
   self->n_opened++;
 
   return conn;
 }
 
 static void pooler_upstream_start_waiting (PoolerUpstream *self);
+static void conn_close (Conn *conn);
+static void pool_remove (PoolerUpstream *self,
+                         Conn           *conn);
+
+/* Runs the step waiting on @conn, if any (it may close @conn). */
+static void
+conn_wake (Conn *conn)
+{
+  GTask *task = g_steal_pointer (&conn->waiter);
+  TaskStep step = conn->waiter_step;
+
+  if (conn->waiter_cancel != NULL)
+    {
+      g_source_destroy (conn->waiter_cancel);
+      g_clear_pointer (&conn->waiter_cancel, g_source_unref);
+    }
+  if (task == NULL)
+    return;
+  step (task);
+  g_object_unref (task);
+}
+
+static gboolean
+read_cancelled (GCancellable *cancellable,
+                gpointer      user_data)
+{
+  conn_wake (user_data);
+  return G_SOURCE_REMOVE;
+}
+
+static gboolean
+resume_idle (gpointer user_data)
+{
+  GTask *task = user_data;
+  TaskStep step = g_object_get_data (G_OBJECT (task), "pooler-upstream-step");
+
+  step (task);
+  return G_SOURCE_REMOVE;
+}
+
+/* Stops watching @conn. A step still waiting runs in a later turn and
+ * finds its connection gone. */
+static void
+conn_unwatch (Conn *conn)
+{
+  if (conn->watch != NULL)
+    {
+      g_source_destroy (conn->watch);
+      g_clear_pointer (&conn->watch, g_source_unref);
+    }
+  if (conn->waiter_cancel != NULL)
+    {
+      g_source_destroy (conn->waiter_cancel);
+      g_clear_pointer (&conn->waiter_cancel, g_source_unref);
+    }
+  if (conn->waiter != NULL)
+    {
+      GTask *task = g_steal_pointer (&conn->waiter);
+
+      g_object_set_data (G_OBJECT (task), "pooler-upstream-step", conn->waiter_step);
+      g_idle_add_full (G_PRIORITY_DEFAULT, resume_idle, task, g_object_unref);
+    }
+}
+
+static gboolean
+conn_readable (GObject  *pollable,
+               gpointer  user_data)
+{
+  Conn *conn = user_data;
+
+  if (conn->waiter != NULL)
+    {
+      /* @conn may be gone after this. */
+      conn_wake (conn);
+      return G_SOURCE_CONTINUE;
+    }
+  if (conn->in_pool)
+    {
+      /* An idle connection the upstream closed (or wrote to). */
+      pool_remove (conn->owner, conn);
+      conn_close (conn);
+      return G_SOURCE_REMOVE;
+    }
+  /* Busy, but nobody reads now (the caller holds back): stop polling
+   * until it reads again. */
+  g_source_destroy (conn->watch);
+  g_clear_pointer (&conn->watch, g_source_unref);
+  return G_SOURCE_REMOVE;
+}
+
+static void
+conn_watch (Conn *conn)
+{
+  if (conn->watch != NULL)
+    return;
+  conn->watch = g_pollable_input_stream_create_source (G_POLLABLE_INPUT_STREAM (conn->in), NULL);
+  g_source_set_callback (conn->watch, (GSourceFunc) (void (*) (void)) conn_readable, conn, NULL);
+  g_source_attach (conn->watch, g_main_context_get_thread_default ());
+}
 
 /* Closes and frees @conn; its slot goes to a waiting send. */
 static void
@@ -149,7 +266,12 @@ conn_close (Conn *conn)
 
   owner = conn->owner;
   if (owner != NULL)
-    owner->n_connections--;
+    {
+      owner->n_connections--;
+      if (owner->conns != NULL)
+        g_hash_table_remove (owner->conns, conn);
+    }
+  conn_unwatch (conn);
   /* The socket first: closing a TLS stream would otherwise try to send a
    * close_notify on a connection we are giving up on. */
   g_socket_close (conn->socket, NULL);
@@ -205,7 +327,9 @@ conn_release (Conn *conn)
 
   conn->start = conn->end = 0;
   conn->idle_since = g_get_monotonic_time ();
-  /* Most recently used first: the warmest connection is reused. */
+  conn->in_pool = TRUE;
+  /* Most recently used first: the warmest connection is reused. The
+   * watch stays: it sees the upstream close it. */
   g_queue_push_head (queue, conn);
   self->n_idle++;
   /* A send waiting for a slot may take it. */
@@ -223,12 +347,24 @@ conn_take_idle (PoolerUpstream *self,
   while (queue != NULL && (conn = g_queue_pop_head (queue)) != NULL)
     {
       self->n_idle--;
+      conn->in_pool = FALSE;
       if (!conn_is_stale (conn, now))
         return conn;
       conn_close (conn);
     }
 
   return NULL;
+}
+
+static void
+pool_remove (PoolerUpstream *self,
+             Conn           *conn)
+{
+  GQueue *queue = g_hash_table_lookup (self->idle, conn->origin);
+
+  if (queue != NULL && g_queue_remove (queue, conn))
+    self->n_idle--;
+  conn->in_pool = FALSE;
 }
 
 static void
@@ -276,11 +412,51 @@ close_idle_where (PoolerUpstream *self,
     conn_close (g_ptr_array_index (gone, i));
 }
 
+/* Busy connections silent for IO_TIMEOUT: shut, which wakes their
+ * reader with a timeout error. */
+static void
+shut_silent (PoolerUpstream *self)
+{
+  gint64 now = g_get_monotonic_time ();
+  GHashTableIter iter;
+  Conn *conn;
+
+  g_hash_table_iter_init (&iter, self->conns);
+  while (g_hash_table_iter_next (&iter, (gpointer *) &conn, NULL))
+    {
+      if (conn->in_pool || conn->timed_out ||
+          now - conn->last_io < (gint64) self->io_timeout * G_USEC_PER_SEC)
+        continue;
+      g_debug ("Upstream connection to %s silent for %u s; shutting it", conn->origin, self->io_timeout);
+      conn->timed_out = TRUE;
+      g_socket_shutdown (conn->socket, TRUE, TRUE, NULL);
+    }
+}
+
 static gboolean
 sweep_idle (gpointer user_data)
 {
-  close_idle_where (user_data, FALSE);
+  pooler_upstream_sweep (user_data);
   return G_SOURCE_CONTINUE;
+}
+
+void
+pooler_upstream_sweep (PoolerUpstream *self)
+{
+  g_return_if_fail (POOLER_IS_UPSTREAM (self));
+
+  close_idle_where (self, FALSE);
+  shut_silent (self);
+}
+
+void
+pooler_upstream_set_io_timeout (PoolerUpstream *self,
+                                guint           seconds)
+{
+  g_return_if_fail (POOLER_IS_UPSTREAM (self));
+  g_return_if_fail (seconds > 0);
+
+  self->io_timeout = seconds;
 }
 
 /* Makes room at the end of the read buffer (moving unread bytes down). */
@@ -318,12 +494,20 @@ conn_fill (Conn          *conn,
                                                 conn->buf + conn->end, READ_BUFFER - conn->end,
                                                 cancellable, error);
   if (n > 0)
-    conn->end += n;
+    {
+      conn->end += n;
+      conn->last_io = g_get_monotonic_time ();
+    }
+  else if (conn->timed_out)
+    {
+      /* The sweep shut it: not a close of the upstream's, not retried. */
+      g_clear_error (error);
+      g_set_error_literal (error, G_IO_ERROR, G_IO_ERROR_TIMED_OUT,
+                           "The upstream sent nothing for too long");
+      return -1;
+    }
   return n;
 }
-
-/* A step of an operation: runs again when its stream is ready. */
-typedef void (*TaskStep) (GTask *task);
 
 typedef struct
 {
@@ -366,15 +550,25 @@ resume_when_ready (GSource  *source,
   g_source_unref (source);
 }
 
+/* Runs @step on @task when @conn has input (or @cancellable fires). */
 static void
 wait_readable (Conn         *conn,
                GCancellable *cancellable,
                GTask        *task,
                TaskStep      step)
 {
-  resume_when_ready (g_pollable_input_stream_create_source (G_POLLABLE_INPUT_STREAM (conn->in),
-                                                            cancellable),
-                     task, step);
+  g_assert (conn->waiter == NULL);
+
+  conn->waiter = g_object_ref (task);
+  conn->waiter_step = step;
+  conn_watch (conn);
+  if (cancellable != NULL)
+    {
+      conn->waiter_cancel = g_cancellable_source_new (cancellable);
+      g_source_set_callback (conn->waiter_cancel, (GSourceFunc) (void (*) (void)) read_cancelled,
+                             conn, NULL);
+      g_source_attach (conn->waiter_cancel, g_task_get_context (task));
+    }
 }
 
 /* ------------------------------------------------------------------ */
@@ -671,6 +865,7 @@ send_write (GTask *task)
           return;
         }
       op->written += wrote;
+      op->conn->last_io = g_get_monotonic_time ();
     }
 
   send_read_head (task);
@@ -1306,6 +1501,7 @@ pooler_upstream_dispose (GObject *object)
   if (self->idle != NULL)
     pooler_upstream_close_idle (self);
   g_clear_pointer (&self->idle, g_hash_table_unref);
+  g_clear_pointer (&self->conns, g_hash_table_unref);
   g_clear_object (&self->plain);
   g_clear_object (&self->tls);
 
@@ -1324,7 +1520,9 @@ static void
 pooler_upstream_init (PoolerUpstream *self)
 {
   self->idle = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, idle_queue_free);
+  self->conns = g_hash_table_new (NULL, NULL);
   self->max_connections = MAX_CONNECTIONS;
+  self->io_timeout = IO_TIMEOUT;
   self->plain = g_socket_client_new ();
   g_socket_client_set_timeout (self->plain, CONNECT_TIMEOUT);
   self->tls = g_socket_client_new ();

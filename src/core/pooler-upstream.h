@@ -54,6 +54,13 @@ guint64                 pooler_upstream_get_n_opened          (PoolerUpstream   
 void                    pooler_upstream_set_max_connections   (PoolerUpstream        *self,
                                                                guint                  max_connections);
 guint                   pooler_upstream_get_n_waiting         (PoolerUpstream        *self);
+/* A busy connection silent this long (300 s) is shut by the sweep (every
+ * 15 s), and its reader fails with G_IO_ERROR_TIMED_OUT. */
+void                    pooler_upstream_set_io_timeout        (PoolerUpstream        *self,
+                                                               guint                  seconds);
+/* The periodic sweep, now: stale idle connections closed, silent busy
+ * ones shut. */
+void                    pooler_upstream_sweep                 (PoolerUpstream        *self);
 /* Closes every idle connection. */
 void                    pooler_upstream_close_idle            (PoolerUpstream        *self);
 
