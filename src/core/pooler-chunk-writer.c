@@ -33,6 +33,9 @@ fail (PoolerChunkWriter *self,
   g_debug ("Writing to the client failed: %s", error->message);
   g_byte_array_set_size (self->pending, 0);
   self->pending_start = 0;
+  /* A chunk may be half out: libsoup's last chunk must not follow it on a
+   * socket that still takes writes, or the answer would look complete. */
+  g_socket_shutdown (self->socket, FALSE, TRUE, NULL);
   if (self->has_failed)
     return;
   self->has_failed = TRUE;
@@ -71,8 +74,9 @@ flush (PoolerChunkWriter *self)
 
       ret = g_socket_send_message_with_timeout (self->socket, NULL, &vector, 1, NULL, 0,
                                                 G_SOCKET_MSG_NONE, 0, &wrote, NULL, &error);
-      if (ret == G_POLLABLE_RETURN_WOULD_BLOCK ||
-          (ret == G_POLLABLE_RETURN_FAILED && g_error_matches (error, G_IO_ERROR, G_IO_ERROR_TIMED_OUT)))
+      /* TIMED_OUT: the socket's own timeout (the gateway's client idle
+       * timeout) ran out while we waited: a failure, as in libsoup. */
+      if (ret == G_POLLABLE_RETURN_WOULD_BLOCK)
         {
           if (self->writable == NULL)
             {
@@ -131,7 +135,11 @@ pooler_chunk_writer_new (SoupServerMessage     *msg,
       if (remote != NULL)
         socket = g_object_get_data (G_OBJECT (remote), POOLER_CLIENT_SOCKET_DATA);
     }
-  if (socket == NULL || soup_server_message_get_http_version (msg) != SOUP_HTTP_1_1)
+  /* No body at all for HEAD, 204 and 304: libsoup ends those itself. */
+  if (socket == NULL || soup_server_message_get_http_version (msg) != SOUP_HTTP_1_1 ||
+      soup_server_message_get_method (msg) == SOUP_METHOD_HEAD ||
+      soup_server_message_get_status (msg) == SOUP_STATUS_NO_CONTENT ||
+      soup_server_message_get_status (msg) == SOUP_STATUS_NOT_MODIFIED)
     return NULL;
 
   self = g_new0 (PoolerChunkWriter, 1);

@@ -34,8 +34,9 @@ typedef struct _PoolerChunkWriter PoolerChunkWriter;
 
 typedef void (*PoolerChunkWriterFunc) (gpointer user_data);
 
-/* NULL when @msg cannot take chunks this way (not HTTP/1.1, no socket):
- * then append to its body as usual. Call before the headers are written. */
+/* NULL when @msg cannot take chunks this way (not HTTP/1.1, no socket,
+ * no body: HEAD, 204, 304): then append to its body as usual. Call after
+ * setting the status, before the headers are written. */
 PoolerChunkWriter *pooler_chunk_writer_new        (SoupServerMessage     *msg,
                                                    PoolerChunkWriterFunc  drained,
                                                    PoolerChunkWriterFunc  failed,

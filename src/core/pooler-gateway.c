@@ -690,11 +690,20 @@ on_incoming (GSocketService    *service,
   local = g_socket_connection_get_local_address (connection, NULL);
   remote = g_socket_connection_get_remote_address (connection, NULL);
   /* libsoup 3.2 gives no GSocket for a stream handed to it; the proxy's
-   * chunk writer finds it here, on the address libsoup keeps. */
-  if (remote != NULL)
-    g_object_set_data_full (G_OBJECT (remote), POOLER_CLIENT_SOCKET_DATA,
-                            g_object_ref (g_socket_connection_get_socket (connection)),
-                            g_object_unref);
+   * chunk writer finds it on the address libsoup keeps. A copy: the
+   * socket caches its own address object, which must not hold it. */
+  if (G_IS_INET_SOCKET_ADDRESS (remote))
+    {
+      GInetSocketAddress *inet = G_INET_SOCKET_ADDRESS (remote);
+      GSocketAddress *copy = g_inet_socket_address_new (g_inet_socket_address_get_address (inet),
+                                                        g_inet_socket_address_get_port (inet));
+
+      g_object_set_data_full (G_OBJECT (copy), POOLER_CLIENT_SOCKET_DATA,
+                              g_object_ref (g_socket_connection_get_socket (connection)),
+                              g_object_unref);
+      g_object_unref (remote);
+      remote = copy;
+    }
 
   if (!soup_server_accept_iostream (self->server, G_IO_STREAM (connection), local, remote, &error))
     {

@@ -1484,6 +1484,13 @@ on_client_finished (SoupServerMessage *msg,
   g_clear_signal_handler (&fw->finished_handler, fw->msg);
   g_clear_signal_handler (&fw->disconnected_handler, fw->msg);
   g_clear_signal_handler (&fw->wrote_chunk_handler, fw->msg);
+  /* The end was waiting for chunks that will never go out now. */
+  if (fw->complete_when_drained)
+    {
+      fw->complete_when_drained = FALSE;
+      g_clear_pointer (&fw->chunks, pooler_chunk_writer_free);
+      forward_unref (fw);
+    }
   forward_unref (fw);
 }
 

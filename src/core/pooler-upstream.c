@@ -59,6 +59,7 @@ typedef struct
   guint           uses;
   gboolean        in_pool;
   gboolean        timed_out;      /* shut by the sweep after IO_TIMEOUT */
+  gboolean        writing;        /* a send waits for the socket to take more */
   /* One source polls the connection for as long as it is read: creating
    * and destroying one per wait (and re-arming a socket timeout on every
    * dispatch) each wrote the main context's eventfd. */
@@ -307,7 +308,7 @@ conn_release (Conn *conn)
   PoolerUpstream *self = conn->owner;
   GQueue *queue;
 
-  if (self == NULL || self->idle == NULL || conn->start != conn->end)
+  if (self == NULL || self->idle == NULL || conn->start != conn->end || conn->timed_out)
     {
       conn_close (conn);
       return;
@@ -329,7 +330,9 @@ conn_release (Conn *conn)
   conn->idle_since = g_get_monotonic_time ();
   conn->in_pool = TRUE;
   /* Most recently used first: the warmest connection is reused. The
-   * watch stays: it sees the upstream close it. */
+   * watch (again, if a pause of the caller's removed it) sees the
+   * upstream close it. */
+  conn_watch (conn);
   g_queue_push_head (queue, conn);
   self->n_idle++;
   /* A send waiting for a slot may take it. */
@@ -349,7 +352,10 @@ conn_take_idle (PoolerUpstream *self,
       self->n_idle--;
       conn->in_pool = FALSE;
       if (!conn_is_stale (conn, now))
-        return conn;
+        {
+          conn->last_io = now;
+          return conn;
+        }
       conn_close (conn);
     }
 
@@ -424,7 +430,9 @@ shut_silent (PoolerUpstream *self)
   g_hash_table_iter_init (&iter, self->conns);
   while (g_hash_table_iter_next (&iter, (gpointer *) &conn, NULL))
     {
-      if (conn->in_pool || conn->timed_out ||
+      /* Only while waiting on the upstream: a connection the caller does
+       * not read from (its own client is slow) is not silent. */
+      if (conn->in_pool || conn->timed_out || (conn->waiter == NULL && !conn->writing) ||
           now - conn->last_io < (gint64) self->io_timeout * G_USEC_PER_SEC)
         continue;
       g_debug ("Upstream connection to %s silent for %u s; shutting it", conn->origin, self->io_timeout);
@@ -559,6 +567,9 @@ wait_readable (Conn         *conn,
 {
   g_assert (conn->waiter == NULL);
 
+  /* Silence counts from here: a pause of the caller's is not the
+   * upstream's. */
+  conn->last_io = g_get_monotonic_time ();
   conn->waiter = g_object_ref (task);
   conn->waiter_step = step;
   conn_watch (conn);
@@ -797,7 +808,7 @@ retry_on_fresh_connection (GTask  *task,
   /* Only a connection the upstream closed (EOF, reset, broken pipe) before
    * any answer byte: a timeout or another error may mean the upstream has
    * the request, and a POST is never sent twice. */
-  if (!op->reused || op->retried || op->conn->end > 0 ||
+  if (!op->reused || op->retried || op->conn->end > 0 || op->conn->timed_out ||
       !g_error_matches (error, G_IO_ERROR, G_IO_ERROR_CONNECTION_CLOSED))
     return FALSE;
 
@@ -813,6 +824,15 @@ static void
 send_fail (GTask  *task,
            GError *error)
 {
+  SendOp *op = g_task_get_task_data (task);
+
+  if (op->conn != NULL && op->conn->timed_out &&
+      !g_error_matches (error, G_IO_ERROR, G_IO_ERROR_TIMED_OUT))
+    {
+      g_error_free (error);
+      error = g_error_new_literal (G_IO_ERROR, G_IO_ERROR_TIMED_OUT,
+                                   "The upstream took nothing for too long");
+    }
   if (retry_on_fresh_connection (task, error))
     {
       g_error_free (error);
@@ -828,6 +848,7 @@ send_write (GTask *task)
   gsize head_size = g_bytes_get_size (op->head);
   gsize body_size = op->body != NULL ? g_bytes_get_size (op->body) : 0;
 
+  op->conn->writing = FALSE;
   while (op->written < head_size + body_size)
     {
       GOutputVector vectors[2];
@@ -854,6 +875,7 @@ send_write (GTask *task)
                                                          g_task_get_cancellable (task), &error);
       if (ret == G_POLLABLE_RETURN_WOULD_BLOCK)
         {
+          op->conn->writing = TRUE;
           resume_when_ready (g_pollable_output_stream_create_source (G_POLLABLE_OUTPUT_STREAM (op->conn->out),
                                                                      g_task_get_cancellable (task)),
                              task, send_write);
