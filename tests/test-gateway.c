@@ -576,21 +576,17 @@ test_no_secrets_in_database (Fixture       *f,
 
 /* A client that stops reading, so the gateway has to wait for it, and then
  * goes away: the request ends as client_closed and nothing breaks. */
-static void
-test_slow_client_disconnects (Fixture       *f,
-                              gconstpointer  data)
+/* A raw client with a 4 KiB receive window that has sent the Codex
+ * request; non-blocking. */
+static GSocket *
+send_codex_with_small_window (Fixture *f)
 {
-  g_autoptr(GSocket) socket = NULL;
   g_autoptr(GInetAddress) loopback = g_inet_address_new_loopback (G_SOCKET_FAMILY_IPV4);
   g_autoptr(GSocketAddress) address = g_inet_socket_address_new (loopback, pooler_gateway_get_port (f->gateway));
   g_autoptr(GError) error = NULL;
   g_autoptr(GString) request = g_string_new (NULL);
-  g_autoptr(PoolerRequestRecord) row = NULL;
-  char head[256];
-  gint64 deadline;
+  GSocket *socket;
   gsize sent = 0;
-
-  fake_upstream_set_mode (f->fake, NULL, "long", 1);
 
   socket = g_socket_new (G_SOCKET_FAMILY_IPV4, G_SOCKET_TYPE_STREAM, G_SOCKET_PROTOCOL_TCP, &error);
   g_assert_no_error (error);
@@ -612,6 +608,22 @@ test_slow_client_disconnects (Fixture       *f,
         sent += n;
       g_main_context_iteration (NULL, FALSE);
     }
+
+  return socket;
+}
+
+static void
+test_slow_client_disconnects (Fixture       *f,
+                              gconstpointer  data)
+{
+  g_autoptr(GSocket) socket = NULL;
+  g_autoptr(PoolerRequestRecord) row = NULL;
+  char head[256];
+  gint64 deadline;
+
+  fake_upstream_set_mode (f->fake, NULL, "long", 1);
+
+  socket = send_codex_with_small_window (f);
 
   /* Read only the start of the answer, then let the gateway pile up. */
   deadline = g_get_monotonic_time () + 10 * G_USEC_PER_SEC;
@@ -682,16 +694,11 @@ test_slow_reader_gets_everything (Fixture       *f,
                                   gconstpointer  data)
 {
   g_autoptr(GSocket) socket = NULL;
-  g_autoptr(GInetAddress) loopback = g_inet_address_new_loopback (G_SOCKET_FAMILY_IPV4);
-  g_autoptr(GSocketAddress) address = g_inet_socket_address_new (loopback, pooler_gateway_get_port (f->gateway));
-  g_autoptr(GError) error = NULL;
-  g_autoptr(GString) request = g_string_new (NULL);
   g_autoptr(GString) answer = g_string_new (NULL);
   g_autoptr(GString) body = g_string_new (NULL);
   g_autoptr(PoolerRequestRecord) row = NULL;
   const char *blank;
   gint64 deadline;
-  gsize sent = 0;
   guint reads = 0;
   guint events = 0;
 
@@ -700,26 +707,7 @@ test_slow_reader_gets_everything (Fixture       *f,
   fake_upstream_set_long_deltas (f->fake, SLOW_READER_DELTAS, 16 * 1024);
   fake_upstream_set_mode (f->fake, NULL, "long", 1);
 
-  socket = g_socket_new (G_SOCKET_FAMILY_IPV4, G_SOCKET_TYPE_STREAM, G_SOCKET_PROTOCOL_TCP, &error);
-  g_assert_no_error (error);
-  g_socket_set_option (socket, SOL_SOCKET, SO_RCVBUF, 4096, NULL);
-  g_assert_true (g_socket_connect (socket, address, NULL, &error));
-  g_assert_no_error (error);
-
-  g_string_append_printf (request, "POST /backend-api/codex/responses HTTP/1.1\r\n"
-                                   "Host: 127.0.0.1:%u\r\nAuthorization: Bearer %s\r\n"
-                                   "Content-Type: application/json\r\nContent-Length: %" G_GSIZE_FORMAT "\r\n\r\n",
-                          pooler_gateway_get_port (f->gateway), f->key, g_bytes_get_size (f->codex_body));
-  g_string_append_len (request, g_bytes_get_data (f->codex_body, NULL), g_bytes_get_size (f->codex_body));
-  g_socket_set_blocking (socket, FALSE);
-  while (sent < request->len)
-    {
-      gssize n = g_socket_send (socket, request->str + sent, request->len - sent, NULL, NULL);
-
-      if (n > 0)
-        sent += n;
-      g_main_context_iteration (NULL, FALSE);
-    }
+  socket = send_codex_with_small_window (f);
 
   /* Small reads with pauses, until the last chunk. */
   deadline = g_get_monotonic_time () + 60 * G_USEC_PER_SEC;

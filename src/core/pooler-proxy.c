@@ -662,6 +662,26 @@ stream_finish (Forward    *fw,
   forward_done (fw, error_code);
 }
 
+/* The client is gone: stop the upstream side. Waiting for the client to
+ * take more is the one state with nothing of ours pending that would
+ * notice: finish there. */
+static void
+client_went_away (Forward *fw)
+{
+  if (fw->done)
+    return;
+
+  fw->client_gone = TRUE;
+  g_cancellable_cancel (fw->cancellable);
+  if (fw->attempt_cancellable != NULL)
+    g_cancellable_cancel (fw->attempt_cancellable);
+  if (fw->waiting_write)
+    {
+      fw->waiting_write = FALSE;
+      forward_done (fw, "client_closed");
+    }
+}
+
 /* The body is complete: libsoup writes the last chunk and finishes. */
 static void
 client_complete (Forward *fw)
@@ -702,18 +722,7 @@ on_chunks_failed (gpointer user_data)
   gboolean held = fw->complete_when_drained;
 
   fw->complete_when_drained = FALSE;
-  if (!fw->done)
-    {
-      fw->client_gone = TRUE;
-      g_cancellable_cancel (fw->cancellable);
-      if (fw->attempt_cancellable != NULL)
-        g_cancellable_cancel (fw->attempt_cancellable);
-      if (fw->waiting_write)
-        {
-          fw->waiting_write = FALSE;
-          forward_done (fw, "client_closed");
-        }
-    }
+  client_went_away (fw);
   client_complete (fw);
   if (held)
     forward_unref (fw);
@@ -1465,22 +1474,7 @@ on_client_finished (SoupServerMessage *msg,
 {
   Forward *fw = user_data;
 
-  if (!fw->done)
-    {
-      fw->client_gone = TRUE;
-      g_cancellable_cancel (fw->cancellable);
-      if (fw->attempt_cancellable != NULL)
-        g_cancellable_cancel (fw->attempt_cancellable);
-
-      /* Waiting for libsoup to write is the one state with nothing of ours
-       * pending that would notice: finish here. */
-      if (fw->waiting_write)
-        {
-          fw->waiting_write = FALSE;
-          forward_done (fw, "client_closed");
-        }
-    }
-
+  client_went_away (fw);
   g_clear_signal_handler (&fw->finished_handler, fw->msg);
   g_clear_signal_handler (&fw->disconnected_handler, fw->msg);
   g_clear_signal_handler (&fw->wrote_chunk_handler, fw->msg);
