@@ -247,6 +247,24 @@ read_body (PoolerUpstreamResponse *response,
     }
 }
 
+/* Sends @request_body (NULL: a GET) and expects @expected as the whole
+ * answer body. */
+static void
+assert_answer (PoolerUpstream *upstream,
+               const char     *url,
+               const char     *request_body,
+               const char     *expected)
+{
+  g_autoptr(GError) error = NULL;
+  g_autoptr(PoolerUpstreamResponse) response = send_request (upstream, url, request_body, NULL, &error);
+  g_autofree char *body = NULL;
+
+  g_assert_no_error (error);
+  body = read_body (response, NULL, &error);
+  g_assert_no_error (error);
+  g_assert_cmpstr (body, ==, expected);
+}
+
 static void
 test_content_length_keep_alive (void)
 {
@@ -379,17 +397,10 @@ test_stale_connection_replaced (void)
   Server *server = server_new_n (script, 1);
   g_autoptr(PoolerUpstream) upstream = pooler_upstream_new ();
   g_autofree char *url = server_url (server);
-  g_autoptr(GError) error = NULL;
 
   for (guint i = 0; i < 3; i++)
     {
-      g_autoptr(PoolerUpstreamResponse) response = send_request (upstream, url, "{}", NULL, &error);
-      g_autofree char *body = NULL;
-
-      g_assert_no_error (error);
-      body = read_body (response, NULL, &error);
-      g_assert_no_error (error);
-      g_assert_cmpstr (body, ==, "ok");
+      assert_answer (upstream, url, "{}", "ok");
       /* Let the server's close reach us before the next request, or not:
        * either way the request must succeed. */
       if (i == 1)
@@ -438,14 +449,7 @@ test_retry_opens_new_connection (void)
   g_assert_cmpuint (pooler_upstream_get_n_idle (upstream), <=, 2);
   g_usleep (100 * 1000);
 
-  {
-    g_autoptr(PoolerUpstreamResponse) response = send_request (upstream, url, NULL, NULL, &error);
-    g_autofree char *body = NULL;
-
-    g_assert_no_error (error);
-    body = read_body (response, NULL, &error);
-    g_assert_cmpstr (body, ==, "ok");
-  }
+  assert_answer (upstream, url, NULL, "ok");
   g_assert_cmpuint (pooler_upstream_get_n_opened (upstream), ==, 3);
   server_free (server);
 }
@@ -519,13 +523,10 @@ test_idle_close_and_silence (void)
   {
     Server *server = server_new_n (once, 1);
     g_autofree char *url = server_url (server);
-    g_autoptr(PoolerUpstreamResponse) response = send_request (upstream, url, NULL, NULL, &error);
-    g_autofree char *body = NULL;
-    gint64 deadline = g_get_monotonic_time () + 5 * G_USEC_PER_SEC;
+    gint64 deadline;
 
-    g_assert_no_error (error);
-    body = read_body (response, NULL, &error);
-    g_assert_cmpstr (body, ==, "ok");
+    assert_answer (upstream, url, NULL, "ok");
+    deadline = g_get_monotonic_time () + 5 * G_USEC_PER_SEC;
     while (pooler_upstream_get_n_connections (upstream) > 0 && g_get_monotonic_time () < deadline)
       g_main_context_iteration (NULL, TRUE);
     g_assert_cmpuint (pooler_upstream_get_n_connections (upstream), ==, 0);
@@ -565,13 +566,8 @@ test_connection_close_not_reused (void)
   Server *server = server_new (script, TRUE);
   g_autoptr(PoolerUpstream) upstream = pooler_upstream_new ();
   g_autofree char *url = server_url (server);
-  g_autoptr(GError) error = NULL;
-  g_autoptr(PoolerUpstreamResponse) response = send_request (upstream, url, NULL, NULL, &error);
-  g_autofree char *body = NULL;
 
-  g_assert_no_error (error);
-  body = read_body (response, NULL, &error);
-  g_assert_cmpstr (body, ==, "ok");
+  assert_answer (upstream, url, NULL, "ok");
   g_assert_cmpuint (pooler_upstream_get_n_idle (upstream), ==, 0);
   g_assert_cmpuint (pooler_upstream_get_n_connections (upstream), ==, 0);
   g_assert_true (g_str_has_prefix (server->last_request->str, "GET /backend-api/codex/responses?x=1 HTTP/1.1\r\n"));
@@ -596,13 +592,8 @@ test_eof_and_truncation (void)
   {
     Server *server = server_new_n (eof_script, 1);
     g_autofree char *url = server_url (server);
-    g_autoptr(PoolerUpstreamResponse) response = send_request (upstream, url, "{}", NULL, &error);
-    g_autofree char *body = NULL;
 
-    g_assert_no_error (error);
-    body = read_body (response, NULL, &error);
-    g_assert_no_error (error);
-    g_assert_cmpstr (body, ==, "untilclose");
+    assert_answer (upstream, url, "{}", "untilclose");
     g_assert_cmpuint (pooler_upstream_get_n_connections (upstream), ==, 0);
     server_free (server);
   }

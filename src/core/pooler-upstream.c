@@ -42,6 +42,33 @@
 /* A step of an operation: runs again when its stream is ready. */
 typedef void (*TaskStep) (GTask *task);
 
+/* A step to run later, and the task it runs on (a reference). */
+typedef struct
+{
+  GTask    *task;
+  TaskStep  step;
+} Resume;
+
+static Resume *
+resume_new (GTask    *task,
+            TaskStep  step)
+{
+  Resume *resume = g_new (Resume, 1);
+
+  resume->task = task;
+  resume->step = step;
+  return resume;
+}
+
+static void
+resume_free (gpointer data)
+{
+  Resume *resume = data;
+
+  g_object_unref (resume->task);
+  g_free (resume);
+}
+
 typedef struct
 {
   PoolerUpstream *owner;          /* not a reference: a busy connection's send
@@ -189,10 +216,9 @@ read_cancelled (GCancellable *cancellable,
 static gboolean
 resume_idle (gpointer user_data)
 {
-  GTask *task = user_data;
-  TaskStep step = g_object_get_data (G_OBJECT (task), "pooler-upstream-step");
+  Resume *resume = user_data;
 
-  step (task);
+  resume->step (resume->task);
   return G_SOURCE_REMOVE;
 }
 
@@ -213,10 +239,8 @@ conn_unwatch (Conn *conn)
     }
   if (conn->waiter != NULL)
     {
-      GTask *task = g_steal_pointer (&conn->waiter);
-
-      g_object_set_data (G_OBJECT (task), "pooler-upstream-step", conn->waiter_step);
-      g_idle_add_full (G_PRIORITY_DEFAULT, resume_idle, task, g_object_unref);
+      g_idle_add_full (G_PRIORITY_DEFAULT, resume_idle,
+                       resume_new (g_steal_pointer (&conn->waiter), conn->waiter_step), resume_free);
     }
 }
 
@@ -517,12 +541,6 @@ conn_fill (Conn          *conn,
   return n;
 }
 
-typedef struct
-{
-  GTask    *task;
-  TaskStep  step;
-} Resume;
-
 static gboolean
 resume_task (GObject  *pollable,
              gpointer  user_data)
@@ -533,15 +551,6 @@ resume_task (GObject  *pollable,
   return G_SOURCE_REMOVE;
 }
 
-static void
-resume_free (gpointer data)
-{
-  Resume *resume = data;
-
-  g_object_unref (resume->task);
-  g_free (resume);
-}
-
 /* Runs @step on @task once the pollable @source fires (or its
  * cancellable is cancelled); takes @source. */
 static void
@@ -549,10 +558,8 @@ resume_when_ready (GSource  *source,
                    GTask    *task,
                    TaskStep  step)
 {
-  Resume *resume = g_new (Resume, 1);
+  Resume *resume = resume_new (g_object_ref (task), step);
 
-  resume->task = g_object_ref (task);
-  resume->step = step;
   g_source_set_callback (source, (GSourceFunc) (void (*) (void)) resume_task, resume, resume_free);
   g_source_attach (source, g_task_get_context (task));
   g_source_unref (source);
