@@ -27,6 +27,7 @@
 #include "pooler-mcp.h"
 #include "pooler-proxy.h"
 #include "pooler-request-body.h"
+#include "pooler-soup-exchange.h"
 #include "pooler-v1.h"
 
 #define KEY_DATA "pooler-key-record"
@@ -423,8 +424,7 @@ early_handler (SoupServer        *server,
 }
 
 static PoolerRequestRecord *
-new_record (SoupServerMessage     *msg,
-            const PoolerKeyRecord *key,
+new_record (const PoolerKeyRecord *key,
             const char            *path)
 {
   PoolerRequestRecord *record = pooler_request_record_new ();
@@ -437,24 +437,14 @@ new_record (SoupServerMessage     *msg,
   return record;
 }
 
-static gboolean
-is_websocket_upgrade (SoupServerMessage *msg)
-{
-  SoupMessageHeaders *headers = soup_server_message_get_request_headers (msg);
-
-  return soup_message_headers_header_contains (headers, "Upgrade", "websocket");
-}
-
 static void
 handle_responses (PoolerGateway         *self,
-                  SoupServerMessage     *msg,
+                  PoolerExchange        *exchange,
                   const PoolerKeyRecord *key,
-                  const char            *path,
                   const char            *upstream_path)
 {
-  SoupMessageHeaders *headers = soup_server_message_get_request_headers (msg);
-  SoupMessageBody *request_body = soup_server_message_get_request_body (msg);
-  g_autoptr(GBytes) body = soup_message_body_flatten (request_body);
+  SoupMessageHeaders *headers = pooler_exchange_get_request_headers (exchange);
+  GBytes *body = pooler_exchange_get_request_body (exchange);
   g_autoptr(GBytes) decoded = NULL;
   g_autoptr(PoolerRequestBody) scan = NULL;
   g_autoptr(GError) error = NULL;
@@ -467,22 +457,22 @@ handle_responses (PoolerGateway         *self,
                                      g_bytes_get_size (decoded), &error);
   if (scan == NULL)
     {
-      pooler_api_error_respond (msg,
-                                g_error_matches (error, POOLER_ERROR, POOLER_ERROR_UNSUPPORTED)
-                                ? SOUP_STATUS_UNSUPPORTED_MEDIA_TYPE : SOUP_STATUS_BAD_REQUEST,
-                                "invalid_request_error", "invalid_body", NULL, error->message);
+      pooler_exchange_respond_error (exchange,
+                                     g_error_matches (error, POOLER_ERROR, POOLER_ERROR_UNSUPPORTED)
+                                     ? SOUP_STATUS_UNSUPPORTED_MEDIA_TYPE : SOUP_STATUS_BAD_REQUEST,
+                                     "invalid_request_error", "invalid_body", NULL, error->message);
       return;
     }
 
-  record = new_record (msg, key, path);
+  record = new_record (key, pooler_exchange_get_path (exchange));
   record->model = g_strdup (scan->model);
 
   if (!pooler_key_record_allows_model (key, scan->model))
     {
       g_autofree char *message = g_strdup_printf ("This key may not use the model “%s”.",
                                                   scan->model != NULL ? scan->model : "");
-      pooler_api_error_respond (msg, SOUP_STATUS_FORBIDDEN, "invalid_request_error",
-                                "model_not_allowed", "model", message);
+      pooler_exchange_respond_error (exchange, SOUP_STATUS_FORBIDDEN, "invalid_request_error",
+                                     "model_not_allowed", "model", message);
       record->status = SOUP_STATUS_FORBIDDEN;
       record->state = POOLER_REQUEST_COMPLETED;
       record->error_code = g_strdup ("model_not_allowed");
@@ -492,39 +482,43 @@ handle_responses (PoolerGateway         *self,
     }
 
   /* The original bytes go upstream unchanged (compressed or not). */
-  pooler_proxy_forward (self->proxy, msg, key, upstream_path, body, scan,
+  pooler_proxy_forward (self->proxy, exchange, key, upstream_path, body, scan,
                         POOLER_FORWARD_STREAM, record);
 }
 
+/* /backend-api/..., for both servers: libsoup's and the hot path's. */
 static void
-handle_backend_api (PoolerGateway     *self,
-                    SoupServerMessage *msg,
-                    const char        *path)
+handle_backend_api (PoolerGateway         *self,
+                    PoolerExchange        *exchange,
+                    const PoolerKeyRecord *key)
 {
-  const PoolerKeyRecord *key = g_object_get_data (G_OBJECT (msg), KEY_DATA);
-  const char *method = soup_server_message_get_method (msg);
+  const char *method = pooler_exchange_get_method (exchange);
+  const char *path = pooler_exchange_get_path (exchange);
   const char *rest = path + strlen ("/backend-api");
 
   g_assert (key != NULL);
+  g_assert (g_str_has_prefix (path, "/backend-api/"));
 
   if (strcmp (rest, "/codex/responses") == 0)
     {
-      if (method == SOUP_METHOD_GET && is_websocket_upgrade (msg))
+      if (method == SOUP_METHOD_GET &&
+          soup_message_headers_header_contains (pooler_exchange_get_request_headers (exchange),
+                                                "Upgrade", "websocket"))
         {
           /* Codex falls back to HTTP at once on 426 (not on 404). */
-          pooler_api_error_respond (msg, 426, "invalid_request_error", "websocket_not_supported",
-                                    NULL, "websocket not supported; use HTTP streaming");
-          soup_message_headers_replace (soup_server_message_get_response_headers (msg),
+          soup_message_headers_replace (pooler_exchange_get_response_headers (exchange),
                                         "Connection", "close");
+          pooler_exchange_respond_error (exchange, 426, "invalid_request_error", "websocket_not_supported",
+                                         NULL, "websocket not supported; use HTTP streaming");
           return;
         }
       if (method != SOUP_METHOD_POST)
         {
-          pooler_api_error_respond (msg, SOUP_STATUS_METHOD_NOT_ALLOWED, "invalid_request_error",
-                                    "method_not_allowed", NULL, "Use POST for /responses.");
+          pooler_exchange_respond_error (exchange, SOUP_STATUS_METHOD_NOT_ALLOWED, "invalid_request_error",
+                                         "method_not_allowed", NULL, "Use POST for /responses.");
           return;
         }
-      handle_responses (self, msg, key, path, rest);
+      handle_responses (self, exchange, key, rest);
       return;
     }
 
@@ -532,11 +526,11 @@ handle_backend_api (PoolerGateway     *self,
     {
       if (method != SOUP_METHOD_POST)
         {
-          pooler_api_error_respond (msg, SOUP_STATUS_METHOD_NOT_ALLOWED, "invalid_request_error",
-                                    "method_not_allowed", NULL, "Use POST for /responses/compact.");
+          pooler_exchange_respond_error (exchange, SOUP_STATUS_METHOD_NOT_ALLOWED, "invalid_request_error",
+                                         "method_not_allowed", NULL, "Use POST for /responses/compact.");
           return;
         }
-      handle_responses (self, msg, key, path, rest);
+      handle_responses (self, exchange, key, rest);
       return;
     }
 
@@ -544,17 +538,17 @@ handle_backend_api (PoolerGateway     *self,
     {
       if (method != SOUP_METHOD_GET)
         {
-          pooler_api_error_respond (msg, SOUP_STATUS_METHOD_NOT_ALLOWED, "invalid_request_error",
-                                    "method_not_allowed", NULL, "Use GET here.");
+          pooler_exchange_respond_error (exchange, SOUP_STATUS_METHOD_NOT_ALLOWED, "invalid_request_error",
+                                         "method_not_allowed", NULL, "Use GET here.");
           return;
         }
-      pooler_proxy_forward (self->proxy, msg, key, rest, NULL, NULL, POOLER_FORWARD_BUFFER,
-                            new_record (msg, key, path));
+      pooler_proxy_forward (self->proxy, exchange, key, rest, NULL, NULL, POOLER_FORWARD_BUFFER,
+                            new_record (key, path));
       return;
     }
 
-  pooler_api_error_respond (msg, SOUP_STATUS_NOT_FOUND, "invalid_request_error",
-                            "unknown_route", NULL, "This gateway does not serve that path.");
+  pooler_exchange_respond_error (exchange, SOUP_STATUS_NOT_FOUND, "invalid_request_error",
+                                 "unknown_route", NULL, "This gateway does not serve that path.");
 }
 
 static void
@@ -587,7 +581,9 @@ server_handler (SoupServer        *server,
 
   if (g_str_has_prefix (path, "/backend-api/"))
     {
-      handle_backend_api (self, msg, path);
+      g_autoptr(PoolerExchange) exchange = pooler_soup_exchange_new (msg);
+
+      handle_backend_api (self, exchange, g_object_get_data (G_OBJECT (msg), KEY_DATA));
       return;
     }
 

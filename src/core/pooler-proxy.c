@@ -22,8 +22,6 @@
 #include <string.h>
 
 #include "pooler-api-error.h"
-#include "pooler-chunk-writer.h"
-#include "pooler-chunked-close.h"
 #include "pooler-oauth.h"
 #include "pooler-proxy.h"
 #include "pooler-sse.h"
@@ -32,9 +30,6 @@
 #define MAX_ERROR_BODY      (256 * 1024)
 /* Bytes of a stream held back while waiting for its first event. */
 #define MAX_PEEK            (1024 * 1024)
-/* Chunks handed to libsoup but not yet written to a slow client before
- * we stop reading from the upstream (backpressure). */
-#define MAX_PENDING_CHUNKS  16
 
 struct _PoolerProxy
 {
@@ -65,7 +60,7 @@ typedef struct
   gatomicrefcount      ref_count;
   PoolerProxy         *proxy;
   PoolerService       *service;
-  SoupServerMessage   *msg;
+  PoolerExchange      *exchange;
   PoolerUpstreamResponse *upstream;      /* the current attempt's answer */
   GCancellable        *cancellable;      /* the whole request */
   GCancellable        *attempt_cancellable;
@@ -95,12 +90,9 @@ typedef struct
   guint                last_error_status;
   gint64               started_us;
   gint64               attempt_started_us;
-  guint                pending_chunks;
   guint                answer_deadline;  /* source id while an attempt awaits its answer */
   gulong               finished_handler;
-  gulong               disconnected_handler;
-  gulong               wrote_chunk_handler;
-  PoolerChunkWriter   *chunks;           /* NULL: chunks go through libsoup */
+  gulong               drained_handler;
   guint                first_event_seen : 1;
   guint                first_event_failed : 1;
   guint                waiting_write : 1;
@@ -113,8 +105,6 @@ typedef struct
   guint                is_usage : 1;
   guint                answer_timed_out : 1;  /* the current attempt's */
   guint                any_timed_out : 1;     /* some attempt's */
-  guint                client_completed : 1;  /* the body is complete (libsoup writes the end) */
-  guint                complete_when_drained : 1;
 } Forward;
 
 static void forward_try_next (Forward *fw);
@@ -140,11 +130,9 @@ forward_unref (Forward *fw)
   g_assert (fw->done);
 
   g_clear_handle_id (&fw->answer_deadline, g_source_remove);
-  g_clear_signal_handler (&fw->finished_handler, fw->msg);
-  g_clear_signal_handler (&fw->disconnected_handler, fw->msg);
-  g_clear_signal_handler (&fw->wrote_chunk_handler, fw->msg);
-  g_clear_pointer (&fw->chunks, pooler_chunk_writer_free);
-  g_clear_object (&fw->msg);
+  g_clear_signal_handler (&fw->finished_handler, fw->exchange);
+  g_clear_signal_handler (&fw->drained_handler, fw->exchange);
+  g_clear_object (&fw->exchange);
   g_clear_object (&fw->upstream);
   g_clear_object (&fw->cancellable);
   g_clear_object (&fw->attempt_cancellable);
@@ -294,7 +282,7 @@ forward_done (Forward    *fw,
   if (fw->client_gone)
     fw->record->status = 499;
   else if (fw->record->status == 0)
-    fw->record->status = soup_server_message_get_status (fw->msg);
+    fw->record->status = pooler_exchange_get_status (fw->exchange);
 
   pooler_service_record_request (fw->service, fw->record);
 
@@ -334,17 +322,8 @@ respond_bytes (Forward     *fw,
       (reshaped = fw->translator->funcs->error (fw->translator->data, &status, bytes)) != NULL)
     bytes = reshaped;
 
-  if (!fw->client_gone)
-    {
-      SoupMessageHeaders *headers = soup_server_message_get_response_headers (fw->msg);
-
-      soup_message_headers_set_encoding (headers, SOUP_ENCODING_CONTENT_LENGTH);
-      soup_server_message_set_status (fw->msg, status, NULL);
-      soup_server_message_set_response (fw->msg, content_type, SOUP_MEMORY_COPY,
-                                        g_bytes_get_data (bytes, NULL),
-                                        g_bytes_get_size (bytes));
-      soup_server_message_unpause (fw->msg);
-    }
+  if (!fw->client_gone && pooler_exchange_get_status (fw->exchange) == 0)
+    pooler_exchange_respond (fw->exchange, status, content_type, bytes);
   fw->record->status = status;
 }
 
@@ -642,14 +621,7 @@ stream_finish (Forward    *fw,
       if (error_code != NULL && fw->sse != NULL && !fw->completed && !fw->failed_event &&
           fw->translator == NULL)
         append_failed_event (fw, error_code, message);
-      if (fw->chunks != NULL && !pooler_chunk_writer_is_drained (fw->chunks))
-        {
-          /* The last chunk is libsoup's, after all of ours are out. */
-          fw->complete_when_drained = TRUE;
-          forward_ref (fw);
-        }
-      else
-        client_complete (fw);
+      client_complete (fw);
     }
 
   if (error_code == NULL && !fw->failed_event)
@@ -682,62 +654,22 @@ client_went_away (Forward *fw)
     }
 }
 
-/* The body is complete: libsoup writes the last chunk and finishes. */
+/* The body is complete: the exchange writes the last chunk once all
+ * before it is out, and then finishes. */
 static void
 client_complete (Forward *fw)
 {
-  if (fw->client_completed)
-    return;
-  fw->client_completed = TRUE;
-  soup_message_body_complete (soup_server_message_get_response_body (fw->msg));
-  soup_server_message_unpause (fw->msg);
+  pooler_exchange_stream_end (fw->exchange);
 }
 
-/* All chunks written straight to the socket are out. */
+/* All written so far is out: read on. */
 static void
-on_chunks_drained (gpointer user_data)
+on_exchange_drained (PoolerExchange *exchange,
+                     gpointer        user_data)
 {
   Forward *fw = user_data;
 
-  if (fw->complete_when_drained)
-    {
-      fw->complete_when_drained = FALSE;
-      client_complete (fw);
-      forward_unref (fw);   /* held while the end waited */
-      return;
-    }
   if (fw->waiting_write && !fw->done)
-    {
-      fw->waiting_write = FALSE;
-      forward_read_next (fw);
-    }
-}
-
-/* Writing to the client failed: it is gone. libsoup, which did not see
- * it, ends the message on its own write of the last chunk. */
-static void
-on_chunks_failed (gpointer user_data)
-{
-  Forward *fw = user_data;
-  gboolean held = fw->complete_when_drained;
-
-  fw->complete_when_drained = FALSE;
-  client_went_away (fw);
-  client_complete (fw);
-  if (held)
-    forward_unref (fw);
-}
-
-static void
-on_wrote_chunk (SoupServerMessage *msg,
-                gpointer           user_data)
-{
-  Forward *fw = user_data;
-
-  if (fw->pending_chunks > 0)
-    fw->pending_chunks--;
-
-  if (fw->waiting_write && fw->pending_chunks < MAX_PENDING_CHUNKS / 2 && !fw->done)
     {
       fw->waiting_write = FALSE;
       forward_read_next (fw);
@@ -751,19 +683,7 @@ append_chunk (Forward *fw,
   if (fw->record->ttfb_ms < 0)
     fw->record->ttfb_ms = elapsed_ms (fw->started_us);
 
-  if (fw->chunks != NULL)
-    {
-      gsize size;
-      gconstpointer data = g_bytes_get_data (bytes, &size);
-
-      if (size > 0)
-        pooler_chunk_writer_write (fw->chunks, data, size);
-      return;
-    }
-
-  soup_message_body_append_bytes (soup_server_message_get_response_body (fw->msg), bytes);
-  fw->pending_chunks++;
-  soup_server_message_unpause (fw->msg);
+  pooler_exchange_stream_write (fw->exchange, bytes);
 }
 
 /* Sends status and headers, and from here on the answer is the client's. */
@@ -771,7 +691,8 @@ static void
 commit_stream (Forward *fw)
 {
   SoupMessageHeaders *upstream_headers = pooler_upstream_response_get_headers (fw->upstream);
-  SoupMessageHeaders *headers = soup_server_message_get_response_headers (fw->msg);
+  SoupMessageHeaders *headers = pooler_exchange_get_response_headers (fw->exchange);
+  guint status = pooler_upstream_response_get_status (fw->upstream);
 
   fw->phase = PHASE_STREAMING;
 
@@ -782,24 +703,12 @@ commit_stream (Forward *fw)
   if (fw->translator != NULL)
     soup_message_headers_replace (headers, "Content-Type",
                                   fw->translator->funcs->content_type (fw->translator->data));
-  soup_message_headers_set_encoding (headers, SOUP_ENCODING_CHUNKED);
-  pooler_chunked_close_install ();
-  /* A long stream must not pile up in memory once written. */
-  soup_message_body_set_accumulate (soup_server_message_get_response_body (fw->msg), FALSE);
-  soup_server_message_set_status (fw->msg, pooler_upstream_response_get_status (fw->upstream), NULL);
-  fw->record->status = pooler_upstream_response_get_status (fw->upstream);
-
-  /* Chunks go straight to the socket once libsoup has sent the headers;
-   * through libsoup's body when the message cannot take that. */
-  fw->chunks = pooler_chunk_writer_new (fw->msg, on_chunks_drained, on_chunks_failed, fw);
-  if (fw->chunks == NULL)
-    fw->wrote_chunk_handler = g_signal_connect (fw->msg, "wrote-chunk", G_CALLBACK (on_wrote_chunk), fw);
+  fw->record->status = status;
+  pooler_exchange_stream_begin (fw->exchange, status);
 
   for (guint i = 0; fw->peeked != NULL && i < fw->peeked->len; i++)
     append_chunk (fw, g_ptr_array_index (fw->peeked, i));
   g_clear_pointer (&fw->peeked, g_ptr_array_unref);
-
-  soup_server_message_unpause (fw->msg);
 }
 
 static gboolean
@@ -932,8 +841,7 @@ stream_got (Forward *fw,
   else if (bytes != NULL)
     append_chunk (fw, bytes);
 
-  if (fw->pending_chunks >= MAX_PENDING_CHUNKS ||
-      (fw->chunks != NULL && !pooler_chunk_writer_is_drained (fw->chunks)))
+  if (!pooler_exchange_is_drained (fw->exchange))
     fw->waiting_write = TRUE;
   else
     forward_read_next (fw);
@@ -1036,7 +944,7 @@ buffer_complete (Forward *fw)
       pooler_router_report_success (pooler_service_get_router (fw->service), fw->account);
       if (!fw->client_gone)
         soup_message_headers_foreach (upstream_headers, copy_response_header,
-                                      soup_server_message_get_response_headers (fw->msg));
+                                      pooler_exchange_get_response_headers (fw->exchange));
       respond_bytes (fw, status, content_type != NULL ? content_type : "application/json", bytes);
       forward_done (fw, NULL);
       return;
@@ -1067,7 +975,7 @@ buffer_complete (Forward *fw)
 
     if (!fw->client_gone)
       soup_message_headers_foreach (upstream_headers, copy_response_header_for_new_body,
-                                    soup_server_message_get_response_headers (fw->msg));
+                                    pooler_exchange_get_response_headers (fw->exchange));
     respond_bytes (fw, status, "application/json", fw->last_error_body);
     forward_done (fw, code);
   }
@@ -1322,7 +1230,7 @@ forward_send (Forward *fw)
     }
 
   headers = soup_message_headers_new (SOUP_MESSAGE_HEADERS_REQUEST);
-  soup_message_headers_foreach (soup_server_message_get_request_headers (fw->msg),
+  soup_message_headers_foreach (pooler_exchange_get_request_headers (fw->exchange),
                                 copy_request_header, headers);
   bearer = g_strconcat ("Bearer ", tokens->access_token, NULL);
   soup_message_headers_replace (headers, "Authorization", bearer);
@@ -1338,7 +1246,7 @@ forward_send (Forward *fw)
   /* Redirects are never followed; a reused connection the upstream had
    * closed is replaced once (what failover would do anyway). */
   pooler_upstream_send_async (pooler_service_get_upstream (fw->service),
-                              soup_server_message_get_method (fw->msg), uri, headers, fw->body,
+                              pooler_exchange_get_method (fw->exchange), uri, headers, fw->body,
                               fw->attempt_cancellable, send_cb, forward_ref (fw));
 }
 
@@ -1465,38 +1373,29 @@ forward_try_next (Forward *fw)
   forward_send (fw);
 }
 
-/* "finished" (or, when the server itself goes away, only "disconnected")
- * before we are done means the client is gone. Whichever comes first
- * drops the message's reference. */
+/* "finished" before we are done means the client is gone. It drops the
+ * exchange's reference. */
 static void
-on_client_finished (SoupServerMessage *msg,
-                    gpointer           user_data)
+on_client_finished (PoolerExchange *exchange,
+                    gpointer        user_data)
 {
   Forward *fw = user_data;
 
   client_went_away (fw);
-  g_clear_signal_handler (&fw->finished_handler, fw->msg);
-  g_clear_signal_handler (&fw->disconnected_handler, fw->msg);
-  g_clear_signal_handler (&fw->wrote_chunk_handler, fw->msg);
-  /* The end was waiting for chunks that will never go out now. */
-  if (fw->complete_when_drained)
-    {
-      fw->complete_when_drained = FALSE;
-      g_clear_pointer (&fw->chunks, pooler_chunk_writer_free);
-      forward_unref (fw);
-    }
+  g_clear_signal_handler (&fw->finished_handler, fw->exchange);
+  g_clear_signal_handler (&fw->drained_handler, fw->exchange);
   forward_unref (fw);
 }
 
 /* The conversation's keys: the prompt cache key (the thread id for the
  * Codex CLI) and the session header, in the order the CLI's versions use. */
 static char *
-session_key_of (SoupServerMessage *msg)
+session_key_of (PoolerExchange *exchange)
 {
   static const char * const names[] = {
     "session-id", "session_id", "thread-id", "x-codex-window-id",
   };
-  SoupMessageHeaders *headers = soup_server_message_get_request_headers (msg);
+  SoupMessageHeaders *headers = pooler_exchange_get_request_headers (exchange);
 
   for (guint i = 0; i < G_N_ELEMENTS (names); i++)
     {
@@ -1628,7 +1527,7 @@ pooler_translator_free (PoolerTranslator *translator)
 }
 
 static void forward_start (PoolerProxy             *self,
-                           SoupServerMessage       *msg,
+                           PoolerExchange          *exchange,
                            const PoolerKeyRecord   *key,
                            const char              *upstream_path,
                            GBytes                  *body,
@@ -1639,7 +1538,7 @@ static void forward_start (PoolerProxy             *self,
 
 void
 pooler_proxy_forward (PoolerProxy             *self,
-                      SoupServerMessage       *msg,
+                      PoolerExchange          *exchange,
                       const PoolerKeyRecord   *key,
                       const char              *upstream_path,
                       GBytes                  *body,
@@ -1647,12 +1546,12 @@ pooler_proxy_forward (PoolerProxy             *self,
                       PoolerForwardMode        mode,
                       PoolerRequestRecord     *record)
 {
-  forward_start (self, msg, key, upstream_path, body, scan, mode, NULL, record);
+  forward_start (self, exchange, key, upstream_path, body, scan, mode, NULL, record);
 }
 
 void
 pooler_proxy_forward_translated (PoolerProxy             *self,
-                                 SoupServerMessage       *msg,
+                                 PoolerExchange          *exchange,
                                  const PoolerKeyRecord   *key,
                                  const char              *upstream_path,
                                  GBytes                  *body,
@@ -1662,12 +1561,12 @@ pooler_proxy_forward_translated (PoolerProxy             *self,
 {
   g_return_if_fail (translator != NULL && translator->funcs != NULL);
 
-  forward_start (self, msg, key, upstream_path, body, scan, POOLER_FORWARD_STREAM, translator, record);
+  forward_start (self, exchange, key, upstream_path, body, scan, POOLER_FORWARD_STREAM, translator, record);
 }
 
 static void
 forward_start (PoolerProxy             *self,
-               SoupServerMessage       *msg,
+               PoolerExchange          *exchange,
                const PoolerKeyRecord   *key,
                const char              *upstream_path,
                GBytes                  *body,
@@ -1685,10 +1584,9 @@ forward_start (PoolerProxy             *self,
   gint64 earliest = 0;
   gint64 now = now_seconds ();
   PoolerAffinity *affinity;
-  GUri *uri;
 
   g_return_if_fail (POOLER_IS_PROXY (self));
-  g_return_if_fail (SOUP_IS_SERVER_MESSAGE (msg));
+  g_return_if_fail (POOLER_IS_EXCHANGE (exchange));
   g_return_if_fail (key != NULL);
   g_return_if_fail (record != NULL);
 
@@ -1696,7 +1594,7 @@ forward_start (PoolerProxy             *self,
   g_atomic_ref_count_init (&fw->ref_count);
   fw->proxy = g_object_ref (self);
   fw->service = g_object_ref (self->service);
-  fw->msg = g_object_ref (msg);
+  fw->exchange = g_object_ref (exchange);
   fw->key = pooler_key_record_copy (key);
   fw->record = record;
   fw->upstream_path = g_strdup (upstream_path);
@@ -1710,17 +1608,14 @@ forward_start (PoolerProxy             *self,
   if (translator != NULL)
     fw->translated = g_byte_array_new ();
 
-  uri = soup_server_message_get_uri (msg);
-  if (g_uri_get_query (uri) != NULL)
-    fw->query = g_strdup (g_uri_get_query (uri));
+  fw->query = g_strdup (pooler_exchange_get_query (exchange));
 
   self->in_flight++;
 
-  /* The message keeps one reference until libsoup is done with it. */
-  fw->finished_handler = g_signal_connect (msg, "finished", G_CALLBACK (on_client_finished),
+  /* The exchange keeps one reference until it is finished. */
+  fw->finished_handler = g_signal_connect (exchange, "finished", G_CALLBACK (on_client_finished),
                                            forward_ref (fw));
-  fw->disconnected_handler = g_signal_connect (msg, "disconnected", G_CALLBACK (on_client_finished), fw);
-  soup_server_message_pause (msg);
+  fw->drained_handler = g_signal_connect (exchange, "drained", G_CALLBACK (on_exchange_drained), fw);
 
   pool = pooler_service_lookup_pool (self->service, key->pool_id);
   if (pool == NULL)
@@ -1746,7 +1641,7 @@ forward_start (PoolerProxy             *self,
 
   /* Continuity: the conversation's home (soft), a response's owner (hard). */
   affinity = pooler_service_get_affinity (self->service);
-  fw->session_key = session_key_of (msg);
+  fw->session_key = session_key_of (exchange);
   if (scan != NULL)
     {
       fw->prompt_cache_key = g_strdup (scan->prompt_cache_key);
@@ -1777,12 +1672,11 @@ forward_start (PoolerProxy             *self,
         }
       break;
     case POOLER_ROUTE_PIN_UNAVAILABLE:
-      pooler_api_error_respond (msg, SOUP_STATUS_CONFLICT, "invalid_request_error",
-                                "previous_response_account_unavailable", "previous_response_id",
-                                "The account that created previous_response_id cannot serve right now, "
-                                "and its encrypted state only verifies there. Retry later or start a new "
-                                "conversation without previous_response_id.");
-      soup_server_message_unpause (msg);
+      pooler_exchange_respond_error (exchange, SOUP_STATUS_CONFLICT, "invalid_request_error",
+                                     "previous_response_account_unavailable", "previous_response_id",
+                                     "The account that created previous_response_id cannot serve right now, "
+                                     "and its encrypted state only verifies there. Retry later or start a new "
+                                     "conversation without previous_response_id.");
       fw->record->status = SOUP_STATUS_CONFLICT;
       forward_done (fw, "previous_response_account_unavailable");
       forward_unref (fw);

@@ -8,6 +8,7 @@
 
 #include <libsoup/soup.h>
 
+#include "pooler-exchange.h"
 #include "pooler-key-record.h"
 #include "pooler-request-body.h"
 #include "pooler-request-record.h"
@@ -76,12 +77,12 @@ guint        pooler_proxy_get_in_flight  (PoolerProxy         *self);
 void         pooler_proxy_set_answer_timeout (PoolerProxy     *self,
                                               guint            seconds);
 
-/* Takes over @msg (pausing it) and answers it when the upstream has.
+/* Answers @exchange when the upstream has.
  * @upstream_path is relative to the upstream base URL, e.g.
  * "/codex/responses"; @body may be NULL for GET. @record is the request's
  * log row, already filled with what the gateway knows. */
 void         pooler_proxy_forward        (PoolerProxy         *self,
-                                          SoupServerMessage   *msg,
+                                          PoolerExchange      *exchange,
                                           const PoolerKeyRecord *key,
                                           const char          *upstream_path,
                                           GBytes              *body,
@@ -92,7 +93,7 @@ void         pooler_proxy_forward        (PoolerProxy         *self,
 /* As pooler_proxy_forward() in POOLER_FORWARD_STREAM mode, with the answer
  * reshaped by @translator (taken over). */
 void         pooler_proxy_forward_translated (PoolerProxy             *self,
-                                              SoupServerMessage       *msg,
+                                              PoolerExchange          *exchange,
                                               const PoolerKeyRecord   *key,
                                               const char              *upstream_path,
                                               GBytes                  *body,

@@ -20,6 +20,7 @@
 #include "pooler-json.h"
 #include "pooler-request-body.h"
 #include "pooler-v1-private.h"
+#include "pooler-soup-exchange.h"
 #include "pooler-v1.h"
 
 /* The gateway takes 32 MiB on the wire; a compressed body may grow. */
@@ -444,8 +445,12 @@ handle_translated (PoolerProxy           *proxy,
                ? pooler_v1_chat_translator_new (request->stream, request->include_usage, request->model)
                : pooler_v1_responses_translator_new (request->stream);
 
-  pooler_proxy_forward_translated (proxy, msg, key, "/codex/responses", request->body, scan,
-                                   translator, record);
+  {
+    g_autoptr(PoolerExchange) exchange = pooler_soup_exchange_new (msg);
+
+    pooler_proxy_forward_translated (proxy, exchange, key, "/codex/responses", request->body, scan,
+                                     translator, record);
+  }
 }
 
 void

@@ -1,0 +1,95 @@
+/* pooler-exchange.h: one client request and its answer, whoever serves
+ * the connection: libsoup's server (PoolerSoupExchange) or the gateway's
+ * own HTTP/1.1 hot path (PoolerHttpConn).
+ *
+ * The request is read whole (method, path, query, headers, body) before
+ * an exchange reaches its handler. The answer is either whole
+ * (pooler_exchange_respond()) or streamed (stream_begin, write, end) with
+ * backpressure: a writer that finds the exchange not drained waits for
+ * "drained" before it writes more.
+ *
+ * "finished" comes exactly once: when the whole answer is out, or when
+ * the client went away first (is_gone() then says so).
+ *
+ * Copyright 2026 The Codex Pooler authors
+ * SPDX-License-Identifier: GPL-3.0-or-later
+ */
+#pragma once
+
+#include <libsoup/soup.h>
+
+G_BEGIN_DECLS
+
+#define POOLER_TYPE_EXCHANGE (pooler_exchange_get_type ())
+
+G_DECLARE_DERIVABLE_TYPE (PoolerExchange, pooler_exchange, POOLER, EXCHANGE, GObject)
+
+struct _PoolerExchangeClass
+{
+  GObjectClass parent_class;
+
+  /* The response headers are pooler_exchange_get_response_headers(). */
+  void     (*respond)      (PoolerExchange *self,
+                            guint           status,
+                            const char     *content_type,
+                            GBytes         *body);
+  void     (*stream_begin) (PoolerExchange *self,
+                            guint           status);
+  void     (*stream_write) (PoolerExchange *self,
+                            GBytes         *bytes);
+  gboolean (*is_drained)   (PoolerExchange *self);
+  void     (*stream_end)   (PoolerExchange *self);
+
+  gpointer padding[8];
+};
+
+const char         *pooler_exchange_get_method           (PoolerExchange *self);
+const char         *pooler_exchange_get_path             (PoolerExchange *self);
+/* The raw query string, without '?'; NULL when there is none. */
+const char         *pooler_exchange_get_query            (PoolerExchange *self);
+SoupMessageHeaders *pooler_exchange_get_request_headers  (PoolerExchange *self);
+/* Never NULL (empty when the request had none). */
+GBytes             *pooler_exchange_get_request_body     (PoolerExchange *self);
+/* Filled by the handler before it answers. */
+SoupMessageHeaders *pooler_exchange_get_response_headers (PoolerExchange *self);
+/* The answer's status once given, 0 before. */
+guint               pooler_exchange_get_status           (PoolerExchange *self);
+gboolean            pooler_exchange_is_finished          (PoolerExchange *self);
+/* The client went away before the whole answer was out. */
+gboolean            pooler_exchange_is_gone              (PoolerExchange *self);
+
+/* A whole answer, with Content-Length. */
+void                pooler_exchange_respond              (PoolerExchange *self,
+                                                          guint           status,
+                                                          const char     *content_type,
+                                                          GBytes         *body);
+/* An error in the OpenAI shape. */
+void                pooler_exchange_respond_error        (PoolerExchange *self,
+                                                          guint           status,
+                                                          const char     *type,
+                                                          const char     *code,
+                                                          const char     *param,
+                                                          const char     *message);
+/* A chunked answer: the status and response headers go out with the
+ * first piece; the last chunk after stream_end(). */
+void                pooler_exchange_stream_begin         (PoolerExchange *self,
+                                                          guint           status);
+void                pooler_exchange_stream_write         (PoolerExchange *self,
+                                                          GBytes         *bytes);
+/* Nothing written is still waiting for the client to take it. */
+gboolean            pooler_exchange_is_drained           (PoolerExchange *self);
+void                pooler_exchange_stream_end           (PoolerExchange *self);
+
+/* For implementations. The request parts are taken over. */
+void                pooler_exchange_set_request          (PoolerExchange     *self,
+                                                          const char         *method,
+                                                          char               *path,
+                                                          char               *query,
+                                                          SoupMessageHeaders *headers,
+                                                          GBytes             *body);
+void                pooler_exchange_emit_drained         (PoolerExchange *self);
+/* Emits "finished" unless it came already. */
+void                pooler_exchange_emit_finished        (PoolerExchange *self,
+                                                          gboolean        gone);
+
+G_END_DECLS
