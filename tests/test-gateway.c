@@ -198,6 +198,8 @@ test_stream_through_pool (Fixture       *f,
   g_assert_cmpint (row->status, ==, 200);
   g_assert_cmpint (row->upstream_status, ==, 200);
   g_assert_cmpstr (row->account_id, ==, f->account_id);
+  /* libsoup's client, served by the gateway's own HTTP/1.1 code. */
+  g_assert_cmpuint (pooler_gateway_get_hot_requests (f->gateway), ==, 1);
   g_assert_cmpstr (row->pool_slug, ==, "main");
   g_assert_cmpstr (row->model, ==, "gpt-5.5");
   g_assert_cmpstr (row->transport, ==, "sse");
@@ -335,6 +337,8 @@ test_keys_refused (Fixture       *f,
   assert_unauthorized (f, f->key);
 
   g_assert_cmpuint (fake_upstream_get_request_count (f->fake), ==, 0);
+  /* Refused by libsoup's early handler, after the hot path let go. */
+  g_assert_cmpuint (pooler_gateway_get_hot_requests (f->gateway), ==, 0);
 }
 
 static void
@@ -1026,6 +1030,228 @@ test_keep_alive (Fixture       *f,
     }
 }
 
+
+/* ---- the hot path ---------------------------------------------------------- */
+
+static guint
+count_occurrences (const char *haystack,
+                   const char *needle)
+{
+  guint count = 0;
+
+  for (const char *p = haystack; (p = strstr (p, needle)) != NULL; p += strlen (needle))
+    count++;
+  return count;
+}
+
+/* Reads from @socket into @said until @needle was seen @count times. */
+static void
+read_until (GSocket    *socket,
+            GString    *said,
+            const char *needle,
+            guint       count)
+{
+  gint64 deadline = g_get_monotonic_time () + 10 * G_USEC_PER_SEC;
+
+  while (count_occurrences (said->str, needle) < count)
+    {
+      char buffer[16384];
+      gssize n = g_socket_receive (socket, buffer, sizeof buffer, NULL, NULL);
+
+      g_assert_cmpint (n, !=, 0);   /* closed by the gateway */
+      if (n > 0)
+        g_string_append_len (said, buffer, n);
+      else
+        g_usleep (1000);
+      g_main_context_iteration (NULL, FALSE);
+      g_assert_cmpint (g_get_monotonic_time (), <, deadline);
+    }
+}
+
+static char *
+codex_request_head (Fixture *f)
+{
+  return g_strdup_printf ("POST /backend-api/codex/responses HTTP/1.1\r\n"
+                          "Host: 127.0.0.1:%u\r\n"
+                          "Authorization: Bearer %s\r\n"
+                          "Content-Type: application/json\r\n"
+                          "session-id: 01a20b6a-26ce-7131-9a0a-c6c32363fd36\r\n"
+                          "Content-Length: %" G_GSIZE_FORMAT "\r\n\r\n",
+                          pooler_gateway_get_port (f->gateway), f->key, g_bytes_get_size (f->codex_body));
+}
+
+static void
+send_all (GSocket    *socket,
+          const char *data,
+          gsize       length)
+{
+  gsize sent = 0;
+  gint64 deadline = g_get_monotonic_time () + 10 * G_USEC_PER_SEC;
+
+  while (sent < length)
+    {
+      gssize n = g_socket_send (socket, data + sent, length - sent, NULL, NULL);
+
+      if (n > 0)
+        sent += n;
+      g_main_context_iteration (NULL, FALSE);
+      g_assert_cmpint (g_get_monotonic_time (), <, deadline);
+    }
+}
+
+/* Two streamed requests and a health check in one write: the hot path
+ * answers both in order on the kept-alive connection, then hands the
+ * connection to libsoup with the third request, which libsoup answers. */
+static void
+test_hot_path_pipelined_then_handoff (Fixture       *f,
+                                      gconstpointer  data)
+{
+  g_autoptr(GSocket) socket = raw_connect (f);
+  g_autoptr(GString) request = g_string_new (NULL);
+  g_autoptr(GString) said = g_string_new (NULL);
+  g_autofree char *head = codex_request_head (f);
+  const char *first, *second, *health;
+
+  fake_upstream_set_reply_text (f->fake, "piped");
+  for (guint i = 0; i < 2; i++)
+    {
+      g_string_append (request, head);
+      g_string_append_len (request, g_bytes_get_data (f->codex_body, NULL), g_bytes_get_size (f->codex_body));
+    }
+  g_string_append_printf (request, "GET /healthz HTTP/1.1\r\nHost: 127.0.0.1:%u\r\n\r\n",
+                          pooler_gateway_get_port (f->gateway));
+  send_all (socket, request->str, request->len);
+
+  read_until (socket, said, "{\"status\":\"ok\"}", 1);
+
+  g_assert_cmpuint (count_occurrences (said->str, "HTTP/1.1 200 OK\r\n"), ==, 3);
+  g_assert_cmpuint (count_occurrences (said->str, "event: response.completed"), ==, 2);
+  first = strstr (said->str, "HTTP/1.1 200");
+  second = strstr (first + 1, "HTTP/1.1 200");
+  health = strstr (second + 1, "HTTP/1.1 200");
+  g_assert_nonnull (health);
+  /* Each answer is whole before the next begins. */
+  g_assert_nonnull (g_strstr_len (first, second - first, "\r\n0\r\n\r\n"));
+  g_assert_nonnull (g_strstr_len (second, health - second, "\r\n0\r\n\r\n"));
+  g_assert_true (g_str_has_suffix (said->str, "{\"status\":\"ok\"}"));
+  g_assert_cmpuint (pooler_gateway_get_hot_requests (f->gateway), ==, 2);
+  g_assert_cmpuint (fake_upstream_get_request_count (f->fake), ==, 2);
+}
+
+/* A request that arrives a few bytes at a time is still whole when the
+ * hot path answers it. */
+static void
+test_hot_path_trickled_request (Fixture       *f,
+                                gconstpointer  data)
+{
+  g_autoptr(GSocket) socket = raw_connect (f);
+  g_autoptr(GString) said = g_string_new (NULL);
+  g_autofree char *head = codex_request_head (f);
+  g_autoptr(GBytes) seen_body = NULL;
+  g_autoptr(GPtrArray) seen = NULL;
+  gsize size;
+  const char *body = g_bytes_get_data (f->codex_body, &size);
+
+  for (const char *p = head; *p != '\0'; p += 3)
+    {
+      send_all (socket, p, MIN (3, strlen (p)));
+      for (guint i = 0; i < 3; i++)
+        g_main_context_iteration (NULL, FALSE);
+    }
+  for (gsize sent = 0; sent < size; sent += 1000)
+    {
+      send_all (socket, body + sent, MIN (1000, size - sent));
+      for (guint i = 0; i < 3; i++)
+        g_main_context_iteration (NULL, FALSE);
+    }
+
+  read_until (socket, said, "\r\n0\r\n\r\n", 1);
+  g_assert_true (g_str_has_prefix (said->str, "HTTP/1.1 200 OK\r\n"));
+  g_assert_nonnull (strstr (said->str, "event: response.completed"));
+  g_assert_cmpuint (pooler_gateway_get_hot_requests (f->gateway), ==, 1);
+
+  seen = fake_upstream_dup_requests (f->fake);
+  g_assert_cmpuint (seen->len, ==, 1);
+  g_assert_true (g_bytes_equal (((FakeUpstreamRequest *) g_ptr_array_index (seen, 0))->body, f->codex_body));
+}
+
+/* A client that leaves while the upstream thinks is noticed at once: the
+ * row ends as the client's doing, long before any timeout. */
+static void
+test_hot_path_client_leaves_while_waiting (Fixture       *f,
+                                           gconstpointer  data)
+{
+  g_autoptr(GSocket) socket = raw_connect (f);
+  g_autofree char *head = codex_request_head (f);
+  g_autoptr(PoolerRequestRecord) row = NULL;
+  gint64 deadline;
+
+  fake_upstream_set_mode (f->fake, NULL, "hang", 0);
+  send_all (socket, head, strlen (head));
+  send_all (socket, g_bytes_get_data (f->codex_body, NULL), g_bytes_get_size (f->codex_body));
+  while (fake_upstream_get_request_count (f->fake) < 1)
+    g_main_context_iteration (NULL, TRUE);
+  g_socket_close (socket, NULL);
+
+  deadline = g_get_monotonic_time () + 3 * G_USEC_PER_SEC;
+  for (;;)
+    {
+      g_autoptr(GPtrArray) rows = NULL;
+
+      g_main_context_iteration (NULL, FALSE);
+      pooler_service_flush (f->service);
+      rows = pooler_store_list_requests (pooler_service_get_store (f->service), 1, NULL);
+      if (rows != NULL && rows->len == 1 &&
+          ((PoolerRequestRecord *) g_ptr_array_index (rows, 0))->state == POOLER_REQUEST_COMPLETED)
+        {
+          row = pooler_request_record_copy (g_ptr_array_index (rows, 0));
+          break;
+        }
+      g_assert_cmpint (g_get_monotonic_time (), <, deadline);
+      g_usleep (10000);
+    }
+  fake_upstream_release (f->fake);
+  g_assert_cmpint (row->status, ==, 499);
+}
+
+/* Requests the hot path does not take (a chunked body, HTTP/1.0) are
+ * libsoup's, and answered as before. */
+static void
+test_hot_path_hands_off_the_rest (Fixture       *f,
+                                  gconstpointer  data)
+{
+  g_autoptr(GSocket) chunked = raw_connect (f);
+  g_autoptr(GSocket) old = raw_connect (f);
+  g_autoptr(GString) request = g_string_new (NULL);
+  g_autoptr(GString) said = g_string_new (NULL);
+  g_autoptr(GString) said_old = g_string_new (NULL);
+  gsize size;
+  const char *body = g_bytes_get_data (f->codex_body, &size);
+
+  g_string_append_printf (request,
+                          "POST /backend-api/codex/responses HTTP/1.1\r\n"
+                          "Host: 127.0.0.1:%u\r\n"
+                          "Authorization: Bearer %s\r\n"
+                          "Content-Type: application/json\r\n"
+                          "Transfer-Encoding: chunked\r\n\r\n"
+                          "%" G_GSIZE_MODIFIER "x\r\n",
+                          pooler_gateway_get_port (f->gateway), f->key, size);
+  g_string_append_len (request, body, size);
+  g_string_append (request, "\r\n0\r\n\r\n");
+  send_all (chunked, request->str, request->len);
+  read_until (chunked, said, "\r\n0\r\n\r\n", 1);
+  g_assert_true (g_str_has_prefix (said->str, "HTTP/1.1 200 OK\r\n"));
+  g_assert_nonnull (strstr (said->str, "event: response.completed"));
+
+  g_string_printf (request, "GET /healthz HTTP/1.0\r\nHost: 127.0.0.1:%u\r\n\r\n",
+                   pooler_gateway_get_port (f->gateway));
+  send_all (old, request->str, request->len);
+  g_assert_true (closed_within (old, 5, said_old));
+  g_assert_true (g_str_has_prefix (said_old->str, "HTTP/1.0 200"));
+
+  g_assert_cmpuint (pooler_gateway_get_hot_requests (f->gateway), ==, 0);
+}
+
 int
 main (int   argc,
       char *argv[])
@@ -1056,6 +1282,10 @@ main (int   argc,
   ADD ("/gateway/too-many-headers", test_too_many_headers);
   ADD ("/gateway/connection-cap-and-recovery", test_connection_cap_and_recovery);
   ADD ("/gateway/keep-alive", test_keep_alive);
+  ADD ("/gateway/hot-path-pipelined-then-handoff", test_hot_path_pipelined_then_handoff);
+  ADD ("/gateway/hot-path-trickled-request", test_hot_path_trickled_request);
+  ADD ("/gateway/hot-path-client-leaves-while-waiting", test_hot_path_client_leaves_while_waiting);
+  ADD ("/gateway/hot-path-hands-off-the-rest", test_hot_path_hands_off_the_rest);
 #undef ADD
   g_test_add ("/gateway/upstream-unreachable-502", Fixture, NULL, fixture_setup_dead_upstream,
               test_upstream_unreachable_502, fixture_teardown);

@@ -110,6 +110,19 @@ pooler_exchange_set_request (PoolerExchange     *self,
   priv->request_body = body != NULL ? body : g_bytes_new (NULL, 0);
 }
 
+void
+pooler_exchange_set_request_body (PoolerExchange *self,
+                                  GBytes         *body)
+{
+  PoolerExchangePrivate *priv = pooler_exchange_get_instance_private (self);
+
+  g_return_if_fail (POOLER_IS_EXCHANGE (self));
+  g_return_if_fail (body != NULL);
+
+  g_clear_pointer (&priv->request_body, g_bytes_unref);
+  priv->request_body = body;
+}
+
 const char *
 pooler_exchange_get_method (PoolerExchange *self)
 {

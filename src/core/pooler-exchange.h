@@ -87,6 +87,8 @@ void                pooler_exchange_set_request          (PoolerExchange     *se
                                                           char               *query,
                                                           SoupMessageHeaders *headers,
                                                           GBytes             *body);
+void                pooler_exchange_set_request_body     (PoolerExchange     *self,
+                                                          GBytes             *body);
 void                pooler_exchange_emit_drained         (PoolerExchange *self);
 /* Emits "finished" unless it came already. */
 void                pooler_exchange_emit_finished        (PoolerExchange *self,

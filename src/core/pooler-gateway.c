@@ -1,10 +1,13 @@
 /* pooler-gateway.c
  *
- * Connections are accepted by our own GSocketService and handed to libsoup
- * with soup_server_accept_iostream(): libsoup's own listener stops
- * accepting for good after a single accept error (EMFILE, say). Requests
- * are judged in an early handler from their headers alone (Host, Origin,
- * size, key), so a bad one is refused before its body is read.
+ * Connections are accepted by our own GSocketService (libsoup's own
+ * listener stops accepting for good after a single accept error, EMFILE
+ * say) and start on the hot path, PoolerHttpConn: the Codex backend
+ * routes, asked for plainly and with a good key, are served there. Any
+ * other request moves its connection to libsoup (with the bytes read so
+ * far) through soup_server_accept_iostream(). There, requests are judged
+ * in an early handler from their headers alone (Host, Origin, size, key),
+ * so a bad one is refused before its body is read.
  *
  * Copyright 2026 The Codex Pooler authors
  * SPDX-License-Identifier: GPL-3.0-or-later
@@ -24,6 +27,8 @@
 #include "pooler-error.h"
 #include "pooler-chunk-writer.h"
 #include "pooler-gateway.h"
+#include "pooler-handoff-stream.h"
+#include "pooler-http-conn.h"
 #include "pooler-mcp.h"
 #include "pooler-proxy.h"
 #include "pooler-request-body.h"
@@ -42,7 +47,9 @@ struct _PoolerGateway
   SoupServer       *server;
   GSocketService   *listener;
   guint             port;
-  GHashTable       *connections;      /* GSocketConnection set, weakly held */
+  GHashTable       *connections;      /* libsoup's: GSocketConnection set, weakly held */
+  GHashTable       *native;           /* PoolerHttpConn set, owned */
+  guint64           hot_requests;
   gboolean          has_keepalive_listener;
   guint             sweep_source;
   gsize             max_body_size;
@@ -605,6 +612,99 @@ server_handler (SoupServer        *server,
                             "unknown_route", NULL, "This gateway does not serve that path.");
 }
 
+/* The hot path: what it may serve, plainly asked for, with a good key.
+ * Everything else (refusals included) is libsoup's. */
+static gboolean
+is_hot_route (PoolerExchange *exchange)
+{
+  const char *method = pooler_exchange_get_method (exchange);
+  const char *path = pooler_exchange_get_path (exchange);
+
+  if (method == SOUP_METHOD_POST)
+    return strcmp (path, "/backend-api/codex/responses") == 0 ||
+           strcmp (path, "/backend-api/codex/responses/compact") == 0;
+  return strcmp (path, "/backend-api/codex/models") == 0 ||
+         strcmp (path, "/backend-api/wham/usage") == 0;
+}
+
+static gboolean
+native_accept (PoolerHttpConn *conn,
+               PoolerExchange *exchange,
+               guint64         content_length,
+               gpointer        user_data)
+{
+  PoolerGateway *self = user_data;
+  SoupMessageHeaders *headers = pooler_exchange_get_request_headers (exchange);
+  g_autofree char *key = NULL;
+  PoolerKeyRecord *record = NULL;
+  const char *value;
+  gboolean repeated;
+
+  if (!is_hot_route (exchange) || content_length > self->max_body_size)
+    return FALSE;
+
+  value = single_header (headers, "Host", &repeated);
+  if (repeated || !host_allowed (self, value))
+    return FALSE;
+  value = single_header (headers, "Origin", &repeated);
+  if (repeated || !origin_allowed (self, value))
+    return FALSE;
+
+  key = bearer_token (headers);
+  if (pooler_service_check_key (self->service, key, &record) != POOLER_KEY_OK)
+    {
+      g_clear_pointer (&record, pooler_key_record_free);
+      return FALSE;
+    }
+
+  g_object_set_data_full (G_OBJECT (exchange), KEY_DATA, record, (GDestroyNotify) pooler_key_record_free);
+  return TRUE;
+}
+
+static void
+native_handle (PoolerHttpConn *conn,
+               PoolerExchange *exchange,
+               gpointer        user_data)
+{
+  PoolerGateway *self = user_data;
+
+  self->hot_requests++;
+  handle_backend_api (self, exchange, g_object_get_data (G_OBJECT (exchange), KEY_DATA));
+}
+
+static void hand_to_libsoup (PoolerGateway     *self,
+                             GSocketConnection *connection,
+                             GBytes            *already_read);
+
+static void
+native_handoff (PoolerHttpConn    *conn,
+                GSocketConnection *connection,
+                GBytes            *already_read,
+                gpointer           user_data)
+{
+  PoolerGateway *self = user_data;
+  g_autoptr(GSocketConnection) hold = g_object_ref (connection);
+
+  g_hash_table_remove (self->native, conn);
+  hand_to_libsoup (self, connection, already_read);
+}
+
+static void
+native_closed (PoolerHttpConn *conn,
+               gpointer        user_data)
+{
+  PoolerGateway *self = user_data;
+
+  g_hash_table_remove (self->native, conn);
+}
+
+static const PoolerHttpConnFuncs native_funcs = {
+  native_accept,
+  native_handle,
+  native_handoff,
+  native_closed,
+};
+
 static void
 connection_gone (gpointer  user_data,
                  GObject  *where_the_object_was)
@@ -645,6 +745,20 @@ sweep_closed_connections (gpointer user_data)
         g_ptr_array_add (gone, key);
     }
 
+  /* The hot path's connections time out here rather than by a timer each. */
+  {
+    g_autoptr(GPtrArray) native = g_ptr_array_new_with_free_func (g_object_unref);
+    gint64 now = g_get_monotonic_time ();
+
+    g_hash_table_iter_init (&iter, self->native);
+    while (g_hash_table_iter_next (&iter, &key, NULL))
+      g_ptr_array_add (native, g_object_ref (key));
+    for (guint i = 0; i < native->len; i++)
+      pooler_http_conn_check_timeouts (g_ptr_array_index (native, i), now,
+                                       (gint64) self->client_idle_seconds * G_USEC_PER_SEC,
+                                       (gint64) self->header_deadline_seconds * G_USEC_PER_SEC);
+  }
+
   for (guint i = 0; i < gone->len; i++)
     {
       GSocketConnection *connection = g_ptr_array_index (gone, i);
@@ -659,32 +773,26 @@ sweep_closed_connections (gpointer user_data)
   return G_SOURCE_CONTINUE;
 }
 
-static gboolean
-on_incoming (GSocketService    *service,
-             GSocketConnection *connection,
-             GObject           *source_object,
-             gpointer           user_data)
+static void
+hand_to_libsoup (PoolerGateway     *self,
+                 GSocketConnection *connection,
+                 GBytes            *already_read)
 {
-  PoolerGateway *self = user_data;
   g_autoptr(GSocketAddress) local = NULL;
   g_autoptr(GSocketAddress) remote = NULL;
+  g_autoptr(GIOStream) stream = NULL;
   g_autoptr(GError) error = NULL;
 
-  if (g_hash_table_size (self->connections) >= self->max_connections)
-    {
-      g_debug ("Connection limit (%u) reached; refusing a connection", self->max_connections);
-      g_io_stream_close (G_IO_STREAM (connection), NULL, NULL);
-      return TRUE;
-    }
-
-  /* Inactivity on any read or write wait ends the connection. SSE events
-   * are small writes: Nagle must not hold one back for an ACK. */
+  /* Inactivity on any read or write wait ends the connection. */
   g_socket_set_timeout (g_socket_connection_get_socket (connection), self->client_idle_seconds);
-  if (G_IS_TCP_CONNECTION (connection))
-    g_socket_set_option (g_socket_connection_get_socket (connection), IPPROTO_TCP, TCP_NODELAY, 1, NULL);
 
   local = g_socket_connection_get_local_address (connection, NULL);
   remote = g_socket_connection_get_remote_address (connection, NULL);
+  if (local == NULL || remote == NULL)
+    {
+      g_io_stream_close (G_IO_STREAM (connection), NULL, NULL);
+      return;
+    }
   /* libsoup 3.2 gives no GSocket for a stream handed to it; the proxy's
    * chunk writer finds it on the address libsoup keeps. A copy: the
    * socket caches its own address object, which must not hold it. */
@@ -701,15 +809,46 @@ on_incoming (GSocketService    *service,
       remote = copy;
     }
 
-  if (!soup_server_accept_iostream (self->server, G_IO_STREAM (connection), local, remote, &error))
+  if (already_read != NULL && g_bytes_get_size (already_read) > 0)
+    stream = pooler_handoff_stream_new (G_IO_STREAM (connection), already_read);
+  else
+    stream = G_IO_STREAM (g_object_ref (connection));
+
+  if (!soup_server_accept_iostream (self->server, stream, local, remote, &error))
     {
       g_debug ("Could not hand a connection to the server: %s", error->message);
-      return TRUE;
+      g_io_stream_close (G_IO_STREAM (connection), NULL, NULL);
+      return;
     }
 
   /* libsoup drops its reference when the connection closes. */
   g_hash_table_add (self->connections, connection);
   g_object_weak_ref (G_OBJECT (connection), connection_gone, self);
+}
+
+static gboolean
+on_incoming (GSocketService    *service,
+             GSocketConnection *connection,
+             GObject           *source_object,
+             gpointer           user_data)
+{
+  PoolerGateway *self = user_data;
+  PoolerHttpConn *conn;
+
+  if (pooler_gateway_get_connections (self) >= self->max_connections)
+    {
+      g_debug ("Connection limit (%u) reached; refusing a connection", self->max_connections);
+      g_io_stream_close (G_IO_STREAM (connection), NULL, NULL);
+      return TRUE;
+    }
+
+  /* SSE events are small writes: Nagle must not hold one back for an ACK. */
+  if (G_IS_TCP_CONNECTION (connection))
+    g_socket_set_option (g_socket_connection_get_socket (connection), IPPROTO_TCP, TCP_NODELAY, 1, NULL);
+
+  conn = pooler_http_conn_new (connection, POOLER_MAX_REQUEST_HEADERS, &native_funcs, self);
+  g_hash_table_add (self->native, conn);
+  pooler_http_conn_start (conn);
 
   return TRUE;
 }
@@ -720,6 +859,19 @@ pooler_gateway_dispose (GObject *object)
   PoolerGateway *self = (PoolerGateway *)object;
 
   pooler_gateway_stop (self);
+
+  if (self->native != NULL)
+    {
+      g_autoptr(GPtrArray) native = g_ptr_array_new_with_free_func (g_object_unref);
+      GHashTableIter iter;
+      gpointer conn;
+
+      g_hash_table_iter_init (&iter, self->native);
+      while (g_hash_table_iter_next (&iter, &conn, NULL))
+        g_ptr_array_add (native, g_object_ref (conn));
+      for (guint i = 0; i < native->len; i++)
+        pooler_http_conn_close (g_ptr_array_index (native, i));
+    }
 
   if (self->connections != NULL)
     {
@@ -746,6 +898,7 @@ pooler_gateway_finalize (GObject *object)
   PoolerGateway *self = (PoolerGateway *)object;
 
   g_clear_pointer (&self->connections, g_hash_table_unref);
+  g_clear_pointer (&self->native, g_hash_table_unref);
   g_clear_pointer (&self->extra_names, g_ptr_array_unref);
   g_clear_pointer (&self->allowed_hosts, g_strfreev);
   g_clear_pointer (&self->allowed_origins, g_strfreev);
@@ -770,6 +923,7 @@ pooler_gateway_init (PoolerGateway *self)
   self->client_idle_seconds = POOLER_CLIENT_IDLE_SECONDS;
   self->header_deadline_seconds = POOLER_HEADER_DEADLINE_SECONDS;
   self->connections = g_hash_table_new (NULL, NULL);
+  self->native = g_hash_table_new_full (NULL, NULL, g_object_unref, NULL);
   self->extra_names = g_ptr_array_new_with_free_func (g_free);
   self->server = soup_server_new (NULL, NULL);
   self->allowed_hosts = g_new0 (char *, 1);
@@ -978,7 +1132,15 @@ pooler_gateway_get_connections (PoolerGateway *self)
 {
   g_return_val_if_fail (POOLER_IS_GATEWAY (self), 0);
 
-  return g_hash_table_size (self->connections);
+  return g_hash_table_size (self->connections) + g_hash_table_size (self->native);
+}
+
+guint64
+pooler_gateway_get_hot_requests (PoolerGateway *self)
+{
+  g_return_val_if_fail (POOLER_IS_GATEWAY (self), 0);
+
+  return self->hot_requests;
 }
 
 void

@@ -1373,7 +1373,7 @@ forward_try_next (Forward *fw)
   forward_send (fw);
 }
 
-/* "finished" before we are done means the client is gone. It drops the
+/* The exchange is over, the answer out or the client gone. It drops the
  * exchange's reference. */
 static void
 on_client_finished (PoolerExchange *exchange,
@@ -1381,7 +1381,21 @@ on_client_finished (PoolerExchange *exchange,
 {
   Forward *fw = user_data;
 
-  client_went_away (fw);
+  if (pooler_exchange_is_gone (exchange))
+    {
+      if (fw->completed && fw->phase == PHASE_STREAMING && !fw->done)
+        {
+          /* It left after response.completed, before the upstream's end
+           * of body: it had the whole answer. (The Codex CLI does this.) */
+          g_autoptr(Forward) hold = forward_ref (fw);
+
+          if (fw->attempt_cancellable != NULL)
+            g_cancellable_cancel (fw->attempt_cancellable);
+          stream_finish (fw, NULL, NULL);
+        }
+      else
+        client_went_away (fw);
+    }
   g_clear_signal_handler (&fw->finished_handler, fw->exchange);
   g_clear_signal_handler (&fw->drained_handler, fw->exchange);
   forward_unref (fw);

@@ -1,0 +1,963 @@
+/* pooler-http-conn.c
+ *
+ * A connection is in one of four states: waiting for or reading a request
+ * head, reading an accepted request's body, answering, or done (closed or
+ * handed to libsoup). Its answer is written with sendmsg() straight from
+ * the caller's buffers; only what the socket does not take at once is
+ * copied, and written when the socket is writable.
+ *
+ * Copyright 2026 The Codex Pooler authors
+ * SPDX-License-Identifier: GPL-3.0-or-later
+ */
+#define G_LOG_DOMAIN "pooler-http-conn"
+
+#include "config.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/uio.h>
+
+#include "pooler-http-conn.h"
+
+typedef enum
+{
+  STATE_HEAD,   /* waiting for a request head, or reading one */
+  STATE_BODY,   /* reading an accepted request's body */
+  STATE_BUSY,   /* answering */
+  STATE_DONE,   /* closed, or handed to libsoup */
+} State;
+
+/* The exchange of a request served here. */
+#define POOLER_TYPE_HTTP_EXCHANGE (pooler_http_exchange_get_type ())
+G_DECLARE_FINAL_TYPE (PoolerHttpExchange, pooler_http_exchange, POOLER, HTTP_EXCHANGE, PoolerExchange)
+
+struct _PoolerHttpExchange
+{
+  PoolerExchange  parent_instance;
+
+  PoolerHttpConn *conn;      /* a reference while answering */
+  gboolean        no_body;   /* a streamed 1xx, 204 or 304 */
+};
+
+G_DEFINE_FINAL_TYPE (PoolerHttpExchange, pooler_http_exchange, POOLER_TYPE_EXCHANGE)
+
+struct _PoolerHttpConn
+{
+  GObject                    parent_instance;
+
+  GSocketConnection         *connection;
+  GSocket                   *socket;
+  int                        fd;
+  guint                      max_headers;
+  const PoolerHttpConnFuncs *funcs;
+  gpointer                   user_data;
+  State                      state;
+
+  guint8                    *buf;          /* POOLER_HTTP_CONN_MAX_HEAD */
+  gsize                      len;
+  guint8                    *body;         /* the accepted request's */
+  gsize                      body_len;
+  gsize                      body_size;
+  PoolerHttpExchange        *reading;      /* a reference, until handled */
+  PoolerHttpExchange        *answering;    /* not a reference: it holds us */
+
+  GSource                   *readable;     /* for the connection's life */
+  GSource                   *writable;     /* while the client lags */
+  guint                      pipeline_id;
+  GByteArray                *out;          /* not yet taken by the socket */
+  gsize                      out_start;
+  gboolean                   ending;       /* the answer is whole once out */
+  gboolean                   close_after;  /* "Connection: close" */
+
+  gint64                     last_activity;
+  gint64                     head_started;
+  gint64                     date_second;
+  char                       date[48];
+};
+
+G_DEFINE_FINAL_TYPE (PoolerHttpConn, pooler_http_conn, G_TYPE_OBJECT)
+
+static void conn_read (PoolerHttpConn *self);
+
+/* ------------------------------------------------------------------ */
+/* Ending */
+
+/* Closes the socket; an answer in progress ends with its client gone. */
+static void
+conn_close (PoolerHttpConn *self)
+{
+  g_autoptr(PoolerHttpConn) hold = g_object_ref (self);
+  PoolerHttpExchange *answering;
+
+  if (self->state == STATE_DONE)
+    return;
+  self->state = STATE_DONE;
+
+  if (self->readable != NULL)
+    {
+      g_source_destroy (self->readable);
+      g_clear_pointer (&self->readable, g_source_unref);
+    }
+  if (self->writable != NULL)
+    {
+      g_source_destroy (self->writable);
+      g_clear_pointer (&self->writable, g_source_unref);
+    }
+  g_clear_handle_id (&self->pipeline_id, g_source_remove);
+  g_io_stream_close (G_IO_STREAM (self->connection), NULL, NULL);
+  g_clear_object (&self->reading);
+  g_clear_pointer (&self->body, g_free);
+
+  answering = g_steal_pointer (&self->answering);
+  if (answering != NULL)
+    {
+      g_autoptr(PoolerHttpExchange) hold_exchange = g_object_ref (answering);
+
+      g_clear_object (&answering->conn);
+      pooler_exchange_emit_finished (POOLER_EXCHANGE (answering), TRUE);
+    }
+
+  self->funcs->closed (self, self->user_data);
+}
+
+static gboolean
+pipeline_next (gpointer user_data)
+{
+  PoolerHttpConn *self = user_data;
+
+  self->pipeline_id = 0;
+  conn_read (self);
+  return G_SOURCE_REMOVE;
+}
+
+static gboolean on_readable (GSocket      *socket,
+                             GIOCondition  condition,
+                             gpointer      user_data);
+
+static void
+watch_input (PoolerHttpConn *self)
+{
+  if (self->readable != NULL)
+    return;
+  self->readable = g_socket_create_source (self->socket, G_IO_IN, NULL);
+  g_source_set_callback (self->readable, (GSourceFunc) (void (*) (void)) on_readable, self, NULL);
+  g_source_attach (self->readable, g_main_context_get_thread_default ());
+}
+
+/* The whole answer is out: the connection waits for the next request. */
+static void
+conn_answered (PoolerHttpConn *self)
+{
+  g_autoptr(PoolerHttpConn) hold = g_object_ref (self);
+  PoolerHttpExchange *answering = g_steal_pointer (&self->answering);
+
+  self->ending = FALSE;
+  self->state = STATE_HEAD;
+  self->last_activity = g_get_monotonic_time ();
+  self->head_started = self->last_activity;
+
+  if (answering != NULL)
+    {
+      g_autoptr(PoolerHttpExchange) hold_exchange = g_object_ref (answering);
+
+      g_clear_object (&answering->conn);
+      pooler_exchange_emit_finished (POOLER_EXCHANGE (answering), FALSE);
+    }
+
+  if (self->state != STATE_HEAD)
+    return;
+  if (self->close_after)
+    {
+      conn_close (self);
+      return;
+    }
+  watch_input (self);
+  /* A pipelined request, read while this one was answered. */
+  if (self->len > 0 && self->pipeline_id == 0)
+    self->pipeline_id = g_idle_add_full (G_PRIORITY_DEFAULT, pipeline_next, self, NULL);
+}
+
+/* ------------------------------------------------------------------ */
+/* Writing */
+
+static gboolean on_writable (GSocket      *socket,
+                             GIOCondition  condition,
+                             gpointer      user_data);
+
+/* Writes what is pending and then @extra. What the socket does not take
+ * is kept for when it is writable. TRUE when all is out; FALSE when the
+ * rest waits (or the connection failed and is closed). */
+static gboolean
+conn_write (PoolerHttpConn     *self,
+            const struct iovec *extra,
+            guint               n_extra)
+{
+  struct iovec iov[8];
+  struct msghdr msg = { 0 };
+  guint n = 0;
+  guint first = 0;
+  gsize total = 0;
+
+  g_assert (n_extra < G_N_ELEMENTS (iov));
+
+  if (self->out_start < self->out->len)
+    {
+      iov[n].iov_base = self->out->data + self->out_start;
+      iov[n].iov_len = self->out->len - self->out_start;
+      total += iov[n++].iov_len;
+    }
+  for (guint i = 0; i < n_extra; i++)
+    if (extra[i].iov_len > 0)
+      {
+        iov[n] = extra[i];
+        total += iov[n++].iov_len;
+      }
+
+  /* While the socket is not writable, new bytes only queue. */
+  while (total > 0 && self->writable == NULL)
+    {
+      gssize wrote;
+
+      msg.msg_iov = iov + first;
+      msg.msg_iovlen = n - first;
+      wrote = sendmsg (self->fd, &msg, MSG_NOSIGNAL);
+      if (wrote < 0)
+        {
+          if (errno == EINTR)
+            continue;
+          if (errno == EAGAIN || errno == EWOULDBLOCK)
+            break;
+          g_debug ("Writing to a client failed: %s", g_strerror (errno));
+          conn_close (self);
+          return FALSE;
+        }
+
+      self->last_activity = g_get_monotonic_time ();
+      total -= (gsize) wrote;
+      while (wrote > 0)
+        {
+          gsize step = MIN ((gsize) wrote, iov[first].iov_len);
+
+          iov[first].iov_base = (guint8 *) iov[first].iov_base + step;
+          iov[first].iov_len -= step;
+          wrote -= (gssize) step;
+          if (iov[first].iov_len == 0)
+            first++;
+        }
+    }
+
+  /* Keep the rest: what was pending is still in out, behind the part
+   * written; the new pieces are copied after it. */
+  {
+    gsize pending_before = self->out->len - self->out_start;
+    gsize keep_from_out = 0;
+    guint i = first;
+
+    if (pending_before > 0)
+      {
+        if (first == 0)
+          keep_from_out = iov[0].iov_len;
+        i = MAX (first, 1);
+      }
+    self->out_start = self->out->len - keep_from_out;
+    if (self->out_start == self->out->len)
+      {
+        g_byte_array_set_size (self->out, 0);
+        self->out_start = 0;
+      }
+    for (; i < n; i++)
+      if (iov[i].iov_len > 0)
+        g_byte_array_append (self->out, iov[i].iov_base, (guint) iov[i].iov_len);
+  }
+
+  if (total == 0)
+    return TRUE;
+
+  if (self->writable == NULL)
+    {
+      self->last_activity = g_get_monotonic_time ();
+      self->writable = g_socket_create_source (self->socket, G_IO_OUT, NULL);
+      g_source_set_callback (self->writable, (GSourceFunc) (void (*) (void)) on_writable, self, NULL);
+      g_source_attach (self->writable, g_main_context_get_thread_default ());
+    }
+  return FALSE;
+}
+
+static gboolean
+on_writable (GSocket      *socket,
+             GIOCondition  condition,
+             gpointer      user_data)
+{
+  PoolerHttpConn *self = user_data;
+  g_autoptr(PoolerHttpConn) hold = g_object_ref (self);
+
+  g_source_destroy (self->writable);
+  g_clear_pointer (&self->writable, g_source_unref);
+
+  if (!conn_write (self, NULL, 0))
+    return G_SOURCE_REMOVE;
+
+  if (self->ending)
+    conn_answered (self);
+  else if (self->answering != NULL)
+    pooler_exchange_emit_drained (POOLER_EXCHANGE (self->answering));
+
+  return G_SOURCE_REMOVE;
+}
+
+static const char *
+conn_date (PoolerHttpConn *self)
+{
+  gint64 now = g_get_real_time () / G_USEC_PER_SEC;
+
+  if (now != self->date_second)
+    {
+      g_autoptr(GDateTime) time = g_date_time_new_from_unix_utc (now);
+      g_autofree char *text = soup_date_time_to_string (time, SOUP_DATE_HTTP);
+
+      g_strlcpy (self->date, text != NULL ? text : "", sizeof self->date);
+      self->date_second = now;
+    }
+
+  return self->date;
+}
+
+static void
+out_append (PoolerHttpConn *self,
+            const char     *text)
+{
+  g_byte_array_append (self->out, (const guint8 *) text, (guint) strlen (text));
+}
+
+static gboolean
+is_framing_header (const char *name)
+{
+  return g_ascii_strcasecmp (name, "Content-Length") == 0 ||
+         g_ascii_strcasecmp (name, "Transfer-Encoding") == 0 ||
+         g_ascii_strcasecmp (name, "Connection") == 0 ||
+         g_ascii_strcasecmp (name, "Keep-Alive") == 0 ||
+         g_ascii_strcasecmp (name, "Date") == 0;
+}
+
+/* Queues the status line and headers. @content_length < 0: chunked. */
+static void
+conn_queue_head (PoolerHttpConn     *self,
+                 guint               status,
+                 SoupMessageHeaders *headers,
+                 const char         *content_type,
+                 gint64              content_length,
+                 gboolean            no_body)
+{
+  SoupMessageHeadersIter iter;
+  const char *name, *value;
+  char line[128];
+
+  if (soup_message_headers_header_contains (headers, "Connection", "close"))
+    self->close_after = TRUE;
+
+  g_snprintf (line, sizeof line, "HTTP/1.1 %u %s\r\nDate: %s\r\n",
+              status, soup_status_get_phrase (status), conn_date (self));
+  out_append (self, line);
+
+  soup_message_headers_iter_init (&iter, headers);
+  while (soup_message_headers_iter_next (&iter, &name, &value))
+    {
+      if (is_framing_header (name) ||
+          (content_type != NULL && g_ascii_strcasecmp (name, "Content-Type") == 0) ||
+          strpbrk (value, "\r\n") != NULL)
+        continue;
+      out_append (self, name);
+      out_append (self, ": ");
+      out_append (self, value);
+      out_append (self, "\r\n");
+    }
+  if (content_type != NULL)
+    {
+      out_append (self, "Content-Type: ");
+      out_append (self, content_type);
+      out_append (self, "\r\n");
+    }
+  if (content_length >= 0)
+    {
+      g_snprintf (line, sizeof line, "Content-Length: %" G_GINT64_FORMAT "\r\n", content_length);
+      out_append (self, line);
+    }
+  else if (!no_body)
+    out_append (self, "Transfer-Encoding: chunked\r\n");
+  if (self->close_after)
+    out_append (self, "Connection: close\r\n");
+  out_append (self, "\r\n");
+}
+
+/* ------------------------------------------------------------------ */
+/* Reading */
+
+/* RFC 9110 token characters. */
+static inline gboolean
+is_tchar (guchar c)
+{
+  if (g_ascii_isalnum (c))
+    return TRUE;
+  switch (c)
+    {
+    case '!': case '#': case '$': case '%': case '&': case '\'': case '*':
+    case '+': case '-': case '.': case '^': case '_': case '`': case '|': case '~':
+      return TRUE;
+    default:
+      return FALSE;
+    }
+}
+
+/* Parses the head in buf[0, head_len) into a new exchange. NULL when the
+ * request is not for here (libsoup judges it). */
+static PoolerHttpExchange *
+parse_head (PoolerHttpConn *self,
+            gsize           head_len,
+            guint64        *content_length)
+{
+  char *p = (char *) self->buf;
+  char *end = p + head_len;
+  const char *method;
+  char *target, *target_end, *query;
+  g_autoptr(SoupMessageHeaders) headers = NULL;
+  const char *length;
+  PoolerHttpExchange *exchange;
+  guint n_headers = 0;
+
+  if (memcmp (p, "POST ", 5) == 0)
+    method = SOUP_METHOD_POST, p += 5;
+  else if (memcmp (p, "GET ", 4) == 0)
+    method = SOUP_METHOD_GET, p += 4;
+  else
+    return NULL;
+
+  target = p;
+  while (p < end && *p != ' ')
+    {
+      if ((guchar) *p <= 0x20 || *p == 0x7f)
+        return NULL;
+      p++;
+    }
+  if (p == target || *target != '/' || end - p < 11 || memcmp (p, " HTTP/1.1\r\n", 11) != 0)
+    return NULL;
+  target_end = p;
+  p += 11;
+
+  headers = soup_message_headers_new (SOUP_MESSAGE_HEADERS_REQUEST);
+  for (;;)
+    {
+      char *line_end = memchr (p, '\r', (gsize) (end - p));
+      char *name_end, *value, *value_end;
+      char saved_colon, saved_end;
+
+      if (line_end == NULL || line_end + 1 >= end || line_end[1] != '\n' ||
+          memchr (p, '\n', (gsize) (line_end - p)) != NULL)
+        return NULL;
+      if (line_end == p)
+        break;
+      if (++n_headers > self->max_headers)
+        return NULL;
+
+      name_end = p;
+      while (name_end < line_end && is_tchar ((guchar) *name_end))
+        name_end++;
+      if (name_end == p || name_end == line_end || *name_end != ':')
+        return NULL;
+      value = name_end + 1;
+      while (value < line_end && (*value == ' ' || *value == '\t'))
+        value++;
+      value_end = line_end;
+      while (value_end > value && (value_end[-1] == ' ' || value_end[-1] == '\t'))
+        value_end--;
+      for (const char *c = value; c < value_end; c++)
+        if (((guchar) *c < 0x20 && *c != '\t') || *c == 0x7f)
+          return NULL;
+
+      /* Terminated in place for the copy, then put back: the bytes may
+       * still go to libsoup. */
+      saved_colon = *name_end;
+      saved_end = *value_end;
+      *name_end = '\0';
+      *value_end = '\0';
+      soup_message_headers_append (headers, p, value);
+      *name_end = saved_colon;
+      *value_end = saved_end;
+
+      p = line_end + 2;
+    }
+
+  /* Bodies framed other than by a length, and protocol changes, are
+   * libsoup's to handle. */
+  if (soup_message_headers_get_one (headers, "Transfer-Encoding") != NULL ||
+      soup_message_headers_get_one (headers, "Expect") != NULL ||
+      soup_message_headers_get_one (headers, "Upgrade") != NULL)
+    return NULL;
+
+  *content_length = 0;
+  length = soup_message_headers_get_list (headers, "Content-Length");
+  if (length != NULL)
+    {
+      gsize digits = strspn (length, "0123456789");
+
+      if (digits == 0 || digits > 15 || length[digits] != '\0')
+        return NULL;
+      *content_length = g_ascii_strtoull (length, NULL, 10);
+    }
+  if (method == SOUP_METHOD_GET && *content_length > 0)
+    return NULL;
+
+  self->close_after = soup_message_headers_header_contains (headers, "Connection", "close");
+
+  query = memchr (target, '?', (gsize) (target_end - target));
+  exchange = g_object_new (POOLER_TYPE_HTTP_EXCHANGE, NULL);
+  pooler_exchange_set_request (POOLER_EXCHANGE (exchange), method,
+                               g_strndup (target, (gsize) ((query != NULL ? query : target_end) - target)),
+                               query != NULL ? g_strndup (query + 1, (gsize) (target_end - query - 1)) : NULL,
+                               g_steal_pointer (&headers), NULL);
+
+  return exchange;
+}
+
+/* The connection goes to libsoup with everything read of it. */
+static void
+conn_handoff (PoolerHttpConn *self)
+{
+  g_autoptr(PoolerHttpConn) hold = g_object_ref (self);
+  g_autoptr(GBytes) already_read = g_bytes_new (self->buf, self->len);
+
+  self->state = STATE_DONE;
+  if (self->readable != NULL)
+    {
+      g_source_destroy (self->readable);
+      g_clear_pointer (&self->readable, g_source_unref);
+    }
+  g_clear_handle_id (&self->pipeline_id, g_source_remove);
+  self->funcs->handoff (self, self->connection, already_read, self->user_data);
+}
+
+/* The accepted request is whole: answer it. */
+static void
+conn_dispatch (PoolerHttpConn *self)
+{
+  g_autoptr(PoolerHttpConn) hold = g_object_ref (self);
+  g_autoptr(PoolerHttpExchange) exchange = g_steal_pointer (&self->reading);
+
+  pooler_exchange_set_request_body (POOLER_EXCHANGE (exchange),
+                                    g_bytes_new_take (g_steal_pointer (&self->body), self->body_size));
+  self->state = STATE_BUSY;
+  self->answering = exchange;
+  exchange->conn = g_object_ref (self);
+  self->funcs->handle (self, POOLER_EXCHANGE (exchange), self->user_data);
+}
+
+/* Reads the body straight into its own buffer. */
+static void
+read_body (PoolerHttpConn *self)
+{
+  while (self->body_len < self->body_size)
+    {
+      gssize n = recv (self->fd, self->body + self->body_len, self->body_size - self->body_len, MSG_DONTWAIT);
+
+      if (n > 0)
+        {
+          self->body_len += (gsize) n;
+          self->last_activity = g_get_monotonic_time ();
+          continue;
+        }
+      if (n < 0 && errno == EINTR)
+        continue;
+      if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
+        return;
+      conn_close (self);
+      return;
+    }
+
+  conn_dispatch (self);
+}
+
+/* A whole head is at the start of buf: take it here or hand it off. */
+static void
+take_head (PoolerHttpConn *self,
+           gsize           head_len)
+{
+  guint64 content_length = 0;
+  g_autoptr(PoolerHttpExchange) exchange = parse_head (self, head_len, &content_length);
+  gsize from_buffer;
+
+  if (exchange == NULL ||
+      !self->funcs->accept (self, POOLER_EXCHANGE (exchange), content_length, self->user_data))
+    {
+      conn_handoff (self);
+      return;
+    }
+
+  self->reading = g_steal_pointer (&exchange);
+  self->body_size = (gsize) content_length;
+  self->body_len = 0;
+  self->body = g_malloc (MAX (self->body_size, 1));
+  from_buffer = MIN (self->len - head_len, self->body_size);
+  memcpy (self->body, self->buf + head_len, from_buffer);
+  self->body_len = from_buffer;
+  self->len -= head_len + from_buffer;
+  memmove (self->buf, self->buf + head_len + from_buffer, self->len);
+  self->state = STATE_BODY;
+
+  read_body (self);
+}
+
+/* The end of the head in buf, or 0. */
+static gsize
+find_head_end (PoolerHttpConn *self)
+{
+  const guint8 *found = memmem (self->buf, self->len, "\r\n\r\n", 4);
+
+  return found != NULL ? (gsize) (found - self->buf) + 4 : 0;
+}
+
+static void
+read_head (PoolerHttpConn *self)
+{
+  for (;;)
+    {
+      gsize head_len = self->len > 0 ? find_head_end (self) : 0;
+      gssize n;
+
+      if (head_len > 0)
+        {
+          take_head (self, head_len);
+          return;
+        }
+      if (self->len == POOLER_HTTP_CONN_MAX_HEAD)
+        {
+          conn_handoff (self);
+          return;
+        }
+
+      n = recv (self->fd, self->buf + self->len, POOLER_HTTP_CONN_MAX_HEAD - self->len, MSG_DONTWAIT);
+      if (n > 0)
+        {
+          gint64 now = g_get_monotonic_time ();
+
+          if (self->len == 0)
+            self->head_started = now;
+          self->len += (gsize) n;
+          self->last_activity = now;
+          continue;
+        }
+      if (n < 0 && errno == EINTR)
+        continue;
+      if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
+        return;
+      /* The client closed (or the connection broke) between requests. */
+      conn_close (self);
+      return;
+    }
+}
+
+/* Input while answering: a pipelined request (kept for later) or the
+ * client going away. */
+static void
+read_while_busy (PoolerHttpConn *self)
+{
+  gssize n;
+
+  if (self->len == POOLER_HTTP_CONN_MAX_HEAD)
+    {
+      /* Full: stop watching until the answer is out. */
+      g_source_destroy (self->readable);
+      g_clear_pointer (&self->readable, g_source_unref);
+      return;
+    }
+
+  n = recv (self->fd, self->buf + self->len, POOLER_HTTP_CONN_MAX_HEAD - self->len, MSG_DONTWAIT);
+  if (n > 0)
+    {
+      if (self->len == 0)
+        self->head_started = g_get_monotonic_time ();
+      self->len += (gsize) n;
+      return;
+    }
+  if (n < 0 && (errno == EINTR || errno == EAGAIN || errno == EWOULDBLOCK))
+    return;
+  g_debug ("A client went away before its answer was complete");
+  conn_close (self);
+}
+
+static void
+conn_read (PoolerHttpConn *self)
+{
+  g_autoptr(PoolerHttpConn) hold = g_object_ref (self);
+
+  switch (self->state)
+    {
+    case STATE_HEAD:
+      read_head (self);
+      break;
+    case STATE_BODY:
+      read_body (self);
+      break;
+    case STATE_BUSY:
+      read_while_busy (self);
+      break;
+    case STATE_DONE:
+    default:
+      break;
+    }
+}
+
+static gboolean
+on_readable (GSocket      *socket,
+             GIOCondition  condition,
+             gpointer      user_data)
+{
+  conn_read (user_data);
+  /* The source is destroyed (and so removed) whenever it is unwanted. */
+  return G_SOURCE_CONTINUE;
+}
+
+/* ------------------------------------------------------------------ */
+/* The exchange */
+
+static void
+pooler_http_exchange_respond (PoolerExchange *exchange,
+                              guint           status,
+                              const char     *content_type,
+                              GBytes         *body)
+{
+  PoolerHttpConn *conn = POOLER_HTTP_EXCHANGE (exchange)->conn;
+  struct iovec iov;
+  gsize size;
+
+  if (conn == NULL)
+    return;
+
+  iov.iov_base = (void *) g_bytes_get_data (body, &size);
+  iov.iov_len = size;
+  conn_queue_head (conn, status, pooler_exchange_get_response_headers (exchange), content_type,
+                   (gint64) size, FALSE);
+  conn->ending = TRUE;
+  if (conn_write (conn, &iov, 1))
+    conn_answered (conn);
+}
+
+static void
+pooler_http_exchange_stream_begin (PoolerExchange *exchange,
+                                   guint           status)
+{
+  PoolerHttpExchange *self = POOLER_HTTP_EXCHANGE (exchange);
+
+  if (self->conn == NULL)
+    return;
+
+  self->no_body = status < 200 || status == SOUP_STATUS_NO_CONTENT || status == SOUP_STATUS_NOT_MODIFIED;
+  /* Queued only: it goes out with the first chunk, in one write. */
+  conn_queue_head (self->conn, status, pooler_exchange_get_response_headers (exchange), NULL,
+                   -1, self->no_body);
+}
+
+static void
+pooler_http_exchange_stream_write (PoolerExchange *exchange,
+                                   GBytes         *bytes)
+{
+  PoolerHttpExchange *self = POOLER_HTTP_EXCHANGE (exchange);
+  struct iovec iov[3];
+  char size_line[32];
+  gsize size;
+
+  if (self->conn == NULL || self->no_body)
+    return;
+
+  iov[1].iov_base = (void *) g_bytes_get_data (bytes, &size);
+  iov[1].iov_len = size;
+  iov[0].iov_base = size_line;
+  iov[0].iov_len = (gsize) g_snprintf (size_line, sizeof size_line, "%" G_GSIZE_MODIFIER "x\r\n", size);
+  iov[2].iov_base = (void *) "\r\n";
+  iov[2].iov_len = 2;
+  conn_write (self->conn, iov, 3);
+}
+
+static gboolean
+pooler_http_exchange_is_drained (PoolerExchange *exchange)
+{
+  PoolerHttpConn *conn = POOLER_HTTP_EXCHANGE (exchange)->conn;
+
+  return conn == NULL || conn->writable == NULL;
+}
+
+static void
+pooler_http_exchange_stream_end (PoolerExchange *exchange)
+{
+  PoolerHttpExchange *self = POOLER_HTTP_EXCHANGE (exchange);
+  PoolerHttpConn *conn = self->conn;
+  struct iovec iov = { (void *) "0\r\n\r\n", self->no_body ? 0 : 5 };
+
+  if (conn == NULL)
+    return;
+
+  conn->ending = TRUE;
+  if (conn_write (conn, &iov, 1))
+    conn_answered (conn);
+}
+
+static void
+pooler_http_exchange_dispose (GObject *object)
+{
+  PoolerHttpExchange *self = POOLER_HTTP_EXCHANGE (object);
+
+  /* Dropped unanswered (or half answered): the client cannot be told
+   * anything coherent any more. */
+  if (self->conn != NULL)
+    {
+      PoolerHttpConn *conn = g_steal_pointer (&self->conn);
+
+      g_warning ("A request was dropped without a complete answer");
+      if (conn->answering == self)
+        conn->answering = NULL;
+      conn_close (conn);
+      g_object_unref (conn);
+    }
+
+  G_OBJECT_CLASS (pooler_http_exchange_parent_class)->dispose (object);
+}
+
+static void
+pooler_http_exchange_class_init (PoolerHttpExchangeClass *klass)
+{
+  GObjectClass *object_class = G_OBJECT_CLASS (klass);
+  PoolerExchangeClass *exchange_class = POOLER_EXCHANGE_CLASS (klass);
+
+  object_class->dispose = pooler_http_exchange_dispose;
+  exchange_class->respond = pooler_http_exchange_respond;
+  exchange_class->stream_begin = pooler_http_exchange_stream_begin;
+  exchange_class->stream_write = pooler_http_exchange_stream_write;
+  exchange_class->is_drained = pooler_http_exchange_is_drained;
+  exchange_class->stream_end = pooler_http_exchange_stream_end;
+}
+
+static void
+pooler_http_exchange_init (PoolerHttpExchange *self)
+{
+}
+
+/* ------------------------------------------------------------------ */
+/* The connection */
+
+static void
+pooler_http_conn_finalize (GObject *object)
+{
+  PoolerHttpConn *self = POOLER_HTTP_CONN (object);
+
+  g_assert (self->readable == NULL && self->writable == NULL && self->pipeline_id == 0);
+
+  g_clear_object (&self->reading);
+  g_clear_pointer (&self->body, g_free);
+  g_clear_pointer (&self->buf, g_free);
+  g_clear_pointer (&self->out, g_byte_array_unref);
+  g_clear_object (&self->socket);
+  g_clear_object (&self->connection);
+
+  G_OBJECT_CLASS (pooler_http_conn_parent_class)->finalize (object);
+}
+
+static void
+pooler_http_conn_class_init (PoolerHttpConnClass *klass)
+{
+  GObjectClass *object_class = G_OBJECT_CLASS (klass);
+
+  object_class->finalize = pooler_http_conn_finalize;
+}
+
+static void
+pooler_http_conn_init (PoolerHttpConn *self)
+{
+}
+
+PoolerHttpConn *
+pooler_http_conn_new (GSocketConnection         *connection,
+                      guint                      max_headers,
+                      const PoolerHttpConnFuncs *funcs,
+                      gpointer                   user_data)
+{
+  PoolerHttpConn *self;
+
+  g_return_val_if_fail (G_IS_SOCKET_CONNECTION (connection), NULL);
+  g_return_val_if_fail (funcs != NULL, NULL);
+
+  self = g_object_new (POOLER_TYPE_HTTP_CONN, NULL);
+  self->connection = g_object_ref (connection);
+  self->socket = g_object_ref (g_socket_connection_get_socket (connection));
+  self->fd = g_socket_get_fd (self->socket);
+  self->max_headers = max_headers;
+  self->funcs = funcs;
+  self->user_data = user_data;
+  self->buf = g_malloc (POOLER_HTTP_CONN_MAX_HEAD);
+  self->out = g_byte_array_new ();
+  self->last_activity = g_get_monotonic_time ();
+  self->head_started = self->last_activity;
+  /* Waits are bounded by the sweep (pooler_http_conn_check_timeouts()):
+   * a socket timeout would re-arm, and wake the loop, on every dispatch. */
+  g_socket_set_timeout (self->socket, 0);
+
+  return self;
+}
+
+void
+pooler_http_conn_start (PoolerHttpConn *self)
+{
+  g_return_if_fail (POOLER_IS_HTTP_CONN (self));
+
+  if (self->state == STATE_HEAD)
+    watch_input (self);
+}
+
+GSocketConnection *
+pooler_http_conn_get_connection (PoolerHttpConn *self)
+{
+  g_return_val_if_fail (POOLER_IS_HTTP_CONN (self), NULL);
+
+  return self->connection;
+}
+
+void
+pooler_http_conn_check_timeouts (PoolerHttpConn *self,
+                                 gint64          now,
+                                 gint64          idle_us,
+                                 gint64          header_us)
+{
+  gboolean late = FALSE;
+
+  g_return_if_fail (POOLER_IS_HTTP_CONN (self));
+
+  switch (self->state)
+    {
+    case STATE_HEAD:
+      late = self->len == 0 ? now - self->last_activity > idle_us
+                            : now - self->head_started > header_us;
+      break;
+    case STATE_BODY:
+      late = now - self->last_activity > idle_us;
+      break;
+    case STATE_BUSY:
+      late = self->writable != NULL && now - self->last_activity > idle_us;
+      break;
+    case STATE_DONE:
+    default:
+      break;
+    }
+
+  if (late)
+    {
+      g_debug ("Closing a client connection that waited too long");
+      conn_close (self);
+    }
+}
+
+void
+pooler_http_conn_close (PoolerHttpConn *self)
+{
+  g_return_if_fail (POOLER_IS_HTTP_CONN (self));
+
+  conn_close (self);
+}
