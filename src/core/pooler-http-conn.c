@@ -142,6 +142,10 @@ watch_input (PoolerHttpConn *self)
   if (self->readable != NULL)
     return;
   self->readable = g_socket_create_source (self->socket, G_IO_IN, NULL);
+  /* GLib 2.74 blocks a source while it dispatches: its fd leaves the
+   * context's poll set and comes back, each time waking the context
+   * (an eventfd write). Our callbacks never iterate the loop. */
+  g_source_set_can_recurse (self->readable, TRUE);
   g_source_set_callback (self->readable, (GSourceFunc) (void (*) (void)) on_readable, self, NULL);
   g_source_attach (self->readable, g_main_context_get_thread_default ());
 }

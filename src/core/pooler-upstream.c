@@ -276,6 +276,9 @@ conn_watch (Conn *conn)
   if (conn->watch != NULL)
     return;
   conn->watch = g_pollable_input_stream_create_source (G_POLLABLE_INPUT_STREAM (conn->in), NULL);
+  /* Not blocked while it dispatches: blocking takes its fd out of the
+   * poll set and back, and each wakes the context (GLib 2.74). */
+  g_source_set_can_recurse (conn->watch, TRUE);
   g_source_set_callback (conn->watch, (GSourceFunc) (void (*) (void)) conn_readable, conn, NULL);
   g_source_attach (conn->watch, g_main_context_get_thread_default ());
 }
