@@ -251,6 +251,7 @@ coalesce_touch (GHashTable *latest,
 static int
 write_batch (PoolerStoreWriter *self,
              GPtrArray         *batch,
+             GHashTable        *requests,
              GHashTable        *keys,
              GHashTable        *accounts)
 {
@@ -263,7 +264,10 @@ write_batch (PoolerStoreWriter *self,
     {
       const WriterOp *op = g_ptr_array_index (batch, i);
 
+      /* A request pushed twice in one batch (started, then done) is
+       * written once, as its last push has it. */
       if (op->kind == WRITER_OP_REQUEST &&
+          g_hash_table_lookup (requests, op->record->id) == op &&
           (rc = write_request (self, op->record)) != SQLITE_OK)
         return rc;
       /* In queue order; the statement's guard keeps the newest anyway. */
@@ -293,6 +297,7 @@ static void
 run_batch (PoolerStoreWriter *self,
            GPtrArray         *batch)
 {
+  g_autoptr(GHashTable) requests = g_hash_table_new (g_str_hash, g_str_equal);
   g_autoptr(GHashTable) keys = g_hash_table_new (g_str_hash, g_str_equal);
   g_autoptr(GHashTable) accounts = g_hash_table_new (g_str_hash, g_str_equal);
   gulong backoff = FIRST_BACKOFF_US;
@@ -306,6 +311,7 @@ run_batch (PoolerStoreWriter *self,
       switch (op->kind)
         {
         case WRITER_OP_REQUEST:
+          g_hash_table_insert (requests, op->record->id, op);
           n_requests++;
           n_writes++;
           break;
@@ -334,7 +340,7 @@ run_batch (PoolerStoreWriter *self,
   for (guint retry = 0; ; retry++)
     {
       g_autofree char *message = NULL;
-      int rc = write_batch (self, batch, keys, accounts);
+      int rc = write_batch (self, batch, requests, keys, accounts);
 
       if (rc == SQLITE_OK)
         {
