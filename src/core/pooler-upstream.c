@@ -270,16 +270,35 @@ conn_readable (GObject  *pollable,
   return G_SOURCE_REMOVE;
 }
 
+static gboolean
+conn_socket_readable (GSocket      *socket,
+                      GIOCondition  condition,
+                      gpointer      user_data)
+{
+  return conn_readable (NULL, user_data);
+}
+
 static void
 conn_watch (Conn *conn)
 {
   if (conn->watch != NULL)
     return;
-  conn->watch = g_pollable_input_stream_create_source (G_POLLABLE_INPUT_STREAM (conn->in), NULL);
-  /* Not blocked while it dispatches: blocking takes its fd out of the
-   * poll set and back, and each wakes the context (GLib 2.74). */
+  /* A plain connection is watched on its socket: a pollable stream's
+   * source dispatches through a child source, and GLib 2.74 blocks a
+   * dispatching source (its fd leaves the poll set and returns, each
+   * time waking the context) unless it may recurse, which a child's
+   * setting cannot be made. TLS needs the stream's own readiness. */
+  if (G_IS_TLS_CONNECTION (conn->stream))
+    {
+      conn->watch = g_pollable_input_stream_create_source (G_POLLABLE_INPUT_STREAM (conn->in), NULL);
+      g_source_set_callback (conn->watch, (GSourceFunc) (void (*) (void)) conn_readable, conn, NULL);
+    }
+  else
+    {
+      conn->watch = g_socket_create_source (conn->socket, G_IO_IN, NULL);
+      g_source_set_callback (conn->watch, (GSourceFunc) (void (*) (void)) conn_socket_readable, conn, NULL);
+    }
   g_source_set_can_recurse (conn->watch, TRUE);
-  g_source_set_callback (conn->watch, (GSourceFunc) (void (*) (void)) conn_readable, conn, NULL);
   g_source_attach (conn->watch, g_main_context_get_thread_default ());
 }
 
