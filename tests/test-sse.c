@@ -131,6 +131,44 @@ test_sse_usage (void)
   g_assert_false (pooler_sse_parse_usage ("not json", 8, &usage));
 }
 
+/* The last event is read without a tree: only response.id and
+ * response.usage count, wherever else such names appear. */
+static void
+test_sse_completed_scan (void)
+{
+  const char *event =
+    "{\"type\":\"response.completed\",\"usage\":{\"input_tokens\":1},"
+    "\"response\":{\"output\":[{\"usage\":{\"input_tokens\":2},\"text\":\"\\\"usage\\\":{\"}],"
+    "\"id\":\"resp_\\u0041b\",\"usage\":{\"input_tokens\":7,\"output_tokens\":3,"
+    "\"input_tokens_details\":{\"cached_tokens\":5},"
+    "\"output_tokens_details\":{\"reasoning_tokens\":2,\"cached_tokens\":9},\"total\":1.5e3}}}";
+  g_autofree char *id = NULL;
+  PoolerUsage usage;
+
+  g_assert_true (pooler_sse_parse_completed (event, strlen (event), &usage, &id));
+  g_assert_cmpstr (id, ==, "resp_Ab");
+  g_assert_cmpint (usage.input_tokens, ==, 7);
+  g_assert_cmpint (usage.output_tokens, ==, 3);
+  g_assert_cmpint (usage.cached_tokens, ==, 5);
+  g_assert_cmpint (usage.reasoning_tokens, ==, 2);
+  g_clear_pointer (&id, g_free);
+
+  /* Not integers: unknown, not garbage. */
+  event = "{\"response\":{\"usage\":{\"input_tokens\":\"7\",\"output_tokens\":2.5}}}";
+  g_assert_true (pooler_sse_parse_completed (event, strlen (event), &usage, &id));
+  g_assert_null (id);
+  g_assert_cmpint (usage.input_tokens, ==, -1);
+  g_assert_cmpint (usage.output_tokens, ==, -1);
+
+  /* Broken JSON counts for nothing, even what was read before the break. */
+  event = "{\"response\":{\"id\":\"resp_1\",\"usage\":{\"input_tokens\":7}";
+  g_assert_false (pooler_sse_parse_completed (event, strlen (event), &usage, &id));
+  g_assert_null (id);
+  g_assert_cmpint (usage.input_tokens, ==, -1);
+  event = "{\"response\":{\"usage\":{\"input_tokens\":7}}} trailing";
+  g_assert_false (pooler_sse_parse_completed (event, strlen (event), &usage, NULL));
+}
+
 static void
 test_sse_error_code (void)
 {
@@ -176,6 +214,7 @@ main (int   argc,
   g_test_add_func ("/sse/fixture-any-split", test_sse_fixture_any_split);
   g_test_add_func ("/sse/byte-by-byte-crlf", test_sse_byte_by_byte_crlf);
   g_test_add_func ("/sse/usage", test_sse_usage);
+  g_test_add_func ("/sse/completed-scan", test_sse_completed_scan);
   g_test_add_func ("/sse/error-code", test_sse_error_code);
   g_test_add_func ("/sse/oversized-event", test_sse_oversized_event);
 

@@ -12,254 +12,20 @@
 
 #include "pooler-error.h"
 #include "pooler-json.h"
+#include "pooler-json-scan.h"
 #include "pooler-request-body.h"
 
-typedef struct
-{
-  const char *p;
-  const char *end;
-  GError    **error;
-} Scanner;
-
 static gboolean
-fail (Scanner    *s,
-      const char *message)
-{
-  if (s->error != NULL && *s->error == NULL)
-    g_set_error_literal (s->error, POOLER_ERROR, POOLER_ERROR_INVALID, message);
-  return FALSE;
-}
-
-static void
-skip_ws (Scanner *s)
-{
-  while (s->p < s->end && (*s->p == ' ' || *s->p == '\t' || *s->p == '\n' || *s->p == '\r'))
-    s->p++;
-}
-
-static int
-hex_value (char c)
-{
-  if (c >= '0' && c <= '9')
-    return c - '0';
-  if (c >= 'a' && c <= 'f')
-    return c - 'a' + 10;
-  if (c >= 'A' && c <= 'F')
-    return c - 'A' + 10;
-  return -1;
-}
-
-static gboolean
-read_hex4 (const char *p,
-           gunichar   *out)
-{
-  gunichar v = 0;
-
-  for (guint i = 0; i < 4; i++)
-    {
-      int h = hex_value (p[i]);
-      if (h < 0)
-        return FALSE;
-      v = (v << 4) | (gunichar) h;
-    }
-
-  *out = v;
-  return TRUE;
-}
-
-#define SWAR_ONES  G_GUINT64_CONSTANT (0x0101010101010101)
-#define SWAR_HIGHS G_GUINT64_CONSTANT (0x8080808080808080)
-
-/* Whether any byte of @x is a quote, a backslash or a control character
- * (below 0x20): the bytes that end a run of plain string text. */
-static inline gboolean
-swar_has_special (guint64 x)
-{
-  guint64 quote = x ^ (SWAR_ONES * '"');
-  guint64 backslash = x ^ (SWAR_ONES * '\\');
-  guint64 zero_q = (quote - SWAR_ONES) & ~quote;
-  guint64 zero_b = (backslash - SWAR_ONES) & ~backslash;
-  guint64 below = (x - SWAR_ONES * 0x20) & ~x;
-
-  return ((zero_q | zero_b | below) & SWAR_HIGHS) != 0;
-}
-
-/* Reads a string at s->p (which is at the opening quote). When @out is not
- * NULL the unescaped text is appended to it. */
-static gboolean
-read_string (Scanner *s,
-             GString *out)
-{
-  g_assert (s->p < s->end && *s->p == '"');
-  s->p++;
-
-  while (s->p < s->end)
-    {
-      const char *run = s->p;
-
-      /* Eight bytes at a time past the plain text, which is nearly all of
-       * a 38 KB request; the byte loop below finds the exact stop. */
-      while (s->end - s->p >= 8)
-        {
-          guint64 x;
-
-          memcpy (&x, s->p, sizeof x);
-          if (swar_has_special (x))
-            break;
-          s->p += 8;
-        }
-
-      while (s->p < s->end && *s->p != '"' && *s->p != '\\')
-        {
-          if ((guchar) *s->p < 0x20)
-            return fail (s, "request body has a control character inside a string");
-          s->p++;
-        }
-      if (out != NULL)
-        g_string_append_len (out, run, s->p - run);
-
-      if (s->p >= s->end)
-        break;
-
-      if (*s->p == '"')
-        {
-          s->p++;
-          return TRUE;
-        }
-
-      /* a backslash escape */
-      if (s->p + 1 >= s->end)
-        break;
-      s->p++;
-      switch (*s->p)
-        {
-        case '"': case '\\': case '/':
-          if (out != NULL)
-            g_string_append_c (out, *s->p);
-          s->p++;
-          break;
-        case 'b': if (out) g_string_append_c (out, '\b'); s->p++; break;
-        case 'f': if (out) g_string_append_c (out, '\f'); s->p++; break;
-        case 'n': if (out) g_string_append_c (out, '\n'); s->p++; break;
-        case 'r': if (out) g_string_append_c (out, '\r'); s->p++; break;
-        case 't': if (out) g_string_append_c (out, '\t'); s->p++; break;
-        case 'u':
-          {
-            gunichar c;
-
-            if (s->end - s->p < 5 || !read_hex4 (s->p + 1, &c))
-              return fail (s, "request body has a bad \\u escape");
-            s->p += 5;
-            if (c >= 0xD800 && c <= 0xDBFF)
-              {
-                gunichar low;
-
-                if (s->end - s->p >= 6 && s->p[0] == '\\' && s->p[1] == 'u' &&
-                    read_hex4 (s->p + 2, &low) && low >= 0xDC00 && low <= 0xDFFF)
-                  {
-                    c = 0x10000 + ((c - 0xD800) << 10) + (low - 0xDC00);
-                    s->p += 6;
-                  }
-                else
-                  c = 0xFFFD;
-              }
-            else if (c >= 0xDC00 && c <= 0xDFFF)
-              c = 0xFFFD;
-            if (out != NULL)
-              g_string_append_unichar (out, c);
-          }
-          break;
-        default:
-          return fail (s, "request body has a bad escape in a string");
-        }
-    }
-
-  return fail (s, "request body ends inside a string");
-}
-
-/* Skips one value of any kind, nested ones included, checking depth. */
-static gboolean
-skip_value (Scanner *s,
-            guint    depth)
-{
-  guint level = 0;
-
-  skip_ws (s);
-  if (s->p >= s->end)
-    return fail (s, "request body is cut short");
-
-  do
-    {
-      skip_ws (s);
-      if (s->p >= s->end)
-        return fail (s, "request body is cut short");
-
-      switch (*s->p)
-        {
-        case '"':
-          if (!read_string (s, NULL))
-            return FALSE;
-          break;
-        case '{': case '[':
-          if (depth + level + 1 > POOLER_JSON_MAX_DEPTH)
-            return fail (s, "request body nests deeper than 64 levels");
-          level++;
-          s->p++;
-          break;
-        case '}': case ']':
-          if (level == 0)
-            return fail (s, "request body has an unexpected closing bracket");
-          level--;
-          s->p++;
-          break;
-        case ',': case ':':
-          if (level == 0)
-            return fail (s, "request body has a misplaced separator");
-          s->p++;
-          break;
-        default:
-          {
-            const char *start = s->p;
-
-            while (s->p < s->end && strchr (",:{}[]\" \t\r\n", *s->p) == NULL)
-              s->p++;
-            if (s->p == start)
-              return fail (s, "request body has an unexpected character");
-          }
-          break;
-        }
-    }
-  while (level > 0);
-
-  return TRUE;
-}
-
-static gboolean
-read_literal (Scanner    *s,
-              const char *word)
-{
-  gsize n = strlen (word);
-
-  if ((gsize) (s->end - s->p) >= n && memcmp (s->p, word, n) == 0)
-    {
-      s->p += n;
-      return TRUE;
-    }
-
-  return FALSE;
-}
-
-static gboolean
-read_string_member (Scanner  *s,
+read_string_member (PoolerJsonScanner *s,
                     char    **out)
 {
   g_autoptr(GString) value = NULL;
 
-  skip_ws (s);
+  pooler_json_scan_skip_ws (s);
   if (s->p < s->end && *s->p == '"')
     {
       value = g_string_new (NULL);
-      if (!read_string (s, value))
+      if (!pooler_json_scan_string (s, value))
         return FALSE;
       g_free (*out);
       *out = g_string_free (g_steal_pointer (&value), FALSE);
@@ -267,7 +33,7 @@ read_string_member (Scanner  *s,
     }
 
   /* null or another type: not a usable string, but still a valid body */
-  return skip_value (s, 1);
+  return pooler_json_scan_skip_value (s, 1);
 }
 
 PoolerRequestBody *
@@ -277,18 +43,18 @@ pooler_request_body_scan (const char  *data,
 {
   g_autoptr(PoolerRequestBody) body = g_new0 (PoolerRequestBody, 1);
   g_autoptr(GString) key = g_string_new (NULL);
-  Scanner s = { data, data + length, error };
+  PoolerJsonScanner s = { data, data + length, "request body", error };
 
   g_return_val_if_fail (data != NULL || length == 0, NULL);
 
-  skip_ws (&s);
+  pooler_json_scan_skip_ws (&s);
   if (s.p >= s.end || *s.p != '{')
     {
-      fail (&s, "request body must be a JSON object");
+      pooler_json_scan_fail (&s, "must be a JSON object");
       return NULL;
     }
   s.p++;
-  skip_ws (&s);
+  pooler_json_scan_skip_ws (&s);
 
   if (s.p < s.end && *s.p == '}')
     s.p++;
@@ -296,23 +62,23 @@ pooler_request_body_scan (const char  *data,
     {
       for (;;)
         {
-          skip_ws (&s);
+          pooler_json_scan_skip_ws (&s);
           if (s.p >= s.end || *s.p != '"')
             {
-              fail (&s, "request body has a malformed object key");
+              pooler_json_scan_fail (&s, "has a malformed object key");
               return NULL;
             }
           g_string_truncate (key, 0);
-          if (!read_string (&s, key))
+          if (!pooler_json_scan_string (&s, key))
             return NULL;
-          skip_ws (&s);
+          pooler_json_scan_skip_ws (&s);
           if (s.p >= s.end || *s.p != ':')
             {
-              fail (&s, "request body is missing a ':' after a key");
+              pooler_json_scan_fail (&s, "is missing a ':' after a key");
               return NULL;
             }
           s.p++;
-          skip_ws (&s);
+          pooler_json_scan_skip_ws (&s);
 
           if (strcmp (key->str, "model") == 0)
             {
@@ -329,9 +95,9 @@ pooler_request_body_scan (const char  *data,
               if (!read_string_member (&s, &body->previous_response_id))
                 return NULL;
             }
-          else if (strcmp (key->str, "stream") == 0 && read_literal (&s, "true"))
+          else if (strcmp (key->str, "stream") == 0 && pooler_json_scan_literal (&s, "true"))
             body->has_stream = body->stream = TRUE;
-          else if (strcmp (key->str, "stream") == 0 && read_literal (&s, "false"))
+          else if (strcmp (key->str, "stream") == 0 && pooler_json_scan_literal (&s, "false"))
             {
               body->has_stream = TRUE;
               body->stream = FALSE;
@@ -340,11 +106,11 @@ pooler_request_body_scan (const char  *data,
             {
               if (strcmp (key->str, "input") == 0)
                 body->has_input = TRUE;
-              if (!skip_value (&s, 1))
+              if (!pooler_json_scan_skip_value (&s, 1))
                 return NULL;
             }
 
-          skip_ws (&s);
+          pooler_json_scan_skip_ws (&s);
           if (s.p < s.end && *s.p == ',')
             {
               s.p++;
@@ -355,16 +121,15 @@ pooler_request_body_scan (const char  *data,
               s.p++;
               break;
             }
-          fail (&s, s.p >= s.end ? "request body is cut short"
-                                 : "request body is missing a ',' between members");
+          pooler_json_scan_fail (&s, s.p >= s.end ? "is cut short" : "is missing a ',' between members");
           return NULL;
         }
     }
 
-  skip_ws (&s);
+  pooler_json_scan_skip_ws (&s);
   if (s.p != s.end)
     {
-      fail (&s, "request body has data after the JSON object");
+      pooler_json_scan_fail (&s, "has data after the JSON object");
       return NULL;
     }
 

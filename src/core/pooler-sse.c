@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "pooler-json.h"
+#include "pooler-json-scan.h"
 #include "pooler-sse.h"
 
 struct _PoolerSseParser
@@ -254,22 +255,6 @@ pooler_sse_event_type (const char *event,
   return g_strdup (json_object_get_string_member_with_default (object, "type", NULL));
 }
 
-static gint64
-int_member (JsonObject *object,
-            const char *name)
-{
-  JsonNode *node;
-
-  if (object == NULL)
-    return -1;
-
-  node = json_object_get_member (object, name);
-  if (node == NULL || !JSON_NODE_HOLDS_VALUE (node))
-    return -1;
-
-  return json_node_get_int (node);
-}
-
 static JsonObject *
 object_member (JsonObject *object,
                const char *name)
@@ -294,39 +279,149 @@ pooler_sse_parse_usage (const char  *data,
   return pooler_sse_parse_completed (data, data_length, usage, NULL);
 }
 
+/* Reads response.usage and response.id of a response.completed event
+ * without building a tree: the event repeats the whole answer. */
+typedef struct
+{
+  PoolerUsage  *usage;
+  char        **response_id;
+  gboolean      has_usage;
+} Completed;
+
+typedef struct
+{
+  const char *name;
+  gint64     *out;
+} Detail;
+
+static gboolean
+scan_token_details (PoolerJsonScanner *s,
+                    const char        *key,
+                    guint              depth,
+                    gboolean          *failed,
+                    gpointer           user_data)
+{
+  const Detail *detail = user_data;
+
+  if (strcmp (key, detail->name) != 0)
+    return FALSE;
+  *failed = !pooler_json_scan_int (s, depth, detail->out);
+  return TRUE;
+}
+
+static gboolean
+scan_usage (PoolerJsonScanner *s,
+            const char        *key,
+            guint              depth,
+            gboolean          *failed,
+            gpointer           user_data)
+{
+  PoolerUsage *usage = user_data;
+  gint64 *target = NULL;
+  Detail detail;
+
+  if (strcmp (key, "input_tokens") == 0)
+    target = &usage->input_tokens;
+  else if (strcmp (key, "output_tokens") == 0)
+    target = &usage->output_tokens;
+  if (target != NULL)
+    {
+      *failed = !pooler_json_scan_int (s, depth, target);
+      return TRUE;
+    }
+
+  if (strcmp (key, "input_tokens_details") == 0)
+    detail = (Detail) { "cached_tokens", &usage->cached_tokens };
+  else if (strcmp (key, "output_tokens_details") == 0)
+    detail = (Detail) { "reasoning_tokens", &usage->reasoning_tokens };
+  else
+    return FALSE;
+
+  pooler_json_scan_skip_ws (s);
+  if (s->p >= s->end || *s->p != '{')
+    return FALSE;
+  *failed = !pooler_json_scan_object (s, depth, scan_token_details, &detail);
+  return TRUE;
+}
+
+static gboolean
+scan_response (PoolerJsonScanner *s,
+               const char        *key,
+               guint              depth,
+               gboolean          *failed,
+               gpointer           user_data)
+{
+  Completed *completed = user_data;
+
+  pooler_json_scan_skip_ws (s);
+  if (strcmp (key, "id") == 0 && completed->response_id != NULL && s->p < s->end && *s->p == '"')
+    {
+      g_autoptr(GString) id = g_string_new (NULL);
+
+      *failed = !pooler_json_scan_string (s, id);
+      g_free (*completed->response_id);
+      *completed->response_id = g_string_free (g_steal_pointer (&id), FALSE);
+      return TRUE;
+    }
+  if (strcmp (key, "usage") == 0 && s->p < s->end && *s->p == '{')
+    {
+      completed->has_usage = TRUE;
+      *failed = !pooler_json_scan_object (s, depth, scan_usage, completed->usage);
+      return TRUE;
+    }
+  return FALSE;
+}
+
+static gboolean
+scan_completed (PoolerJsonScanner *s,
+                const char        *key,
+                guint              depth,
+                gboolean          *failed,
+                gpointer           user_data)
+{
+  pooler_json_scan_skip_ws (s);
+  if (strcmp (key, "response") != 0 || s->p >= s->end || *s->p != '{')
+    return FALSE;
+  *failed = !pooler_json_scan_object (s, depth, scan_response, user_data);
+  return TRUE;
+}
+
 gboolean
 pooler_sse_parse_completed (const char   *data,
                             gsize         data_length,
                             PoolerUsage  *usage,
                             char        **response_id)
 {
-  g_autoptr(JsonObject) root = NULL;
-  JsonObject *response;
-  JsonObject *u;
+  PoolerJsonScanner s = { data, data + data_length, "event", NULL };
+  Completed completed = { usage, response_id, FALSE };
+  PoolerUsage found = { -1, -1, -1, -1 };
 
   g_return_val_if_fail (usage != NULL, FALSE);
+  g_return_val_if_fail (data != NULL || data_length == 0, FALSE);
 
-  usage->input_tokens = -1;
-  usage->output_tokens = -1;
-  usage->cached_tokens = -1;
-  usage->reasoning_tokens = -1;
+  *usage = found;
   if (response_id != NULL)
     *response_id = NULL;
 
-  root = pooler_json_parse_object (data, data_length, NULL);
-  response = object_member (root, "response");
-  if (response_id != NULL && response != NULL)
-    *response_id = g_strdup (json_object_get_string_member_with_default (response, "id", NULL));
+  completed.usage = &found;
+  if (!pooler_json_scan_object (&s, 0, scan_completed, &completed))
+    {
+      /* Not JSON after all: nothing from it counts. */
+      if (response_id != NULL)
+        g_clear_pointer (response_id, g_free);
+      return FALSE;
+    }
+  pooler_json_scan_skip_ws (&s);
+  if (s.p != s.end)
+    {
+      if (response_id != NULL)
+        g_clear_pointer (response_id, g_free);
+      return FALSE;
+    }
 
-  u = object_member (response, "usage");
-  if (u == NULL)
+  if (!completed.has_usage)
     return FALSE;
-
-  usage->input_tokens = int_member (u, "input_tokens");
-  usage->output_tokens = int_member (u, "output_tokens");
-  usage->cached_tokens = int_member (object_member (u, "input_tokens_details"), "cached_tokens");
-  usage->reasoning_tokens = int_member (object_member (u, "output_tokens_details"), "reasoning_tokens");
-
+  *usage = found;
   return TRUE;
 }
 
