@@ -1249,6 +1249,29 @@ test_hot_path_hands_off_the_rest (Fixture       *f,
   g_assert_true (closed_within (old, 5, said_old));
   g_assert_true (g_str_has_prefix (said_old->str, "HTTP/1.0 200"));
 
+  /* Lines ended by a bare LF: libsoup's at once, not at the deadline. */
+  {
+    g_autoptr(GSocket) lf = raw_connect (f);
+    g_autoptr(GString) said_lf = g_string_new (NULL);
+
+    g_string_printf (request, "GET /healthz HTTP/1.1\nHost: 127.0.0.1:%u\n\n",
+                     pooler_gateway_get_port (f->gateway));
+    send_all (lf, request->str, request->len);
+    read_until (lf, said_lf, "{\"status\":\"ok\"}", 1);
+  }
+
+  /* A target with a broken escape is not passed upstream by the hot path. */
+  {
+    g_autoptr(GSocket) odd = raw_connect (f);
+    g_autoptr(GString) said_odd = g_string_new (NULL);
+
+    g_string_printf (request, "GET /backend-api/codex/models?a=%%zz HTTP/1.1\r\nHost: 127.0.0.1:%u\r\n"
+                     "Authorization: Bearer %s\r\n\r\n",
+                     pooler_gateway_get_port (f->gateway), f->key);
+    send_all (odd, request->str, request->len);
+    read_until (odd, said_odd, "HTTP/1.1 ", 1);
+  }
+
   g_assert_cmpuint (pooler_gateway_get_hot_requests (f->gateway), ==, 0);
 }
 

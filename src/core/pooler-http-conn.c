@@ -414,6 +414,32 @@ is_tchar (guchar c)
     }
 }
 
+/* An origin-form target (RFC 9112 3.2.1) of plain URI characters, its
+ * percent escapes whole; no fragment, no raw byte above 0x7e. Anything
+ * else is libsoup's to refuse. */
+static gboolean
+target_is_plain (const char *target,
+                 const char *end)
+{
+  for (const char *p = target; p < end; p++)
+    {
+      guchar c = (guchar) *p;
+
+      if (c == '%')
+        {
+          if (end - p < 3 || !g_ascii_isxdigit (p[1]) || !g_ascii_isxdigit (p[2]))
+            return FALSE;
+          p += 2;
+          continue;
+        }
+      if (g_ascii_isalnum (c) || strchr ("-._~!$&'()*+,;=:@/?", c) != NULL)
+        continue;
+      return FALSE;
+    }
+
+  return TRUE;
+}
+
 /* Parses the head in buf[0, head_len) into a new exchange. NULL when the
  * request is not for here (libsoup judges it). */
 static PoolerHttpExchange *
@@ -444,7 +470,8 @@ parse_head (PoolerHttpConn *self,
         return NULL;
       p++;
     }
-  if (p == target || *target != '/' || end - p < 11 || memcmp (p, " HTTP/1.1\r\n", 11) != 0)
+  if (p == target || *target != '/' || end - p < 11 || memcmp (p, " HTTP/1.1\r\n", 11) != 0 ||
+      !target_is_plain (target, p))
     return NULL;
   target_end = p;
   p += 11;
@@ -620,6 +647,24 @@ find_head_end (PoolerHttpConn *self)
   return found != NULL ? (gsize) (found - self->buf) + 4 : 0;
 }
 
+/* Whether the bytes so far can still become a head of ours: "GET " or
+ * "POST ", lines ended by CRLF. A bare LF (which libsoup accepts), TLS or
+ * any other protocol goes to libsoup now, not at the header deadline. */
+static gboolean
+head_may_be_ours (PoolerHttpConn *self)
+{
+  gsize n = MIN (self->len, 5);
+  const guint8 *lf;
+
+  if (memcmp (self->buf, "POST ", n) != 0 && memcmp (self->buf, "GET ", MIN (n, 4)) != 0)
+    return FALSE;
+  for (const guint8 *p = self->buf; (lf = memchr (p, '\n', self->len - (gsize) (p - self->buf))) != NULL; p = lf + 1)
+    if (lf == self->buf || lf[-1] != '\r')
+      return FALSE;
+
+  return TRUE;
+}
+
 static void
 read_head (PoolerHttpConn *self)
 {
@@ -633,7 +678,7 @@ read_head (PoolerHttpConn *self)
           take_head (self, head_len);
           return;
         }
-      if (self->len == POOLER_HTTP_CONN_MAX_HEAD)
+      if (self->len == POOLER_HTTP_CONN_MAX_HEAD || (self->len > 0 && !head_may_be_ours (self)))
         {
           conn_handoff (self);
           return;
@@ -724,6 +769,13 @@ on_readable (GSocket      *socket,
 /* ------------------------------------------------------------------ */
 /* The exchange */
 
+/* RFC 9110 6.4.1: these answers never have content. */
+static gboolean
+status_has_no_body (guint status)
+{
+  return status < 200 || status == SOUP_STATUS_NO_CONTENT || status == SOUP_STATUS_NOT_MODIFIED;
+}
+
 static void
 pooler_http_exchange_respond (PoolerExchange *exchange,
                               guint           status,
@@ -739,8 +791,18 @@ pooler_http_exchange_respond (PoolerExchange *exchange,
 
   iov.iov_base = (void *) g_bytes_get_data (body, &size);
   iov.iov_len = size;
-  conn_queue_head (conn, status, pooler_exchange_get_response_headers (exchange), content_type,
-                   (gint64) size, FALSE);
+  if (status_has_no_body (status))
+    {
+      /* Whatever the caller gave, these answers end with their head (a
+       * body would be read as the next answer's start). A 304 keeps its
+       * metadata, without a length. */
+      iov.iov_len = 0;
+      conn_queue_head (conn, status, pooler_exchange_get_response_headers (exchange),
+                       status == SOUP_STATUS_NOT_MODIFIED ? content_type : NULL, -1, TRUE);
+    }
+  else
+    conn_queue_head (conn, status, pooler_exchange_get_response_headers (exchange), content_type,
+                     (gint64) size, FALSE);
   conn->ending = TRUE;
   if (conn_write (conn, &iov, 1))
     conn_answered (conn);
@@ -755,7 +817,7 @@ pooler_http_exchange_stream_begin (PoolerExchange *exchange,
   if (self->conn == NULL)
     return;
 
-  self->no_body = status < 200 || status == SOUP_STATUS_NO_CONTENT || status == SOUP_STATUS_NOT_MODIFIED;
+  self->no_body = status_has_no_body (status);
   /* Queued only: it goes out with the first chunk, in one write. */
   conn_queue_head (self->conn, status, pooler_exchange_get_response_headers (exchange), NULL,
                    -1, self->no_body);

@@ -624,6 +624,11 @@ stream_finish (Forward    *fw,
       client_complete (fw);
     }
 
+  /* Ended meanwhile by a write that found the client gone (which ran
+   * this function for a completed answer). */
+  if (fw->done)
+    return;
+
   if (error_code == NULL && !fw->failed_event)
     {
       pooler_router_report_success (pooler_service_get_router (fw->service), fw->account);
@@ -841,6 +846,10 @@ stream_got (Forward *fw,
   else if (bytes != NULL)
     append_chunk (fw, bytes);
 
+  /* A write that found the client gone ends the exchange at once, and
+   * may have ended the request with it (pooler_exchange's "finished"). */
+  if (fw->done)
+    return;
   if (!pooler_exchange_is_drained (fw->exchange))
     fw->waiting_write = TRUE;
   else
