@@ -87,6 +87,8 @@ typedef struct
   gboolean        in_pool;
   gboolean        timed_out;      /* shut by the sweep after IO_TIMEOUT */
   gboolean        writing;        /* a send waits for the socket to take more */
+  gboolean        drained;        /* a plain socket's last read was short: wait
+                                   * for input before reading again */
   /* One source polls the connection for as long as it is read: creating
    * and destroying one per wait (and re-arming a socket timeout on every
    * dispatch) each wrote the main context's eventfd. */
@@ -549,6 +551,9 @@ conn_fill (Conn          *conn,
                                                 cancellable, error);
   if (n > 0)
     {
+      /* Short: the socket is most likely empty now. (Not for TLS, whose
+       * stream may hold more records than one read returns.) */
+      conn->drained = (gsize) n < READ_BUFFER - conn->end && !G_IS_TLS_CONNECTION (conn->stream);
       conn->end += n;
       conn->last_io = g_get_monotonic_time ();
     }
@@ -1333,6 +1338,16 @@ response_read_step (GTask *task)
       if (out->len > 0 || self->finished)
         {
           response_read_return (task, NULL);
+          return;
+        }
+
+      /* A read now would only say EAGAIN: wait (level-triggered, so input
+       * that came meanwhile wakes it at once). One syscall less per SSE
+       * event. */
+      if (self->conn->drained)
+        {
+          self->conn->drained = FALSE;
+          wait_readable (self->conn, g_task_get_cancellable (task), task, response_read_step);
           return;
         }
 
