@@ -20,6 +20,7 @@
 #include <sys/uio.h>
 
 #include "pooler-http-conn.h"
+#include "pooler-poller.h"
 
 typedef enum
 {
@@ -63,8 +64,10 @@ struct _PoolerHttpConn
   PoolerHttpExchange        *reading;      /* a reference, until handled */
   PoolerHttpExchange        *answering;    /* not a reference: it holds us */
 
-  GSource                   *readable;     /* for the connection's life */
-  GSource                   *writable;     /* while the client lags */
+  PoolerPoller              *poller;       /* the gateway's */
+  PoolerWatch               *watch;        /* for the connection's life */
+  gboolean                   want_input;
+  gboolean                   waiting_out;  /* the client lags: out waits */
   guint                      pipeline_id;
   GByteArray                *out;          /* not yet taken by the socket */
   gsize                      out_start;
@@ -95,16 +98,8 @@ conn_close (PoolerHttpConn *self)
     return;
   self->state = STATE_DONE;
 
-  if (self->readable != NULL)
-    {
-      g_source_destroy (self->readable);
-      g_clear_pointer (&self->readable, g_source_unref);
-    }
-  if (self->writable != NULL)
-    {
-      g_source_destroy (self->writable);
-      g_clear_pointer (&self->writable, g_source_unref);
-    }
+  g_clear_pointer (&self->watch, pooler_watch_free);
+  self->waiting_out = FALSE;
   g_clear_handle_id (&self->pipeline_id, g_source_remove);
   g_io_stream_close (G_IO_STREAM (self->connection), NULL, NULL);
   g_clear_object (&self->reading);
@@ -132,22 +127,30 @@ pipeline_next (gpointer user_data)
   return G_SOURCE_REMOVE;
 }
 
-static gboolean on_readable (GSocket      *socket,
-                             GIOCondition  condition,
-                             gpointer      user_data);
+static void on_ready (GIOCondition condition,
+                      gpointer     user_data);
+
+/* What the poller watches: input unless it is held back, output while
+ * the client lags. */
+static void
+update_watch (PoolerHttpConn *self)
+{
+  GIOCondition events = (self->want_input ? G_IO_IN : 0) | (self->waiting_out ? G_IO_OUT : 0);
+
+  if (self->state == STATE_DONE)
+    return;
+  if (self->watch == NULL)
+    self->watch = pooler_watch_new (self->poller, self->fd, events, on_ready, self);
+  else
+    pooler_watch_set_events (self->watch, events);
+}
 
 static void
-watch_input (PoolerHttpConn *self)
+watch_input (PoolerHttpConn *self,
+             gboolean        want)
 {
-  if (self->readable != NULL)
-    return;
-  self->readable = g_socket_create_source (self->socket, G_IO_IN, NULL);
-  /* GLib 2.74 blocks a source while it dispatches: its fd leaves the
-   * context's poll set and comes back, each time waking the context
-   * (an eventfd write). Our callbacks never iterate the loop. */
-  g_source_set_can_recurse (self->readable, TRUE);
-  g_source_set_callback (self->readable, (GSourceFunc) (void (*) (void)) on_readable, self, NULL);
-  g_source_attach (self->readable, g_main_context_get_thread_default ());
+  self->want_input = want;
+  update_watch (self);
 }
 
 /* The whole answer is out: the connection waits for the next request. */
@@ -177,7 +180,7 @@ conn_answered (PoolerHttpConn *self)
       conn_close (self);
       return;
     }
-  watch_input (self);
+  watch_input (self, TRUE);
   /* A pipelined request, read while this one was answered. */
   if (self->len > 0 && self->pipeline_id == 0)
     self->pipeline_id = g_idle_add_full (G_PRIORITY_DEFAULT, pipeline_next, self, NULL);
@@ -185,10 +188,6 @@ conn_answered (PoolerHttpConn *self)
 
 /* ------------------------------------------------------------------ */
 /* Writing */
-
-static gboolean on_writable (GSocket      *socket,
-                             GIOCondition  condition,
-                             gpointer      user_data);
 
 /* Writes what is pending and then @extra. What the socket does not take
  * is kept for when it is writable. TRUE when all is out; FALSE when the
@@ -220,7 +219,7 @@ conn_write (PoolerHttpConn     *self,
       }
 
   /* While the socket is not writable, new bytes only queue. */
-  while (total > 0 && self->writable == NULL)
+  while (total > 0 && !self->waiting_out)
     {
       gssize wrote;
 
@@ -279,36 +278,29 @@ conn_write (PoolerHttpConn     *self,
   if (total == 0)
     return TRUE;
 
-  if (self->writable == NULL)
+  if (!self->waiting_out)
     {
       self->last_activity = g_get_monotonic_time ();
-      self->writable = g_socket_create_source (self->socket, G_IO_OUT, NULL);
-      g_source_set_callback (self->writable, (GSourceFunc) (void (*) (void)) on_writable, self, NULL);
-      g_source_attach (self->writable, g_main_context_get_thread_default ());
+      self->waiting_out = TRUE;
+      update_watch (self);
     }
   return FALSE;
 }
 
-static gboolean
-on_writable (GSocket      *socket,
-             GIOCondition  condition,
-             gpointer      user_data)
+/* The lagging client takes more. */
+static void
+conn_writable (PoolerHttpConn *self)
 {
-  PoolerHttpConn *self = user_data;
-  g_autoptr(PoolerHttpConn) hold = g_object_ref (self);
-
-  g_source_destroy (self->writable);
-  g_clear_pointer (&self->writable, g_source_unref);
+  self->waiting_out = FALSE;
+  update_watch (self);
 
   if (!conn_write (self, NULL, 0))
-    return G_SOURCE_REMOVE;
+    return;
 
   if (self->ending)
     conn_answered (self);
   else if (self->answering != NULL)
     pooler_exchange_emit_drained (POOLER_EXCHANGE (self->answering));
-
-  return G_SOURCE_REMOVE;
 }
 
 static const char *
@@ -559,11 +551,7 @@ conn_handoff (PoolerHttpConn *self)
   g_autoptr(GBytes) already_read = g_bytes_new (self->buf, self->len);
 
   self->state = STATE_DONE;
-  if (self->readable != NULL)
-    {
-      g_source_destroy (self->readable);
-      g_clear_pointer (&self->readable, g_source_unref);
-    }
+  g_clear_pointer (&self->watch, pooler_watch_free);
   g_clear_handle_id (&self->pipeline_id, g_source_remove);
   self->funcs->handoff (self, self->connection, already_read, self->user_data);
 }
@@ -715,8 +703,7 @@ read_while_busy (PoolerHttpConn *self)
   if (self->len == POOLER_HTTP_CONN_MAX_HEAD)
     {
       /* Full: stop watching until the answer is out. */
-      g_source_destroy (self->readable);
-      g_clear_pointer (&self->readable, g_source_unref);
+      watch_input (self, FALSE);
       return;
     }
 
@@ -756,14 +743,22 @@ conn_read (PoolerHttpConn *self)
     }
 }
 
-static gboolean
-on_readable (GSocket      *socket,
-             GIOCondition  condition,
-             gpointer      user_data)
+static void
+on_ready (GIOCondition condition,
+          gpointer     user_data)
 {
-  conn_read (user_data);
-  /* The source is destroyed (and so removed) whenever it is unwanted. */
-  return G_SOURCE_CONTINUE;
+  PoolerHttpConn *self = user_data;
+  g_autoptr(PoolerHttpConn) hold = g_object_ref (self);
+  gboolean failed = (condition & (G_IO_HUP | G_IO_ERR)) != 0;
+
+  if (self->waiting_out && (condition & G_IO_OUT || failed))
+    conn_writable (self);
+  if (self->state != STATE_DONE && self->want_input && (condition & G_IO_IN || failed))
+    conn_read (self);
+  /* A hang-up or error nobody reads (epoll reports them always, and
+   * again on every turn): the client is gone. */
+  if (self->state != STATE_DONE && failed && !self->want_input && !self->waiting_out)
+    conn_close (self);
 }
 
 /* ------------------------------------------------------------------ */
@@ -849,7 +844,7 @@ pooler_http_exchange_is_drained (PoolerExchange *exchange)
 {
   PoolerHttpConn *conn = POOLER_HTTP_EXCHANGE (exchange)->conn;
 
-  return conn == NULL || conn->writable == NULL;
+  return conn == NULL || !conn->waiting_out;
 }
 
 static void
@@ -915,7 +910,7 @@ pooler_http_conn_finalize (GObject *object)
 {
   PoolerHttpConn *self = POOLER_HTTP_CONN (object);
 
-  g_assert (self->readable == NULL && self->writable == NULL && self->pipeline_id == 0);
+  g_assert (self->watch == NULL && self->pipeline_id == 0);
 
   g_clear_object (&self->reading);
   g_clear_pointer (&self->body, g_free);
@@ -942,6 +937,7 @@ pooler_http_conn_init (PoolerHttpConn *self)
 
 PoolerHttpConn *
 pooler_http_conn_new (GSocketConnection         *connection,
+                      PoolerPoller              *poller,
                       guint                      max_headers,
                       const PoolerHttpConnFuncs *funcs,
                       gpointer                   user_data)
@@ -953,6 +949,7 @@ pooler_http_conn_new (GSocketConnection         *connection,
 
   self = g_object_new (POOLER_TYPE_HTTP_CONN, NULL);
   self->connection = g_object_ref (connection);
+  self->poller = poller;
   self->socket = g_object_ref (g_socket_connection_get_socket (connection));
   self->fd = g_socket_get_fd (self->socket);
   self->max_headers = max_headers;
@@ -975,7 +972,7 @@ pooler_http_conn_start (PoolerHttpConn *self)
   g_return_if_fail (POOLER_IS_HTTP_CONN (self));
 
   if (self->state == STATE_HEAD)
-    watch_input (self);
+    watch_input (self, TRUE);
 }
 
 GSocketConnection *
@@ -1006,7 +1003,7 @@ pooler_http_conn_check_timeouts (PoolerHttpConn *self,
       late = now - self->last_activity > idle_us;
       break;
     case STATE_BUSY:
-      late = self->writable != NULL && now - self->last_activity > idle_us;
+      late = self->waiting_out && now - self->last_activity > idle_us;
       break;
     case STATE_DONE:
     default:

@@ -11,8 +11,9 @@
  * libsoup with the bytes read so far (handoff()), and libsoup serves the
  * connection from then on: every refusal and every rule stays libsoup's.
  *
- * One socket source per connection watches for input for its life: a
- * client that goes away while its answer is awaited is noticed at once.
+ * One watch per connection (on the gateway's epoll set, pooler-poller)
+ * follows it for its life: a client that goes away while its answer is
+ * awaited is noticed at once.
  * Timeouts are checked by the caller's periodic sweep, not by a timer
  * per request.
  *
@@ -22,6 +23,7 @@
 #pragma once
 
 #include "pooler-exchange.h"
+#include "pooler-poller.h"
 
 G_BEGIN_DECLS
 
@@ -54,7 +56,9 @@ typedef struct
 /* Heads larger than this go to libsoup. */
 #define POOLER_HTTP_CONN_MAX_HEAD (16 * 1024)
 
+/* @poller watches the socket; it must outlive the connection's open life. */
 PoolerHttpConn    *pooler_http_conn_new            (GSocketConnection         *connection,
+                                                    PoolerPoller              *poller,
                                                     guint                      max_headers,
                                                     const PoolerHttpConnFuncs *funcs,
                                                     gpointer                   user_data);

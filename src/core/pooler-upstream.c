@@ -17,6 +17,7 @@
 #include <netinet/tcp.h>
 #include <string.h>
 
+#include "pooler-poller.h"
 #include "pooler-upstream.h"
 
 /* A status line and headers must fit the read buffer. */
@@ -92,7 +93,8 @@ typedef struct
   /* One source polls the connection for as long as it is read: creating
    * and destroying one per wait (and re-arming a socket timeout on every
    * dispatch) each wrote the main context's eventfd. */
-  GSource        *watch;
+  GSource        *watch;          /* TLS, or without a poller */
+  PoolerWatch    *pwatch;         /* a plain socket, on the upstream's epoll set */
   GTask          *waiter;         /* the step waiting for input, if any */
   TaskStep        waiter_step;
   GSource        *waiter_cancel;  /* its cancellable, as a source (no fd) */
@@ -113,6 +115,7 @@ struct _PoolerUpstream
   guint           n_idle;
   guint64         n_opened;
   guint           sweep_id;
+  PoolerPoller   *poller;         /* NULL: sockets use GSources */
 };
 
 G_DEFINE_FINAL_TYPE (PoolerUpstream, pooler_upstream, G_TYPE_OBJECT)
@@ -226,14 +229,22 @@ resume_idle (gpointer user_data)
 
 /* Stops watching @conn. A step still waiting runs in a later turn and
  * finds its connection gone. */
+/* Stops polling @conn for input. */
 static void
-conn_unwatch (Conn *conn)
+conn_stop_watch (Conn *conn)
 {
   if (conn->watch != NULL)
     {
       g_source_destroy (conn->watch);
       g_clear_pointer (&conn->watch, g_source_unref);
     }
+  g_clear_pointer (&conn->pwatch, pooler_watch_free);
+}
+
+static void
+conn_unwatch (Conn *conn)
+{
+  conn_stop_watch (conn);
   if (conn->waiter_cancel != NULL)
     {
       g_source_destroy (conn->waiter_cancel);
@@ -267,8 +278,7 @@ conn_readable (GObject  *pollable,
     }
   /* Busy, but nobody reads now (the caller holds back): stop polling
    * until it reads again. */
-  g_source_destroy (conn->watch);
-  g_clear_pointer (&conn->watch, g_source_unref);
+  conn_stop_watch (conn);
   return G_SOURCE_REMOVE;
 }
 
@@ -281,10 +291,26 @@ conn_socket_readable (GSocket      *socket,
 }
 
 static void
+conn_poll_ready (GIOCondition  condition,
+                 gpointer      user_data)
+{
+  conn_readable (NULL, user_data);
+}
+
+static void
 conn_watch (Conn *conn)
 {
-  if (conn->watch != NULL)
+  if (conn->watch != NULL || conn->pwatch != NULL)
     return;
+  /* On the epoll set when there is one: GLib's own poll() takes every
+   * descriptor of every source on every turn. */
+  if (conn->owner != NULL && conn->owner->poller != NULL && !G_IS_TLS_CONNECTION (conn->stream))
+    {
+      conn->pwatch = pooler_watch_new (conn->owner->poller, g_socket_get_fd (conn->socket), G_IO_IN,
+                                       conn_poll_ready, conn);
+      if (conn->pwatch != NULL)
+        return;
+    }
   /* A plain connection is watched on its socket: a pollable stream's
    * source dispatches through a child source, and GLib 2.74 blocks a
    * dispatching source (its fd leaves the poll set and returns, each
@@ -1575,11 +1601,22 @@ pooler_upstream_dispose (GObject *object)
 }
 
 static void
+pooler_upstream_finalize (GObject *object)
+{
+  PoolerUpstream *self = POOLER_UPSTREAM (object);
+
+  g_clear_pointer (&self->poller, pooler_poller_free);
+
+  G_OBJECT_CLASS (pooler_upstream_parent_class)->finalize (object);
+}
+
+static void
 pooler_upstream_class_init (PoolerUpstreamClass *klass)
 {
   GObjectClass *object_class = G_OBJECT_CLASS (klass);
 
   object_class->dispose = pooler_upstream_dispose;
+  object_class->finalize = pooler_upstream_finalize;
 }
 
 static void
@@ -1595,4 +1632,12 @@ pooler_upstream_init (PoolerUpstream *self)
   g_socket_client_set_timeout (self->tls, CONNECT_TIMEOUT);
   g_socket_client_set_tls (self->tls, TRUE);
   self->sweep_id = g_timeout_add_seconds (SWEEP_SECONDS, sweep_idle, self);
+  {
+    g_autoptr(GError) error = NULL;
+
+    self->poller = pooler_poller_new (NULL, G_PRIORITY_DEFAULT, 128, &error);
+    if (self->poller == NULL)
+      g_debug ("Upstream connections use one GSource each: %s", error->message);
+  }
 }
+

@@ -1,0 +1,177 @@
+/* test-poller.c: sockets watched through one epoll set, in a real main
+ * context, over real socket pairs.
+ *
+ * Copyright 2026 The Codex Pooler authors
+ * SPDX-License-Identifier: GPL-3.0-or-later
+ */
+#include "config.h"
+
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "pooler-poller.h"
+
+typedef struct
+{
+  PoolerWatch  *self;
+  PoolerWatch **other;      /* freed from this callback when set */
+  guint         calls;
+  GIOCondition  last;
+  gboolean      free_self;
+} Seen;
+
+static void
+on_ready (GIOCondition condition,
+          gpointer     user_data)
+{
+  Seen *seen = user_data;
+
+  seen->calls++;
+  seen->last = condition;
+  if (seen->other != NULL && *seen->other != NULL)
+    g_clear_pointer (seen->other, pooler_watch_free);
+  if (seen->free_self)
+    g_clear_pointer (&seen->self, pooler_watch_free);
+}
+
+static void
+iterate (void)
+{
+  /* A few turns (unread input stays ready: never "until idle"), and a
+   * little time for the kernel. */
+  for (guint i = 0; i < 5; i++)
+    {
+      for (guint j = 0; j < 4; j++)
+        g_main_context_iteration (NULL, FALSE);
+      g_usleep (1000);
+    }
+}
+
+static void
+test_input_output_hangup (void)
+{
+  g_autoptr(GError) error = NULL;
+  g_autoptr(PoolerPoller) poller = pooler_poller_new (NULL, G_PRIORITY_DEFAULT, 128, &error);
+  Seen seen = { 0 };
+  int fds[2];
+  char byte;
+
+  g_assert_no_error (error);
+  g_assert_cmpint (socketpair (AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK, 0, fds), ==, 0);
+
+  seen.self = pooler_watch_new (poller, fds[0], G_IO_IN, on_ready, &seen);
+  g_assert_cmpuint (pooler_poller_get_n_watches (poller), ==, 1);
+  iterate ();
+  g_assert_cmpuint (seen.calls, ==, 0);
+
+  /* Level-triggered: unread input is reported again, read input not. */
+  g_assert_cmpint (write (fds[1], "x", 1), ==, 1);
+  iterate ();
+  g_assert_cmpuint (seen.calls, >, 1);
+  g_assert_true (seen.last & G_IO_IN);
+  g_assert_cmpint (read (fds[0], &byte, 1), ==, 1);
+  iterate ();
+  seen.calls = 0;
+  iterate ();
+  g_assert_cmpuint (seen.calls, ==, 0);
+
+  /* Output when asked for, and no longer when not. */
+  pooler_watch_set_events (seen.self, G_IO_OUT);
+  g_assert_cmpint (pooler_watch_get_events (seen.self), ==, G_IO_OUT);
+  iterate ();
+  g_assert_cmpuint (seen.calls, >, 0);
+  g_assert_true (seen.last & G_IO_OUT);
+  pooler_watch_set_events (seen.self, 0);
+  iterate ();
+  seen.calls = 0;
+  iterate ();
+  g_assert_cmpuint (seen.calls, ==, 0);
+
+  /* A hang-up comes even to a watch that asks for nothing. */
+  close (fds[1]);
+  seen.free_self = TRUE;
+  iterate ();
+  g_assert_cmpuint (seen.calls, ==, 1);
+  g_assert_true (seen.last & G_IO_HUP);
+  g_assert_null (seen.self);
+  g_assert_cmpuint (pooler_poller_get_n_watches (poller), ==, 0);
+  close (fds[0]);
+}
+
+/* A callback frees another watch that is ready in the same batch: that
+ * one is not called (and nothing reads freed memory: ASan, valgrind). */
+static void
+test_free_other_in_batch (void)
+{
+  g_autoptr(GError) error = NULL;
+  g_autoptr(PoolerPoller) poller = pooler_poller_new (NULL, G_PRIORITY_DEFAULT, 128, &error);
+  Seen a = { 0 }, b = { 0 };
+  int one[2], two[2];
+
+  g_assert_no_error (error);
+  g_assert_cmpint (socketpair (AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK, 0, one), ==, 0);
+  g_assert_cmpint (socketpair (AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK, 0, two), ==, 0);
+  a.self = pooler_watch_new (poller, one[0], G_IO_IN, on_ready, &a);
+  b.self = pooler_watch_new (poller, two[0], G_IO_IN, on_ready, &b);
+  /* Whichever comes first frees the other, and itself. */
+  a.other = &b.self;
+  b.other = &a.self;
+  a.free_self = b.free_self = TRUE;
+  g_assert_cmpint (write (one[1], "x", 1), ==, 1);
+  g_assert_cmpint (write (two[1], "y", 1), ==, 1);
+  g_usleep (1000);
+
+  iterate ();
+  g_assert_cmpuint (a.calls + b.calls, ==, 1);
+  g_assert_null (a.self);
+  g_assert_null (b.self);
+  g_assert_cmpuint (pooler_poller_get_n_watches (poller), ==, 0);
+
+  close (one[0]);
+  close (one[1]);
+  close (two[0]);
+  close (two[1]);
+}
+
+/* A batch of 1 serves one ready watch per turn; all are served in time. */
+static void
+test_batch (void)
+{
+  g_autoptr(GError) error = NULL;
+  g_autoptr(PoolerPoller) poller = pooler_poller_new (NULL, G_PRIORITY_DEFAULT, 1, &error);
+  Seen seen[3] = { { 0 } };
+  int fds[3][2];
+
+  g_assert_no_error (error);
+  for (guint i = 0; i < 3; i++)
+    {
+      g_assert_cmpint (socketpair (AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK, 0, fds[i]), ==, 0);
+      seen[i].self = pooler_watch_new (poller, fds[i][0], G_IO_IN, on_ready, &seen[i]);
+      seen[i].free_self = TRUE;
+      g_assert_cmpint (write (fds[i][1], "x", 1), ==, 1);
+    }
+  g_usleep (1000);
+
+  g_assert_true (g_main_context_iteration (NULL, FALSE));
+  g_assert_cmpuint (seen[0].calls + seen[1].calls + seen[2].calls, ==, 1);
+  iterate ();
+  for (guint i = 0; i < 3; i++)
+    {
+      g_assert_cmpuint (seen[i].calls, ==, 1);
+      close (fds[i][0]);
+      close (fds[i][1]);
+    }
+}
+
+int
+main (int   argc,
+      char *argv[])
+{
+  g_test_init (&argc, &argv, NULL);
+
+  g_test_add_func ("/poller/input-output-hangup", test_input_output_hangup);
+  g_test_add_func ("/poller/free-other-in-batch", test_free_other_in_batch);
+  g_test_add_func ("/poller/batch", test_batch);
+
+  return g_test_run ();
+}
