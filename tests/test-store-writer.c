@@ -627,6 +627,32 @@ test_quota_windows (void)
   sqlite3_close_v2 (db);
 }
 
+/* Request ids sort in time order (they append to the key index) and
+ * keep their shape: "req_" and 20 hex digits. */
+static void
+test_ids_in_time_order (void)
+{
+  g_autoptr(PoolerRequestRecord) first = pooler_request_record_new ();
+  g_autoptr(PoolerRequestRecord) second = NULL;
+  g_autoptr(PoolerRequestRecord) same_ms = pooler_request_record_new ();
+
+  g_usleep (2000);
+  second = pooler_request_record_new ();
+
+  for (guint i = 0; i < 3; i++)
+    {
+      const char *id = (i == 0 ? first : i == 1 ? second : same_ms)->id;
+
+      g_assert_cmpuint (strlen (id), ==, 24);
+      g_assert_true (g_str_has_prefix (id, "req_"));
+      for (const char *p = id + 4; *p != '\0'; p++)
+        g_assert_true (g_ascii_isxdigit (*p) && !g_ascii_isupper (*p));
+    }
+  g_assert_cmpint (strcmp (first->id, second->id), <, 0);
+  /* Unique even within one millisecond. */
+  g_assert_cmpstr (first->id, !=, same_ms->id);
+}
+
 int
 main (int   argc,
       char *argv[])
@@ -635,6 +661,7 @@ main (int   argc,
 
   g_test_add_func ("/store-writer/many-threads", test_many_threads);
   g_test_add_func ("/store-writer/upsert", test_upsert);
+  g_test_add_func ("/store-writer/ids-in-time-order", test_ids_in_time_order);
   g_test_add_func ("/store-writer/touch", test_touch);
   g_test_add_func ("/store-writer/read-while-writing", test_read_while_writing);
   g_test_add_func ("/store-writer/close", test_close);
