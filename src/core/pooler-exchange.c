@@ -274,6 +274,19 @@ pooler_exchange_stream_write (PoolerExchange *self,
   POOLER_EXCHANGE_GET_CLASS (self)->stream_write (self, bytes);
 }
 
+void
+pooler_exchange_flush (PoolerExchange *self)
+{
+  PoolerExchangePrivate *priv = pooler_exchange_get_instance_private (self);
+
+  g_return_if_fail (POOLER_IS_EXCHANGE (self));
+
+  if (priv->finished || !priv->streaming || priv->ended ||
+      POOLER_EXCHANGE_GET_CLASS (self)->flush == NULL)
+    return;
+  POOLER_EXCHANGE_GET_CLASS (self)->flush (self);
+}
+
 gboolean
 pooler_exchange_is_drained (PoolerExchange *self)
 {

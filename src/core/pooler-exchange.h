@@ -39,8 +39,10 @@ struct _PoolerExchangeClass
                             GBytes         *bytes);
   gboolean (*is_drained)   (PoolerExchange *self);
   void     (*stream_end)   (PoolerExchange *self);
+  /* Optional: writes what stream_write() held back. */
+  void     (*flush)        (PoolerExchange *self);
 
-  gpointer padding[8];
+  gpointer padding[7];
 };
 
 const char         *pooler_exchange_get_method           (PoolerExchange *self);
@@ -76,6 +78,9 @@ void                pooler_exchange_stream_begin         (PoolerExchange *self,
                                                           guint           status);
 void                pooler_exchange_stream_write         (PoolerExchange *self,
                                                           GBytes         *bytes);
+/* A writer may hold pieces back to send them together: flush() before
+ * waiting for anything, so that all written so far goes out. */
+void                pooler_exchange_flush                (PoolerExchange *self);
 /* Nothing written is still waiting for the client to take it. */
 gboolean            pooler_exchange_is_drained           (PoolerExchange *self);
 void                pooler_exchange_stream_end           (PoolerExchange *self);

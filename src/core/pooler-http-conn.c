@@ -22,6 +22,12 @@
 #include "pooler-http-conn.h"
 #include "pooler-poller.h"
 
+/* A read takes up to this much: a head and a body of this size arrive in
+ * one recv() (the Codex CLI's first request is about 38 KB). */
+#define READ_BUFFER (64 * 1024)
+/* Streamed bytes held back for one write, at most. */
+#define HOLD_MAX (64 * 1024)
+
 typedef enum
 {
   STATE_HEAD,   /* waiting for a request head, or reading one */
@@ -56,7 +62,7 @@ struct _PoolerHttpConn
   gpointer                   user_data;
   State                      state;
 
-  guint8                    *buf;          /* POOLER_HTTP_CONN_MAX_HEAD */
+  guint8                    *buf;          /* READ_BUFFER */
   gsize                      len;
   guint8                    *body;         /* the accepted request's */
   gsize                      body_len;
@@ -661,18 +667,20 @@ read_head (PoolerHttpConn *self)
       gsize head_len = self->len > 0 ? find_head_end (self) : 0;
       gssize n;
 
+      if (head_len > POOLER_HTTP_CONN_MAX_HEAD ||
+          (head_len == 0 && (self->len >= POOLER_HTTP_CONN_MAX_HEAD ||
+                             (self->len > 0 && !head_may_be_ours (self)))))
+        {
+          conn_handoff (self);
+          return;
+        }
       if (head_len > 0)
         {
           take_head (self, head_len);
           return;
         }
-      if (self->len == POOLER_HTTP_CONN_MAX_HEAD || (self->len > 0 && !head_may_be_ours (self)))
-        {
-          conn_handoff (self);
-          return;
-        }
 
-      n = recv (self->fd, self->buf + self->len, POOLER_HTTP_CONN_MAX_HEAD - self->len, MSG_DONTWAIT);
+      n = recv (self->fd, self->buf + self->len, READ_BUFFER - self->len, MSG_DONTWAIT);
       if (n > 0)
         {
           gint64 now = g_get_monotonic_time ();
@@ -700,14 +708,14 @@ read_while_busy (PoolerHttpConn *self)
 {
   gssize n;
 
-  if (self->len == POOLER_HTTP_CONN_MAX_HEAD)
+  if (self->len == READ_BUFFER)
     {
       /* Full: stop watching until the answer is out. */
       watch_input (self, FALSE);
       return;
     }
 
-  n = recv (self->fd, self->buf + self->len, POOLER_HTTP_CONN_MAX_HEAD - self->len, MSG_DONTWAIT);
+  n = recv (self->fd, self->buf + self->len, READ_BUFFER - self->len, MSG_DONTWAIT);
   if (n > 0)
     {
       if (self->len == 0)
@@ -836,7 +844,26 @@ pooler_http_exchange_stream_write (PoolerExchange *exchange,
   iov[0].iov_len = (gsize) g_snprintf (size_line, sizeof size_line, "%" G_GSIZE_MODIFIER "x\r\n", size);
   iov[2].iov_base = (void *) "\r\n";
   iov[2].iov_len = 2;
-  conn_write (self->conn, iov, 3);
+
+  /* Held back until the writer waits (flush()) or ends, so that what one
+   * upstream read brings (the head, events, the end) leaves in one write;
+   * unless it grows large, or the client lags (then it queues anyway). */
+  if (self->conn->waiting_out || self->conn->out->len - self->conn->out_start + size > HOLD_MAX)
+    {
+      conn_write (self->conn, iov, 3);
+      return;
+    }
+  for (guint i = 0; i < 3; i++)
+    g_byte_array_append (self->conn->out, iov[i].iov_base, (guint) iov[i].iov_len);
+}
+
+static void
+pooler_http_exchange_flush (PoolerExchange *exchange)
+{
+  PoolerHttpConn *conn = POOLER_HTTP_EXCHANGE (exchange)->conn;
+
+  if (conn != NULL && !conn->waiting_out && conn->out_start < conn->out->len)
+    conn_write (conn, NULL, 0);
 }
 
 static gboolean
@@ -895,6 +922,7 @@ pooler_http_exchange_class_init (PoolerHttpExchangeClass *klass)
   exchange_class->stream_write = pooler_http_exchange_stream_write;
   exchange_class->is_drained = pooler_http_exchange_is_drained;
   exchange_class->stream_end = pooler_http_exchange_stream_end;
+  exchange_class->flush = pooler_http_exchange_flush;
 }
 
 static void
@@ -955,7 +983,7 @@ pooler_http_conn_new (GSocketConnection         *connection,
   self->max_headers = max_headers;
   self->funcs = funcs;
   self->user_data = user_data;
-  self->buf = g_malloc (POOLER_HTTP_CONN_MAX_HEAD);
+  self->buf = g_malloc (READ_BUFFER);
   self->out = g_byte_array_new ();
   self->last_activity = g_get_monotonic_time ();
   self->head_started = self->last_activity;

@@ -918,6 +918,8 @@ forward_read_next (Forward *fw)
       return;
     }
 
+  /* Nothing more in this turn: what was written goes out before we wait. */
+  pooler_exchange_flush (fw->exchange);
   pooler_upstream_response_read_async (fw->upstream, fw->attempt_cancellable,
                                        read_cb, forward_ref (fw));
 }
