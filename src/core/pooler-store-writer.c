@@ -24,6 +24,7 @@
  * An idle writer still commits the moment work arrives; a flush waits
  * for the current interval at most. */
 #define COMMIT_INTERVAL_US (20 * 1000)
+#define QUIET_DELAY_US     (5 * 1000)
 #define MAX_BUSY_RETRIES 6
 #define FIRST_BACKOFF_US (20 * 1000)
 
@@ -415,12 +416,14 @@ writer_thread (gpointer data)
   while (!stop)
     {
       WriterOp *op = g_async_queue_pop (self->queue);
-      gint64 wait = last_commit + COMMIT_INTERVAL_US - g_get_monotonic_time ();
+      gint64 wait = MAX (last_commit + COMMIT_INTERVAL_US - g_get_monotonic_time (), QUIET_DELAY_US);
 
       /* Work that arrives within COMMIT_INTERVAL_US of the last commit
        * waits for the rest of that interval and shares one transaction; a
        * flush or stop is served at once. The writer sleeps rather than
-       * waits on the queue, so pushes meanwhile wake nobody. */
+       * waits on the queue, so pushes meanwhile wake nobody. Work after a
+       * quiet spell still waits QUIET_DELAY_US: it is a request starting,
+       * and the commit must not take a core while its answer begins. */
       /* After a full batch there is more already: no sleep. */
       if (wait > 0 && !last_was_full && op->kind != WRITER_OP_FLUSH && op->kind != WRITER_OP_STOP)
         g_usleep ((gulong) wait);
