@@ -163,6 +163,30 @@ test_batch (void)
     }
 }
 
+/* The owner lets go while a watch is left: the watch keeps the poller
+ * working until it is freed, in its own callback here. */
+static void
+test_outlives_owner (void)
+{
+  g_autoptr(GError) error = NULL;
+  PoolerPoller *poller = pooler_poller_new (NULL, G_PRIORITY_DEFAULT, 128, &error);
+  Seen seen = { 0 };
+  int fds[2];
+
+  g_assert_no_error (error);
+  g_assert_cmpint (socketpair (AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK, 0, fds), ==, 0);
+  seen.self = pooler_watch_new (poller, fds[0], G_IO_IN, on_ready, &seen);
+  seen.free_self = TRUE;
+  pooler_poller_unref (poller);
+
+  g_assert_cmpint (write (fds[1], "x", 1), ==, 1);
+  iterate ();
+  g_assert_cmpuint (seen.calls, ==, 1);
+  g_assert_null (seen.self);
+  close (fds[0]);
+  close (fds[1]);
+}
+
 int
 main (int   argc,
       char *argv[])
@@ -172,6 +196,7 @@ main (int   argc,
   g_test_add_func ("/poller/input-output-hangup", test_input_output_hangup);
   g_test_add_func ("/poller/free-other-in-batch", test_free_other_in_batch);
   g_test_add_func ("/poller/batch", test_batch);
+  g_test_add_func ("/poller/outlives-owner", test_outlives_owner);
 
   return g_test_run ();
 }

@@ -81,7 +81,8 @@ void                pooler_exchange_stream_write         (PoolerExchange *self,
 /* A writer may hold pieces back to send them together: flush() before
  * waiting for anything, so that all written so far goes out. */
 void                pooler_exchange_flush                (PoolerExchange *self);
-/* Nothing written is still waiting for the client to take it. */
+/* Nothing written is still waiting for the client to take it (bytes held
+ * back for flush() do not count: flush() before any wait). */
 gboolean            pooler_exchange_is_drained           (PoolerExchange *self);
 void                pooler_exchange_stream_end           (PoolerExchange *self);
 

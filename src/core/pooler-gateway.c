@@ -903,7 +903,7 @@ pooler_gateway_finalize (GObject *object)
 
   g_clear_pointer (&self->connections, g_hash_table_unref);
   g_clear_pointer (&self->native, g_hash_table_unref);
-  g_clear_pointer (&self->poller, pooler_poller_free);
+  g_clear_pointer (&self->poller, pooler_poller_unref);
   g_clear_pointer (&self->extra_names, g_ptr_array_unref);
   g_clear_pointer (&self->allowed_hosts, g_strfreev);
   g_clear_pointer (&self->allowed_origins, g_strfreev);

@@ -1001,6 +1001,9 @@ pooler_http_conn_start (PoolerHttpConn *self)
 
   if (self->state == STATE_HEAD)
     watch_input (self, TRUE);
+  /* epoll refused it (out of watches): a connection we cannot read. */
+  if (self->watch == NULL)
+    conn_close (self);
 }
 
 GSocketConnection *

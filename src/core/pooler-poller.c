@@ -41,6 +41,7 @@ typedef struct
 
 struct _PoolerPoller
 {
+  gatomicrefcount ref_count; /* the owner's, and one per watch */
   int         epfd;
   GSource    *source;
   guint       n_watches;
@@ -71,12 +72,16 @@ poller_source_dispatch (GSource     *source,
   struct epoll_event events[MAX_EVENTS];
   int n;
 
+  /* A callback may free the last watch after the owner let go. */
+  pooler_poller_ref (self);
+
   do
     n = epoll_wait (self->epfd, events, (int) self->batch, 0);
   while (n < 0 && errno == EINTR);
   if (n < 0)
     {
       g_warning ("epoll_wait() failed: %s", g_strerror (errno));
+      pooler_poller_unref (self);
       return G_SOURCE_CONTINUE;
     }
 
@@ -90,6 +95,7 @@ poller_source_dispatch (GSource     *source,
     }
   if (--self->dispatching == 0)
     g_ptr_array_set_size (self->freed, 0);
+  pooler_poller_unref (self);
 
   return G_SOURCE_CONTINUE;
 }
@@ -117,6 +123,7 @@ pooler_poller_new (GMainContext  *context,
     }
 
   self = g_new0 (PoolerPoller, 1);
+  g_atomic_ref_count_init (&self->ref_count);
   self->epfd = epfd;
   self->batch = CLAMP (batch, 1, MAX_EVENTS);
   self->freed = g_ptr_array_new_with_free_func (g_free);
@@ -133,15 +140,23 @@ pooler_poller_new (GMainContext  *context,
   return self;
 }
 
-void
-pooler_poller_free (PoolerPoller *self)
+PoolerPoller *
+pooler_poller_ref (PoolerPoller *self)
 {
-  if (self == NULL)
+  g_return_val_if_fail (self != NULL, NULL);
+
+  g_atomic_ref_count_inc (&self->ref_count);
+  return self;
+}
+
+void
+pooler_poller_unref (PoolerPoller *self)
+{
+  if (self == NULL || !g_atomic_ref_count_dec (&self->ref_count))
     return;
 
-  g_return_if_fail (self->dispatching == 0);
-  if (self->n_watches > 0)
-    g_critical ("A poller was freed with %u watches left", self->n_watches);
+  /* Every watch holds a reference, and a dispatch holds one. */
+  g_assert (self->n_watches == 0 && self->dispatching == 0);
 
   g_source_destroy (self->source);
   g_source_unref (self->source);
@@ -189,6 +204,7 @@ pooler_watch_new (PoolerPoller    *poller,
       return NULL;
     }
   poller->n_watches++;
+  pooler_poller_ref (poller);
 
   return watch;
 }
@@ -239,4 +255,6 @@ pooler_watch_free (PoolerWatch *watch)
     g_ptr_array_add (poller->freed, watch);
   else
     g_free (watch);
+  /* Not the last reference while dispatching: the dispatch holds one. */
+  pooler_poller_unref (poller);
 }

@@ -8,8 +8,10 @@
  * descriptor, and a turn costs what is ready. Level-triggered, like
  * poll(): a socket left unread is reported again.
  *
- * One poller per main context, on the thread that runs it. A watch may
- * be changed or freed anywhere, its own callback included.
+ * One poller per main context, on the thread that runs it (the context
+ * is fixed when it is made). A watch may be changed or freed anywhere, its
+ * own callback included, and keeps its poller alive: a connection may
+ * outlive the poller's owner.
  *
  * Copyright 2026 The Codex Pooler authors
  * SPDX-License-Identifier: GPL-3.0-or-later
@@ -35,7 +37,8 @@ PoolerPoller *pooler_poller_new        (GMainContext    *context,
                                         int              priority,
                                         guint            batch,
                                         GError         **error);
-void          pooler_poller_free       (PoolerPoller    *self);
+PoolerPoller *pooler_poller_ref        (PoolerPoller    *self);
+void          pooler_poller_unref      (PoolerPoller    *self);
 guint         pooler_poller_get_n_watches (PoolerPoller *self);
 
 /* @events: G_IO_IN and/or G_IO_OUT (0: none for now; errors and hang-ups
@@ -51,6 +54,6 @@ GIOCondition  pooler_watch_get_events  (PoolerWatch     *watch);
 /* Stops watching (before the descriptor is closed). */
 void          pooler_watch_free        (PoolerWatch     *watch);
 
-G_DEFINE_AUTOPTR_CLEANUP_FUNC (PoolerPoller, pooler_poller_free)
+G_DEFINE_AUTOPTR_CLEANUP_FUNC (PoolerPoller, pooler_poller_unref)
 
 G_END_DECLS

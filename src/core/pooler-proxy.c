@@ -918,8 +918,16 @@ forward_read_next (Forward *fw)
       return;
     }
 
-  /* Nothing more in this turn: what was written goes out before we wait. */
+  /* Nothing more in this turn: what was written goes out before we wait,
+   * and when the client did not take it all, the upstream waits too. */
   pooler_exchange_flush (fw->exchange);
+  if (fw->done)
+    return;
+  if (!pooler_exchange_is_drained (fw->exchange))
+    {
+      fw->waiting_write = TRUE;
+      return;
+    }
   pooler_upstream_response_read_async (fw->upstream, fw->attempt_cancellable,
                                        read_cb, forward_ref (fw));
 }

@@ -11,16 +11,27 @@
 G_DEFINE_BOXED_TYPE (PoolerRequestRecord, pooler_request_record,
                      pooler_request_record_copy, pooler_request_record_free)
 
-/* "req_" and 20 hex digits: the time in milliseconds (48 bits), then 32
- * random bits. Ids in time order append to the requests table's key
- * index instead of landing all over it: the writer dirties a page or two
- * per batch, not one per row. */
+/* "req_" and 20 hex digits: the time in milliseconds (48 bits), then a
+ * counter (32 bits) that starts at a random value per process. Ids in
+ * time order append to the requests table's key index instead of landing
+ * all over it: the writer dirties a page or two per batch, not one per
+ * row. The counter, not chance, keeps ids of one millisecond apart. */
 static char *
 new_request_id (void)
 {
+  static gsize base_ready = 0;
+  static guint32 base;
+  static gint counter;
   guint64 ms = (guint64) (g_get_real_time () / 1000) & G_GUINT64_CONSTANT (0xffffffffffff);
 
-  return g_strdup_printf ("req_%012" G_GINT64_MODIFIER "x%08x", ms, g_random_int ());
+  if (g_once_init_enter (&base_ready))
+    {
+      base = g_random_int ();
+      g_once_init_leave (&base_ready, 1);
+    }
+
+  return g_strdup_printf ("req_%012" G_GINT64_MODIFIER "x%08x", ms,
+                          base + (guint32) g_atomic_int_add (&counter, 1));
 }
 
 PoolerRequestRecord *

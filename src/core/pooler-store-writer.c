@@ -7,6 +7,7 @@
 
 #include "config.h"
 
+#include <errno.h>
 #include <sys/resource.h>
 #include <sys/syscall.h>
 #include <unistd.h>
@@ -21,9 +22,10 @@
 /* Under load, one commit per this much time at most: each commit costs
  * about twenty write and lock syscalls whatever its size, and with a
  * commit per request the writer took a third of a core at 2 000 req/s.
- * An idle writer still commits the moment work arrives; a flush waits
- * for the current interval at most. */
+ * A flush waits for the current interval at most. */
 #define COMMIT_INTERVAL_US (20 * 1000)
+/* Work after a quiet spell (a request starting) is committed this much
+ * later, not at once: see writer_thread(). */
 #define QUIET_DELAY_US     (5 * 1000)
 #define MAX_BUSY_RETRIES 6
 #define FIRST_BACKOFF_US (20 * 1000)
@@ -408,9 +410,16 @@ writer_thread (gpointer data)
 #ifdef SYS_gettid
   /* Logging is background work: on a busy machine the thread that moves
    * the requests' bytes must not wait for a core behind it. (Linux: a
-   * thread's own nice value.) */
-  if (setpriority (PRIO_PROCESS, (id_t) syscall (SYS_gettid), WRITER_NICE) != 0)
-    g_debug ("Could not lower the writer thread's priority");
+   * thread's own nice value, relative to the process's.) */
+  {
+    id_t tid = (id_t) syscall (SYS_gettid);
+    int nice;
+
+    errno = 0;
+    nice = getpriority (PRIO_PROCESS, tid);
+    if (errno == 0 && setpriority (PRIO_PROCESS, tid, MIN (nice + WRITER_NICE, 19)) != 0)
+      g_debug ("Could not lower the writer thread's priority");
+  }
 #endif
 
   while (!stop)

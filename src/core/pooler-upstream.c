@@ -660,6 +660,9 @@ typedef struct
   gboolean retried;
   gboolean head_method;
   gulong   wait_cancel_id;    /* while waiting for a slot */
+  PoolerUpstream *upstream;   /* a reference: GTask drops its source
+                               * object before its data, and closing
+                               * @conn still counts it there */
 } SendOp;
 
 static void
@@ -668,6 +671,7 @@ send_op_free (gpointer data)
   SendOp *op = data;
 
   conn_close (op->conn);
+  g_clear_object (&op->upstream);
   g_free (op->origin);
   g_free (op->uri);
   g_free (op->host);
@@ -1122,6 +1126,7 @@ pooler_upstream_send_async (PoolerUpstream      *self,
   op->head_method = strcmp (method, "HEAD") == 0;
   op->head = build_head (method, parsed, headers, body, default_port);
   op->body = body != NULL && g_bytes_get_size (body) > 0 ? g_bytes_ref (body) : NULL;
+  op->upstream = g_object_ref (self);
   g_task_set_task_data (task, op, send_op_free);
 
   send_start (task);
@@ -1605,7 +1610,7 @@ pooler_upstream_finalize (GObject *object)
 {
   PoolerUpstream *self = POOLER_UPSTREAM (object);
 
-  g_clear_pointer (&self->poller, pooler_poller_free);
+  g_clear_pointer (&self->poller, pooler_poller_unref);
 
   G_OBJECT_CLASS (pooler_upstream_parent_class)->finalize (object);
 }
