@@ -1147,7 +1147,6 @@ test_hot_path_trickled_request (Fixture       *f,
   g_autoptr(GSocket) socket = raw_connect (f);
   g_autoptr(GString) said = g_string_new (NULL);
   g_autofree char *head = codex_request_head (f);
-  g_autoptr(GBytes) seen_body = NULL;
   g_autoptr(GPtrArray) seen = NULL;
   gsize size;
   const char *body = g_bytes_get_data (f->codex_body, &size);

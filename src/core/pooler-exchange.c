@@ -331,7 +331,7 @@ pooler_exchange_emit_finished (PoolerExchange *self,
                                gboolean        gone)
 {
   PoolerExchangePrivate *priv = pooler_exchange_get_instance_private (self);
-  g_autoptr(PoolerExchange) hold = NULL;
+  g_autoptr(PoolerExchange) hold G_GNUC_UNUSED = NULL;
 
   g_return_if_fail (POOLER_IS_EXCHANGE (self));
 

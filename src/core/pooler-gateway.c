@@ -686,7 +686,7 @@ native_handoff (PoolerHttpConn    *conn,
                 gpointer           user_data)
 {
   PoolerGateway *self = user_data;
-  g_autoptr(GSocketConnection) hold = g_object_ref (connection);
+  g_autoptr(GSocketConnection) hold G_GNUC_UNUSED = g_object_ref (connection);
 
   g_hash_table_remove (self->native, conn);
   hand_to_libsoup (self, connection, already_read);

@@ -97,7 +97,7 @@ static void conn_read (PoolerHttpConn *self);
 static void
 conn_close (PoolerHttpConn *self)
 {
-  g_autoptr(PoolerHttpConn) hold = g_object_ref (self);
+  g_autoptr(PoolerHttpConn) hold G_GNUC_UNUSED = g_object_ref (self);
   PoolerHttpExchange *answering;
 
   if (self->state == STATE_DONE)
@@ -114,7 +114,7 @@ conn_close (PoolerHttpConn *self)
   answering = g_steal_pointer (&self->answering);
   if (answering != NULL)
     {
-      g_autoptr(PoolerHttpExchange) hold_exchange = g_object_ref (answering);
+      g_autoptr(PoolerHttpExchange) hold_exchange G_GNUC_UNUSED = g_object_ref (answering);
 
       g_clear_object (&answering->conn);
       pooler_exchange_emit_finished (POOLER_EXCHANGE (answering), TRUE);
@@ -163,7 +163,7 @@ watch_input (PoolerHttpConn *self,
 static void
 conn_answered (PoolerHttpConn *self)
 {
-  g_autoptr(PoolerHttpConn) hold = g_object_ref (self);
+  g_autoptr(PoolerHttpConn) hold G_GNUC_UNUSED = g_object_ref (self);
   PoolerHttpExchange *answering = g_steal_pointer (&self->answering);
 
   self->ending = FALSE;
@@ -173,7 +173,7 @@ conn_answered (PoolerHttpConn *self)
 
   if (answering != NULL)
     {
-      g_autoptr(PoolerHttpExchange) hold_exchange = g_object_ref (answering);
+      g_autoptr(PoolerHttpExchange) hold_exchange G_GNUC_UNUSED = g_object_ref (answering);
 
       g_clear_object (&answering->conn);
       pooler_exchange_emit_finished (POOLER_EXCHANGE (answering), FALSE);
@@ -553,7 +553,7 @@ parse_head (PoolerHttpConn *self,
 static void
 conn_handoff (PoolerHttpConn *self)
 {
-  g_autoptr(PoolerHttpConn) hold = g_object_ref (self);
+  g_autoptr(PoolerHttpConn) hold G_GNUC_UNUSED = g_object_ref (self);
   g_autoptr(GBytes) already_read = g_bytes_new (self->buf, self->len);
 
   self->state = STATE_DONE;
@@ -566,7 +566,7 @@ conn_handoff (PoolerHttpConn *self)
 static void
 conn_dispatch (PoolerHttpConn *self)
 {
-  g_autoptr(PoolerHttpConn) hold = g_object_ref (self);
+  g_autoptr(PoolerHttpConn) hold G_GNUC_UNUSED = g_object_ref (self);
   g_autoptr(PoolerHttpExchange) exchange = g_steal_pointer (&self->reading);
 
   pooler_exchange_set_request_body (POOLER_EXCHANGE (exchange),
@@ -732,7 +732,7 @@ read_while_busy (PoolerHttpConn *self)
 static void
 conn_read (PoolerHttpConn *self)
 {
-  g_autoptr(PoolerHttpConn) hold = g_object_ref (self);
+  g_autoptr(PoolerHttpConn) hold G_GNUC_UNUSED = g_object_ref (self);
 
   switch (self->state)
     {
@@ -756,7 +756,7 @@ on_ready (GIOCondition condition,
           gpointer     user_data)
 {
   PoolerHttpConn *self = user_data;
-  g_autoptr(PoolerHttpConn) hold = g_object_ref (self);
+  g_autoptr(PoolerHttpConn) hold G_GNUC_UNUSED = g_object_ref (self);
   gboolean failed = (condition & (G_IO_HUP | G_IO_ERR)) != 0;
 
   if (self->waiting_out && (condition & G_IO_OUT || failed))

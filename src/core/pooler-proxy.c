@@ -1406,7 +1406,7 @@ on_client_finished (PoolerExchange *exchange,
         {
           /* It left after response.completed, before the upstream's end
            * of body: it had the whole answer. (The Codex CLI does this.) */
-          g_autoptr(Forward) hold = forward_ref (fw);
+          g_autoptr(Forward) hold G_GNUC_UNUSED = forward_ref (fw);
 
           if (fw->attempt_cancellable != NULL)
             g_cancellable_cancel (fw->attempt_cancellable);

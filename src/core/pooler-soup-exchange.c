@@ -85,7 +85,7 @@ static void
 on_chunks_failed (gpointer user_data)
 {
   PoolerSoupExchange *self = user_data;
-  g_autoptr(PoolerSoupExchange) hold = g_object_ref (self);
+  g_autoptr(PoolerSoupExchange) hold G_GNUC_UNUSED = g_object_ref (self);
 
   self->write_failed = TRUE;
   self->end_when_drained = FALSE;
