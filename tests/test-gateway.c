@@ -616,6 +616,28 @@ send_codex_with_small_window (Fixture *f)
   return socket;
 }
 
+/* The single request's row once it is completed, within @seconds. */
+static PoolerRequestRecord *
+wait_for_completed_row (Fixture *f,
+                        guint    seconds)
+{
+  gint64 deadline = g_get_monotonic_time () + seconds * G_USEC_PER_SEC;
+
+  for (;;)
+    {
+      g_autoptr(GPtrArray) rows = NULL;
+
+      g_main_context_iteration (NULL, FALSE);
+      pooler_service_flush (f->service);
+      rows = pooler_store_list_requests (pooler_service_get_store (f->service), 1, NULL);
+      if (rows != NULL && rows->len == 1 &&
+          ((PoolerRequestRecord *) g_ptr_array_index (rows, 0))->state == POOLER_REQUEST_COMPLETED)
+        return pooler_request_record_copy (g_ptr_array_index (rows, 0));
+      g_assert_cmpint (g_get_monotonic_time (), <, deadline);
+      g_usleep (10000);
+    }
+}
+
 static void
 test_slow_client_disconnects (Fixture       *f,
                               gconstpointer  data)
@@ -641,23 +663,7 @@ test_slow_client_disconnects (Fixture       *f,
   g_socket_close (socket, NULL);
 
   /* The row ends, marked as the client's doing. */
-  deadline = g_get_monotonic_time () + 10 * G_USEC_PER_SEC;
-  for (;;)
-    {
-      g_autoptr(GPtrArray) rows = NULL;
-
-      g_main_context_iteration (NULL, FALSE);
-      pooler_service_flush (f->service);
-      rows = pooler_store_list_requests (pooler_service_get_store (f->service), 1, NULL);
-      if (rows != NULL && rows->len == 1 &&
-          ((PoolerRequestRecord *) g_ptr_array_index (rows, 0))->state == POOLER_REQUEST_COMPLETED)
-        {
-          row = pooler_request_record_copy (g_ptr_array_index (rows, 0));
-          break;
-        }
-      g_assert_cmpint (g_get_monotonic_time (), <, deadline);
-      g_usleep (10000);
-    }
+  row = wait_for_completed_row (f, 10);
   g_assert_cmpint (row->status, ==, 499);
   g_assert_cmpstr (row->error_code, ==, "client_closed");
 }
@@ -1183,7 +1189,6 @@ test_hot_path_client_leaves_while_waiting (Fixture       *f,
   g_autoptr(GSocket) socket = raw_connect (f);
   g_autofree char *head = codex_request_head (f);
   g_autoptr(PoolerRequestRecord) row = NULL;
-  gint64 deadline;
 
   fake_upstream_set_mode (f->fake, NULL, "hang", 0);
   send_all (socket, head, strlen (head));
@@ -1192,23 +1197,7 @@ test_hot_path_client_leaves_while_waiting (Fixture       *f,
     g_main_context_iteration (NULL, TRUE);
   g_socket_close (socket, NULL);
 
-  deadline = g_get_monotonic_time () + 3 * G_USEC_PER_SEC;
-  for (;;)
-    {
-      g_autoptr(GPtrArray) rows = NULL;
-
-      g_main_context_iteration (NULL, FALSE);
-      pooler_service_flush (f->service);
-      rows = pooler_store_list_requests (pooler_service_get_store (f->service), 1, NULL);
-      if (rows != NULL && rows->len == 1 &&
-          ((PoolerRequestRecord *) g_ptr_array_index (rows, 0))->state == POOLER_REQUEST_COMPLETED)
-        {
-          row = pooler_request_record_copy (g_ptr_array_index (rows, 0));
-          break;
-        }
-      g_assert_cmpint (g_get_monotonic_time (), <, deadline);
-      g_usleep (10000);
-    }
+  row = wait_for_completed_row (f, 3);
   fake_upstream_release (f->fake);
   g_assert_cmpint (row->status, ==, 499);
 }
