@@ -51,7 +51,7 @@ static void
 test_input_output_hangup (void)
 {
   g_autoptr(GError) error = NULL;
-  g_autoptr(PoolerPoller) poller = pooler_poller_new (NULL, G_PRIORITY_DEFAULT, 128, &error);
+  g_autoptr(PoolerPoller) poller = pooler_poller_new (NULL, &error);
   Seen seen = { 0 };
   int fds[2];
   char byte;
@@ -104,7 +104,7 @@ static void
 test_free_other_in_batch (void)
 {
   g_autoptr(GError) error = NULL;
-  g_autoptr(PoolerPoller) poller = pooler_poller_new (NULL, G_PRIORITY_DEFAULT, 128, &error);
+  g_autoptr(PoolerPoller) poller = pooler_poller_new (NULL, &error);
   Seen a = { 0 }, b = { 0 };
   int one[2], two[2];
 
@@ -133,43 +133,13 @@ test_free_other_in_batch (void)
   close (two[1]);
 }
 
-/* A batch of 1 serves one ready watch per turn; all are served in time. */
-static void
-test_batch (void)
-{
-  g_autoptr(GError) error = NULL;
-  g_autoptr(PoolerPoller) poller = pooler_poller_new (NULL, G_PRIORITY_DEFAULT, 1, &error);
-  Seen seen[3] = { { 0 } };
-  int fds[3][2];
-
-  g_assert_no_error (error);
-  for (guint i = 0; i < 3; i++)
-    {
-      g_assert_cmpint (socketpair (AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK, 0, fds[i]), ==, 0);
-      seen[i].self = pooler_watch_new (poller, fds[i][0], G_IO_IN, on_ready, &seen[i]);
-      seen[i].free_self = TRUE;
-      g_assert_cmpint (write (fds[i][1], "x", 1), ==, 1);
-    }
-  g_usleep (1000);
-
-  g_assert_true (g_main_context_iteration (NULL, FALSE));
-  g_assert_cmpuint (seen[0].calls + seen[1].calls + seen[2].calls, ==, 1);
-  iterate ();
-  for (guint i = 0; i < 3; i++)
-    {
-      g_assert_cmpuint (seen[i].calls, ==, 1);
-      close (fds[i][0]);
-      close (fds[i][1]);
-    }
-}
-
 /* The owner lets go while a watch is left: the watch keeps the poller
  * working until it is freed, in its own callback here. */
 static void
 test_outlives_owner (void)
 {
   g_autoptr(GError) error = NULL;
-  PoolerPoller *poller = pooler_poller_new (NULL, G_PRIORITY_DEFAULT, 128, &error);
+  PoolerPoller *poller = pooler_poller_new (NULL, &error);
   Seen seen = { 0 };
   int fds[2];
 
@@ -195,7 +165,6 @@ main (int   argc,
 
   g_test_add_func ("/poller/input-output-hangup", test_input_output_hangup);
   g_test_add_func ("/poller/free-other-in-batch", test_free_other_in_batch);
-  g_test_add_func ("/poller/batch", test_batch);
   g_test_add_func ("/poller/outlives-owner", test_outlives_owner);
 
   return g_test_run ();

@@ -36,8 +36,6 @@
 #include "pooler-v1.h"
 
 #define KEY_DATA "pooler-key-record"
-/* Ready client connections served per main-loop turn, at most. */
-#define CLIENT_BATCH 128
 
 struct _PoolerGateway
 {
@@ -1042,8 +1040,7 @@ pooler_gateway_listen (PoolerGateway  *self,
   /* Client connections and the upstream's share a priority: giving
    * answers in flight precedence over new requests (or taking requests a
    * few per turn) measured worse streaming tails, not better. */
-  if (self->poller == NULL &&
-      (self->poller = pooler_poller_new (NULL, G_PRIORITY_DEFAULT, CLIENT_BATCH, error)) == NULL)
+  if (self->poller == NULL && (self->poller = pooler_poller_new (NULL, error)) == NULL)
     return FALSE;
 
   /* A new GSocketService is already active: adding a second address then

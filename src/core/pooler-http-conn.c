@@ -45,7 +45,6 @@ struct _PoolerHttpExchange
   PoolerExchange  parent_instance;
 
   PoolerHttpConn *conn;      /* a reference while answering */
-  gboolean        no_body;   /* a streamed 1xx, 204 or 304 */
 };
 
 G_DEFINE_FINAL_TYPE (PoolerHttpExchange, pooler_http_exchange, POOLER_TYPE_EXCHANGE)
@@ -577,26 +576,66 @@ conn_dispatch (PoolerHttpConn *self)
   self->funcs->handle (self, POOLER_EXCHANGE (exchange), self->user_data);
 }
 
+typedef enum
+{
+  INPUT_MORE,     /* bytes came */
+  INPUT_WAIT,     /* none now */
+  INPUT_CLOSED,   /* the client closed, or the connection broke: closed */
+} Input;
+
+/* One recv() of up to @size bytes at @dest. */
+static Input
+conn_recv (PoolerHttpConn *self,
+           guint8         *dest,
+           gsize           size,
+           gsize          *got)
+{
+  for (;;)
+    {
+      gssize n = recv (self->fd, dest, size, MSG_DONTWAIT);
+
+      if (n > 0)
+        {
+          *got = (gsize) n;
+          self->last_activity = g_get_monotonic_time ();
+          return INPUT_MORE;
+        }
+      if (n < 0 && errno == EINTR)
+        continue;
+      if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
+        return INPUT_WAIT;
+      conn_close (self);
+      return INPUT_CLOSED;
+    }
+}
+
+/* Appends what the socket has to buf: a head, or a pipelined request. */
+static Input
+conn_recv_buffered (PoolerHttpConn *self)
+{
+  gsize got = 0;
+  Input input = conn_recv (self, self->buf + self->len, READ_BUFFER - self->len, &got);
+
+  if (input == INPUT_MORE)
+    {
+      if (self->len == 0)
+        self->head_started = self->last_activity;
+      self->len += got;
+    }
+  return input;
+}
+
 /* Reads the body straight into its own buffer. */
 static void
 read_body (PoolerHttpConn *self)
 {
   while (self->body_len < self->body_size)
     {
-      gssize n = recv (self->fd, self->body + self->body_len, self->body_size - self->body_len, MSG_DONTWAIT);
+      gsize got = 0;
 
-      if (n > 0)
-        {
-          self->body_len += (gsize) n;
-          self->last_activity = g_get_monotonic_time ();
-          continue;
-        }
-      if (n < 0 && errno == EINTR)
-        continue;
-      if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
+      if (conn_recv (self, self->body + self->body_len, self->body_size - self->body_len, &got) != INPUT_MORE)
         return;
-      conn_close (self);
-      return;
+      self->body_len += got;
     }
 
   conn_dispatch (self);
@@ -665,7 +704,6 @@ read_head (PoolerHttpConn *self)
   for (;;)
     {
       gsize head_len = self->len > 0 ? find_head_end (self) : 0;
-      gssize n;
 
       if (head_len > POOLER_HTTP_CONN_MAX_HEAD ||
           (head_len == 0 && (self->len >= POOLER_HTTP_CONN_MAX_HEAD ||
@@ -680,24 +718,9 @@ read_head (PoolerHttpConn *self)
           return;
         }
 
-      n = recv (self->fd, self->buf + self->len, READ_BUFFER - self->len, MSG_DONTWAIT);
-      if (n > 0)
-        {
-          gint64 now = g_get_monotonic_time ();
-
-          if (self->len == 0)
-            self->head_started = now;
-          self->len += (gsize) n;
-          self->last_activity = now;
-          continue;
-        }
-      if (n < 0 && errno == EINTR)
-        continue;
-      if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
+      /* Waiting, or the client closed between requests. */
+      if (conn_recv_buffered (self) != INPUT_MORE)
         return;
-      /* The client closed (or the connection broke) between requests. */
-      conn_close (self);
-      return;
     }
 }
 
@@ -706,8 +729,6 @@ read_head (PoolerHttpConn *self)
 static void
 read_while_busy (PoolerHttpConn *self)
 {
-  gssize n;
-
   if (self->len == READ_BUFFER)
     {
       /* Full: stop watching until the answer is out. */
@@ -715,18 +736,8 @@ read_while_busy (PoolerHttpConn *self)
       return;
     }
 
-  n = recv (self->fd, self->buf + self->len, READ_BUFFER - self->len, MSG_DONTWAIT);
-  if (n > 0)
-    {
-      if (self->len == 0)
-        self->head_started = g_get_monotonic_time ();
-      self->len += (gsize) n;
-      return;
-    }
-  if (n < 0 && (errno == EINTR || errno == EAGAIN || errno == EWOULDBLOCK))
-    return;
-  g_debug ("A client went away before its answer was complete");
-  conn_close (self);
+  if (conn_recv_buffered (self) == INPUT_CLOSED)
+    g_debug ("A client went away before its answer was complete");
 }
 
 static void
@@ -820,10 +831,9 @@ pooler_http_exchange_stream_begin (PoolerExchange *exchange,
   if (self->conn == NULL)
     return;
 
-  self->no_body = status_has_no_body (status);
   /* Queued only: it goes out with the first chunk, in one write. */
   conn_queue_head (self->conn, status, pooler_exchange_get_response_headers (exchange), NULL,
-                   -1, self->no_body);
+                   -1, status_has_no_body (status));
 }
 
 static void
@@ -835,7 +845,7 @@ pooler_http_exchange_stream_write (PoolerExchange *exchange,
   char size_line[32];
   gsize size;
 
-  if (self->conn == NULL || self->no_body)
+  if (self->conn == NULL || status_has_no_body (pooler_exchange_get_status (exchange)))
     return;
 
   iov[1].iov_base = (void *) g_bytes_get_data (bytes, &size);
@@ -879,7 +889,8 @@ pooler_http_exchange_stream_end (PoolerExchange *exchange)
 {
   PoolerHttpExchange *self = POOLER_HTTP_EXCHANGE (exchange);
   PoolerHttpConn *conn = self->conn;
-  struct iovec iov = { (void *) "0\r\n\r\n", self->no_body ? 0 : 5 };
+  struct iovec iov = { (void *) "0\r\n\r\n",
+                       status_has_no_body (pooler_exchange_get_status (exchange)) ? 0 : 5 };
 
   if (conn == NULL)
     return;

@@ -45,7 +45,6 @@ struct _PoolerPoller
   int         epfd;
   GSource    *source;
   guint       n_watches;
-  guint       batch;
   guint       dispatching; /* depth: a callback may iterate the context */
   GPtrArray  *freed;       /* watches freed during a dispatch */
 };
@@ -76,7 +75,7 @@ poller_source_dispatch (GSource     *source,
   pooler_poller_ref (self);
 
   do
-    n = epoll_wait (self->epfd, events, (int) self->batch, 0);
+    n = epoll_wait (self->epfd, events, MAX_EVENTS, 0);
   while (n < 0 && errno == EINTR);
   if (n < 0)
     {
@@ -106,8 +105,6 @@ static GSourceFuncs poller_source_funcs = {
 
 PoolerPoller *
 pooler_poller_new (GMainContext  *context,
-                   int            priority,
-                   guint          batch,
                    GError       **error)
 {
   PoolerPoller *self;
@@ -125,7 +122,6 @@ pooler_poller_new (GMainContext  *context,
   self = g_new0 (PoolerPoller, 1);
   g_atomic_ref_count_init (&self->ref_count);
   self->epfd = epfd;
-  self->batch = CLAMP (batch, 1, MAX_EVENTS);
   self->freed = g_ptr_array_new_with_free_func (g_free);
   self->source = g_source_new (&poller_source_funcs, sizeof (PollerSource));
   ((PollerSource *) self->source)->poller = self;
@@ -134,7 +130,6 @@ pooler_poller_new (GMainContext  *context,
   /* Not blocked while it dispatches: in GLib 2.74 blocking takes the fd
    * out of the poll set and back, each time waking the context. */
   g_source_set_can_recurse (self->source, TRUE);
-  g_source_set_priority (self->source, priority);
   g_source_attach (self->source, context != NULL ? context : g_main_context_get_thread_default ());
 
   return self;

@@ -29,13 +29,9 @@ typedef struct _PoolerWatch  PoolerWatch;
 typedef void (*PoolerWatchFunc) (GIOCondition condition,
                                  gpointer     user_data);
 
-/* Attached to @context (NULL: the thread-default one) at @priority; each
- * turn of the loop calls at most @batch ready watches (the rest in the
- * next turns, after sources of higher priority). NULL and @error when the
- * system has no epoll for us. */
+/* Attached to @context (NULL: the thread-default one); NULL and @error
+ * when the system has no epoll for us. */
 PoolerPoller *pooler_poller_new        (GMainContext    *context,
-                                        int              priority,
-                                        guint            batch,
                                         GError         **error);
 PoolerPoller *pooler_poller_ref        (PoolerPoller    *self);
 void          pooler_poller_unref      (PoolerPoller    *self);

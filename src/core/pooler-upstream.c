@@ -1640,7 +1640,7 @@ pooler_upstream_init (PoolerUpstream *self)
   {
     g_autoptr(GError) error = NULL;
 
-    self->poller = pooler_poller_new (NULL, G_PRIORITY_DEFAULT, 128, &error);
+    self->poller = pooler_poller_new (NULL, &error);
     if (self->poller == NULL)
       g_debug ("Upstream connections use one GSource each: %s", error->message);
   }
