@@ -166,7 +166,7 @@ t.append(("idle RSS of serve < 20 MB", "%s at start (%s idle after the load)" %
           ok(int(idle) < IDLE_LIMIT_KB) if idle and idle != "-1" else "n/a"))
 peaks = [p for p in stream_extra("gateway", 256, "rss_peak_kb") if p and p > 0]
 if peaks:
-    t.append(("RSS under 256 concurrent streams < 100 MB", "peak %s (sampled every 100 ms)" % mb(max(peaks)),
+    t.append(("RSS under 256 concurrent streams < 100 MB", "peak %s (VmHWM of the run)" % mb(max(peaks)),
               ok(max(peaks) < STREAMS_LIMIT_KB)))
 segs = [s.split(":") for s in meta.get("GROWTH_SEGMENTS", "").split() if ":" in s]
 if segs:
@@ -233,13 +233,13 @@ for c in sc:
     pk = [p for p in stream_extra("gateway", c, "rss_peak_kb") if p and p > 0]
     if pk:
         w("| peak while %d streams ran | %s |" % (c, mb(max(pk))))
-w("| VmHWM after the streaming phase | %s |" % mb(meta.get("HWM_AFTER_STREAMS_KB")))
+w("| VmHWM from start to the end of the streaming phase | %s |" % mb(meta.get("HWM_AFTER_STREAMS_KB")))
 w("| idle after the load and streaming phases | %s |" % mb(meta.get("RSS_IDLE_AFTER_LOAD_KB")))
 w("| before the growth run | %s |" % mb(meta.get("GROWTH_RSS_BEFORE_KB")))
 for n, kb in segs:
     w("| after %s requests (c=64) | %s |" % (n, mb(kb)))
 w("| idle at the end | %s |" % mb(meta.get("RSS_IDLE_END_KB")))
-w("| VmHWM at the end | %s |" % mb(meta.get("HWM_END_KB")))
+w("| VmHWM at the end (whole run) | %s |" % mb(meta.get("HWM_END_KB")))
 w("")
 w("Request-log rows written (state completed) over the whole run: %s." % meta.get("GW_LOG_ROWS_TOTAL"))
 w("")

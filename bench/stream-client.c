@@ -5,6 +5,7 @@
  *   stream-client --url http://127.0.0.1:PORT/PATH --body FILE
  *                 [--header 'Name: value']... [--concurrency N] [--rounds R]
  *                 [--timeout S] [--label TEXT] [--expect-events N]
+ *                 [--dump-events FILE]
  *
  * Each of the N connections runs R streams one after the other (keep-alive;
  * a connection the server closed is opened again and counted in
@@ -20,6 +21,9 @@
  *             took for that event;
  *   jitter    (arrival gap) - (send gap) between consecutive timestamped
  *             events of one stream.
+ * --dump-events writes one line per timestamped event, "INDEX SEND_NS
+ * ARRIVAL_NS DELAY_MS", for finding when a tail happened (a stall hits every
+ * stream's event at the same arrival time).
  * Prints one JSON object with counts and p50/p90/p99/max in milliseconds.
  * Exit status 0 when every stream completed with 200 and its events.
  *
@@ -110,6 +114,7 @@ static char *request;           /* head + body */
 static size_t request_len;
 static int epfd;
 static int expect_events = -1;
+static FILE *dump;
 
 static Vec v_ttfe, v_delay, v_jitter, v_total;
 static long n_ok, n_err, n_events, n_bad_status, n_short, n_io, n_reconnects;
@@ -231,6 +236,9 @@ on_event (Conn *c, const char *ev, size_t len, int64_t t)
     {
       int64_t ts = strtoll (p + 4, NULL, 10);
       vec_push (&v_delay, (double) (t - ts) / 1e6);
+      if (dump != NULL)
+        fprintf (dump, "%d %lld %lld %.4f\n", c->events, (long long) ts, (long long) t,
+                 (double) (t - ts) / 1e6);
       if (c->last_ts != 0)
         vec_push (&v_jitter, (double) ((t - c->last_arrival) - (ts - c->last_ts)) / 1e6);
       c->last_ts = ts;
@@ -511,6 +519,12 @@ main (int argc, char **argv)
       else if (!strcmp (a, "--rounds")) rounds = atoi (v);
       else if (!strcmp (a, "--timeout")) timeout_s = atoi (v);
       else if (!strcmp (a, "--expect-events")) expect_events = atoi (v);
+      else if (!strcmp (a, "--dump-events"))
+        {
+          dump = fopen (v, "w");
+          if (dump == NULL)
+            die (v);
+        }
       else if (!strcmp (a, "--header"))
         {
           size_t l = strlen (headers);
