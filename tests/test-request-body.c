@@ -149,6 +149,29 @@ test_scan_word_boundaries (void)
           g_assert_error (bad_error, POOLER_ERROR, POOLER_ERROR_INVALID);
         }
     }
+
+  /* Escapes at every offset of a word, among bytes one above a quote, a
+   * backslash and 0x20 ('#', ']', '!'): the scan must land on the first
+   * special byte, not on one a borrow flags after it. */
+  for (guint at = 0; at < 20; at++)
+    {
+      g_autoptr(GString) json = g_string_new ("{\"model\":\"");
+      g_autoptr(GString) want = g_string_new (NULL);
+      g_autoptr(GError) error = NULL;
+      g_autoptr(PoolerRequestBody) body = NULL;
+
+      for (guint i = 0; i < at; i++)
+        {
+          g_string_append_c (json, "#]!"[i % 3]);
+          g_string_append_c (want, "#]!"[i % 3]);
+        }
+      g_string_append (json, "\\\"\\n#]\\\\!\",\"stream\":true}");
+      g_string_append (want, "\"\n#]\\!");
+      body = pooler_request_body_scan (json->str, json->len, &error);
+      g_assert_no_error (error);
+      g_assert_cmpstr (body->model, ==, want->str);
+      g_assert_true (body->stream);
+    }
 }
 
 static void
