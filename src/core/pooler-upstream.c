@@ -1103,6 +1103,10 @@ pooler_upstream_send_async (PoolerUpstream      *self,
   /* An answer that arrived in the very turn its cancellable was cancelled
    * is still handed over (the caller decides whether it came in time). */
   g_task_set_check_cancellable (task, FALSE);
+  /* An answer that comes within the turn that sent the request (a fast
+   * upstream) is handed over from an idle of this priority: ahead of the
+   * next turn's new requests and events, not behind all of them. */
+  g_task_set_priority (task, G_PRIORITY_HIGH);
 
   parsed = g_uri_parse (uri, SOUP_HTTP_URI_FLAGS, &error);
   scheme = parsed != NULL ? g_uri_get_scheme (parsed) : NULL;
@@ -1421,6 +1425,7 @@ pooler_upstream_response_read_async (PoolerUpstreamResponse *self,
 
   task = g_task_new (self, cancellable, callback, user_data);
   g_task_set_source_tag (task, pooler_upstream_response_read_async);
+  g_task_set_priority (task, G_PRIORITY_HIGH);   /* as in pooler_upstream_send_async() */
   {
     ReadOp *op = g_new0 (ReadOp, 1);
 
