@@ -1105,7 +1105,9 @@ pooler_upstream_send_async (PoolerUpstream      *self,
   g_task_set_check_cancellable (task, FALSE);
   /* An answer that comes within the turn that sent the request (a fast
    * upstream) is handed over from an idle of this priority: ahead of the
-   * next turn's new requests and events, not behind all of them. */
+   * next turn's new requests and events, not behind all of them. Once
+   * per request; reads keep the default priority, as a fast answer's
+   * reads could otherwise chain such idles and starve everything else. */
   g_task_set_priority (task, G_PRIORITY_HIGH);
 
   parsed = g_uri_parse (uri, SOUP_HTTP_URI_FLAGS, &error);
@@ -1425,7 +1427,6 @@ pooler_upstream_response_read_async (PoolerUpstreamResponse *self,
 
   task = g_task_new (self, cancellable, callback, user_data);
   g_task_set_source_tag (task, pooler_upstream_response_read_async);
-  g_task_set_priority (task, G_PRIORITY_HIGH);   /* as in pooler_upstream_send_async() */
   {
     ReadOp *op = g_new0 (ReadOp, 1);
 
