@@ -1116,6 +1116,7 @@ test_hot_path_pipelined_then_handoff (Fixture       *f,
   g_autoptr(GString) request = g_string_new (NULL);
   g_autoptr(GString) said = g_string_new (NULL);
   g_autofree char *head = codex_request_head (f);
+  g_autoptr(GPtrArray) seen = NULL;
   const char *first, *second, *health;
 
   fake_upstream_set_reply_text (f->fake, "piped");
@@ -1142,6 +1143,12 @@ test_hot_path_pipelined_then_handoff (Fixture       *f,
   g_assert_true (g_str_has_suffix (said->str, "{\"status\":\"ok\"}"));
   g_assert_cmpuint (pooler_gateway_get_hot_requests (f->gateway), ==, 2);
   g_assert_cmpuint (fake_upstream_get_request_count (f->fake), ==, 2);
+
+  /* The first body left in its read block, with the start of the second
+   * request moved on; the second was read on in a block of its own. */
+  seen = fake_upstream_dup_requests (f->fake);
+  for (guint i = 0; i < seen->len; i++)
+    g_assert_true (g_bytes_equal (((FakeUpstreamRequest *) g_ptr_array_index (seen, i))->body, f->codex_body));
 }
 
 /* A request that arrives a few bytes at a time is still whole when the

@@ -27,6 +27,11 @@
 #define READ_BUFFER (64 * 1024)
 /* Streamed bytes held back for one write, at most. */
 #define HOLD_MAX (64 * 1024)
+/* A body at least this large that fits in the read block after its head
+ * is not copied: the block leaves with it. */
+#define BODY_IN_BLOCK_MIN (4 * 1024)
+/* Read blocks kept for reuse, at most. */
+#define SPARE_BLOCKS 8
 
 typedef enum
 {
@@ -61,9 +66,11 @@ struct _PoolerHttpConn
   gpointer                   user_data;
   State                      state;
 
-  guint8                    *buf;          /* READ_BUFFER */
+  guint8                    *buf;          /* a read block (READ_BUFFER) */
   gsize                      len;
-  guint8                    *body;         /* the accepted request's */
+  guint8                    *body_block;   /* holds the accepted request's body: */
+  gboolean                   body_in_block; /* a read block, or just the body */
+  guint8                    *body;         /* where in body_block */
   gsize                      body_len;
   gsize                      body_size;
   PoolerHttpExchange        *reading;      /* a reference, until handled */
@@ -90,6 +97,52 @@ G_DEFINE_FINAL_TYPE (PoolerHttpConn, pooler_http_conn, G_TYPE_OBJECT)
 static void conn_read (PoolerHttpConn *self);
 
 /* ------------------------------------------------------------------ */
+/* Read blocks: a large body leaves in the block it was read into (no
+ * copy, no allocation of its size), and returns here when its exchange
+ * lets go of it; the connection reads on into a spare. Bodies may be let
+ * go of on any thread. */
+
+G_LOCK_DEFINE_STATIC (spare_blocks);
+static guint8 *spare_blocks[SPARE_BLOCKS];
+static guint n_spare_blocks;
+
+static guint8 *
+block_take (void)
+{
+  guint8 *block = NULL;
+
+  G_LOCK (spare_blocks);
+  if (n_spare_blocks > 0)
+    block = spare_blocks[--n_spare_blocks];
+  G_UNLOCK (spare_blocks);
+
+  return block != NULL ? block : g_malloc (READ_BUFFER);
+}
+
+static void
+block_release (gpointer block)
+{
+  G_LOCK (spare_blocks);
+  if (n_spare_blocks < SPARE_BLOCKS)
+    {
+      spare_blocks[n_spare_blocks++] = block;
+      block = NULL;
+    }
+  G_UNLOCK (spare_blocks);
+
+  g_free (block);
+}
+
+static void
+body_clear (PoolerHttpConn *self)
+{
+  if (self->body_block != NULL)
+    (self->body_in_block ? block_release : g_free) (self->body_block);
+  self->body_block = NULL;
+  self->body = NULL;
+}
+
+/* ------------------------------------------------------------------ */
 /* Ending */
 
 /* Closes the socket; an answer in progress ends with its client gone. */
@@ -108,7 +161,7 @@ conn_close (PoolerHttpConn *self)
   g_clear_handle_id (&self->pipeline_id, g_source_remove);
   g_io_stream_close (G_IO_STREAM (self->connection), NULL, NULL);
   g_clear_object (&self->reading);
-  g_clear_pointer (&self->body, g_free);
+  body_clear (self);
 
   answering = g_steal_pointer (&self->answering);
   if (answering != NULL)
@@ -569,7 +622,11 @@ conn_dispatch (PoolerHttpConn *self)
   g_autoptr(PoolerHttpExchange) exchange = g_steal_pointer (&self->reading);
 
   pooler_exchange_set_request_body (POOLER_EXCHANGE (exchange),
-                                    g_bytes_new_take (g_steal_pointer (&self->body), self->body_size));
+                                    g_bytes_new_with_free_func (self->body, self->body_size,
+                                                                self->body_in_block ? block_release : g_free,
+                                                                self->body_block));
+  self->body_block = NULL;
+  self->body = NULL;
   self->state = STATE_BUSY;
   self->answering = exchange;
   exchange->conn = g_object_ref (self);
@@ -659,13 +716,29 @@ take_head (PoolerHttpConn *self,
 
   self->reading = g_steal_pointer (&exchange);
   self->body_size = (gsize) content_length;
-  self->body_len = 0;
-  self->body = g_malloc (MAX (self->body_size, 1));
   from_buffer = MIN (self->len - head_len, self->body_size);
-  memcpy (self->body, self->buf + head_len, from_buffer);
   self->body_len = from_buffer;
-  self->len -= head_len + from_buffer;
-  memmove (self->buf, self->buf + head_len + from_buffer, self->len);
+  if (self->body_size >= BODY_IN_BLOCK_MIN && head_len + self->body_size <= READ_BUFFER)
+    {
+      /* The body stays in this block, right after its head, and the rest
+       * of it is read there too; what came after it (a pipelined
+       * request) moves to the connection's next block. */
+      self->body_block = self->buf;
+      self->body_in_block = TRUE;
+      self->body = self->body_block + head_len;
+      self->buf = block_take ();
+      self->len -= head_len + from_buffer;
+      memcpy (self->buf, self->body + from_buffer, self->len);
+    }
+  else
+    {
+      self->body_block = g_malloc (MAX (self->body_size, 1));
+      self->body_in_block = FALSE;
+      self->body = self->body_block;
+      memcpy (self->body, self->buf + head_len, from_buffer);
+      self->len -= head_len + from_buffer;
+      memmove (self->buf, self->buf + head_len + from_buffer, self->len);
+    }
   self->state = STATE_BODY;
 
   read_body (self);
@@ -952,8 +1025,8 @@ pooler_http_conn_finalize (GObject *object)
   g_assert (self->watch == NULL && self->pipeline_id == 0);
 
   g_clear_object (&self->reading);
-  g_clear_pointer (&self->body, g_free);
-  g_clear_pointer (&self->buf, g_free);
+  body_clear (self);
+  g_clear_pointer (&self->buf, block_release);
   g_clear_pointer (&self->out, g_byte_array_unref);
   g_clear_object (&self->socket);
   g_clear_object (&self->connection);
@@ -994,7 +1067,7 @@ pooler_http_conn_new (GSocketConnection         *connection,
   self->max_headers = max_headers;
   self->funcs = funcs;
   self->user_data = user_data;
-  self->buf = g_malloc (READ_BUFFER);
+  self->buf = block_take ();
   self->out = g_byte_array_new ();
   self->last_activity = g_get_monotonic_time ();
   self->head_started = self->last_activity;
