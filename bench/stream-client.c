@@ -21,9 +21,10 @@
  *             took for that event;
  *   jitter    (arrival gap) - (send gap) between consecutive timestamped
  *             events of one stream.
- * --dump-events writes one line per timestamped event, "INDEX SEND_NS
- * ARRIVAL_NS DELAY_MS", for finding when a tail happened (a stall hits every
- * stream's event at the same arrival time).
+ * --dump-events writes one line per timestamped event, "CONN EVENT SEND_NS
+ * ARRIVAL_NS DELAY_MS" (CONN: the connection's number; EVENT: the event's
+ * number within its stream, counting every event), for finding when a
+ * tail happened: a stall hits every stream's event at one arrival time.
  * Prints one JSON object with counts and p50/p90/p99/max in milliseconds.
  * Exit status 0 when every stream completed with 200 and its events.
  *
@@ -89,6 +90,7 @@ enum { S_CONNECTING, S_WRITING, S_HEAD, S_BODY, S_DONE };
 enum { B_LEN, B_CHUNK_SIZE, B_CHUNK_DATA, B_CHUNK_CRLF, B_TRAILER, B_CLOSE };
 
 typedef struct {
+  int index;                  /* the connection's number, for --dump-events */
   int fd;
   int state;
   int rounds_left;
@@ -237,8 +239,8 @@ on_event (Conn *c, const char *ev, size_t len, int64_t t)
       int64_t ts = strtoll (p + 4, NULL, 10);
       vec_push (&v_delay, (double) (t - ts) / 1e6);
       if (dump != NULL)
-        fprintf (dump, "%d %lld %lld %.4f\n", c->events, (long long) ts, (long long) t,
-                 (double) (t - ts) / 1e6);
+        fprintf (dump, "%d %d %lld %lld %.4f\n", c->index, c->events, (long long) ts,
+                 (long long) t, (double) (t - ts) / 1e6);
       if (c->last_ts != 0)
         vec_push (&v_jitter, (double) ((t - c->last_arrival) - (ts - c->last_ts)) / 1e6);
       c->last_ts = ts;
@@ -521,6 +523,8 @@ main (int argc, char **argv)
       else if (!strcmp (a, "--expect-events")) expect_events = atoi (v);
       else if (!strcmp (a, "--dump-events"))
         {
+          if (dump != NULL)
+            fclose (dump);
           dump = fopen (v, "w");
           if (dump == NULL)
             die (v);
@@ -541,7 +545,8 @@ main (int argc, char **argv)
   if (url == NULL || conc < 1 || rounds < 1)
     {
       fprintf (stderr, "usage: stream-client --url http://127.0.0.1:PORT/PATH [--body FILE] "
-               "[--header 'N: v']... [--concurrency N] [--rounds R] [--timeout S]\n");
+               "[--header 'N: v']... [--concurrency N] [--rounds R] [--timeout S]\n"
+               "       [--label TEXT] [--expect-events N] [--dump-events FILE]\n");
       return 2;
     }
 
@@ -608,6 +613,7 @@ main (int argc, char **argv)
   int64_t t0 = now_ns ();
   for (int i = 0; i < conc; i++)
     {
+      conns[i].index = i;
       conns[i].fd = -1;
       conns[i].rounds_left = rounds;
       conn_open (&conns[i]);
@@ -646,5 +652,7 @@ main (int argc, char **argv)
   printf (",");
   print_stats ("stream_ms", &v_total);
   printf ("}\n");
+  if (dump != NULL && fclose (dump) != 0)
+    die ("--dump-events");
   return (n_err + timed_out) == 0 ? 0 : 1;
 }
