@@ -371,6 +371,30 @@ test_headers_extra_family (void)
   assert_window (evidence->windows, "premium", 1440, 7, 0, POOLER_QUOTA_SOURCE_HEADERS);
 }
 
+/* Only "X-" headers are read (in any case); a family name too long for
+ * any real header is passed over, and the others still count. */
+static void
+test_headers_only_x_names (void)
+{
+  g_autoptr(SoupMessageHeaders) headers = NULL;
+  g_autoptr(PoolerQuotaEvidence) evidence = NULL;
+  g_autofree char *long_family = g_strnfill (300, 'f');
+  g_autofree char *long_used = g_strdup_printf ("x-%s-primary-used-percent", long_family);
+  g_autofree char *long_minutes = g_strdup_printf ("x-%s-primary-window-minutes", long_family);
+
+  headers = make_headers ("codex-primary-used-percent", "50",
+                          "codex-primary-window-minutes", "60",
+                          "X-CODEX-PRIMARY-USED-PERCENT", "10",
+                          "X-Codex-Primary-Window-Minutes", "300",
+                          long_used, "90",
+                          long_minutes, "300",
+                          NULL);
+  evidence = pooler_quota_parse_headers (headers, NOW);
+  g_assert_nonnull (evidence);
+  g_assert_cmpuint (evidence->windows->len, ==, 1);
+  assert_window (evidence->windows, "codex", 300, 10, 0, POOLER_QUOTA_SOURCE_HEADERS);
+}
+
 static void
 test_headers_credits (void)
 {
@@ -960,6 +984,7 @@ main (int   argc,
   g_test_add_func ("/quota/headers/reset-after", test_headers_reset_after);
   g_test_add_func ("/quota/headers/case", test_headers_case);
   g_test_add_func ("/quota/headers/extra-family", test_headers_extra_family);
+  g_test_add_func ("/quota/headers/only-x-names", test_headers_only_x_names);
   g_test_add_func ("/quota/headers/credits", test_headers_credits);
   g_test_add_func ("/quota/headers/weekly-in-primary", test_headers_weekly_in_primary);
   g_test_add_func ("/quota/headers/invalid", test_headers_invalid);

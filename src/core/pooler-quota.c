@@ -448,14 +448,20 @@ evidence_set_plan (PoolerQuotaEvidence *evidence,
 
 #define USED_PERCENT_SUFFIX "-used-percent"
 
-/* Lower-cased name -> value; the first of repeated headers wins. */
+/* Lower-cased name -> value; the first of repeated headers wins. Only
+ * "x-" headers carry quota evidence; the others are not copied. */
 static void
 collect_header (const char *name,
                 const char *value,
                 gpointer    user_data)
 {
   GHashTable *headers = user_data;
-  char *key = g_ascii_strdown (name, -1);
+  char *key;
+
+  if (g_ascii_tolower (name[0]) != 'x' || name[1] != '-')
+    return;
+
+  key = g_ascii_strdown (name, -1);
 
   if (g_hash_table_contains (headers, key))
     {
@@ -472,12 +478,17 @@ header_get (GHashTable *headers,
             const char *slot,
             const char *field)
 {
-  g_autofree char *name = NULL;
+  char name[256];
+  int length;
 
   if (slot != NULL)
-    name = g_strdup_printf ("x-%s-%s-%s", family, slot, field);
+    length = g_snprintf (name, sizeof name, "x-%s-%s-%s", family, slot, field);
   else
-    name = g_strdup_printf ("x-%s-%s", family, field);
+    length = g_snprintf (name, sizeof name, "x-%s-%s", family, field);
+
+  /* A family this long is no real header's: nothing to find. */
+  if (length < 0 || (gsize) length >= sizeof name)
+    return NULL;
 
   return g_hash_table_lookup (headers, name);
 }
