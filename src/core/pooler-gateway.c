@@ -1,8 +1,9 @@
 /* pooler-gateway.c
  *
- * Connections are accepted by our own GSocketService (libsoup's own
+ * Connections are accepted by our own PoolerAcceptor (libsoup's own
  * listener stops accepting for good after a single accept error, EMFILE
- * say) and start on the hot path, PoolerHttpConn: the Codex backend
+ * say, and GSocketService takes one connection per main-loop turn) and
+ * start on the hot path, PoolerHttpConn: the Codex backend
  * routes, asked for plainly and with a good key, are served there. Any
  * other request moves its connection to libsoup (with the bytes read so
  * far) through soup_server_accept_iostream(). There, requests are judged
@@ -23,6 +24,7 @@
 #include <glib/gstdio.h>
 #include <string.h>
 
+#include "pooler-acceptor.h"
 #include "pooler-api-error.h"
 #include "pooler-error.h"
 #include "pooler-chunk-writer.h"
@@ -45,7 +47,7 @@ struct _PoolerGateway
   PoolerProxy      *proxy;
   PoolerMcp        *mcp;
   SoupServer       *server;
-  GSocketService   *listener;
+  PoolerAcceptor   *listener;
   guint             port;
   GHashTable       *connections;      /* libsoup's: GSocketConnection set, weakly held */
   GHashTable       *native;           /* PoolerHttpConn set, owned */
@@ -828,10 +830,8 @@ hand_to_libsoup (PoolerGateway     *self,
   g_object_weak_ref (G_OBJECT (connection), connection_gone, self);
 }
 
-static gboolean
-on_incoming (GSocketService    *service,
-             GSocketConnection *connection,
-             GObject           *source_object,
+static void
+on_incoming (GSocketConnection *connection,
              gpointer           user_data)
 {
   PoolerGateway *self = user_data;
@@ -841,7 +841,7 @@ on_incoming (GSocketService    *service,
     {
       g_debug ("Connection limit (%u) reached; refusing a connection", self->max_connections);
       g_io_stream_close (G_IO_STREAM (connection), NULL, NULL);
-      return TRUE;
+      return;
     }
 
   /* SSE events are small writes: Nagle must not hold one back for an ACK. */
@@ -852,7 +852,6 @@ on_incoming (GSocketService    *service,
   g_hash_table_add (self->native, conn);
   pooler_http_conn_start (conn);
 
-  return TRUE;
 }
 
 static void
@@ -992,7 +991,7 @@ set_allowed_names (PoolerGateway *self,
 
 /* libsoup keeps a connection alive after a response only when the server
  * has a listener of its own (soup-server.c, request_finished()). Ours
- * accepts through a GSocketService, so give libsoup a listener nobody can
+ * accepts through a PoolerAcceptor, so give libsoup a listener nobody can
  * reach: a UNIX socket whose path is removed as soon as it listens. */
 static gboolean
 add_unreachable_listener (PoolerGateway  *self,
@@ -1028,7 +1027,7 @@ pooler_gateway_listen (PoolerGateway  *self,
                        guint           port,
                        GError        **error)
 {
-  g_autoptr(GSocketService) listener = g_socket_service_new ();
+  g_autoptr(PoolerAcceptor) listener = NULL;
   g_autoptr(GInetAddress) inet = NULL;
   g_autoptr(GSocketAddress) socket_address = NULL;
   g_autoptr(GSocketAddress) effective = NULL;
@@ -1043,13 +1042,10 @@ pooler_gateway_listen (PoolerGateway  *self,
   if (self->poller == NULL && (self->poller = pooler_poller_new (NULL, error)) == NULL)
     return FALSE;
 
-  /* A new GSocketService is already active: adding a second address then
-   * cancels its pending accept, and a connection made before the loop
-   * runs would be closed. Start it once everything is in place. */
-  g_socket_service_stop (listener);
-  /* GSocketListener's default backlog is 10: a burst of new connections
-   * beyond that would be dropped before we ever see them. */
-  g_socket_listener_set_backlog (G_SOCKET_LISTENER (listener), POOLER_MAX_CONNECTIONS);
+  /* A backlog as long as the connection cap: a burst of new connections
+   * beyond a short one (GLib's default is 10) would be dropped before we
+   * ever see them. */
+  listener = pooler_acceptor_new (self->poller, POOLER_MAX_CONNECTIONS, on_incoming, self);
 
   if (address != NULL)
     {
@@ -1065,9 +1061,7 @@ pooler_gateway_listen (PoolerGateway  *self,
     inet = g_inet_address_new_loopback (G_SOCKET_FAMILY_IPV4);
 
   socket_address = g_inet_socket_address_new (inet, port);
-  if (!g_socket_listener_add_address (G_SOCKET_LISTENER (listener), socket_address,
-                                      G_SOCKET_TYPE_STREAM, G_SOCKET_PROTOCOL_TCP,
-                                      NULL, &effective, error))
+  if (!pooler_acceptor_add_address (listener, socket_address, &effective, error))
     return FALSE;
 
   self->port = g_inet_socket_address_get_port (G_INET_SOCKET_ADDRESS (effective));
@@ -1078,9 +1072,7 @@ pooler_gateway_listen (PoolerGateway  *self,
       g_autoptr(GInetAddress) inet6 = g_inet_address_new_loopback (G_SOCKET_FAMILY_IPV6);
       g_autoptr(GSocketAddress) address6 = g_inet_socket_address_new (inet6, self->port);
 
-      if (!g_socket_listener_add_address (G_SOCKET_LISTENER (listener), address6,
-                                          G_SOCKET_TYPE_STREAM, G_SOCKET_PROTOCOL_TCP,
-                                          NULL, NULL, &ipv6_error))
+      if (!pooler_acceptor_add_address (listener, address6, NULL, &ipv6_error))
         g_debug ("Not listening on [::1]:%u: %s", self->port, ipv6_error->message);
     }
 
@@ -1096,9 +1088,7 @@ pooler_gateway_listen (PoolerGateway  *self,
       self->has_keepalive_listener = TRUE;
     }
 
-  g_signal_connect (listener, "incoming", G_CALLBACK (on_incoming), self);
   self->sweep_source = g_timeout_add_seconds (SWEEP_INTERVAL_SECONDS, sweep_closed_connections, self);
-  g_socket_service_start (listener);
   self->listener = g_steal_pointer (&listener);
 
   return TRUE;
@@ -1111,13 +1101,7 @@ pooler_gateway_stop (PoolerGateway *self)
 
   g_clear_handle_id (&self->sweep_source, g_source_remove);
 
-  if (self->listener != NULL)
-    {
-      g_socket_service_stop (self->listener);
-      g_socket_listener_close (G_SOCKET_LISTENER (self->listener));
-      g_signal_handlers_disconnect_by_data (self->listener, self);
-      g_clear_object (&self->listener);
-    }
+  g_clear_pointer (&self->listener, pooler_acceptor_free);
 }
 
 guint
