@@ -7,6 +7,10 @@
 
 #include "config.h"
 
+#include <errno.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
 #include "pooler-acceptor.h"
 
 typedef struct
@@ -60,14 +64,22 @@ resume_cb (gpointer user_data)
   return G_SOURCE_REMOVE;
 }
 
-/* Whether @error is about the one connection (already gone), not about
- * this process or system: then the next one is taken at once. */
+/* Whether accept() failing with @errsv was about the one connection
+ * (gone before it was taken; accept(2) says to retry on these), not about
+ * this process or system: then the next one is taken at once. GIO maps
+ * most of them to G_IO_ERROR_FAILED, like ENOBUFS, so errno it is. */
 static gboolean
-error_is_the_connections (const GError *error)
+errno_is_the_connections (int errsv)
 {
-  return g_error_matches (error, G_IO_ERROR, G_IO_ERROR_CONNECTION_CLOSED) ||
-         g_error_matches (error, G_IO_ERROR, G_IO_ERROR_BROKEN_PIPE) ||
-         g_error_matches (error, G_IO_ERROR, G_IO_ERROR_CONNECTION_REFUSED);
+  switch (errsv)
+    {
+    case ECONNABORTED: case EPROTO: case ENETDOWN: case ENOPROTOOPT:
+    case EHOSTDOWN: case ENONET: case EHOSTUNREACH: case EOPNOTSUPP:
+    case ENETUNREACH:
+      return TRUE;
+    default:
+      return FALSE;
+    }
 }
 
 static void
@@ -82,29 +94,39 @@ on_ready (GIOCondition condition,
   for (guint i = 0; i < POOLER_ACCEPTOR_BATCH && !self->closed; i++)
     {
       g_autoptr(GError) error = NULL;
-      g_autoptr(GSocket) socket = g_socket_accept (listener->socket, NULL, &error);
+      g_autoptr(GSocket) socket = NULL;
       g_autoptr(GSocketConnection) connection = NULL;
+      int fd = accept4 (g_socket_get_fd (listener->socket), NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK);
 
-      if (socket == NULL)
+      if (fd < 0)
         {
-          if (g_error_matches (error, G_IO_ERROR, G_IO_ERROR_WOULD_BLOCK))
+          int errsv = errno;
+
+          if (errsv == EAGAIN || errsv == EWOULDBLOCK)
             break;
-          if (error_is_the_connections (error))
+          if (errsv == EINTR || errno_is_the_connections (errsv))
             {
-              g_debug ("A connection went away before it was accepted: %s", error->message);
+              g_debug ("A connection went away before it was accepted: %s", g_strerror (errsv));
               continue;
             }
           /* Out of descriptors (EMFILE), memory or the like: the waiting
            * connections stay queued; a level-triggered watch would report
            * them again at once, so rest a moment. */
           g_debug ("Could not accept a connection (trying again in %d ms): %s",
-                   POOLER_ACCEPTOR_PAUSE_MS, error->message);
+                   POOLER_ACCEPTOR_PAUSE_MS, g_strerror (errsv));
           pooler_watch_set_events (listener->watch, 0);
           if (listener->resume_id == 0)
             listener->resume_id = g_timeout_add (POOLER_ACCEPTOR_PAUSE_MS, resume_cb, listener);
           break;
         }
 
+      socket = g_socket_new_from_fd (fd, &error);
+      if (socket == NULL)
+        {
+          g_debug ("Could not take an accepted connection: %s", error->message);
+          close (fd);
+          continue;
+        }
       connection = g_socket_connection_factory_create_connection (socket);
       self->func (connection, self->user_data);
     }
@@ -150,8 +172,6 @@ pooler_acceptor_add_address (PoolerAcceptor   *self,
                          G_SOCKET_PROTOCOL_TCP, error);
   if (socket == NULL)
     return FALSE;
-  /* Accepts report an empty queue instead of waiting for one. */
-  g_socket_set_blocking (socket, FALSE);
   g_socket_set_listen_backlog (socket, (gint) self->backlog);
   if (!g_socket_bind (socket, address, TRUE, error) || !g_socket_listen (socket, error))
     return FALSE;

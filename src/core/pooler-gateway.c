@@ -851,7 +851,6 @@ on_incoming (GSocketConnection *connection,
   conn = pooler_http_conn_new (connection, self->poller, POOLER_MAX_REQUEST_HEADERS, &native_funcs, self);
   g_hash_table_add (self->native, conn);
   pooler_http_conn_start (conn);
-
 }
 
 static void
