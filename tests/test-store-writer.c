@@ -456,6 +456,99 @@ test_close (void)
 }
 
 /* Dropping the last reference closes too, committing what was queued. */
+/* Waits (bounded) until @writer has committed @n requests. */
+static gboolean
+wait_committed (PoolerStoreWriter *writer,
+                guint64            n)
+{
+  for (guint i = 0; i < 500 && pooler_store_writer_get_committed (writer) < n; i++)
+    g_usleep (10 * 1000);
+  return pooler_store_writer_get_committed (writer) >= n;
+}
+
+/* A push from the creating thread does not wake the writer: its main
+ * context does, QUIET_DELAY_US (5 ms) later. No wake-up sits between
+ * reading a request and sending it on. */
+static void
+test_kick_at_turn_end (void)
+{
+  g_autofree char *path = test_db_path ("kick.db");
+  g_autoptr(PoolerStore) store = test_open_store (path);
+  g_autoptr(PoolerStoreWriter) writer = open_writer (path);
+  g_autoptr(PoolerRequestRecord) record = make_request ("req_kick", 1, 200);
+
+  pooler_store_writer_push_request (writer, record);
+  /* Woken at once, the writer would commit 5 ms (QUIET_DELAY_US) after
+   * the push. A slow machine only makes this hold more surely. */
+  g_usleep (25 * 1000);
+  g_assert_cmpuint (pooler_store_writer_get_committed (writer), ==, 0);
+
+  /* The loop turns past the kick time: the kick source wakes the writer. */
+  g_main_context_iteration (NULL, FALSE);
+  g_assert_true (wait_committed (writer, 1));
+  g_assert_cmpint (count_requests (store), ==, 1);
+}
+
+static gboolean
+set_flag (gpointer data)
+{
+  *(gboolean *) data = TRUE;
+  return G_SOURCE_REMOVE;
+}
+
+/* A loop with nothing else to do wakes up for the kick by itself. */
+static void
+test_kick_wakes_idle_loop (void)
+{
+  g_autofree char *path = test_db_path ("kick-idle.db");
+  g_autoptr(PoolerStore) store = test_open_store (path);
+  g_autoptr(PoolerStoreWriter) writer = open_writer (path);
+  g_autoptr(PoolerRequestRecord) record = make_request ("req_idle", 1, 200);
+  gboolean expired = FALSE;
+  guint guard = g_timeout_add_seconds (5, set_flag, &expired);
+
+  pooler_store_writer_push_request (writer, record);
+  /* Blocks in poll(): only the kick source's timeout ends it in time. */
+  g_main_context_iteration (NULL, TRUE);
+  g_assert_false (expired);
+  g_assert_true (wait_committed (writer, 1));
+  g_source_remove (guard);
+}
+
+static gpointer
+push_one (gpointer data)
+{
+  g_autoptr(PoolerRequestRecord) record = make_request ("req_other", 1, 200);
+
+  pooler_store_writer_push_request (data, record);
+  return NULL;
+}
+
+/* Work from another thread than the creator's is taken at once: no loop
+ * turn of the creator's is waited for. */
+static void
+test_other_thread_wakes (void)
+{
+  g_autofree char *path = test_db_path ("other-thread.db");
+  g_autoptr(PoolerStore) store = test_open_store (path);
+  g_autoptr(PoolerStoreWriter) writer = open_writer (path);
+
+  g_thread_join (g_thread_new ("pusher", push_one, writer));
+  g_assert_true (wait_committed (writer, 1));
+  g_assert_cmpint (count_requests (store), ==, 1);
+
+  /* And after that, the creator's own work still waits for its turn. */
+  {
+    g_autoptr(PoolerRequestRecord) record = make_request ("req_own", 2, 200);
+
+    pooler_store_writer_push_request (writer, record);
+    g_usleep (25 * 1000);
+    g_assert_cmpuint (pooler_store_writer_get_committed (writer), ==, 1);
+    g_main_context_iteration (NULL, FALSE);
+    g_assert_true (wait_committed (writer, 2));
+  }
+}
+
 static void
 test_unref_commits (void)
 {
@@ -666,6 +759,9 @@ main (int   argc,
   g_test_add_func ("/store-writer/read-while-writing", test_read_while_writing);
   g_test_add_func ("/store-writer/close", test_close);
   g_test_add_func ("/store-writer/unref-commits", test_unref_commits);
+  g_test_add_func ("/store-writer/kick-at-turn-end", test_kick_at_turn_end);
+  g_test_add_func ("/store-writer/other-thread-wakes", test_other_thread_wakes);
+  g_test_add_func ("/store-writer/kick-wakes-idle-loop", test_kick_wakes_idle_loop);
   g_test_add_func ("/store-writer/refuses-unmigrated", test_refuses_unmigrated);
   g_test_add_func ("/store-writer/quota-windows", test_quota_windows);
 
