@@ -512,6 +512,7 @@ test_kick_wakes_idle_loop (void)
   g_main_context_iteration (NULL, TRUE);
   g_assert_false (expired);
   g_assert_true (wait_committed (writer, 1));
+  g_assert_cmpint (count_requests (store), ==, 1);
   g_source_remove (guard);
 }
 
