@@ -466,6 +466,25 @@ wait_committed (PoolerStoreWriter *writer,
   return pooler_store_writer_get_committed (writer) >= n;
 }
 
+/* Pushes @id from the creating thread: it is not committed until the
+ * main context turns past the kick time, then it is. Woken at once, the
+ * writer would commit 5 ms (QUIET_DELAY_US) after the push; a slow
+ * machine only makes the first check hold more surely. */
+static void
+assert_push_waits_for_kick (PoolerStoreWriter *writer,
+                            const char        *id)
+{
+  g_autoptr(PoolerRequestRecord) record = make_request (id, 1, 200);
+  guint64 before = pooler_store_writer_get_committed (writer);
+
+  pooler_store_writer_push_request (writer, record);
+  g_usleep (25 * 1000);
+  g_assert_cmpuint (pooler_store_writer_get_committed (writer), ==, before);
+
+  g_main_context_iteration (NULL, FALSE);
+  g_assert_true (wait_committed (writer, before + 1));
+}
+
 /* A push from the creating thread does not wake the writer: its main
  * context does, QUIET_DELAY_US (5 ms) later. No wake-up sits between
  * reading a request and sending it on. */
@@ -475,17 +494,8 @@ test_kick_at_turn_end (void)
   g_autofree char *path = test_db_path ("kick.db");
   g_autoptr(PoolerStore) store = test_open_store (path);
   g_autoptr(PoolerStoreWriter) writer = open_writer (path);
-  g_autoptr(PoolerRequestRecord) record = make_request ("req_kick", 1, 200);
 
-  pooler_store_writer_push_request (writer, record);
-  /* Woken at once, the writer would commit 5 ms (QUIET_DELAY_US) after
-   * the push. A slow machine only makes this hold more surely. */
-  g_usleep (25 * 1000);
-  g_assert_cmpuint (pooler_store_writer_get_committed (writer), ==, 0);
-
-  /* The loop turns past the kick time: the kick source wakes the writer. */
-  g_main_context_iteration (NULL, FALSE);
-  g_assert_true (wait_committed (writer, 1));
+  assert_push_waits_for_kick (writer, "req_kick");
   g_assert_cmpint (count_requests (store), ==, 1);
 }
 
@@ -539,15 +549,7 @@ test_other_thread_wakes (void)
   g_assert_cmpint (count_requests (store), ==, 1);
 
   /* And after that, the creator's own work still waits for its turn. */
-  {
-    g_autoptr(PoolerRequestRecord) record = make_request ("req_own", 2, 200);
-
-    pooler_store_writer_push_request (writer, record);
-    g_usleep (25 * 1000);
-    g_assert_cmpuint (pooler_store_writer_get_committed (writer), ==, 1);
-    g_main_context_iteration (NULL, FALSE);
-    g_assert_true (wait_committed (writer, 2));
-  }
+  assert_push_waits_for_kick (writer, "req_own");
 }
 
 static void

@@ -588,7 +588,7 @@ queue_op (PoolerStoreWriter *self,
   g_queue_push_tail (&self->ops, op);
   if (self->kicked)
     return FALSE;
-  if (urgent || self->kick == NULL || g_thread_self () != self->owner)
+  if (urgent || g_thread_self () != self->owner)
     {
       self->kicked = TRUE;
       return TRUE;
@@ -882,6 +882,7 @@ pooler_store_writer_flush (PoolerStoreWriter *self)
 {
   FlushWaiter waiter = { 0 };
   WriterOp *op;
+  gboolean wake;
 
   g_return_if_fail (POOLER_IS_STORE_WRITER (self));
   g_return_if_fail (g_thread_self () != self->thread);
@@ -900,13 +901,10 @@ pooler_store_writer_flush (PoolerStoreWriter *self)
   op = g_new0 (WriterOp, 1);
   op->kind = WRITER_OP_FLUSH;
   op->waiter = &waiter;
-  if (queue_op (self, op, TRUE))
-    {
-      g_mutex_unlock (&self->lock);
-      g_cond_signal (&self->queued);
-    }
-  else
-    g_mutex_unlock (&self->lock);
+  wake = queue_op (self, op, TRUE);
+  g_mutex_unlock (&self->lock);
+  if (wake)
+    g_cond_signal (&self->queued);
 
   g_mutex_lock (&waiter.mutex);
   while (!waiter.done)
@@ -921,6 +919,7 @@ void
 pooler_store_writer_close (PoolerStoreWriter *self)
 {
   WriterOp *op;
+  gboolean wake = FALSE;
 
   g_return_if_fail (POOLER_IS_STORE_WRITER (self));
 
@@ -937,10 +936,11 @@ pooler_store_writer_close (PoolerStoreWriter *self)
     {
       op = g_new0 (WriterOp, 1);
       op->kind = WRITER_OP_STOP;
-      queue_op (self, op, TRUE);
+      wake = queue_op (self, op, TRUE);
     }
   g_mutex_unlock (&self->lock);
-  g_cond_signal (&self->queued);
+  if (wake)
+    g_cond_signal (&self->queued);
 
   if (self->kick != NULL)
     {
