@@ -64,9 +64,23 @@ pooler_ensure_npm_clients () {
   # --no-save and no lock file: nothing in the repository records a registry.
   # The whole list every time: npm prunes what is not in the list it is
   # given, and --no-save packages are in no list but this one.
-  # shellcheck disable=SC2086
-  npm install --no-save --no-audit --no-fund --no-package-lock --loglevel=error \
-    --prefix "$dir" $POOLER_NPM_PACKAGES >/dev/null
+  # npm has been seen to stall for good on one manifest fetch: each attempt
+  # is bounded (npm's own fetch timeout, then a hard limit on the whole
+  # install) and a stalled or failed one is tried again.
+  local attempt
+  for attempt in 1 2 3; do
+    # shellcheck disable=SC2086
+    if timeout --kill-after=10 "${POOLER_NPM_TIMEOUT:-900}" \
+         npm install --no-save --no-audit --no-fund --no-package-lock --loglevel=error \
+           --fetch-timeout=60000 --fetch-retries=4 \
+           --prefix "$dir" $POOLER_NPM_PACKAGES >/dev/null; then
+      return 0
+    fi
+    echo "codex-pooler: npm install into $dir failed or stalled (attempt $attempt of 3)" >&2
+    sleep $((attempt * 5))
+  done
+  echo "codex-pooler: could not install the test clients:$missing" >&2
+  return 1
 }
 
 pooler_configure_build () {
