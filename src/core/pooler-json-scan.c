@@ -8,6 +8,9 @@
 #include "config.h"
 
 #include <string.h>
+#ifdef __SSE2__
+#include <emmintrin.h>
+#endif
 
 #include "pooler-error.h"
 #include "pooler-json.h"
@@ -78,6 +81,52 @@ swar_special_mask (guint64 x)
   return (zero_q | zero_b | below) & SWAR_HIGHS;
 }
 
+/* Past the plain string text at @p, which is nearly all of a 38 KB
+ * request: at the first quote, backslash or control character, or close
+ * enough to @end (or, on a big-endian machine, to the special byte) that
+ * the caller's byte loop finds it. SSE2 (every x86-64) takes 16 bytes a
+ * step; elsewhere eight at a time in a 64-bit word. */
+static inline const char *
+skip_plain (const char *p,
+            const char *end)
+{
+#ifdef __SSE2__
+  const __m128i quote = _mm_set1_epi8 ('"');
+  const __m128i backslash = _mm_set1_epi8 ('\\');
+  const __m128i control = _mm_set1_epi8 (0x1F);
+
+  while (end - p >= 16)
+    {
+      __m128i x = _mm_loadu_si128 ((const __m128i *) (const void *) p);
+      /* min(x, 0x1F) == x: x is 0x00-0x1F, compared without sign. */
+      __m128i special = _mm_or_si128 (_mm_or_si128 (_mm_cmpeq_epi8 (x, quote),
+                                                    _mm_cmpeq_epi8 (x, backslash)),
+                                      _mm_cmpeq_epi8 (_mm_min_epu8 (x, control), x));
+      int mask = _mm_movemask_epi8 (special);
+
+      if (mask != 0)
+        return p + __builtin_ctz ((unsigned) mask);
+      p += 16;
+    }
+#endif
+  while (end - p >= 8)
+    {
+      guint64 x, mask;
+
+      memcpy (&x, p, sizeof x);
+      mask = swar_special_mask (x);
+      if (mask != 0)
+        {
+#if G_BYTE_ORDER == G_LITTLE_ENDIAN
+          p += __builtin_ctzll (mask) / 8;
+#endif
+          break;
+        }
+      p += 8;
+    }
+  return p;
+}
+
 /* Reads a string at s->p (which is at the opening quote). When @out is not
  * NULL the unescaped text is appended to it. */
 gboolean
@@ -91,26 +140,7 @@ pooler_json_scan_string (PoolerJsonScanner *s,
     {
       const char *run = s->p;
 
-      /* Eight bytes at a time past the plain text, which is nearly all of
-       * a 38 KB request. On a little-endian machine the lowest flag is the
-       * first special byte in memory, so the scan lands on it; elsewhere
-       * the byte loop below finds it. */
-      while (s->end - s->p >= 8)
-        {
-          guint64 x, mask;
-
-          memcpy (&x, s->p, sizeof x);
-          mask = swar_special_mask (x);
-          if (mask != 0)
-            {
-#if G_BYTE_ORDER == G_LITTLE_ENDIAN
-              s->p += __builtin_ctzll (mask) / 8;
-#endif
-              break;
-            }
-          s->p += 8;
-        }
-
+      s->p = skip_plain (s->p, s->end);
       while (s->p < s->end && *s->p != '"' && *s->p != '\\')
         {
           if ((guchar) *s->p < 0x20)
