@@ -742,6 +742,88 @@ test_cancel_and_abandon (void)
   }
 }
 
+/* Reads one piece of @response with @cancellable; NULL and @error when
+ * it failed. Fails the test if no result comes within 5 s. */
+static GBytes *
+read_piece (PoolerUpstreamResponse *response,
+            GCancellable           *cancellable,
+            GError                **error)
+{
+  Wait wait = { 0 };
+  gint64 deadline = g_get_monotonic_time () + 5 * G_USEC_PER_SEC;
+  GBytes *bytes;
+
+  pooler_upstream_response_read_async (response, cancellable, store_result, &wait);
+  while (wait.result == NULL && g_get_monotonic_time () < deadline)
+    g_main_context_iteration (NULL, FALSE);
+  g_assert_nonnull (wait.result);
+  bytes = pooler_upstream_response_read_finish (response, wait.result, error);
+  g_object_unref (wait.result);
+  return bytes;
+}
+
+/* The reads of one answer share a cancellable, watched across their
+ * waits: cancelled while nobody reads, the next read still fails at once
+ * (the upstream here says nothing more). A later answer on the same
+ * connection, with another cancellable, is not touched by the old one. */
+static void
+test_cancel_between_reads (void)
+{
+  static const char * const script[] = {
+    "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n|5\r\nhello\r\n|5\r\nworld\r\n|0\r\n\r\n",
+    "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n|5\r\nagain\r\n",
+  };
+  Server *server = server_new_full (script, G_N_ELEMENTS (script), TRUE);
+  g_autoptr(PoolerUpstream) upstream = pooler_upstream_new ();
+  g_autofree char *url = server_url (server);
+  g_autoptr(GError) error = NULL;
+  g_autoptr(GCancellable) first = g_cancellable_new ();
+  g_autoptr(GCancellable) second = g_cancellable_new ();
+
+  {
+    g_autoptr(PoolerUpstreamResponse) response = send_request (upstream, url, "{}", first, &error);
+    g_autoptr(GBytes) hello = NULL;
+    g_autoptr(GBytes) world = NULL;
+    g_autoptr(GBytes) end = NULL;
+
+    g_assert_no_error (error);
+    /* Each piece comes 20 ms after the last: every read waits. */
+    hello = read_piece (response, first, &error);
+    g_assert_no_error (error);
+    g_assert_cmpmem (g_bytes_get_data (hello, NULL), g_bytes_get_size (hello), "hello", 5);
+    world = read_piece (response, first, &error);
+    g_assert_no_error (error);
+    g_assert_cmpmem (g_bytes_get_data (world, NULL), g_bytes_get_size (world), "world", 5);
+    end = read_piece (response, first, &error);
+    g_assert_no_error (error);
+    g_assert_cmpuint (g_bytes_get_size (end), ==, 0);
+  }
+  /* The connection is idle again; the first answer's cancellable goes
+   * with it. */
+  g_assert_cmpuint (pooler_upstream_get_n_idle (upstream), ==, 1);
+  g_cancellable_cancel (first);
+  {
+    g_autoptr(PoolerUpstreamResponse) response = send_request (upstream, url, "{}", second, &error);
+    g_autoptr(GBytes) again = NULL;
+    g_autoptr(GBytes) none = NULL;
+
+    g_assert_no_error (error);
+    again = read_piece (response, second, &error);
+    g_assert_no_error (error);
+    g_assert_cmpmem (g_bytes_get_data (again, NULL), g_bytes_get_size (again), "again", 5);
+
+    /* Cancelled while nobody reads; the source fires with no waiter. */
+    g_cancellable_cancel (second);
+    for (guint i = 0; i < 10; i++)
+      g_main_context_iteration (NULL, FALSE);
+    none = read_piece (response, second, &error);
+    g_assert_null (none);
+    g_assert_error (error, G_IO_ERROR, G_IO_ERROR_CANCELLED);
+  }
+  g_assert_cmpuint (pooler_upstream_get_n_connections (upstream), ==, 0);
+  server_free (server);
+}
+
 int
 main (int   argc,
       char *argv[])
@@ -758,6 +840,7 @@ main (int   argc,
   g_test_add_func ("/upstream/eof-and-truncation", test_eof_and_truncation);
   g_test_add_func ("/upstream/bad-answers", test_bad_answers);
   g_test_add_func ("/upstream/cancel-and-abandon", test_cancel_and_abandon);
+  g_test_add_func ("/upstream/cancel-between-reads", test_cancel_between_reads);
 
   return g_test_run ();
 }

@@ -97,7 +97,13 @@ typedef struct
   PoolerWatch    *pwatch;         /* a plain socket, on the upstream's epoll set */
   GTask          *waiter;         /* the step waiting for input, if any */
   TaskStep        waiter_step;
-  GSource        *waiter_cancel;  /* its cancellable, as a source (no fd) */
+  /* The waiters' cancellable as a source (no fd). It stays from one wait
+   * to the next while they share the cancellable (the reads of one
+   * answer), and goes when the connection is released or closed: making
+   * one per wait (an SSE event each) cost a source, a signal handler and
+   * a closure each time. It fires once per cancellation. */
+  GSource        *waiter_cancel;
+  GCancellable   *waiter_cancellable; /* what waiter_cancel watches; not a reference */
 } Conn;
 
 struct _PoolerUpstream
@@ -199,23 +205,32 @@ conn_wake (Conn *conn)
   GTask *task = g_steal_pointer (&conn->waiter);
   TaskStep step = conn->waiter_step;
 
-  if (conn->waiter_cancel != NULL)
-    {
-      g_source_destroy (conn->waiter_cancel);
-      g_clear_pointer (&conn->waiter_cancel, g_source_unref);
-    }
   if (task == NULL)
     return;
   step (task);
   g_object_unref (task);
 }
 
+/* The waiter's step sees the cancellation (its read fails with
+ * G_IO_ERROR_CANCELLED). Nobody waiting: a later wait_readable() fires the
+ * source again. */
 static gboolean
 read_cancelled (GCancellable *cancellable,
                 gpointer      user_data)
 {
   conn_wake (user_data);
-  return G_SOURCE_REMOVE;
+  return G_SOURCE_CONTINUE;
+}
+
+static void
+conn_forget_cancellable (Conn *conn)
+{
+  if (conn->waiter_cancel != NULL)
+    {
+      g_source_destroy (conn->waiter_cancel);
+      g_clear_pointer (&conn->waiter_cancel, g_source_unref);
+    }
+  conn->waiter_cancellable = NULL;
 }
 
 static gboolean
@@ -245,11 +260,7 @@ static void
 conn_unwatch (Conn *conn)
 {
   conn_stop_watch (conn);
-  if (conn->waiter_cancel != NULL)
-    {
-      g_source_destroy (conn->waiter_cancel);
-      g_clear_pointer (&conn->waiter_cancel, g_source_unref);
-    }
+  conn_forget_cancellable (conn);
   if (conn->waiter != NULL)
     {
       g_idle_add_full (G_PRIORITY_DEFAULT, resume_idle,
@@ -403,6 +414,8 @@ conn_release (Conn *conn)
   conn->start = conn->end = 0;
   conn->idle_since = g_get_monotonic_time ();
   conn->in_pool = TRUE;
+  /* The last answer's cancellable is not the next one's. */
+  conn_forget_cancellable (conn);
   /* Most recently used first: the warmest connection is reused. The
    * watch (again, if a pause of the caller's removed it) sees the
    * upstream close it. */
@@ -633,12 +646,23 @@ wait_readable (Conn         *conn,
   conn->waiter = g_object_ref (task);
   conn->waiter_step = step;
   conn_watch (conn);
-  if (cancellable != NULL)
+  if (cancellable != conn->waiter_cancellable ||
+      (conn->waiter_cancel != NULL && g_source_get_context (conn->waiter_cancel) != g_task_get_context (task)))
     {
-      conn->waiter_cancel = g_cancellable_source_new (cancellable);
-      g_source_set_callback (conn->waiter_cancel, (GSourceFunc) (void (*) (void)) read_cancelled,
-                             conn, NULL);
-      g_source_attach (conn->waiter_cancel, g_task_get_context (task));
+      conn_forget_cancellable (conn);
+      if (cancellable != NULL)
+        {
+          conn->waiter_cancellable = cancellable;
+          conn->waiter_cancel = g_cancellable_source_new (cancellable);
+          g_source_set_callback (conn->waiter_cancel, (GSourceFunc) (void (*) (void)) read_cancelled,
+                                 conn, NULL);
+          g_source_attach (conn->waiter_cancel, g_task_get_context (task));
+        }
+    }
+  else if (cancellable != NULL && g_cancellable_is_cancelled (cancellable))
+    {
+      /* It fired already, while nobody waited. */
+      g_source_set_ready_time (conn->waiter_cancel, 0);
     }
 }
 
