@@ -1391,6 +1391,13 @@ response_read_step (GTask *task)
                                                      "The upstream answer was abandoned"));
           return;
         }
+      /* Room for what is buffered, once: an SSE event is a few hundred
+       * bytes, and a 4 KB block each time cost more than the copy. */
+      if (!self->finished && out->len == 0 && self->conn->end > self->conn->start)
+        {
+          g_byte_array_set_size (out, MIN (self->conn->end - self->conn->start, MAX_READ));
+          g_byte_array_set_size (out, 0);
+        }
       if (!self->finished && !decode (self, out, &error))
         {
           response_read_return (task, error);
@@ -1454,7 +1461,7 @@ pooler_upstream_response_read_async (PoolerUpstreamResponse *self,
   {
     ReadOp *op = g_new0 (ReadOp, 1);
 
-    op->out = g_byte_array_sized_new (4096);
+    op->out = g_byte_array_new ();
     g_task_set_task_data (task, op, read_op_free);
   }
   self->reading = TRUE;
