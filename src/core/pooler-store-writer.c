@@ -469,7 +469,11 @@ writer_kick (PoolerStoreWriter *self)
 typedef struct
 {
   GSource            source;
-  PoolerStoreWriter *writer;   /* not a reference: it destroys this source */
+  /* Guards writer: close() may run on another thread (the last unref of
+   * the writer, say) while the owner's context prepares this source, and
+   * the writer may be freed right after it. */
+  GMutex             lock;
+  PoolerStoreWriter *writer;   /* not a reference: close() clears it */
 } KickSource;
 
 /* Wakes the writer when kick_at has come; never dispatches. */
@@ -477,20 +481,25 @@ static gboolean
 kick_when_due (GSource *source,
                gint    *timeout)
 {
-  PoolerStoreWriter *self = ((KickSource *) source)->writer;
-  gint64 now;
+  KickSource *kick = (KickSource *) source;
+  PoolerStoreWriter *self;
 
   *timeout = -1;
-  if (self->kick_at == 0)
-    return FALSE;
-  now = g_source_get_time (source);
-  if (now >= self->kick_at)
+  g_mutex_lock (&kick->lock);
+  self = kick->writer;
+  if (self != NULL && self->kick_at != 0)
     {
-      self->kick_at = 0;
-      writer_kick (self);
-      return FALSE;
+      gint64 now = g_source_get_time (source);
+
+      if (now >= self->kick_at)
+        {
+          self->kick_at = 0;
+          writer_kick (self);
+        }
+      else
+        *timeout = (gint) ((self->kick_at - now + 999) / 1000);
     }
-  *timeout = (gint) ((self->kick_at - now + 999) / 1000);
+  g_mutex_unlock (&kick->lock);
   return FALSE;
 }
 
@@ -510,10 +519,17 @@ kick_dispatch (GSource     *source,
   return G_SOURCE_CONTINUE;
 }
 
+static void
+kick_finalize (GSource *source)
+{
+  g_mutex_clear (&((KickSource *) source)->lock);
+}
+
 static GSourceFuncs kick_funcs = {
   .prepare = kick_when_due,
   .check = kick_check,
   .dispatch = kick_dispatch,
+  .finalize = kick_finalize,
 };
 
 static gpointer
@@ -775,6 +791,7 @@ pooler_store_writer_new (const char  *path,
   /* Before the thread starts. */
   self->owner = g_thread_self ();
   self->kick = g_source_new (&kick_funcs, sizeof (KickSource));
+  g_mutex_init (&((KickSource *) self->kick)->lock);
   ((KickSource *) self->kick)->writer = self;
   /* Prepared and checked on every turn whatever else is ready. */
   g_source_set_priority (self->kick, G_PRIORITY_HIGH);
@@ -944,6 +961,12 @@ pooler_store_writer_close (PoolerStoreWriter *self)
 
   if (self->kick != NULL)
     {
+      KickSource *kick = (KickSource *) self->kick;
+
+      /* Waits for a prepare or check running on the owner's thread. */
+      g_mutex_lock (&kick->lock);
+      kick->writer = NULL;
+      g_mutex_unlock (&kick->lock);
       g_source_destroy (self->kick);
       g_clear_pointer (&self->kick, g_source_unref);
     }
