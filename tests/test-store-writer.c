@@ -582,7 +582,9 @@ unref_later (gpointer data)
 {
   UnrefData *unref = data;
 
-  g_usleep (g_random_int_range (0, 2000));
+  /* Either side of the kick time (QUIET_DELAY_US, 5 ms after the push),
+   * so some rounds close while the owner's prepare kicks the writer. */
+  g_usleep (g_random_int_range (0, 8000));
   /* The last reference: close() and finalize run on this thread. */
   g_object_unref (unref->writer);
   g_atomic_int_set (&unref->done, 1);

@@ -765,7 +765,8 @@ read_piece (PoolerUpstreamResponse *response,
 /* The reads of one answer share a cancellable, watched across their
  * waits: cancelled while nobody reads, the next read still fails at once
  * (the upstream here says nothing more). A later answer on the same
- * connection, with another cancellable, is not touched by the old one. */
+ * connection reads with its own cancellable after the first one's was
+ * cancelled. */
 static void
 test_cancel_between_reads (void)
 {

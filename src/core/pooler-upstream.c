@@ -101,7 +101,8 @@ typedef struct
    * to the next while they share the cancellable (the reads of one
    * answer), and goes when the connection is released or closed: making
    * one per wait (an SSE event each) cost a source, a signal handler and
-   * a closure each time. It fires once per cancellation. */
+   * a closure each time. It dispatches once when the cancellable is
+   * cancelled, and again for each later wait (wait_readable()). */
   GSource        *waiter_cancel;
   GCancellable   *waiter_cancellable; /* what waiter_cancel watches; not a reference */
 } Conn;
@@ -1391,7 +1392,8 @@ response_read_step (GTask *task)
                                                      "The upstream answer was abandoned"));
           return;
         }
-      /* Room for what is buffered, once: an SSE event is a few hundred
+      /* Room for what is buffered (grown again if a later fill brings
+       * more before anything is decoded): an SSE event is a few hundred
        * bytes, and a 4 KB block each time cost more than the copy. */
       if (!self->finished && out->len == 0 && self->conn->end > self->conn->start)
         {
