@@ -219,6 +219,40 @@ send_request (PoolerUpstream *upstream,
   return response;
 }
 
+/* Reads one piece of @response with @cancellable; NULL and @error when
+ * it failed. Fails the test if no result comes within 5 s. */
+static GBytes *
+read_piece (PoolerUpstreamResponse *response,
+            GCancellable           *cancellable,
+            GError                **error)
+{
+  Wait wait = { 0 };
+  gint64 deadline = g_get_monotonic_time () + 5 * G_USEC_PER_SEC;
+  GBytes *bytes;
+
+  pooler_upstream_response_read_async (response, cancellable, store_result, &wait);
+  while (wait.result == NULL && g_get_monotonic_time () < deadline)
+    g_main_context_iteration (NULL, FALSE);
+  g_assert_nonnull (wait.result);
+  bytes = pooler_upstream_response_read_finish (response, wait.result, error);
+  g_object_unref (wait.result);
+  return bytes;
+}
+
+/* Reads the next piece of @response with @cancellable and expects it to
+ * be @expected ("" for the end of the body). */
+static void
+assert_piece (PoolerUpstreamResponse *response,
+              GCancellable           *cancellable,
+              const char             *expected)
+{
+  g_autoptr(GError) error = NULL;
+  g_autoptr(GBytes) bytes = read_piece (response, cancellable, &error);
+
+  g_assert_no_error (error);
+  g_assert_cmpmem (g_bytes_get_data (bytes, NULL), g_bytes_get_size (bytes), expected, strlen (expected));
+}
+
 /* Reads the whole body; NULL and @error when it broke off. Counts reads. */
 static char *
 read_body (PoolerUpstreamResponse *response,
@@ -229,12 +263,8 @@ read_body (PoolerUpstreamResponse *response,
 
   for (guint reads = 1;; reads++)
     {
-      Wait wait = { 0 };
-      g_autoptr(GBytes) bytes = NULL;
+      g_autoptr(GBytes) bytes = read_piece (response, NULL, error);
 
-      pooler_upstream_response_read_async (response, NULL, store_result, &wait);
-      bytes = pooler_upstream_response_read_finish (response, wait_result (&wait), error);
-      g_object_unref (wait.result);
       if (bytes == NULL)
         return NULL;
       if (g_bytes_get_size (bytes) == 0)
@@ -307,13 +337,10 @@ test_content_length_keep_alive (void)
     for (;;)
       {
         g_autoptr(GBytes) bytes = pooler_upstream_response_read_buffered (response);
-        Wait wait = { 0 };
 
         if (bytes == NULL)
           {
-            pooler_upstream_response_read_async (response, NULL, store_result, &wait);
-            bytes = pooler_upstream_response_read_finish (response, wait_result (&wait), &error);
-            g_object_unref (wait.result);
+            bytes = read_piece (response, NULL, &error);
             g_assert_no_error (error);
           }
         if (g_bytes_get_size (bytes) == 0)
@@ -725,41 +752,15 @@ test_cancel_and_abandon (void)
     Server *server = server_new (partial, TRUE);
     g_autofree char *url = server_url (server);
     g_autoptr(PoolerUpstreamResponse) response = send_request (upstream, url, "{}", NULL, &error);
-    g_autoptr(GBytes) bytes = NULL;
-    Wait wait = { 0 };
 
     g_assert_no_error (error);
-    pooler_upstream_response_read_async (response, NULL, store_result, &wait);
-    bytes = pooler_upstream_response_read_finish (response, wait_result (&wait), &error);
-    g_object_unref (wait.result);
-    g_assert_no_error (error);
-    g_assert_cmpmem (g_bytes_get_data (bytes, NULL), g_bytes_get_size (bytes), "hello", 5);
+    assert_piece (response, NULL, "hello");
     g_assert_cmpuint (pooler_upstream_get_n_connections (upstream), ==, 1);
     pooler_upstream_response_abandon (response);
     g_assert_cmpuint (pooler_upstream_get_n_connections (upstream), ==, 0);
     g_assert_cmpuint (pooler_upstream_get_n_idle (upstream), ==, 0);
     server_free (server);
   }
-}
-
-/* Reads one piece of @response with @cancellable; NULL and @error when
- * it failed. Fails the test if no result comes within 5 s. */
-static GBytes *
-read_piece (PoolerUpstreamResponse *response,
-            GCancellable           *cancellable,
-            GError                **error)
-{
-  Wait wait = { 0 };
-  gint64 deadline = g_get_monotonic_time () + 5 * G_USEC_PER_SEC;
-  GBytes *bytes;
-
-  pooler_upstream_response_read_async (response, cancellable, store_result, &wait);
-  while (wait.result == NULL && g_get_monotonic_time () < deadline)
-    g_main_context_iteration (NULL, FALSE);
-  g_assert_nonnull (wait.result);
-  bytes = pooler_upstream_response_read_finish (response, wait.result, error);
-  g_object_unref (wait.result);
-  return bytes;
 }
 
 /* The reads of one answer share a cancellable, watched across their
@@ -783,21 +784,12 @@ test_cancel_between_reads (void)
 
   {
     g_autoptr(PoolerUpstreamResponse) response = send_request (upstream, url, "{}", first, &error);
-    g_autoptr(GBytes) hello = NULL;
-    g_autoptr(GBytes) world = NULL;
-    g_autoptr(GBytes) end = NULL;
 
     g_assert_no_error (error);
     /* Each piece comes 20 ms after the last: every read waits. */
-    hello = read_piece (response, first, &error);
-    g_assert_no_error (error);
-    g_assert_cmpmem (g_bytes_get_data (hello, NULL), g_bytes_get_size (hello), "hello", 5);
-    world = read_piece (response, first, &error);
-    g_assert_no_error (error);
-    g_assert_cmpmem (g_bytes_get_data (world, NULL), g_bytes_get_size (world), "world", 5);
-    end = read_piece (response, first, &error);
-    g_assert_no_error (error);
-    g_assert_cmpuint (g_bytes_get_size (end), ==, 0);
+    assert_piece (response, first, "hello");
+    assert_piece (response, first, "world");
+    assert_piece (response, first, "");
   }
   /* The connection is idle again; the first answer's cancellable goes
    * with it. */
@@ -805,13 +797,10 @@ test_cancel_between_reads (void)
   g_cancellable_cancel (first);
   {
     g_autoptr(PoolerUpstreamResponse) response = send_request (upstream, url, "{}", second, &error);
-    g_autoptr(GBytes) again = NULL;
     g_autoptr(GBytes) none = NULL;
 
     g_assert_no_error (error);
-    again = read_piece (response, second, &error);
-    g_assert_no_error (error);
-    g_assert_cmpmem (g_bytes_get_data (again, NULL), g_bytes_get_size (again), "again", 5);
+    assert_piece (response, second, "again");
 
     /* Cancelled while nobody reads; the source fires with no waiter. */
     g_cancellable_cancel (second);

@@ -594,8 +594,8 @@ writer_thread (gpointer data)
 
 /* Under self->lock. A flush or stop (@urgent) and work from another
  * thread wake the writer at once; other work is kicked QUIET_DELAY_US
- * later from the creator's main context. Returns whether the caller must signal self->queued (after
- * unlocking). */
+ * later from the creator's main context. Returns whether the caller must
+ * signal self->queued (after unlocking). */
 static gboolean
 queue_op (PoolerStoreWriter *self,
           WriterOp          *op,

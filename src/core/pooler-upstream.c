@@ -223,14 +223,20 @@ read_cancelled (GCancellable *cancellable,
   return G_SOURCE_CONTINUE;
 }
 
+/* Detaches and drops *@source, if any. */
+static void
+source_clear (GSource **source)
+{
+  if (*source == NULL)
+    return;
+  g_source_destroy (*source);
+  g_clear_pointer (source, g_source_unref);
+}
+
 static void
 conn_forget_cancellable (Conn *conn)
 {
-  if (conn->waiter_cancel != NULL)
-    {
-      g_source_destroy (conn->waiter_cancel);
-      g_clear_pointer (&conn->waiter_cancel, g_source_unref);
-    }
+  source_clear (&conn->waiter_cancel);
   conn->waiter_cancellable = NULL;
 }
 
@@ -243,20 +249,16 @@ resume_idle (gpointer user_data)
   return G_SOURCE_REMOVE;
 }
 
-/* Stops watching @conn. A step still waiting runs in a later turn and
- * finds its connection gone. */
 /* Stops polling @conn for input. */
 static void
 conn_stop_watch (Conn *conn)
 {
-  if (conn->watch != NULL)
-    {
-      g_source_destroy (conn->watch);
-      g_clear_pointer (&conn->watch, g_source_unref);
-    }
+  source_clear (&conn->watch);
   g_clear_pointer (&conn->pwatch, pooler_watch_free);
 }
 
+/* Stops watching @conn. A step still waiting runs in a later turn and
+ * finds its connection gone. */
 static void
 conn_unwatch (Conn *conn)
 {
