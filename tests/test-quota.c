@@ -395,6 +395,61 @@ test_headers_only_x_names (void)
   assert_window (evidence->windows, "codex", 300, 10, 0, POOLER_QUOTA_SOURCE_HEADERS);
 }
 
+/* A repeated header counts once, the first one in any case; names that
+ * only share a prefix or a suffix with a quota header, or differ from one
+ * in a separator, are not read as it;
+ * a family of 200 bytes is read, one of 201 is passed over. */
+static void
+test_headers_repeated (void)
+{
+  g_autoptr(SoupMessageHeaders) headers = NULL;
+  g_autoptr(SoupMessageHeaders) bounds = NULL;
+  g_autoptr(PoolerQuotaEvidence) evidence = NULL;
+  g_autofree char *family_200 = g_strnfill (200, 'a');
+  g_autofree char *family_201 = g_strnfill (201, 'b');
+  g_autofree char *used_200 = g_strdup_printf ("x-%s-primary-used-percent", family_200);
+  g_autofree char *minutes_200 = g_strdup_printf ("x-%s-primary-window-minutes", family_200);
+  g_autofree char *reset_200 = g_strdup_printf ("x-%s-primary-reset-after-seconds", family_200);
+  g_autofree char *used_201 = g_strdup_printf ("x-%s-primary-used-percent", family_201);
+  g_autofree char *minutes_201 = g_strdup_printf ("x-%s-primary-window-minutes", family_201);
+
+  headers = make_headers ("x-codex_primary-window-minutes", "1",
+                          "x-codex-primary_used-percent", "2",
+                          "X-Codex-Primary-Used-Percent", "20",
+                          "x-codex-primary-used-percent", "90",
+                          "x-codex-primary-window-minutes", "300",
+                          "x-codex-primary-window-minutes", "60",
+                          "x-codex-primary-reset-at-x", "1795499999",
+                          "x-codex-primary-reset-at", "1795491436",
+                          "x-codex-plan-type-old", "free",
+                          "X-Codex-Plan-Type", " plus ",
+                          "x-codex-plan-type", "pro",
+                          "x-codex-credits-has-credits", "true",
+                          "x-codex-credits-has-credits", "false",
+                          "xx-codex-secondary-used-percent", "5",
+                          "x-codex-secondary-window-minutes", "10080",
+                          NULL);
+  evidence = pooler_quota_parse_headers (headers, NOW);
+  g_assert_nonnull (evidence);
+  g_assert_cmpuint (evidence->windows->len, ==, 1);
+  assert_window (evidence->windows, "codex", 300, 20, 1795491436, POOLER_QUOTA_SOURCE_HEADERS);
+  g_assert_cmpstr (evidence->plan_type, ==, "plus");
+  g_assert_true (evidence->credits_known);
+  g_assert_true (evidence->has_credits);
+  g_clear_pointer (&evidence, pooler_quota_evidence_free);
+
+  bounds = make_headers (used_201, "70",
+                         minutes_201, "300",
+                         used_200, "40",
+                         minutes_200, "60",
+                         reset_200, "30",
+                         NULL);
+  evidence = pooler_quota_parse_headers (bounds, NOW);
+  g_assert_nonnull (evidence);
+  g_assert_cmpuint (evidence->windows->len, ==, 1);
+  assert_window (evidence->windows, family_200, 60, 40, NOW + 30, POOLER_QUOTA_SOURCE_HEADERS);
+}
+
 static void
 test_headers_credits (void)
 {
@@ -985,6 +1040,7 @@ main (int   argc,
   g_test_add_func ("/quota/headers/case", test_headers_case);
   g_test_add_func ("/quota/headers/extra-family", test_headers_extra_family);
   g_test_add_func ("/quota/headers/only-x-names", test_headers_only_x_names);
+  g_test_add_func ("/quota/headers/repeated", test_headers_repeated);
   g_test_add_func ("/quota/headers/credits", test_headers_credits);
   g_test_add_func ("/quota/headers/weekly-in-primary", test_headers_weekly_in_primary);
   g_test_add_func ("/quota/headers/invalid", test_headers_invalid);

@@ -448,54 +448,86 @@ evidence_set_plan (PoolerQuotaEvidence *evidence,
 
 #define USED_PERCENT_SUFFIX "-used-percent"
 
-/* Lower-cased name -> value; the first of repeated headers wins. Only
- * "x-" headers carry quota evidence; the others are not copied. */
+/* No real header names a family this long; such a family is passed over. */
+#define MAX_FAMILY_LENGTH 200
+
+/* The "x-" headers of an answer, in their order, pointing into the
+ * SoupMessageHeaders (valid while it is not changed). An answer carries a
+ * dozen or two, so lookups walk the list instead of building a table. */
+typedef struct
+{
+  const char *name;
+  const char *value;
+  gsize       length;   /* of the name */
+} XHeader;
+
 static void
 collect_header (const char *name,
                 const char *value,
                 gpointer    user_data)
 {
-  GHashTable *headers = user_data;
-  char *key;
+  GArray *headers = user_data;
+  XHeader header = { name, value, 0 };
 
   if (g_ascii_tolower (name[0]) != 'x' || name[1] != '-')
     return;
 
-  key = g_ascii_strdown (name, -1);
-
-  if (g_hash_table_contains (headers, key))
-    {
-      g_free (key);
-      return;
-    }
-
-  g_hash_table_insert (headers, key, g_strdup (value));
+  header.length = strlen (name);
+  g_array_append_val (headers, header);
 }
 
+/* Whether the @length bytes at @text are @lower (lower case) in any case;
+ * the lengths are known to fit. */
+static inline gboolean
+piece_is (const char *text,
+          const char *lower,
+          gsize       length)
+{
+  for (gsize i = 0; i < length; i++)
+    {
+      if (g_ascii_tolower (text[i]) != lower[i])
+        return FALSE;
+    }
+
+  return TRUE;
+}
+
+/* The first header named "x-<family>-<slot>-<field>" (or
+ * "x-<family>-<field>" when @slot is NULL), in any case, as a table would
+ * keep it. Names of another length are passed over without a compare. */
 static const char *
-header_get (GHashTable *headers,
+header_get (GArray     *headers,
             const char *family,
             const char *slot,
             const char *field)
 {
-  char name[256];
-  int length;
+  gsize family_length = strlen (family);
+  gsize slot_length = slot != NULL ? strlen (slot) + 1 : 0;
+  gsize field_length = strlen (field);
+  gsize length = 2 + family_length + 1 + slot_length + field_length;
 
-  if (slot != NULL)
-    length = g_snprintf (name, sizeof name, "x-%s-%s-%s", family, slot, field);
-  else
-    length = g_snprintf (name, sizeof name, "x-%s-%s", family, field);
+  for (guint i = 0; i < headers->len; i++)
+    {
+      const XHeader *header = &g_array_index (headers, XHeader, i);
+      const char *p = header->name + 2;
 
-  /* A family this long is no real header's: nothing to find. */
-  if (length < 0 || (gsize) length >= sizeof name)
-    return NULL;
+      if (header->length != length ||
+          !piece_is (p, family, family_length) || p[family_length] != '-')
+        continue;
+      p += family_length + 1;
+      if (slot != NULL && (!piece_is (p, slot, slot_length - 1) || p[slot_length - 1] != '-'))
+        continue;
+      p += slot_length;
+      if (piece_is (p, field, field_length))
+        return header->value;
+    }
 
-  return g_hash_table_lookup (headers, name);
+  return NULL;
 }
 
 static void
 headers_read_window (PoolerQuotaEvidence *evidence,
-                     GHashTable          *headers,
+                     GArray              *headers,
                      const char          *family,
                      const char          *slot,
                      gint64               now)
@@ -533,25 +565,29 @@ headers_read_window (PoolerQuotaEvidence *evidence,
                        POOLER_QUOTA_SOURCE_HEADERS);
 }
 
-/* "x-<family>-primary-used-percent" -> "<family>", or NULL. */
+/* "x-<family>-primary-used-percent" -> "<family>" in lower case, or NULL. */
 static char *
-header_family (const char *name)
+header_family (const char *name,
+               gsize       length)
 {
   static const char * const suffixes[] = {
     "-primary" USED_PERCENT_SUFFIX,
     "-secondary" USED_PERCENT_SUFFIX,
   };
-  gsize length = strlen (name);
-
-  if (!g_str_has_prefix (name, "x-"))
-    return NULL;
 
   for (guint i = 0; i < G_N_ELEMENTS (suffixes); i++)
     {
       gsize suffix_length = strlen (suffixes[i]);
+      gsize family_length;
 
-      if (length > 2 + suffix_length && g_str_has_suffix (name, suffixes[i]))
-        return g_strndup (name + 2, length - 2 - suffix_length);
+      if (length <= 2 + suffix_length ||
+          g_ascii_strcasecmp (name + length - suffix_length, suffixes[i]) != 0)
+        continue;
+
+      family_length = length - 2 - suffix_length;
+      if (family_length > MAX_FAMILY_LENGTH)
+        return NULL;
+      return g_ascii_strdown (name + 2, family_length);
     }
 
   return NULL;
@@ -564,46 +600,54 @@ compare_strings (gconstpointer a,
   return g_strcmp0 (*(const char * const *) a, *(const char * const *) b);
 }
 
+static gboolean
+has_string (GPtrArray  *strings,
+            const char *string)
+{
+  for (guint i = 0; i < strings->len; i++)
+    {
+      if (strcmp (g_ptr_array_index (strings, i), string) == 0)
+        return TRUE;
+    }
+
+  return FALSE;
+}
+
 PoolerQuotaEvidence *
 pooler_quota_parse_headers (SoupMessageHeaders *headers,
                             gint64              now)
 {
-  g_autoptr(GHashTable) table = NULL;
-  g_autoptr(GHashTable) families = NULL;
+  g_autoptr(GArray) table = NULL;
   g_autoptr(GPtrArray) family_list = NULL;
   PoolerQuotaEvidence *evidence;
-  GHashTableIter iter;
-  gpointer key;
   gboolean flag;
   double balance;
   const char *value;
 
   g_return_val_if_fail (headers != NULL, NULL);
 
-  table = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, g_free);
+  table = g_array_sized_new (FALSE, FALSE, sizeof (XHeader), 32);
   soup_message_headers_foreach (headers, collect_header, table);
 
   /* Both slots name the same family; list each once. */
-  families = g_hash_table_new (g_str_hash, g_str_equal);
   family_list = g_ptr_array_new_with_free_func (g_free);
-  g_hash_table_iter_init (&iter, table);
-  while (g_hash_table_iter_next (&iter, &key, NULL))
+  for (guint i = 0; i < table->len; i++)
     {
-      char *family = header_family (key);
+      const XHeader *header = &g_array_index (table, XHeader, i);
+      char *family = header_family (header->name, header->length);
 
-      if (family == NULL || g_hash_table_contains (families, family))
+      if (family == NULL || has_string (family_list, family))
         {
           g_free (family);
           continue;
         }
 
-      g_hash_table_add (families, family);
       g_ptr_array_add (family_list, family);
     }
 
   evidence = pooler_quota_evidence_new (now);
 
-  /* Sorted, so the window order does not depend on hashing. */
+  /* Sorted, so the window order does not depend on the header order. */
   g_ptr_array_sort (family_list, compare_strings);
   for (guint i = 0; i < family_list->len; i++)
     {
@@ -613,28 +657,28 @@ pooler_quota_parse_headers (SoupMessageHeaders *headers,
       headers_read_window (evidence, table, family, "secondary", now);
     }
 
-  if (parse_bool (g_hash_table_lookup (table, "x-codex-credits-has-credits"), &flag))
+  if (parse_bool (header_get (table, "codex", "credits", "has-credits"), &flag))
     {
       evidence->credits_known = TRUE;
       evidence->has_credits = flag;
     }
-  if (parse_bool (g_hash_table_lookup (table, "x-codex-credits-unlimited"), &flag))
+  if (parse_bool (header_get (table, "codex", "credits", "unlimited"), &flag))
     {
       evidence->credits_known = TRUE;
       evidence->credits_unlimited = flag;
     }
   if (evidence->credits_known &&
-      parse_double (g_hash_table_lookup (table, "x-codex-credits-balance"), &balance))
+      parse_double (header_get (table, "codex", "credits", "balance"), &balance))
     evidence->credits_balance = balance;
 
-  if ((value = g_hash_table_lookup (table, "x-codex-plan-type")) != NULL)
+  if ((value = header_get (table, "codex", NULL, "plan-type")) != NULL)
     {
       g_autofree char *plan = g_strstrip (g_strdup (value));
 
       evidence_set_plan (evidence, plan);
     }
 
-  if ((value = g_hash_table_lookup (table, "x-codex-rate-limit-reached-type")) != NULL)
+  if ((value = header_get (table, "codex", "rate-limit", "reached-type")) != NULL)
     {
       g_autofree char *type = g_strstrip (g_strdup (value));
 
