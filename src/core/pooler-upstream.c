@@ -734,10 +734,21 @@ build_head (const char         *method,
   const char *host = g_uri_get_host (uri);
   gboolean literal_v6 = strchr (host, ':') != NULL;
 
-  g_string_append_printf (head, "%s %s%s%s HTTP/1.1\r\nHost: %s%s%s", method,
-                          *path != '\0' ? path : "/", query != NULL ? "?" : "",
-                          query != NULL ? query : "", literal_v6 ? "[" : "", host,
-                          literal_v6 ? "]" : "");
+  /* Plain appends, not printf: this runs for every request. */
+  g_string_append (head, method);
+  g_string_append_c (head, ' ');
+  g_string_append (head, *path != '\0' ? path : "/");
+  if (query != NULL)
+    {
+      g_string_append_c (head, '?');
+      g_string_append (head, query);
+    }
+  g_string_append (head, " HTTP/1.1\r\nHost: ");
+  if (literal_v6)
+    g_string_append_c (head, '[');
+  g_string_append (head, host);
+  if (literal_v6)
+    g_string_append_c (head, ']');
   if (!default_port)
     g_string_append_printf (head, ":%d", g_uri_get_port (uri));
   g_string_append (head, "\r\n");
@@ -754,7 +765,10 @@ build_head (const char         *method,
               g_ascii_strcasecmp (name, "Accept-Encoding") == 0 ||
               !header_is_safe (name) || !header_is_safe (value))
             continue;
-          g_string_append_printf (head, "%s: %s\r\n", name, value);
+          g_string_append (head, name);
+          g_string_append (head, ": ");
+          g_string_append (head, value);
+          g_string_append (head, "\r\n");
         }
     }
 
