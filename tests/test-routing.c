@@ -631,6 +631,33 @@ test_usage_from_evidence (Fixture       *f,
                                                "limit_window_seconds"), ==, 604800);
 }
 
+/* Affinity keys are persisted, so their form is fixed: the hex SHA-256 of
+ * "<pool>:<kind>:<value>". Looking up and remembering by a key is the same
+ * as by the value it was made from. */
+static void
+test_affinity_key_form (void)
+{
+  g_autoptr(PoolerAffinity) affinity = pooler_affinity_new ();
+  g_autofree char *key = pooler_affinity_hash (-7, POOLER_AFFINITY_SESSION, "th\xc3\xa9read:1");
+  g_autofree char *expected = g_compute_checksum_for_string (G_CHECKSUM_SHA256,
+                                                             "-7:session:th\xc3\xa9read:1", -1);
+  const PoolerAffinityEntry *entry;
+
+  g_assert_cmpstr (key, ==, expected);
+
+  entry = pooler_affinity_remember_key (affinity, key, -7, POOLER_AFFINITY_SESSION, "acct-a", 1000);
+  g_assert_nonnull (entry);
+  g_assert_cmpstr (entry->key_sha256, ==, expected);
+  g_assert_cmpstr (pooler_affinity_lookup (affinity, -7, POOLER_AFFINITY_SESSION, "th\xc3\xa9read:1", 1001),
+                   ==, "acct-a");
+  g_assert_null (pooler_affinity_lookup (affinity, 7, POOLER_AFFINITY_SESSION, "th\xc3\xa9read:1", 1001));
+  g_assert_null (pooler_affinity_lookup_key (affinity, NULL, 1001));
+  /* Remembered again within the hour: nothing new to persist. */
+  g_assert_null (pooler_affinity_remember (affinity, -7, POOLER_AFFINITY_SESSION, "th\xc3\xa9read:1",
+                                           "acct-a", 1002));
+  g_assert_cmpstr (pooler_affinity_lookup_key (affinity, key, 1002), ==, "acct-a");
+}
+
 int
 main (int   argc,
       char *argv[])
@@ -650,6 +677,7 @@ main (int   argc,
   ADD ("/routing/pool-spent", plain, test_pool_spent);
   ADD ("/routing/usage-from-evidence", plain, test_usage_from_evidence);
 #undef ADD
+  g_test_add_func ("/routing/affinity-key-form", test_affinity_key_form);
 
   return g_test_run ();
 }

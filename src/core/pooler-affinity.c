@@ -82,9 +82,18 @@ pooler_affinity_hash (gint64      pool_id,
                       const char *kind,
                       const char *value)
 {
-  g_autofree char *material = g_strdup_printf ("%" G_GINT64_FORMAT ":%s:%s", pool_id, kind, value);
+  g_autoptr(GChecksum) checksum = g_checksum_new (G_CHECKSUM_SHA256);
+  char pool[24];
+  int length;
 
-  return g_compute_checksum_for_string (G_CHECKSUM_SHA256, material, -1);
+  /* SHA-256 of "<pool>:<kind>:<value>", fed in pieces: no copy of the value. */
+  length = g_snprintf (pool, sizeof pool, "%" G_GINT64_FORMAT ":", pool_id);
+  g_checksum_update (checksum, (const guchar *) pool, length);
+  g_checksum_update (checksum, (const guchar *) kind, -1);
+  g_checksum_update (checksum, (const guchar *) ":", 1);
+  g_checksum_update (checksum, (const guchar *) value, -1);
+
+  return g_strdup (g_checksum_get_string (checksum));
 }
 
 const char *
@@ -95,7 +104,6 @@ pooler_affinity_lookup (PoolerAffinity *self,
                         gint64          now)
 {
   g_autofree char *key = NULL;
-  PoolerAffinityEntry *entry;
 
   g_return_val_if_fail (POOLER_IS_AFFINITY (self), NULL);
 
@@ -103,6 +111,21 @@ pooler_affinity_lookup (PoolerAffinity *self,
     return NULL;
 
   key = pooler_affinity_hash (pool_id, kind, value);
+  return pooler_affinity_lookup_key (self, key, now);
+}
+
+const char *
+pooler_affinity_lookup_key (PoolerAffinity *self,
+                            const char     *key,
+                            gint64          now)
+{
+  PoolerAffinityEntry *entry;
+
+  g_return_val_if_fail (POOLER_IS_AFFINITY (self), NULL);
+
+  if (key == NULL)
+    return NULL;
+
   entry = g_hash_table_lookup (self->entries, key);
   if (entry == NULL)
     return NULL;
@@ -150,7 +173,6 @@ pooler_affinity_remember (PoolerAffinity *self,
                           gint64          now)
 {
   g_autofree char *key = NULL;
-  PoolerAffinityEntry entry;
 
   g_return_val_if_fail (POOLER_IS_AFFINITY (self), NULL);
   g_return_val_if_fail (account_id != NULL, NULL);
@@ -158,22 +180,38 @@ pooler_affinity_remember (PoolerAffinity *self,
   if (value == NULL || *value == '\0')
     return NULL;
 
+  key = pooler_affinity_hash (pool_id, kind, value);
+  return pooler_affinity_remember_key (self, key, pool_id, kind, account_id, now);
+}
+
+const PoolerAffinityEntry *
+pooler_affinity_remember_key (PoolerAffinity *self,
+                              const char     *key,
+                              gint64          pool_id,
+                              const char     *kind,
+                              const char     *account_id,
+                              gint64          now)
+{
+  PoolerAffinityEntry entry;
+  PoolerAffinityEntry *known;
+
+  g_return_val_if_fail (POOLER_IS_AFFINITY (self), NULL);
+  g_return_val_if_fail (account_id != NULL, NULL);
+
+  if (key == NULL)
+    return NULL;
+
   if (++self->inserts_since_sweep > SWEEP_THRESHOLD)
     sweep (self, now);
 
-  key = pooler_affinity_hash (pool_id, kind, value);
-
   /* Same account and an expiry extended by less than an hour: nothing
    * worth writing down. */
-  {
-    PoolerAffinityEntry *known = g_hash_table_lookup (self->entries, key);
+  known = g_hash_table_lookup (self->entries, key);
+  if (known != NULL && g_strcmp0 (known->account_id, account_id) == 0 &&
+      now + POOLER_AFFINITY_TTL_SECONDS - known->expires_at < 3600)
+    return NULL;
 
-    if (known != NULL && g_strcmp0 (known->account_id, account_id) == 0 &&
-        now + POOLER_AFFINITY_TTL_SECONDS - known->expires_at < 3600)
-      return NULL;
-  }
-
-  entry.key_sha256 = key;
+  entry.key_sha256 = (char *) key;
   entry.kind = (char *) kind;
   entry.account_id = (char *) account_id;
   entry.pool_id = pool_id;

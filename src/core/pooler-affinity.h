@@ -46,6 +46,11 @@ const char     *pooler_affinity_lookup       (PoolerAffinity *self,
                                               const char     *kind,
                                               const char     *value,
                                               gint64          now);
+/* The same, for a key pooler_affinity_hash() made (NULL: none). A request
+ * hashes its keys once and looks up and remembers by them. */
+const char     *pooler_affinity_lookup_key   (PoolerAffinity *self,
+                                              const char     *key,
+                                              gint64          now);
 /* Remembers (or moves) @value to @account_id until @now + TTL. Returns the
  * entry (owned by @self) when it changed enough to persist: new, moved, or
  * its expiry pushed out by an hour or more; NULL otherwise. */
@@ -53,6 +58,12 @@ const PoolerAffinityEntry *pooler_affinity_remember (PoolerAffinity *self,
                                               gint64          pool_id,
                                               const char     *kind,
                                               const char     *value,
+                                              const char     *account_id,
+                                              gint64          now);
+const PoolerAffinityEntry *pooler_affinity_remember_key (PoolerAffinity *self,
+                                              const char     *key,
+                                              gint64          pool_id,
+                                              const char     *kind,
                                               const char     *account_id,
                                               gint64          now);
 /* Loads a persisted entry (already hashed). */

@@ -80,8 +80,8 @@ typedef struct
   GPtrArray           *peeked;           /* GBytes held while peeking */
   gsize                peeked_size;
   GByteArray          *buffer;
-  char                *prompt_cache_key;
-  char                *session_key;
+  char                *prompt_cache_hash; /* affinity keys, hashed once */
+  char                *session_hash;
   char                *response_id;      /* from response.completed */
   GBytes              *last_error_body;  /* the last failed attempt's, sanitized */
   PoolerTranslator    *translator;       /* NULL: pass the stream through */
@@ -148,8 +148,8 @@ forward_unref (Forward *fw)
   g_clear_pointer (&fw->peeked, g_ptr_array_unref);
   if (fw->buffer != NULL)
     g_byte_array_unref (fw->buffer);
-  g_clear_pointer (&fw->prompt_cache_key, g_free);
-  g_clear_pointer (&fw->session_key, g_free);
+  g_clear_pointer (&fw->prompt_cache_hash, g_free);
+  g_clear_pointer (&fw->session_hash, g_free);
   g_clear_pointer (&fw->response_id, g_free);
   g_clear_pointer (&fw->last_error_body, g_bytes_unref);
   g_clear_pointer (&fw->translator, pooler_translator_free);
@@ -226,16 +226,16 @@ remember_continuity (Forward *fw)
   const char *served = pooler_account_get_id (fw->account);
   gint64 now = now_seconds ();
   const char *kinds[] = { POOLER_AFFINITY_PROMPT_CACHE, POOLER_AFFINITY_SESSION };
-  const char *values[] = { fw->prompt_cache_key, fw->session_key };
+  const char *keys[] = { fw->prompt_cache_hash, fw->session_hash };
 
   for (guint i = 0; i < G_N_ELEMENTS (kinds); i++)
     {
       const char *home;
 
-      if (values[i] == NULL)
+      if (keys[i] == NULL)
         continue;
 
-      home = pooler_affinity_lookup (affinity, pool_id, kinds[i], values[i], now);
+      home = pooler_affinity_lookup_key (affinity, keys[i], now);
       if (home != NULL && g_strcmp0 (home, served) != 0)
         {
           PoolerAccount *home_account = NULL;
@@ -254,12 +254,17 @@ remember_continuity (Forward *fw)
             continue;
         }
 
-      pooler_service_remember_affinity (fw->service, pool_id, kinds[i], values[i], served);
+      pooler_service_remember_affinity (fw->service, keys[i], pool_id, kinds[i], served);
     }
 
-  if (fw->response_id != NULL)
-    pooler_service_remember_affinity (fw->service, pool_id, POOLER_AFFINITY_RESPONSE,
-                                      fw->response_id, served);
+  if (fw->response_id != NULL && *fw->response_id != '\0')
+    {
+      g_autofree char *key = pooler_affinity_hash (pool_id, POOLER_AFFINITY_RESPONSE,
+                                                   fw->response_id);
+
+      pooler_service_remember_affinity (fw->service, key, pool_id, POOLER_AFFINITY_RESPONSE,
+                                        served);
+    }
 }
 
 /* Ends the request exactly once: the row, the counters, the signal. */
@@ -1617,6 +1622,7 @@ forward_start (PoolerProxy             *self,
   gint64 earliest = 0;
   gint64 now = now_seconds ();
   PoolerAffinity *affinity;
+  g_autofree char *session_key = NULL;
 
   g_return_if_fail (POOLER_IS_PROXY (self));
   g_return_if_fail (POOLER_IS_EXCHANGE (exchange));
@@ -1674,10 +1680,16 @@ forward_start (PoolerProxy             *self,
 
   /* Continuity: the conversation's home (soft), a response's owner (hard). */
   affinity = pooler_service_get_affinity (self->service);
-  fw->session_key = session_key_of (exchange);
+  session_key = session_key_of (exchange);
+  if (session_key != NULL)
+    fw->session_hash = pooler_affinity_hash (pooler_pool_get_id (pool), POOLER_AFFINITY_SESSION,
+                                             session_key);
   if (scan != NULL)
     {
-      fw->prompt_cache_key = g_strdup (scan->prompt_cache_key);
+      if (scan->prompt_cache_key != NULL && *scan->prompt_cache_key != '\0')
+        fw->prompt_cache_hash = pooler_affinity_hash (pooler_pool_get_id (pool),
+                                                      POOLER_AFFINITY_PROMPT_CACHE,
+                                                      scan->prompt_cache_key);
       query.model = scan->model;
       if (scan->previous_response_id != NULL)
         query.hard_account_id = pooler_affinity_lookup (affinity, pooler_pool_get_id (pool),
@@ -1685,11 +1697,9 @@ forward_start (PoolerProxy             *self,
                                                         scan->previous_response_id, now);
     }
   query.ring_size = pooler_pool_get_ring_size (pool);
-  query.soft_account_id = pooler_affinity_lookup (affinity, pooler_pool_get_id (pool),
-                                                  POOLER_AFFINITY_PROMPT_CACHE, fw->prompt_cache_key, now);
+  query.soft_account_id = pooler_affinity_lookup_key (affinity, fw->prompt_cache_hash, now);
   if (query.soft_account_id == NULL)
-    query.soft_account_id = pooler_affinity_lookup (affinity, pooler_pool_get_id (pool),
-                                                    POOLER_AFFINITY_SESSION, fw->session_key, now);
+    query.soft_account_id = pooler_affinity_lookup_key (affinity, fw->session_hash, now);
 
   fw->candidates = pooler_router_order (pooler_service_get_router (self->service), pool, accounts,
                                         &query, now, &outcome, &earliest);

@@ -1427,17 +1427,17 @@ pooler_service_get_affinity (PoolerService *self)
 
 void
 pooler_service_remember_affinity (PoolerService *self,
+                                  const char    *key,
                                   gint64         pool_id,
                                   const char    *kind,
-                                  const char    *value,
                                   const char    *account_id)
 {
   const PoolerAffinityEntry *changed;
 
   g_return_if_fail (POOLER_IS_SERVICE (self));
 
-  changed = pooler_affinity_remember (self->affinity, pool_id, kind, value, account_id,
-                                      g_get_real_time () / G_USEC_PER_SEC);
+  changed = pooler_affinity_remember_key (self->affinity, key, pool_id, kind, account_id,
+                                          g_get_real_time () / G_USEC_PER_SEC);
   if (changed != NULL && self->writer != NULL)
     pooler_store_writer_put_affinity (self->writer, changed);
 }

@@ -163,10 +163,11 @@ gboolean         pooler_service_claim_usage_poll   (PoolerService    *self,
 
 /* Continuity */
 PoolerAffinity  *pooler_service_get_affinity       (PoolerService    *self);
+/* @key from pooler_affinity_hash() of (@pool_id, @kind, the value). */
 void             pooler_service_remember_affinity  (PoolerService    *self,
+                                                    const char       *key,
                                                     gint64            pool_id,
                                                     const char       *kind,
-                                                    const char       *value,
                                                     const char       *account_id);
 
 /* Tokens: one refresh in flight per account; the rotated pair is written
