@@ -157,6 +157,54 @@ test_outlives_owner (void)
   close (fds[1]);
 }
 
+/* A batch of two: each turn calls two of five ready watches, and the
+ * kernel hands them out in turn, so after five turns each was called
+ * twice; none waits for ever behind the others. 0 is the default batch
+ * again: every ready watch in one turn. */
+static void
+test_max_events (void)
+{
+  g_autoptr(GError) error = NULL;
+  g_autoptr(PoolerPoller) poller = pooler_poller_new (NULL, &error);
+  Seen seen[5] = { { 0 } };
+  int fds[5][2];
+
+  g_assert_no_error (error);
+  pooler_poller_set_max_events (poller, 2);
+  for (guint i = 0; i < G_N_ELEMENTS (seen); i++)
+    {
+      g_assert_cmpint (socketpair (AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK, 0, fds[i]), ==, 0);
+      seen[i].self = pooler_watch_new (poller, fds[i][0], G_IO_IN, on_ready, &seen[i]);
+      /* Never read: the watch stays ready. */
+      g_assert_cmpint (write (fds[i][1], "x", 1), ==, 1);
+    }
+
+  for (guint turn = 1; turn <= 5; turn++)
+    {
+      guint total = 0;
+
+      g_assert_true (g_main_context_iteration (NULL, FALSE));
+      for (guint i = 0; i < G_N_ELEMENTS (seen); i++)
+        total += seen[i].calls;
+      g_assert_cmpuint (total, ==, 2 * turn);
+    }
+  for (guint i = 0; i < G_N_ELEMENTS (seen); i++)
+    {
+      g_assert_cmpuint (seen[i].calls, ==, 2);
+      seen[i].calls = 0;
+    }
+
+  pooler_poller_set_max_events (poller, 0);
+  g_assert_true (g_main_context_iteration (NULL, FALSE));
+  for (guint i = 0; i < G_N_ELEMENTS (seen); i++)
+    {
+      g_assert_cmpuint (seen[i].calls, ==, 1);
+      g_clear_pointer (&seen[i].self, pooler_watch_free);
+      close (fds[i][0]);
+      close (fds[i][1]);
+    }
+}
+
 int
 main (int   argc,
       char *argv[])
@@ -166,6 +214,7 @@ main (int   argc,
   g_test_add_func ("/poller/input-output-hangup", test_input_output_hangup);
   g_test_add_func ("/poller/free-other-in-batch", test_free_other_in_batch);
   g_test_add_func ("/poller/outlives-owner", test_outlives_owner);
+  g_test_add_func ("/poller/max-events", test_max_events);
 
   return g_test_run ();
 }

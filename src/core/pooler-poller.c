@@ -1,8 +1,11 @@
 /* pooler-poller.c
  *
  * The poller is a GSource with one descriptor, the epoll set. A dispatch
- * takes up to MAX_EVENTS ready watches from epoll_wait() (no waiting: the
- * main loop's poll() already said the set is ready) and calls them. A
+ * takes up to max_events (at most MAX_EVENTS) ready watches from
+ * epoll_wait() (no waiting: the main loop's poll() already said the set
+ * is ready) and calls them. Watches left ready are reported again on a
+ * later turn, and the kernel hands out level-triggered ones round-robin,
+ * so a small batch delays a watch by turns, never forever. A
  * watch freed meanwhile (by its own callback or another's) is only marked
  * and unregistered; its memory goes at the end of the dispatch, so an
  * event still in the batch never points at freed memory.
@@ -47,6 +50,7 @@ struct _PoolerPoller
   guint       n_watches;
   guint       dispatching; /* depth: a callback may iterate the context */
   GPtrArray  *freed;       /* watches freed during a dispatch */
+  int         max_events;  /* ready watches taken per dispatch */
 };
 
 static guint32
@@ -75,7 +79,7 @@ poller_source_dispatch (GSource     *source,
   pooler_poller_ref (self);
 
   do
-    n = epoll_wait (self->epfd, events, MAX_EVENTS, 0);
+    n = epoll_wait (self->epfd, events, self->max_events, 0);
   while (n < 0 && errno == EINTR);
   if (n < 0)
     {
@@ -123,6 +127,7 @@ pooler_poller_new (GMainContext  *context,
   g_atomic_ref_count_init (&self->ref_count);
   self->epfd = epfd;
   self->freed = g_ptr_array_new_with_free_func (g_free);
+  self->max_events = MAX_EVENTS;
   self->source = g_source_new (&poller_source_funcs, sizeof (PollerSource));
   ((PollerSource *) self->source)->poller = self;
   g_source_set_static_name (self->source, "PoolerPoller");
@@ -252,4 +257,13 @@ pooler_watch_free (PoolerWatch *watch)
     g_free (watch);
   /* Not the last reference while dispatching: the dispatch holds one. */
   pooler_poller_unref (poller);
+}
+
+void
+pooler_poller_set_max_events (PoolerPoller *self,
+                              guint         n)
+{
+  g_return_if_fail (self != NULL);
+
+  self->max_events = n == 0 ? MAX_EVENTS : (int) MIN (n, MAX_EVENTS);
 }

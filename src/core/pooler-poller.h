@@ -36,6 +36,11 @@ PoolerPoller *pooler_poller_new        (GMainContext    *context,
 PoolerPoller *pooler_poller_ref        (PoolerPoller    *self);
 void          pooler_poller_unref      (PoolerPoller    *self);
 guint         pooler_poller_get_n_watches (PoolerPoller *self);
+/* At most @n ready watches are called per turn of the main context (0:
+ * the default, 128); the rest wait for the next turn, after the other
+ * sources that are ready. */
+void          pooler_poller_set_max_events (PoolerPoller *self,
+                                            guint         n);
 
 /* @events: G_IO_IN and/or G_IO_OUT (0: none for now; errors and hang-ups
  * are always reported). */
