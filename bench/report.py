@@ -212,17 +212,39 @@ w("*ttfe*: request written -> first whole event read. *event delay*: arrival at 
 w("")
 w("| c | path | streams ok | errors | ttfe p50 ms | ttfe p99 ms | event delay p50 ms | event delay p99 ms | max ms | added p99 ms |")
 w("|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|")
-spaths = [p for p in paths if any(r["phase"] == "stream" and r["path"] == p for r in recs)]
+spaths = [p for p in ("direct", "nginx", "nginx2", "gateway", "9router")
+          if any(r["phase"] == "stream" and r["path"] == p for r in recs)]
+names = {"nginx2": "nginx, 2 workers"}
 for c in sc:
     dd = stream("direct", c, "event_delay_ms", "p99")
     for p in spaths:
         ev99 = stream(p, c, "event_delay_ms", "p99")
         w("| %d | %s | %s | %s | %s | %s | %s | %s | %s | %s |" % (
-            c, p, stream(p, c, "streams_ok"), stream(p, c, "errors"),
+            c, names.get(p, p), stream(p, c, "streams_ok"), stream(p, c, "errors"),
             f(stream(p, c, "ttfe_ms", "p50")), f(stream(p, c, "ttfe_ms", "p99")),
             f(stream(p, c, "event_delay_ms", "p50")), f(ev99), f(stream(p, c, "event_delay_ms", "max")),
             "" if p == "direct" or ev99 is None or dd is None else "%+.3f" % (ev99 - dd)))
 w("")
+
+
+def added(p, c, key, q):
+    v, d = stream(p, c, key, q), stream("direct", c, key, q)
+    return None if v is None or d is None else v - d
+
+
+if "nginx2" in spaths:
+    w("What a proxy gets on this machine, against the streaming targets (within 1 ms of "
+      "direct); *nginx, 2 workers* runs for the streams only:")
+    w("")
+    w("| c | first event p50: nginx | nginx, 2 workers | gateway | event delay p99: nginx | nginx, 2 workers | gateway |")
+    w("|---:|---:|---:|---:|---:|---:|---:|")
+    sg = lambda v: "n/a" if v is None else "%+.2f" % v
+    for c in sc:
+        w("| %d | %s | %s | %s | %s | %s | %s |" % (
+            c, sg(added("nginx", c, "ttfe_ms", "p50")), sg(added("nginx2", c, "ttfe_ms", "p50")),
+            sg(added("gateway", c, "ttfe_ms", "p50")), sg(added("nginx", c, "event_delay_ms", "p99")),
+            sg(added("nginx2", c, "event_delay_ms", "p99")), sg(added("gateway", c, "event_delay_ms", "p99"))))
+    w("")
 
 # --- memory --------------------------------------------------------------------
 w("## Memory of `codex-pooler serve` (VmRSS / VmHWM from /proc)")
@@ -273,7 +295,8 @@ w("- wrk counts a connection the server closes after a complete response as a *r
 w("- stream-client does not reuse a connection the server has already closed (like a pooling "
   "HTTP client); such reconnects are counted, not errors. An error is a reset or EOF "
   "before the stream ended, a non-200 status, or fewer events than sent.")
-w("- nginx runs one worker (the gateway has one I/O main loop); the fake upstream, the "
+w("- nginx runs one worker (the gateway has one I/O main loop); *nginx, 2 workers* is the "
+  "same configuration with two, measured in the streaming phase only; the fake upstream, the "
   "clients and the proxy share the machine's cores, so absolute figures are pessimistic "
   "for every path alike; ratios within this run are what the targets use.")
 rc = {}
