@@ -60,6 +60,7 @@ const PoolerAffinityEntry *pooler_affinity_remember (PoolerAffinity *self,
                                               const char     *value,
                                               const char     *account_id,
                                               gint64          now);
+/* The same, for a key pooler_affinity_hash() made (NULL: nothing). */
 const PoolerAffinityEntry *pooler_affinity_remember_key (PoolerAffinity *self,
                                               const char     *key,
                                               gint64          pool_id,

@@ -20,6 +20,7 @@
 #include <sys/uio.h>
 
 #include "pooler-http-conn.h"
+#include "pooler-http-head.h"
 #include "pooler-poller.h"
 
 /* A read takes up to this much: a head and a body of this size arrive in
@@ -448,22 +449,6 @@ conn_queue_head (PoolerHttpConn     *self,
 /* ------------------------------------------------------------------ */
 /* Reading */
 
-/* RFC 9110 token characters. */
-static inline gboolean
-is_tchar (guchar c)
-{
-  if (g_ascii_isalnum (c))
-    return TRUE;
-  switch (c)
-    {
-    case '!': case '#': case '$': case '%': case '&': case '\'': case '*':
-    case '+': case '-': case '.': case '^': case '_': case '`': case '|': case '~':
-      return TRUE;
-    default:
-      return FALSE;
-    }
-}
-
 /* An origin-form target (RFC 9112 3.2.1) of plain URI characters, its
  * percent escapes whole; no fragment, no raw byte above 0x7e. Anything
  * else is libsoup's to refuse. */
@@ -504,7 +489,6 @@ parse_head (PoolerHttpConn *self,
   g_autoptr(SoupMessageHeaders) headers = NULL;
   const char *length;
   PoolerHttpExchange *exchange;
-  guint n_headers = 0;
 
   if (memcmp (p, "POST ", 5) == 0)
     method = SOUP_METHOD_POST, p += 5;
@@ -527,47 +511,8 @@ parse_head (PoolerHttpConn *self,
   p += 11;
 
   headers = soup_message_headers_new (SOUP_MESSAGE_HEADERS_REQUEST);
-  for (;;)
-    {
-      char *line_end = memchr (p, '\r', (gsize) (end - p));
-      char *name_end, *value, *value_end;
-      char saved_colon, saved_end;
-
-      if (line_end == NULL || line_end + 1 >= end || line_end[1] != '\n' ||
-          memchr (p, '\n', (gsize) (line_end - p)) != NULL)
-        return NULL;
-      if (line_end == p)
-        break;
-      if (++n_headers > self->max_headers)
-        return NULL;
-
-      name_end = p;
-      while (name_end < line_end && is_tchar ((guchar) *name_end))
-        name_end++;
-      if (name_end == p || name_end == line_end || *name_end != ':')
-        return NULL;
-      value = name_end + 1;
-      while (value < line_end && (*value == ' ' || *value == '\t'))
-        value++;
-      value_end = line_end;
-      while (value_end > value && (value_end[-1] == ' ' || value_end[-1] == '\t'))
-        value_end--;
-      for (const char *c = value; c < value_end; c++)
-        if (((guchar) *c < 0x20 && *c != '\t') || *c == 0x7f)
-          return NULL;
-
-      /* Terminated in place for the copy, then put back: the bytes may
-       * still go to libsoup. */
-      saved_colon = *name_end;
-      saved_end = *value_end;
-      *name_end = '\0';
-      *value_end = '\0';
-      soup_message_headers_append (headers, p, value);
-      *name_end = saved_colon;
-      *value_end = saved_end;
-
-      p = line_end + 2;
-    }
+  if (!pooler_http_parse_fields (p, end, self->max_headers, POOLER_HTTP_FIELDS_ANY_BYTES, headers))
+    return NULL;
 
   /* Bodies framed other than by a length, and protocol changes, are
    * libsoup's to handle. */

@@ -17,6 +17,7 @@
 #include <netinet/tcp.h>
 #include <string.h>
 
+#include "pooler-http-head.h"
 #include "pooler-poller.h"
 #include "pooler-upstream.h"
 
@@ -25,6 +26,8 @@
 /* A chunk-size line or a trailer line, and all trailers together. */
 #define MAX_CHUNK_LINE   1024
 #define MAX_TRAILERS     (16 * 1024)
+/* Fields the plain head parser takes; an answer with more goes to libsoup. */
+#define MAX_ANSWER_FIELDS 100
 /* At most this much decoded body per read. */
 #define MAX_READ         (64 * 1024)
 /* Idle connections older than this are closed rather than reused: the
@@ -1022,18 +1025,24 @@ parse_answer (GTask  *task,
 {
   SendOp *op = g_task_get_task_data (task);
   Conn *conn = op->conn;
-  g_autoptr(SoupMessageHeaders) headers = soup_message_headers_new (SOUP_MESSAGE_HEADERS_RESPONSE);
+  g_autoptr(SoupMessageHeaders) headers = NULL;
   g_autoptr(PoolerUpstreamResponse) response = NULL;
   SoupHTTPVersion version;
   guint status;
   SoupEncoding encoding;
 
-  if (!soup_headers_parse_response ((const char *) conn->buf + conn->start, (int) length,
-                                    headers, &version, &status, NULL))
+  /* The plain case without libsoup's copies; anything else as before. */
+  if (!pooler_http_parse_response_head ((char *) conn->buf + conn->start, length,
+                                        MAX_ANSWER_FIELDS, &headers, &version, &status))
     {
-      g_set_error_literal (error, G_IO_ERROR, G_IO_ERROR_INVALID_DATA,
-                           "The upstream's answer is not HTTP");
-      return FALSE;
+      headers = soup_message_headers_new (SOUP_MESSAGE_HEADERS_RESPONSE);
+      if (!soup_headers_parse_response ((const char *) conn->buf + conn->start, (int) length,
+                                        headers, &version, &status, NULL))
+        {
+          g_set_error_literal (error, G_IO_ERROR, G_IO_ERROR_INVALID_DATA,
+                               "The upstream's answer is not HTTP");
+          return FALSE;
+        }
     }
   conn->start += length;
 

@@ -1,0 +1,64 @@
+/* pooler-http-head.h: the strict HTTP/1.1 head parsing the hot path's two
+ * sides share (PoolerHttpConn for requests, PoolerUpstream for answers).
+ *
+ * Strict means plain: CRLF lines, token names, no folded lines, no
+ * control bytes. What it declines is not necessarily wrong; the caller
+ * hands it to libsoup, which judges it as it always did. What it takes,
+ * it parses as libsoup would (tests/test-http-head.c compares the two).
+ *
+ * Copyright 2026 The Codex Pooler authors
+ * SPDX-License-Identifier: GPL-3.0-or-later
+ */
+#pragma once
+
+#include <libsoup/soup.h>
+
+G_BEGIN_DECLS
+
+typedef enum
+{
+  POOLER_HTTP_FIELDS_ANY_BYTES  = 0,
+  /* Values of printable ASCII only (libsoup replaces bad UTF-8 in an
+   * answer's values; such values are left to it). */
+  POOLER_HTTP_FIELDS_ASCII_ONLY = 1 << 0,
+} PoolerHttpFieldsFlags;
+
+/* RFC 9110 token characters. */
+static inline gboolean
+pooler_http_is_tchar (guchar c)
+{
+  if (g_ascii_isalnum (c))
+    return TRUE;
+  switch (c)
+    {
+    case '!': case '#': case '$': case '%': case '&': case '\'': case '*':
+    case '+': case '-': case '.': case '^': case '_': case '`': case '|': case '~':
+      return TRUE;
+    default:
+      return FALSE;
+    }
+}
+
+/* Appends the field lines at @p (after the start line) to @headers, up to
+ * the empty line; @end is the end of the head, its empty line included.
+ * The bytes are terminated in place for each append and put back, so on
+ * FALSE they are as they were (and @headers may hold some fields). FALSE
+ * when a line is not plain or there are more than @max_fields. */
+gboolean pooler_http_parse_fields         (char                  *p,
+                                           char                  *end,
+                                           guint                  max_fields,
+                                           PoolerHttpFieldsFlags  flags,
+                                           SoupMessageHeaders    *headers);
+
+/* An answer's head (@length bytes, with its empty line): "HTTP/1.1" or
+ * "HTTP/1.0", a three-digit status, a reason phrase, plain fields. FALSE
+ * (and @headers as given) when it is anything else: hand it to
+ * soup_headers_parse_response(). @head is changed only while parsing. */
+gboolean pooler_http_parse_response_head  (char                  *head,
+                                           gsize                  length,
+                                           guint                  max_fields,
+                                           SoupMessageHeaders   **headers,
+                                           SoupHTTPVersion       *version,
+                                           guint                 *status);
+
+G_END_DECLS

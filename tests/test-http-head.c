@@ -1,0 +1,251 @@
+/* test-http-head.c: the hot path's strict head parser, against libsoup's.
+ *
+ * Whatever the strict parser takes must come out as libsoup parses it;
+ * what it declines goes to libsoup. Hand-made heads pin what is taken and
+ * what is declined, and seeded random mutations of a real answer's head
+ * compare the two parsers on heads nobody wrote down.
+ *
+ * Copyright 2026 The Codex Pooler authors
+ * SPDX-License-Identifier: GPL-3.0-or-later
+ */
+#include "config.h"
+
+#include <string.h>
+
+#include "pooler-http-head.h"
+
+/* The head of an answer as the fixtures' upstream sends it. */
+static const char plain_head[] =
+  "HTTP/1.1 200 OK\r\n"
+  "Date: Tue, 24 Nov 2026 10:00:00 GMT\r\n"
+  "Content-Type: text/event-stream; charset=utf-8\r\n"
+  "Transfer-Encoding: chunked\r\n"
+  "Connection: keep-alive\r\n"
+  "x-codex-primary-used-percent: 12.5\r\n"
+  "x-codex-primary-window-minutes:300\r\n"
+  "x-codex-primary-reset-at: 1795491436 \r\n"
+  "X-Codex-Secondary-Used-Percent:\t3\t\r\n"
+  "x-request-id: req_abc\r\n"
+  "Set-Cookie: a=1\r\n"
+  "Set-Cookie: b=2\r\n"
+  "x-empty:\r\n"
+  "cf-ray: 8f0c-AMS\r\n"
+  "\r\n";
+
+static void
+assert_same_headers (SoupMessageHeaders *a,
+                     SoupMessageHeaders *b)
+{
+  SoupMessageHeadersIter ia, ib;
+  const char *na, *va, *nb, *vb;
+
+  soup_message_headers_iter_init (&ia, a);
+  soup_message_headers_iter_init (&ib, b);
+  for (;;)
+    {
+      gboolean more_a = soup_message_headers_iter_next (&ia, &na, &va);
+      gboolean more_b = soup_message_headers_iter_next (&ib, &nb, &vb);
+
+      g_assert_cmpint (more_a, ==, more_b);
+      if (!more_a)
+        break;
+      g_assert_cmpint (g_ascii_strcasecmp (na, nb), ==, 0);
+      g_assert_cmpstr (va, ==, vb);
+    }
+}
+
+/* Parses @head both ways; returns whether the strict parser took it, and
+ * checks that it then agrees with libsoup and that @head is unchanged. */
+static gboolean
+compare (const char *head,
+         gsize       length)
+{
+  g_autofree char *copy = g_memdup2 (head, length);
+  g_autoptr(SoupMessageHeaders) strict = NULL;
+  g_autoptr(SoupMessageHeaders) soup = soup_message_headers_new (SOUP_MESSAGE_HEADERS_RESPONSE);
+  SoupHTTPVersion strict_version = 0, soup_version = 0;
+  guint strict_status = 0, soup_status = 0;
+  gboolean taken;
+
+  taken = pooler_http_parse_response_head (copy, length, 100, &strict, &strict_version, &strict_status);
+  g_assert_cmpmem (copy, length, head, length);
+  if (!taken)
+    {
+      g_assert_null (strict);
+      return FALSE;
+    }
+
+  g_assert_true (soup_headers_parse_response (head, (int) length, soup, &soup_version, &soup_status, NULL));
+  g_assert_cmpuint (strict_status, ==, soup_status);
+  g_assert_cmpint (strict_version, ==, soup_version);
+  assert_same_headers (strict, soup);
+  return TRUE;
+}
+
+static gboolean
+compare_string (const char *head)
+{
+  return compare (head, strlen (head));
+}
+
+static void
+test_plain_taken (void)
+{
+  g_autofree char *copy = g_strdup (plain_head);
+  g_autoptr(SoupMessageHeaders) headers = NULL;
+  SoupHTTPVersion version;
+  guint status;
+
+  g_assert_true (compare_string (plain_head));
+  g_assert_true (compare_string ("HTTP/1.1 429 Too Many Requests\r\nContent-Length: 0\r\n\r\n"));
+  g_assert_true (compare_string ("HTTP/1.0 200 OK\r\nConnection: keep-alive\r\n\r\n"));
+  g_assert_true (compare_string ("HTTP/1.1 204\r\n\r\n"));
+  g_assert_true (compare_string ("HTTP/1.1 100 Continue\r\n\r\n"));
+  g_assert_true (compare_string ("HTTP/1.1 502 Bad \x80 Gateway\r\nA: b\r\n\r\n"));
+
+  g_assert_true (pooler_http_parse_response_head (copy, strlen (copy), 100, &headers, &version, &status));
+  g_assert_cmpuint (status, ==, 200);
+  g_assert_cmpint (version, ==, SOUP_HTTP_1_1);
+  g_assert_cmpstr (soup_message_headers_get_one (headers, "x-codex-primary-reset-at"), ==, "1795491436");
+  g_assert_cmpstr (soup_message_headers_get_one (headers, "x-codex-secondary-used-percent"), ==, "3");
+  g_assert_cmpstr (soup_message_headers_get_list (headers, "Set-Cookie"), ==, "a=1, b=2");
+  g_assert_cmpint (soup_message_headers_get_encoding (headers), ==, SOUP_ENCODING_CHUNKED);
+}
+
+/* Not plain: declined (and then libsoup's, whatever it makes of it). */
+static void
+test_odd_declined (void)
+{
+  static const char * const odd[] = {
+    "HTTP/1.1 200 OK\r\nA: folded\r\n  line\r\n\r\n",          /* obs-fold */
+    "HTTP/1.1 200 OK\r\nA: caf\xc3\xa9\r\n\r\n",               /* non-ASCII value */
+    "HTTP/1.1 200 OK\r\nA: bad\xff\r\n\r\n",
+    "HTTP/1.1 200 OK\nA: b\n\n",                                /* bare LF */
+    "HTTP/1.1 200 OK\r\nA: b\nC: d\r\n\r\n",
+    "HTTP/1.1 200 OK\r\nA b\r\n\r\n",                          /* no colon */
+    "HTTP/1.1 200 OK\r\n: b\r\n\r\n",                          /* no name */
+    "HTTP/1.1 200 OK\r\nA : b\r\n\r\n",                        /* space before colon */
+    "HTTP/1.1 200 OK\r\nA\x01: b\r\n\r\n",
+    "HTTP/1.1 200 OK\r\nA: b\x01\r\n\r\n",
+    "HTTP/1.1 200 OK\r\nA: b\x7f\r\n\r\n",
+    "HTTP/1.1 200 OK\x01\r\n\r\n",                             /* control in the reason */
+    "HTTP/2 200 OK\r\n\r\n",
+    "HTTP/1.2 200 OK\r\n\r\n",
+    "http/1.1 200 OK\r\n\r\n",
+    "HTTP/1.1 20 OK\r\n\r\n",
+    "HTTP/1.1 2000 OK\r\n\r\n",
+    "HTTP/1.1 099 OK\r\n\r\n",
+    "HTTP/1.1  200 OK\r\n\r\n",
+    "ICY 200 OK\r\n\r\n",
+    "HTTP/1.1 200 OK\r\n",                                     /* no empty line */
+    "HTTP/1.1 200 OK\r\nA: b\r\n",
+  };
+
+  for (guint i = 0; i < G_N_ELEMENTS (odd); i++)
+    {
+      g_test_message ("head %u", i);
+      g_assert_false (compare_string (odd[i]));
+    }
+}
+
+static void
+test_field_limit (void)
+{
+  g_autoptr(GString) head = g_string_new ("HTTP/1.1 200 OK\r\n");
+  g_autoptr(SoupMessageHeaders) headers = NULL;
+  SoupHTTPVersion version;
+  guint status;
+
+  for (guint i = 0; i < 3; i++)
+    g_string_append_printf (head, "X-%u: %u\r\n", i, i);
+  g_string_append (head, "\r\n");
+
+  g_assert_false (pooler_http_parse_response_head (head->str, head->len, 2, &headers, &version, &status));
+  g_assert_null (headers);
+  g_assert_true (pooler_http_parse_response_head (head->str, head->len, 3, &headers, &version, &status));
+  g_assert_cmpstr (soup_message_headers_get_one (headers, "X-2"), ==, "2");
+}
+
+/* Requests keep any byte above 0x7f in a value (the hot path always took
+ * them); answers leave those to libsoup. */
+static void
+test_request_fields_any_bytes (void)
+{
+  char fields[] = "Session-Id: caf\xc3\xa9\r\nX-A:  b \r\n\r\n";
+  g_autoptr(SoupMessageHeaders) headers = soup_message_headers_new (SOUP_MESSAGE_HEADERS_REQUEST);
+  g_autoptr(SoupMessageHeaders) ascii = soup_message_headers_new (SOUP_MESSAGE_HEADERS_REQUEST);
+  char *end = fields + strlen (fields);
+
+  g_assert_true (pooler_http_parse_fields (fields, end, 10, POOLER_HTTP_FIELDS_ANY_BYTES, headers));
+  g_assert_cmpstr (soup_message_headers_get_one (headers, "session-id"), ==, "caf\xc3\xa9");
+  g_assert_cmpstr (soup_message_headers_get_one (headers, "x-a"), ==, "b");
+  g_assert_false (pooler_http_parse_fields (fields, end, 10, POOLER_HTTP_FIELDS_ASCII_ONLY, ascii));
+  g_assert_cmpstr (fields, ==, "Session-Id: caf\xc3\xa9\r\nX-A:  b \r\n\r\n");
+}
+
+/* Seeded random edits of the plain head: one to three bytes replaced,
+ * inserted or removed, from an alphabet rich in the bytes that matter. */
+static void
+test_mutations_agree (void)
+{
+  static const char alphabet[] = "\r\n :\t\x01\x7f\x80\xc3\xa9" "Aa0-_/.HTTP1";
+  gsize plain_length = strlen (plain_head);
+  guint taken = 0, declined = 0;
+
+  for (guint round = 0; round < 20000; round++)
+    {
+      g_autoptr(GString) head = g_string_new_len (plain_head, (gssize) plain_length);
+      guint edits = (guint) g_test_rand_int_range (1, 4);
+
+      for (guint e = 0; e < edits && head->len > 0; e++)
+        {
+          gsize at = (gsize) g_test_rand_int_range (0, (gint32) head->len);
+          char byte = alphabet[g_test_rand_int_range (0, (gint32) sizeof alphabet - 1)];
+
+          switch (g_test_rand_int_range (0, 3))
+            {
+            case 0:
+              head->str[at] = byte;
+              break;
+            case 1:
+              g_string_insert_c (head, (gssize) at, byte);
+              break;
+            default:
+              g_string_erase (head, (gssize) at, 1);
+              break;
+            }
+        }
+
+      /* The caller hands over what ends with the first empty line. */
+      {
+        const char *blank = g_strstr_len (head->str, (gssize) head->len, "\r\n\r\n");
+
+        if (blank == NULL)
+          continue;
+        if (compare (head->str, (gsize) (blank + 4 - head->str)))
+          taken++;
+        else
+          declined++;
+      }
+    }
+
+  g_test_message ("%u taken, %u declined", taken, declined);
+  /* Both kinds happen, or the comparison proves little. */
+  g_assert_cmpuint (taken, >, 1000);
+  g_assert_cmpuint (declined, >, 1000);
+}
+
+int
+main (int   argc,
+      char *argv[])
+{
+  g_test_init (&argc, &argv, NULL);
+
+  g_test_add_func ("/http-head/plain-taken", test_plain_taken);
+  g_test_add_func ("/http-head/odd-declined", test_odd_declined);
+  g_test_add_func ("/http-head/field-limit", test_field_limit);
+  g_test_add_func ("/http-head/request-fields-any-bytes", test_request_fields_any_bytes);
+  g_test_add_func ("/http-head/mutations-agree", test_mutations_agree);
+
+  return g_test_run ();
+}
