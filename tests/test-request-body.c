@@ -9,6 +9,7 @@
 #include <zstd.h>
 
 #include "pooler-error.h"
+#include "pooler-json-scan.h"
 #include "pooler-request-body.h"
 
 static char *
@@ -179,6 +180,55 @@ test_scan_word_boundaries (void)
     }
 }
 
+/* Skipping a string must end where reading it ends, with the same error
+ * when it is bad: seeded random strings from an alphabet of the bytes that
+ * matter (quotes, backslashes, escape letters, hex digits, control bytes,
+ * UTF-8), 1-80 bytes, so stops fall at every offset of a 16-byte step and
+ * escapes straddle steps and the end. */
+static void
+test_skip_string_agrees (void)
+{
+  static const char alphabet[] = "\"\\\\\\unbrtf/0aF9x \x01\x1f\xc3\xa9";
+  guint good = 0, bad = 0;
+
+  for (guint round = 0; round < 50000; round++)
+    {
+      guint length = (guint) g_test_rand_int_range (1, 81);
+      g_autoptr(GString) text = g_string_new ("\"");
+      g_autoptr(GError) read_error = NULL;
+      g_autoptr(GError) skip_error = NULL;
+      PoolerJsonScanner reader = { 0 }, skipper = { 0 };
+      gboolean read_ok, skip_ok;
+
+      for (guint i = 0; i < length; i++)
+        g_string_append_c (text, alphabet[g_test_rand_int_range (0, (gint32) sizeof alphabet - 1)]);
+
+      reader.p = skipper.p = text->str;
+      reader.end = skipper.end = text->str + text->len;
+      reader.what = skipper.what = "body";
+      reader.error = &read_error;
+      skipper.error = &skip_error;
+
+      read_ok = pooler_json_scan_string (&reader, NULL);
+      skip_ok = pooler_json_scan_skip_string (&skipper);
+      g_assert_cmpint (skip_ok, ==, read_ok);
+      if (read_ok)
+        {
+          g_assert_true (skipper.p == reader.p);
+          good++;
+        }
+      else
+        {
+          g_assert_cmpstr (skip_error->message, ==, read_error->message);
+          bad++;
+        }
+    }
+
+  g_test_message ("%u whole, %u bad", good, bad);
+  g_assert_cmpuint (good, >, 5000);
+  g_assert_cmpuint (bad, >, 5000);
+}
+
 static void
 test_decode_zstd (void)
 {
@@ -241,6 +291,7 @@ main (int   argc,
   g_test_add_func ("/request-body/scan-rejects", test_scan_rejects);
   g_test_add_func ("/request-body/scan-depth", test_scan_depth);
   g_test_add_func ("/request-body/scan-word-boundaries", test_scan_word_boundaries);
+  g_test_add_func ("/request-body/skip-string-agrees", test_skip_string_agrees);
   g_test_add_func ("/request-body/decode-zstd", test_decode_zstd);
 
   return g_test_run ();
