@@ -106,6 +106,18 @@ test_sse_byte_by_byte_crlf (void)
   /* No event field: the type comes from the JSON, as in SDK streams. */
   g_assert_cmpstr (g_ptr_array_index (seen.types, 1), ==, "b");
   seen_clear (&seen);
+  g_clear_pointer (&parser, pooler_sse_parser_free);
+
+  /* The same in one piece: lines end at the first CR or LF in a chunk. */
+  seen_init (&seen);
+  parser = pooler_sse_parser_new (collect, &seen);
+  pooler_sse_parser_feed (parser, stream, strlen (stream));
+  pooler_sse_parser_finish (parser);
+  g_assert_cmpuint (seen.types->len, ==, 2);
+  g_assert_cmpstr (g_ptr_array_index (seen.types, 0), ==, "a");
+  g_assert_cmpstr (g_ptr_array_index (seen.datas, 0), ==, "one\ntwo");
+  g_assert_cmpstr (g_ptr_array_index (seen.types, 1), ==, "b");
+  seen_clear (&seen);
 }
 
 static void
