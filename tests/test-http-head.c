@@ -98,7 +98,6 @@ test_plain_taken (void)
 
   g_assert_true (compare_string (plain_head));
   g_assert_true (compare_string ("HTTP/1.1 429 Too Many Requests\r\nContent-Length: 0\r\n\r\n"));
-  g_assert_true (compare_string ("HTTP/1.0 200 OK\r\nConnection: keep-alive\r\n\r\n"));
   g_assert_true (compare_string ("HTTP/1.1 204\r\n\r\n"));
   g_assert_true (compare_string ("HTTP/1.1 100 Continue\r\n\r\n"));
   g_assert_true (compare_string ("HTTP/1.1 502 Bad \x80 Gateway\r\nA: b\r\n\r\n"));
@@ -129,6 +128,10 @@ test_odd_declined (void)
     "HTTP/1.1 200 OK\r\nA: b\x01\r\n\r\n",
     "HTTP/1.1 200 OK\r\nA: b\x7f\r\n\r\n",
     "HTTP/1.1 200 OK\x01\r\n\r\n",                             /* control in the reason */
+    /* HTTP/1.0: libsoup drops the fields Connection names (here the
+     * length, so the body runs to the end of the connection). */
+    "HTTP/1.0 200 OK\r\nConnection: keep-alive, Content-Length\r\nContent-Length: 5\r\n\r\n",
+    "HTTP/1.0 200 OK\r\n\r\n",
     "HTTP/2 200 OK\r\n\r\n",
     "HTTP/1.2 200 OK\r\n\r\n",
     "http/1.1 200 OK\r\n\r\n",

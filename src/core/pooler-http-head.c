@@ -85,8 +85,10 @@ pooler_http_parse_response_head (char                *head,
   char *p = head;
   char *line_end;
 
-  /* "HTTP/1.x NNN" and a space or the end of the line. */
-  if (length < 14 || memcmp (p, "HTTP/1.", 7) != 0 || (p[7] != '0' && p[7] != '1') ||
+  /* "HTTP/1.1 NNN" and a space or the end of the line. An HTTP/1.0
+   * answer is libsoup's: it also drops the fields its Connection header
+   * names, which changes how the body is framed. */
+  if (length < 14 || memcmp (p, "HTTP/1.1", 8) != 0 ||
       p[8] != ' ' || !g_ascii_isdigit (p[9]) || !g_ascii_isdigit (p[10]) ||
       !g_ascii_isdigit (p[11]) || p[9] == '0' || (p[12] != ' ' && p[12] != '\r'))
     return FALSE;
@@ -103,7 +105,7 @@ pooler_http_parse_response_head (char                *head,
   if (!pooler_http_parse_fields (line_end + 2, end, max_fields, POOLER_HTTP_FIELDS_ASCII_ONLY, fields))
     return FALSE;
 
-  *version = p[7] == '1' ? SOUP_HTTP_1_1 : SOUP_HTTP_1_0;
+  *version = SOUP_HTTP_1_1;
   *status = (guint) ((p[9] - '0') * 100 + (p[10] - '0') * 10 + (p[11] - '0'));
   *headers = g_steal_pointer (&fields);
   return TRUE;

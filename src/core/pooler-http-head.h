@@ -50,8 +50,8 @@ gboolean pooler_http_parse_fields         (char                  *p,
                                            PoolerHttpFieldsFlags  flags,
                                            SoupMessageHeaders    *headers);
 
-/* An answer's head (@length bytes, with its empty line): "HTTP/1.1" or
- * "HTTP/1.0", a three-digit status, a reason phrase, plain fields. FALSE
+/* An answer's head (@length bytes, with its empty line): "HTTP/1.1", a
+ * three-digit status, a reason phrase, plain fields. FALSE
  * (and @headers as given) when it is anything else: hand it to
  * soup_headers_parse_response(). @head is changed only while parsing. */
 gboolean pooler_http_parse_response_head  (char                  *head,
