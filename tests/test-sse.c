@@ -118,6 +118,25 @@ test_sse_byte_by_byte_crlf (void)
   g_assert_cmpstr (g_ptr_array_index (seen.datas, 0), ==, "one\ntwo");
   g_assert_cmpstr (g_ptr_array_index (seen.types, 1), ==, "b");
   seen_clear (&seen);
+  g_clear_pointer (&parser, pooler_sse_parser_free);
+
+  /* CR-only lines, then LF ones, then CRLF, in one piece. */
+  seen_init (&seen);
+  parser = pooler_sse_parser_new (collect, &seen);
+  {
+    const char *mixed = "event: c\rdata: 1\r\revent: d\ndata: 2\n\nevent: e\r\ndata: 3\r\n\r\n";
+
+    pooler_sse_parser_feed (parser, mixed, strlen (mixed));
+  }
+  pooler_sse_parser_finish (parser);
+  g_assert_cmpuint (seen.types->len, ==, 3);
+  g_assert_cmpstr (g_ptr_array_index (seen.types, 0), ==, "c");
+  g_assert_cmpstr (g_ptr_array_index (seen.datas, 0), ==, "1");
+  g_assert_cmpstr (g_ptr_array_index (seen.types, 1), ==, "d");
+  g_assert_cmpstr (g_ptr_array_index (seen.datas, 1), ==, "2");
+  g_assert_cmpstr (g_ptr_array_index (seen.types, 2), ==, "e");
+  g_assert_cmpstr (g_ptr_array_index (seen.datas, 2), ==, "3");
+  seen_clear (&seen);
 }
 
 static void

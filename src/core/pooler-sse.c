@@ -137,17 +137,26 @@ process_line (PoolerSseParser *parser,
   /* "id" and "retry" mean nothing to a pass-through observer. */
 }
 
-/* The first '\n' or '\r' in [@p, @end), or @end: two memchr() passes
- * (a CR is rare) instead of a byte loop over every event's text. */
+/* The first '\n' or '\r' in [@p, @end), or @end: memchr() for each
+ * instead of a byte loop over every event's text. *@lf keeps the next LF
+ * (or @end) across calls, so lines that end in CR alone do not search
+ * the rest of the chunk each time. */
 static inline const char *
-line_end (const char *p,
-          const char *end)
+line_end (const char  *p,
+          const char  *end,
+          const char **lf)
 {
-  const char *lf = memchr (p, '\n', (gsize) (end - p));
-  const char *limit = lf != NULL ? lf : end;
-  const char *cr = memchr (p, '\r', (gsize) (limit - p));
+  const char *cr;
 
-  return cr != NULL ? cr : limit;
+  if (*lf == NULL || *lf < p)
+    {
+      *lf = memchr (p, '\n', (gsize) (end - p));
+      if (*lf == NULL)
+        *lf = end;
+    }
+  cr = memchr (p, '\r', (gsize) (*lf - p));
+
+  return cr != NULL ? cr : *lf;
 }
 
 void
@@ -157,6 +166,7 @@ pooler_sse_parser_feed (PoolerSseParser *parser,
 {
   const char *p = data;
   const char *end = data + length;
+  const char *lf = NULL;
 
   g_return_if_fail (parser != NULL);
 
@@ -172,7 +182,7 @@ pooler_sse_parser_feed (PoolerSseParser *parser,
 
   while (p < end)
     {
-      const char *nl = line_end (p, end);
+      const char *nl = line_end (p, end, &lf);
 
       if (nl == end)
         {
