@@ -1043,8 +1043,9 @@ pooler_gateway_listen (PoolerGateway  *self,
    * flight first starved new requests), but clients are taken a few per
    * turn: when many requests land at once, the first ones' answers get
    * through between them instead of after all of them, so the median
-   * first event waits for half the burst, not all of it. Throughput is
-   * the same (bench/RESULTS.md). */
+   * first event waits for half the burst, not all of it, and events of
+   * running streams do not wait behind a whole burst. wrk throughput
+   * measured the same (docs/architecture.md, "Decisions (performance)"). */
   if (self->poller == NULL)
     {
       if ((self->poller = pooler_poller_new (NULL, error)) == NULL)
