@@ -87,56 +87,52 @@ test_sse_fixture_any_split (void)
     }
 }
 
+/* Feeds @stream to a new parser in pieces of @piece bytes (0: whole) and
+ * checks the events: @expected is type, data, type, data, ..., NULL (a
+ * NULL data is not checked). */
 static void
-test_sse_byte_by_byte_crlf (void)
+assert_events (const char         *stream,
+               gsize               piece,
+               const char * const *expected)
 {
-  const char *stream = ": comment\r\nevent: a\r\ndata: one\r\ndata: two\r\n\r\ndata: {\"type\":\"b\"}\r\r";
   g_autoptr(PoolerSseParser) parser = NULL;
+  gsize length = strlen (stream);
+  guint n = 0;
   Seen seen;
 
   seen_init (&seen);
   parser = pooler_sse_parser_new (collect, &seen);
-  for (gsize i = 0; stream[i] != '\0'; i++)
-    pooler_sse_parser_feed (parser, stream + i, 1);
+  for (gsize at = 0; at < length; at += piece > 0 ? piece : length)
+    pooler_sse_parser_feed (parser, stream + at, MIN (piece > 0 ? piece : length, length - at));
   pooler_sse_parser_finish (parser);
 
-  g_assert_cmpuint (seen.types->len, ==, 2);
-  g_assert_cmpstr (g_ptr_array_index (seen.types, 0), ==, "a");
-  g_assert_cmpstr (g_ptr_array_index (seen.datas, 0), ==, "one\ntwo");
-  /* No event field: the type comes from the JSON, as in SDK streams. */
-  g_assert_cmpstr (g_ptr_array_index (seen.types, 1), ==, "b");
+  for (; expected[2 * n] != NULL; n++)
+    {
+      g_assert_cmpuint (seen.types->len, >, n);
+      g_assert_cmpstr (g_ptr_array_index (seen.types, n), ==, expected[2 * n]);
+      if (expected[2 * n + 1] != NULL)
+        g_assert_cmpstr (g_ptr_array_index (seen.datas, n), ==, expected[2 * n + 1]);
+    }
+  g_assert_cmpuint (seen.types->len, ==, n);
   seen_clear (&seen);
-  g_clear_pointer (&parser, pooler_sse_parser_free);
+}
 
-  /* The same in one piece: lines end at the first CR or LF in a chunk. */
-  seen_init (&seen);
-  parser = pooler_sse_parser_new (collect, &seen);
-  pooler_sse_parser_feed (parser, stream, strlen (stream));
-  pooler_sse_parser_finish (parser);
-  g_assert_cmpuint (seen.types->len, ==, 2);
-  g_assert_cmpstr (g_ptr_array_index (seen.types, 0), ==, "a");
-  g_assert_cmpstr (g_ptr_array_index (seen.datas, 0), ==, "one\ntwo");
-  g_assert_cmpstr (g_ptr_array_index (seen.types, 1), ==, "b");
-  seen_clear (&seen);
-  g_clear_pointer (&parser, pooler_sse_parser_free);
+static void
+test_sse_byte_by_byte_crlf (void)
+{
+  /* The last event has no event field: the type comes from the JSON, as
+   * in SDK streams. */
+  static const char * const crlf_events[] = { "a", "one\ntwo", "b", NULL, NULL };
+  static const char * const mixed_events[] = { "c", "1", "d", "2", "e", "3", NULL };
+  const char *crlf = ": comment\r\nevent: a\r\ndata: one\r\ndata: two\r\n\r\n"
+                     "data: {\"type\":\"b\"}\r\r";
 
-  /* CR-only lines, then LF ones, then CRLF, in one piece. */
-  seen_init (&seen);
-  parser = pooler_sse_parser_new (collect, &seen);
-  {
-    const char *mixed = "event: c\rdata: 1\r\revent: d\ndata: 2\n\nevent: e\r\ndata: 3\r\n\r\n";
-
-    pooler_sse_parser_feed (parser, mixed, strlen (mixed));
-  }
-  pooler_sse_parser_finish (parser);
-  g_assert_cmpuint (seen.types->len, ==, 3);
-  g_assert_cmpstr (g_ptr_array_index (seen.types, 0), ==, "c");
-  g_assert_cmpstr (g_ptr_array_index (seen.datas, 0), ==, "1");
-  g_assert_cmpstr (g_ptr_array_index (seen.types, 1), ==, "d");
-  g_assert_cmpstr (g_ptr_array_index (seen.datas, 1), ==, "2");
-  g_assert_cmpstr (g_ptr_array_index (seen.types, 2), ==, "e");
-  g_assert_cmpstr (g_ptr_array_index (seen.datas, 2), ==, "3");
-  seen_clear (&seen);
+  assert_events (crlf, 1, crlf_events);
+  /* In one piece, lines end at the first CR or LF of the chunk. */
+  assert_events (crlf, 0, crlf_events);
+  /* CR-only lines, then LF ones, then CRLF. */
+  assert_events ("event: c\rdata: 1\r\revent: d\ndata: 2\n\nevent: e\r\ndata: 3\r\n\r\n", 0,
+                 mixed_events);
 }
 
 static void
