@@ -600,19 +600,6 @@ compare_strings (gconstpointer a,
   return g_strcmp0 (*(const char * const *) a, *(const char * const *) b);
 }
 
-static gboolean
-has_string (GPtrArray  *strings,
-            const char *string)
-{
-  for (guint i = 0; i < strings->len; i++)
-    {
-      if (strcmp (g_ptr_array_index (strings, i), string) == 0)
-        return TRUE;
-    }
-
-  return FALSE;
-}
-
 PoolerQuotaEvidence *
 pooler_quota_parse_headers (SoupMessageHeaders *headers,
                             gint64              now)
@@ -636,7 +623,8 @@ pooler_quota_parse_headers (SoupMessageHeaders *headers,
       const XHeader *header = &g_array_index (table, XHeader, i);
       char *family = header_family (header->name, header->length);
 
-      if (family == NULL || has_string (family_list, family))
+      if (family == NULL ||
+          g_ptr_array_find_with_equal_func (family_list, family, g_str_equal, NULL))
         {
           g_free (family);
           continue;
