@@ -13,6 +13,7 @@
 #include "fake-upstream.h"
 #include "test-util.h"
 #include "pooler-gateway.h"
+#include "pooler-http-conn.h"
 #include "pooler-service.h"
 #include "pooler-store.h"
 
@@ -1151,6 +1152,90 @@ test_hot_path_pipelined_then_handoff (Fixture       *f,
     g_assert_true (g_bytes_equal (((FakeUpstreamRequest *) g_ptr_array_index (seen, i))->body, f->codex_body));
 }
 
+static void
+string_free (gpointer text)
+{
+  g_string_free (text, TRUE);
+}
+
+/* Runs the main context for about @ms milliseconds. */
+static void
+settle (guint ms)
+{
+  gint64 until = g_get_monotonic_time () + (gint64) ms * 1000;
+
+  while (g_get_monotonic_time () < until)
+    {
+      while (g_main_context_iteration (NULL, FALSE))
+        ;
+      g_usleep (1000);
+    }
+}
+
+/* Keep-alive connections that send their next requests take no new read
+ * blocks: a connection holds a block only while it reads, and a body
+ * that left in its block gives it back to the pool when its exchange is
+ * done, for the next request to reuse (a fresh block costs a page fault
+ * per page on its first read). An idle connection holds none. */
+#define REUSE_CONNECTIONS 16
+
+static void
+test_hot_path_reuses_read_blocks (Fixture       *f,
+                                  gconstpointer  data)
+{
+  PoolerBlockPool *blocks = pooler_http_conn_get_blocks ();
+  g_autofree char *head = codex_request_head (f);
+  g_autoptr(GString) request = g_string_new (head);
+  GSocket *sockets[REUSE_CONNECTIONS];
+  guint64 fresh, fresh_after_first = 0;
+  guint spare;
+
+  g_string_append_len (request, g_bytes_get_data (f->codex_body, NULL), g_bytes_get_size (f->codex_body));
+  settle (20);
+  spare = pooler_block_pool_get_spare (blocks);
+  fresh = pooler_block_pool_get_fresh (blocks);
+  for (guint i = 0; i < REUSE_CONNECTIONS; i++)
+    sockets[i] = raw_connect (f);
+
+  /* Accepted, idle: no block held. */
+  settle (50);
+  g_assert_cmpuint (pooler_gateway_get_connections (f->gateway), ==, REUSE_CONNECTIONS);
+  g_assert_cmpuint (pooler_block_pool_get_spare (blocks), ==, spare);
+  g_assert_cmpuint (pooler_block_pool_get_fresh (blocks), ==, fresh);
+
+  for (guint round = 0; round < 3; round++)
+    {
+      g_autoptr(GPtrArray) said = g_ptr_array_new_with_free_func (string_free);
+
+      /* All requests first, then the answers: the bodies are in flight
+       * together, as when many streams start at once. */
+      for (guint i = 0; i < REUSE_CONNECTIONS; i++)
+        {
+          send_all (sockets[i], request->str, request->len);
+          g_ptr_array_add (said, g_string_new (NULL));
+        }
+      for (guint i = 0; i < REUSE_CONNECTIONS; i++)
+        {
+          GString *text = g_ptr_array_index (said, i);
+
+          read_until (sockets[i], text, "\r\n0\r\n\r\n", 1);
+          g_assert_true (g_str_has_prefix (text->str, "HTTP/1.1 200 OK\r\n"));
+          g_assert_nonnull (strstr (text->str, "event: response.completed"));
+        }
+      settle (50);
+      if (round == 0)
+        {
+          fresh_after_first = pooler_block_pool_get_fresh (blocks);
+          g_assert_cmpuint (pooler_block_pool_get_spare (blocks), >=, REUSE_CONNECTIONS);
+        }
+    }
+
+  g_assert_cmpuint (pooler_block_pool_get_fresh (blocks), ==, fresh_after_first);
+  g_assert_cmpuint (fake_upstream_get_request_count (f->fake), ==, 3 * REUSE_CONNECTIONS);
+  for (guint i = 0; i < REUSE_CONNECTIONS; i++)
+    g_object_unref (sockets[i]);
+}
+
 /* A request that arrives a few bytes at a time is still whole when the
  * hot path answers it. */
 static void
@@ -1302,6 +1387,7 @@ main (int   argc,
   ADD ("/gateway/keep-alive", test_keep_alive);
   ADD ("/gateway/hot-path-pipelined-then-handoff", test_hot_path_pipelined_then_handoff);
   ADD ("/gateway/hot-path-trickled-request", test_hot_path_trickled_request);
+  ADD ("/gateway/hot-path-reuses-read-blocks", test_hot_path_reuses_read_blocks);
   ADD ("/gateway/hot-path-client-leaves-while-waiting", test_hot_path_client_leaves_while_waiting);
   ADD ("/gateway/hot-path-hands-off-the-rest", test_hot_path_hands_off_the_rest);
 #undef ADD

@@ -748,6 +748,8 @@ sweep_closed_connections (gpointer user_data)
       pooler_http_conn_check_timeouts (g_ptr_array_index (native, i), now,
                                        (gint64) self->client_idle_seconds * G_USEC_PER_SEC,
                                        (gint64) self->header_deadline_seconds * G_USEC_PER_SEC);
+    /* Read blocks a burst left behind go back once unused for a while. */
+    pooler_block_pool_trim (pooler_http_conn_get_blocks (), now);
   }
 
   g_hash_table_iter_init (&iter, self->connections);

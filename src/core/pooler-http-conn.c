@@ -19,6 +19,7 @@
 #include <sys/socket.h>
 #include <sys/uio.h>
 
+#include "pooler-block-pool.h"
 #include "pooler-http-conn.h"
 #include "pooler-http-head.h"
 #include "pooler-poller.h"
@@ -31,8 +32,11 @@
 /* A body at least this large that fits in the read block after its head
  * is not copied: the block leaves with it. */
 #define BODY_IN_BLOCK_MIN (4 * 1024)
-/* Read blocks kept for reuse, at most. */
-#define SPARE_BLOCKS 8
+/* Read blocks kept for reuse: at most (16 MiB), and at least once they
+ * went unused for a trim period. */
+#define SPARE_BLOCKS_CAP 256
+#define SPARE_BLOCKS_FLOOR 8
+#define SPARE_BLOCKS_TRIM_US (10 * G_USEC_PER_SEC)
 
 typedef enum
 {
@@ -67,7 +71,7 @@ struct _PoolerHttpConn
   gpointer                   user_data;
   State                      state;
 
-  guint8                    *buf;          /* a read block (READ_BUFFER) */
+  guint8                    *buf;          /* a read block (READ_BUFFER); NULL while len is 0 */
   gsize                      len;
   guint8                    *body_block;   /* holds the accepted request's body: */
   gboolean                   body_in_block; /* a read block, or just the body */
@@ -99,39 +103,37 @@ static void conn_read (PoolerHttpConn *self);
 
 /* ------------------------------------------------------------------ */
 /* Read blocks: a large body leaves in the block it was read into (no
- * copy, no allocation of its size), and returns here when its exchange
- * lets go of it; the connection reads on into a spare. Bodies may be let
- * go of on any thread. */
+ * copy, no allocation of its size), and returns to the pool when its
+ * exchange lets go of it; the connection takes a block again only when
+ * it has something to read, so a keep-alive connection reuses the block
+ * its last body went back in. Bodies may be let go of on any thread. */
 
-G_LOCK_DEFINE_STATIC (spare_blocks);
-static guint8 *spare_blocks[SPARE_BLOCKS];
-static guint n_spare_blocks;
+PoolerBlockPool *
+pooler_http_conn_get_blocks (void)
+{
+  static PoolerBlockPool *pool;
+  static gsize initialized;
+
+  if (g_once_init_enter (&initialized))
+    {
+      pool = pooler_block_pool_new (READ_BUFFER, SPARE_BLOCKS_FLOOR, SPARE_BLOCKS_CAP,
+                                    SPARE_BLOCKS_TRIM_US);
+      g_once_init_leave (&initialized, 1);
+    }
+
+  return pool;
+}
 
 static guint8 *
 block_take (void)
 {
-  guint8 *block = NULL;
-
-  G_LOCK (spare_blocks);
-  if (n_spare_blocks > 0)
-    block = spare_blocks[--n_spare_blocks];
-  G_UNLOCK (spare_blocks);
-
-  return block != NULL ? block : g_malloc (READ_BUFFER);
+  return pooler_block_pool_take (pooler_http_conn_get_blocks ());
 }
 
 static void
 block_release (gpointer block)
 {
-  G_LOCK (spare_blocks);
-  if (n_spare_blocks < SPARE_BLOCKS)
-    {
-      spare_blocks[n_spare_blocks++] = block;
-      block = NULL;
-    }
-  G_UNLOCK (spare_blocks);
-
-  g_free (block);
+  pooler_block_pool_release (pooler_http_conn_get_blocks (), block);
 }
 
 static void
@@ -616,8 +618,11 @@ static Input
 conn_recv_buffered (PoolerHttpConn *self)
 {
   gsize got = 0;
-  Input input = conn_recv (self, self->buf + self->len, READ_BUFFER - self->len, &got);
+  Input input;
 
+  if (self->buf == NULL)
+    self->buf = block_take ();
+  input = conn_recv (self, self->buf + self->len, READ_BUFFER - self->len, &got);
   if (input == INPUT_MORE)
     {
       if (self->len == 0)
@@ -671,9 +676,13 @@ take_head (PoolerHttpConn *self,
       self->body_block = self->buf;
       self->body_in_block = TRUE;
       self->body = self->body_block + head_len;
-      self->buf = block_take ();
+      self->buf = NULL;
       self->len -= head_len + from_buffer;
-      memcpy (self->buf, self->body + from_buffer, self->len);
+      if (self->len > 0)
+        {
+          self->buf = block_take ();
+          memcpy (self->buf, self->body + from_buffer, self->len);
+        }
     }
   else
     {
@@ -1012,7 +1021,6 @@ pooler_http_conn_new (GSocketConnection         *connection,
   self->max_headers = max_headers;
   self->funcs = funcs;
   self->user_data = user_data;
-  self->buf = block_take ();
   self->out = g_byte_array_new ();
   self->last_activity = g_get_monotonic_time ();
   self->head_started = self->last_activity;

@@ -22,6 +22,7 @@
  */
 #pragma once
 
+#include "pooler-block-pool.h"
 #include "pooler-exchange.h"
 #include "pooler-poller.h"
 
@@ -74,5 +75,7 @@ void               pooler_http_conn_check_timeouts (PoolerHttpConn            *s
                                                     gint64                     idle_us,
                                                     gint64                     header_us);
 void               pooler_http_conn_close          (PoolerHttpConn            *self);
+
+PoolerBlockPool   *pooler_http_conn_get_blocks     (void);
 
 G_END_DECLS
