@@ -7,6 +7,10 @@
 #include "config.h"
 
 #include <dirent.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <sys/socket.h>
 #include <sys/resource.h>
 #include <unistd.h>
 
@@ -21,13 +25,18 @@ typedef struct
   guint16         port;
 } Fixture;
 
+/* The acceptor gives a bare descriptor; the tests keep it in a
+ * GSocketConnection. */
 static void
-on_accept (GSocketConnection *connection,
-           gpointer           user_data)
+on_accept (int      fd,
+           gpointer user_data)
 {
   Fixture *f = user_data;
+  g_autoptr(GError) error = NULL;
+  g_autoptr(GSocket) socket = g_socket_new_from_fd (fd, &error);
 
-  g_ptr_array_add (f->accepted, g_object_ref (connection));
+  g_assert_no_error (error);
+  g_ptr_array_add (f->accepted, g_socket_connection_factory_create_connection (socket));
 }
 
 static void
@@ -102,6 +111,35 @@ test_burst_in_one_turn (void)
 
       g_assert_true (G_IS_TCP_CONNECTION (g_ptr_array_index (f.accepted, i)));
       g_assert_cmpint (g_socket_send (server_side, "x", 1, NULL, NULL), ==, 1);
+    }
+
+  fixture_tear_down (&f);
+}
+
+/* An accepted descriptor is ready for the hot path as it is: non-blocking,
+ * close-on-exec, and with Nagle off (inherited from the listening
+ * socket, so no call per connection sets it). */
+static void
+test_accepted_descriptor (void)
+{
+  Fixture f = { 0 };
+
+  fixture_set_up (&f);
+  connect_clients (&f, 3);
+  while (f.accepted->len < 3)
+    g_main_context_iteration (NULL, TRUE);
+
+  for (guint i = 0; i < f.accepted->len; i++)
+    {
+      GSocket *server_side = g_socket_connection_get_socket (g_ptr_array_index (f.accepted, i));
+      int fd = g_socket_get_fd (server_side);
+      int nodelay = 0;
+      socklen_t length = sizeof nodelay;
+
+      g_assert_cmpint (getsockopt (fd, IPPROTO_TCP, TCP_NODELAY, &nodelay, &length), ==, 0);
+      g_assert_cmpint (nodelay, ==, 1);
+      g_assert_true (fcntl (fd, F_GETFL) & O_NONBLOCK);
+      g_assert_true (fcntl (fd, F_GETFD) & FD_CLOEXEC);
     }
 
   fixture_tear_down (&f);
@@ -219,6 +257,7 @@ main (int   argc,
   g_test_init (&argc, &argv, NULL);
 
   g_test_add_func ("/acceptor/burst-in-one-turn", test_burst_in_one_turn);
+  g_test_add_func ("/acceptor/accepted-descriptor", test_accepted_descriptor);
   g_test_add_func ("/acceptor/free-closes", test_free_closes);
   g_test_add_func ("/acceptor/out-of-descriptors", test_out_of_descriptors);
 

@@ -8,6 +8,8 @@
 #include "config.h"
 
 #include <errno.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -93,9 +95,6 @@ on_ready (GIOCondition condition,
 
   for (guint i = 0; i < POOLER_ACCEPTOR_BATCH && !self->closed; i++)
     {
-      g_autoptr(GError) error = NULL;
-      g_autoptr(GSocket) socket = NULL;
-      g_autoptr(GSocketConnection) connection = NULL;
       int fd = accept4 (g_socket_get_fd (listener->socket), NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK);
 
       if (fd < 0)
@@ -120,15 +119,7 @@ on_ready (GIOCondition condition,
           break;
         }
 
-      socket = g_socket_new_from_fd (fd, &error);
-      if (socket == NULL)
-        {
-          g_debug ("Could not take an accepted connection: %s", error->message);
-          close (fd);
-          continue;
-        }
-      connection = g_socket_connection_factory_create_connection (socket);
-      self->func (connection, self->user_data);
+      self->func (fd, self->user_data);
     }
 
   acceptor_unref (self);
@@ -173,6 +164,10 @@ pooler_acceptor_add_address (PoolerAcceptor   *self,
   if (socket == NULL)
     return FALSE;
   g_socket_set_listen_backlog (socket, (gint) self->backlog);
+  /* Accepted connections inherit it (Linux): SSE events are small
+   * writes, and Nagle must not hold one back for an ACK. */
+  if (!g_socket_set_option (socket, IPPROTO_TCP, TCP_NODELAY, 1, error))
+    return FALSE;
   if (!g_socket_bind (socket, address, TRUE, error) || !g_socket_listen (socket, error))
     return FALSE;
   if (effective != NULL && (*effective = g_socket_get_local_address (socket, error)) == NULL)

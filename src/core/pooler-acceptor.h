@@ -23,10 +23,13 @@ G_BEGIN_DECLS
 
 typedef struct _PoolerAcceptor PoolerAcceptor;
 
-/* Called with each new connection (the callee takes a reference if it
- * keeps it). */
-typedef void (*PoolerAcceptFunc) (GSocketConnection *connection,
-                                  gpointer           user_data);
+/* Called with each new connection's descriptor, which the callee owns
+ * (and closes). It is non-blocking and close-on-exec, and has TCP_NODELAY
+ * from its listening socket. No GSocket is made for it: GLib's asks the
+ * kernel seven questions about a descriptor it is given, and a burst of
+ * new connections would wait for them all. */
+typedef void (*PoolerAcceptFunc) (int      fd,
+                                  gpointer user_data);
 
 /* Connections taken per readiness of a socket, at most. */
 #define POOLER_ACCEPTOR_BATCH 64

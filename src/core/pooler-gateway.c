@@ -18,11 +18,10 @@
 #include "config.h"
 
 #include <gio/gunixsocketaddress.h>
-#include <netinet/in.h>
-#include <netinet/tcp.h>
 #include <sys/socket.h>
 #include <glib/gstdio.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "pooler-acceptor.h"
 #include "pooler-api-error.h"
@@ -836,9 +835,10 @@ hand_to_libsoup (PoolerGateway     *self,
   g_object_weak_ref (G_OBJECT (connection), connection_gone, self);
 }
 
+/* A new connection: a descriptor with TCP_NODELAY (the acceptor's). */
 static void
-on_incoming (GSocketConnection *connection,
-             gpointer           user_data)
+on_incoming (int      fd,
+             gpointer user_data)
 {
   PoolerGateway *self = user_data;
   PoolerHttpConn *conn;
@@ -846,15 +846,11 @@ on_incoming (GSocketConnection *connection,
   if (pooler_gateway_get_connections (self) >= self->max_connections)
     {
       g_debug ("Connection limit (%u) reached; refusing a connection", self->max_connections);
-      g_io_stream_close (G_IO_STREAM (connection), NULL, NULL);
+      close (fd);
       return;
     }
 
-  /* SSE events are small writes: Nagle must not hold one back for an ACK. */
-  if (G_IS_TCP_CONNECTION (connection))
-    g_socket_set_option (g_socket_connection_get_socket (connection), IPPROTO_TCP, TCP_NODELAY, 1, NULL);
-
-  conn = pooler_http_conn_new (connection, self->poller, POOLER_MAX_REQUEST_HEADERS, &native_funcs, self);
+  conn = pooler_http_conn_new (fd, self->poller, POOLER_MAX_REQUEST_HEADERS, &native_funcs, self);
   g_hash_table_add (self->native, conn);
   pooler_http_conn_start (conn);
 }

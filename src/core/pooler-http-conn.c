@@ -18,6 +18,7 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/uio.h>
+#include <unistd.h>
 
 #include "pooler-block-pool.h"
 #include "pooler-http-conn.h"
@@ -63,9 +64,7 @@ struct _PoolerHttpConn
 {
   GObject                    parent_instance;
 
-  GSocketConnection         *connection;
-  GSocket                   *socket;
-  int                        fd;
+  int                        fd;           /* ours until closed or handed off: then -1 */
   guint                      max_headers;
   const PoolerHttpConnFuncs *funcs;
   gpointer                   user_data;
@@ -162,7 +161,9 @@ conn_close (PoolerHttpConn *self)
   g_clear_pointer (&self->watch, pooler_watch_free);
   self->waiting_out = FALSE;
   g_clear_handle_id (&self->pipeline_id, g_source_remove);
-  g_io_stream_close (G_IO_STREAM (self->connection), NULL, NULL);
+  if (self->fd >= 0)
+    close (self->fd);
+  self->fd = -1;
   g_clear_object (&self->reading);
   body_clear (self);
 
@@ -548,17 +549,30 @@ parse_head (PoolerHttpConn *self,
   return exchange;
 }
 
-/* The connection goes to libsoup with everything read of it. */
+/* The connection goes to libsoup with everything read of it, in the
+ * GSocketConnection made for it only now. */
 static void
 conn_handoff (PoolerHttpConn *self)
 {
   g_autoptr(PoolerHttpConn) hold G_GNUC_UNUSED = g_object_ref (self);
   g_autoptr(GBytes) already_read = g_bytes_new (self->buf, self->len);
+  g_autoptr(GSocketConnection) connection = NULL;
+  g_autoptr(GSocket) socket = NULL;
+  g_autoptr(GError) error = NULL;
 
-  self->state = STATE_DONE;
   g_clear_pointer (&self->watch, pooler_watch_free);
   g_clear_handle_id (&self->pipeline_id, g_source_remove);
-  self->funcs->handoff (self, self->connection, already_read, self->user_data);
+  socket = g_socket_new_from_fd (self->fd, &error);
+  if (socket == NULL)
+    {
+      g_debug ("Could not hand a connection over: %s", error->message);
+      conn_close (self);
+      return;
+    }
+  self->fd = -1;
+  self->state = STATE_DONE;
+  connection = g_socket_connection_factory_create_connection (socket);
+  self->funcs->handoff (self, connection, already_read, self->user_data);
 }
 
 /* The accepted request is whole: answer it. */
@@ -982,8 +996,8 @@ pooler_http_conn_finalize (GObject *object)
   body_clear (self);
   g_clear_pointer (&self->buf, block_release);
   g_clear_pointer (&self->out, g_byte_array_unref);
-  g_clear_object (&self->socket);
-  g_clear_object (&self->connection);
+  if (self->fd >= 0)
+    close (self->fd);
 
   G_OBJECT_CLASS (pooler_http_conn_parent_class)->finalize (object);
 }
@@ -1002,7 +1016,7 @@ pooler_http_conn_init (PoolerHttpConn *self)
 }
 
 PoolerHttpConn *
-pooler_http_conn_new (GSocketConnection         *connection,
+pooler_http_conn_new (int                        fd,
                       PoolerPoller              *poller,
                       guint                      max_headers,
                       const PoolerHttpConnFuncs *funcs,
@@ -1010,23 +1024,18 @@ pooler_http_conn_new (GSocketConnection         *connection,
 {
   PoolerHttpConn *self;
 
-  g_return_val_if_fail (G_IS_SOCKET_CONNECTION (connection), NULL);
+  g_return_val_if_fail (fd >= 0, NULL);
   g_return_val_if_fail (funcs != NULL, NULL);
 
   self = g_object_new (POOLER_TYPE_HTTP_CONN, NULL);
-  self->connection = g_object_ref (connection);
+  self->fd = fd;
   self->poller = poller;
-  self->socket = g_object_ref (g_socket_connection_get_socket (connection));
-  self->fd = g_socket_get_fd (self->socket);
   self->max_headers = max_headers;
   self->funcs = funcs;
   self->user_data = user_data;
   self->out = g_byte_array_new ();
   self->last_activity = g_get_monotonic_time ();
   self->head_started = self->last_activity;
-  /* Waits are bounded by the sweep (pooler_http_conn_check_timeouts()):
-   * a socket timeout would re-arm, and wake the loop, on every dispatch. */
-  g_socket_set_timeout (self->socket, 0);
 
   return self;
 }
@@ -1041,14 +1050,6 @@ pooler_http_conn_start (PoolerHttpConn *self)
   /* epoll refused it (out of watches): a connection we cannot read. */
   if (self->watch == NULL)
     conn_close (self);
-}
-
-GSocketConnection *
-pooler_http_conn_get_connection (PoolerHttpConn *self)
-{
-  g_return_val_if_fail (POOLER_IS_HTTP_CONN (self), NULL);
-
-  return self->connection;
 }
 
 void

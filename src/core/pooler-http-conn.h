@@ -43,7 +43,8 @@ typedef struct
   void     (*handle)  (PoolerHttpConn    *conn,
                        PoolerExchange    *exchange,
                        gpointer           user_data);
-  /* The connection goes to libsoup, with the bytes already read of it.
+  /* The connection goes to libsoup, with the bytes already read of it,
+   * in a GSocketConnection made for it now (which owns the descriptor).
    * @conn is done; the caller drops it. */
   void     (*handoff) (PoolerHttpConn    *conn,
                        GSocketConnection *connection,
@@ -57,15 +58,16 @@ typedef struct
 /* Heads larger than this go to libsoup. */
 #define POOLER_HTTP_CONN_MAX_HEAD (16 * 1024)
 
-/* @poller watches the socket; it must outlive the connection's open life. */
-PoolerHttpConn    *pooler_http_conn_new            (GSocketConnection         *connection,
+/* @fd: a connected, non-blocking socket, which the connection owns (it
+ * closes it, or hands it off). @poller watches it; it must outlive the
+ * connection's open life. */
+PoolerHttpConn    *pooler_http_conn_new            (int                        fd,
                                                     PoolerPoller              *poller,
                                                     guint                      max_headers,
                                                     const PoolerHttpConnFuncs *funcs,
                                                     gpointer                   user_data);
 /* Starts reading (in the thread-default main context). */
 void               pooler_http_conn_start          (PoolerHttpConn            *self);
-GSocketConnection *pooler_http_conn_get_connection (PoolerHttpConn            *self);
 /* Closes the connection when it waited too long: for a request head
  * (@header_us since its first byte), or @idle_us for the next request, for
  * more of a body, or for the client to take what was written. An answer
