@@ -1173,38 +1173,57 @@ settle (guint ms)
 }
 
 /* Keep-alive connections that send their next requests take no new read
- * blocks: a connection holds a block only while it reads, and a body
- * that left in its block gives it back to the pool when its exchange is
- * done, for the next request to reuse (a fresh block costs a page fault
- * per page on its first read). An idle connection holds none. */
+ * blocks: a connection holds a block only while it reads, and gives it
+ * back when its body left in it (to the pool, when the exchange is done)
+ * or was copied out (a small body), for the next request to reuse (a
+ * fresh block costs a page fault per page on its first read). Idle
+ * connections hold none. */
 #define REUSE_CONNECTIONS 16
 
 static void
 test_hot_path_reuses_read_blocks (Fixture       *f,
                                   gconstpointer  data)
 {
+  static const char small_body[] = "{\"model\":\"gpt-5.5\",\"stream\":true,\"input\":[]}";
   PoolerBlockPool *blocks = pooler_http_conn_get_blocks ();
   g_autofree char *head = codex_request_head (f);
-  g_autoptr(GString) request = g_string_new (head);
+  g_autoptr(GString) large = g_string_new (head);
+  g_autoptr(GString) small = NULL;
+  gpointer held[REUSE_CONNECTIONS];
   GSocket *sockets[REUSE_CONNECTIONS];
-  guint64 fresh, fresh_after_first = 0;
+  guint64 fresh;
   guint spare;
 
-  g_string_append_len (request, g_bytes_get_data (f->codex_body, NULL), g_bytes_get_size (f->codex_body));
+  g_string_append_len (large, g_bytes_get_data (f->codex_body, NULL), g_bytes_get_size (f->codex_body));
+  small = g_string_new (NULL);
+  g_string_append_printf (small, "POST /backend-api/codex/responses HTTP/1.1\r\n"
+                                 "Host: 127.0.0.1:%u\r\n"
+                                 "Authorization: Bearer %s\r\n"
+                                 "Content-Type: application/json\r\n"
+                                 "Content-Length: %" G_GSIZE_FORMAT "\r\n\r\n%s",
+                          pooler_gateway_get_port (f->gateway), f->key, strlen (small_body), small_body);
+
+  /* As many spares as the connections can need at once (however many of
+   * their requests the gateway reads in one turn): from here on, none may
+   * be allocated. */
   settle (20);
+  for (guint i = 0; i < REUSE_CONNECTIONS; i++)
+    held[i] = pooler_block_pool_take (blocks);
+  for (guint i = 0; i < REUSE_CONNECTIONS; i++)
+    pooler_block_pool_release (blocks, held[i]);
   spare = pooler_block_pool_get_spare (blocks);
   fresh = pooler_block_pool_get_fresh (blocks);
+  g_assert_cmpuint (spare, >=, REUSE_CONNECTIONS);
+
   for (guint i = 0; i < REUSE_CONNECTIONS; i++)
     sockets[i] = raw_connect (f);
-
-  /* Accepted, idle: no block held. */
   settle (50);
   g_assert_cmpuint (pooler_gateway_get_connections (f->gateway), ==, REUSE_CONNECTIONS);
   g_assert_cmpuint (pooler_block_pool_get_spare (blocks), ==, spare);
-  g_assert_cmpuint (pooler_block_pool_get_fresh (blocks), ==, fresh);
 
-  for (guint round = 0; round < 3; round++)
+  for (guint round = 0; round < 4; round++)
     {
+      GString *request = round % 2 == 0 ? large : small;
       g_autoptr(GPtrArray) said = g_ptr_array_new_with_free_func (string_free);
 
       /* All requests first, then the answers: the bodies are in flight
@@ -1222,16 +1241,14 @@ test_hot_path_reuses_read_blocks (Fixture       *f,
           g_assert_true (g_str_has_prefix (text->str, "HTTP/1.1 200 OK\r\n"));
           g_assert_nonnull (strstr (text->str, "event: response.completed"));
         }
+
+      /* Every block back, none new. */
       settle (50);
-      if (round == 0)
-        {
-          fresh_after_first = pooler_block_pool_get_fresh (blocks);
-          g_assert_cmpuint (pooler_block_pool_get_spare (blocks), >=, REUSE_CONNECTIONS);
-        }
+      g_assert_cmpuint (pooler_block_pool_get_spare (blocks), ==, spare);
+      g_assert_cmpuint (pooler_block_pool_get_fresh (blocks), ==, fresh);
     }
 
-  g_assert_cmpuint (pooler_block_pool_get_fresh (blocks), ==, fresh_after_first);
-  g_assert_cmpuint (fake_upstream_get_request_count (f->fake), ==, 3 * REUSE_CONNECTIONS);
+  g_assert_cmpuint (fake_upstream_get_request_count (f->fake), ==, 4 * REUSE_CONNECTIONS);
   for (guint i = 0; i < REUSE_CONNECTIONS; i++)
     g_object_unref (sockets[i]);
 }

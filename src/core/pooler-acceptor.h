@@ -25,9 +25,9 @@ typedef struct _PoolerAcceptor PoolerAcceptor;
 
 /* Called with each new connection's descriptor, which the callee owns
  * (and closes). It is non-blocking and close-on-exec, and has TCP_NODELAY
- * from its listening socket. No GSocket is made for it: GLib's asks the
- * kernel seven questions about a descriptor it is given, and a burst of
- * new connections would wait for them all. */
+ * from its listening socket. No GSocket is made for it: GLib's makes six
+ * system calls on a descriptor it is given, and a burst of new
+ * connections would wait for them all. */
 typedef void (*PoolerAcceptFunc) (int      fd,
                                   gpointer user_data);
 

@@ -559,17 +559,20 @@ conn_handoff (PoolerHttpConn *self)
   g_autoptr(GSocketConnection) connection = NULL;
   g_autoptr(GSocket) socket = NULL;
   g_autoptr(GError) error = NULL;
+  int fd = self->fd;
 
   g_clear_pointer (&self->watch, pooler_watch_free);
   g_clear_handle_id (&self->pipeline_id, g_source_remove);
-  socket = g_socket_new_from_fd (self->fd, &error);
+  /* The descriptor is the socket's now, even when it fails: GLib 2.74
+   * closes it then (the failed GSocket's finalizer does). */
+  self->fd = -1;
+  socket = g_socket_new_from_fd (fd, &error);
   if (socket == NULL)
     {
       g_debug ("Could not hand a connection over: %s", error->message);
       conn_close (self);
       return;
     }
-  self->fd = -1;
   self->state = STATE_DONE;
   connection = g_socket_connection_factory_create_connection (socket);
   self->funcs->handoff (self, connection, already_read, self->user_data);
@@ -643,6 +646,8 @@ conn_recv_buffered (PoolerHttpConn *self)
         self->head_started = self->last_activity;
       self->len += got;
     }
+  else if (self->len == 0)
+    g_clear_pointer (&self->buf, block_release);
   return input;
 }
 
@@ -706,6 +711,8 @@ take_head (PoolerHttpConn *self,
       memcpy (self->body, self->buf + head_len, from_buffer);
       self->len -= head_len + from_buffer;
       memmove (self->buf, self->buf + head_len + from_buffer, self->len);
+      if (self->len == 0)
+        g_clear_pointer (&self->buf, block_release);
     }
   self->state = STATE_BODY;
 
