@@ -64,6 +64,18 @@ def added(p, c, key, q):
     return None if v is None or d is None else v - d
 
 
+# What @p added over direct in each repetition (the paths of one repetition
+# run one after another, so each is paired with its own direct run).
+def added_by_rep(p, c, key, q):
+    def by_rep(path):
+        return {r.get("rep"): ((r.get("stream") or {}).get(key) or {}).get(q)
+                for r in recs
+                if r["phase"] == "stream" and r["path"] == path and r["c"] == c}
+    mine, direct = by_rep(p), by_rep("direct")
+    return [mine[k] - direct[k] for k in sorted(mine, key=lambda k: (k is None, k))
+            if k in direct and mine[k] is not None and direct[k] is not None]
+
+
 def stream_extra(path, c, key):
     return [r.get(key) for r in recs
             if r["phase"] == "stream" and r["path"] == path and r["c"] == c and key in r]
@@ -233,6 +245,22 @@ if "nginx2" in spaths:
             c, sg(added("nginx", c, "ttfe_ms", "p50")), sg(added("nginx2", c, "ttfe_ms", "p50")),
             sg(added("gateway", c, "ttfe_ms", "p50")), sg(added("nginx", c, "event_delay_ms", "p99")),
             sg(added("nginx2", c, "event_delay_ms", "p99")), sg(added("gateway", c, "event_delay_ms", "p99"))))
+    w("")
+
+reps = [(c, added_by_rep("gateway", c, "ttfe_ms", "p50"), added_by_rep("gateway", c, "event_delay_ms", "p99"),
+         added_by_rep("nginx", c, "ttfe_ms", "p50"), added_by_rep("nginx", c, "event_delay_ms", "p99"))
+        for c in sc]
+if any(len(r[1]) > 1 for r in reps):
+    w("How far the streaming figures move between repetitions (each repetition's path - "
+      "its own direct run, ms; the targets use the medians above). Where one path's "
+      "figures spread over more than a millisecond, a single run's pass or miss is not "
+      "the path's:")
+    w("")
+    w("| c | first event: gateway | nginx | event delay p99: gateway | nginx |")
+    w("|---:|---|---|---|---|")
+    sl = lambda vs: " / ".join("%+.2f" % v for v in vs) if vs else "n/a"
+    for c, gt, ge, nt, ne in reps:
+        w("| %d | %s | %s | %s | %s |" % (c, sl(gt), sl(nt), sl(ge), sl(ne)))
     w("")
 
 # --- memory --------------------------------------------------------------------
