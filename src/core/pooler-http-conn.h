@@ -78,6 +78,8 @@ void               pooler_http_conn_check_timeouts (PoolerHttpConn            *s
                                                     gint64                     header_us);
 void               pooler_http_conn_close          (PoolerHttpConn            *self);
 
+/* The process's pool of 64 KB read blocks, shared by every connection:
+ * the owner trims it now and then (pooler_block_pool_trim()). */
 PoolerBlockPool   *pooler_http_conn_get_blocks     (void);
 
 G_END_DECLS
