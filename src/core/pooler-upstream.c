@@ -1517,6 +1517,10 @@ pooler_upstream_response_read_buffered (PoolerUpstreamResponse *self)
     return NULL;
   if (self->finished)
     return g_bytes_new (NULL, 0);
+  /* Nothing read and not decoded yet: nothing to decode (asked once per
+   * streamed event, so no allocation for it). */
+  if (self->conn->start == self->conn->end)
+    return NULL;
 
   out = g_byte_array_new ();
   /* A malformed body stops decode() where it is; the asynchronous read
