@@ -617,6 +617,20 @@ send_codex_with_small_window (Fixture *f)
   return socket;
 }
 
+/* Runs the main context for about @ms milliseconds. */
+static void
+settle (guint ms)
+{
+  gint64 until = g_get_monotonic_time () + (gint64) ms * 1000;
+
+  while (g_get_monotonic_time () < until)
+    {
+      while (g_main_context_iteration (NULL, FALSE))
+        ;
+      g_usleep (1000);
+    }
+}
+
 /* The single request's row once it is completed, within @seconds. */
 static PoolerRequestRecord *
 wait_for_completed_row (Fixture *f,
@@ -657,9 +671,7 @@ test_slow_client_disconnects (Fixture       *f,
   while (g_socket_receive (socket, head, sizeof head, NULL, NULL) <= 0 &&
          g_get_monotonic_time () < deadline)
     g_main_context_iteration (NULL, FALSE);
-  deadline = g_get_monotonic_time () + G_USEC_PER_SEC;
-  while (g_get_monotonic_time () < deadline)
-    g_main_context_iteration (NULL, FALSE);
+  settle (1000);
 
   g_socket_close (socket, NULL);
 
@@ -1156,20 +1168,6 @@ static void
 string_free (gpointer text)
 {
   g_string_free (text, TRUE);
-}
-
-/* Runs the main context for about @ms milliseconds. */
-static void
-settle (guint ms)
-{
-  gint64 until = g_get_monotonic_time () + (gint64) ms * 1000;
-
-  while (g_get_monotonic_time () < until)
-    {
-      while (g_main_context_iteration (NULL, FALSE))
-        ;
-      g_usleep (1000);
-    }
 }
 
 /* Keep-alive connections that send their next requests take no new read

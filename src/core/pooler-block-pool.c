@@ -166,12 +166,6 @@ pooler_block_pool_trim (PoolerBlockPool *self,
   return n_drop;
 }
 
-gsize
-pooler_block_pool_get_block_size (PoolerBlockPool *self)
-{
-  return self->block_size;
-}
-
 guint
 pooler_block_pool_get_spare (PoolerBlockPool *self)
 {

@@ -23,7 +23,6 @@ void             pooler_block_pool_release   (PoolerBlockPool *self,
 guint            pooler_block_pool_trim      (PoolerBlockPool *self,
                                               gint64           now);
 
-gsize            pooler_block_pool_get_block_size (PoolerBlockPool *self);
 guint            pooler_block_pool_get_spare (PoolerBlockPool *self);
 guint64          pooler_block_pool_get_fresh (PoolerBlockPool *self);
 
