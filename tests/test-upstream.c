@@ -219,24 +219,53 @@ send_request (PoolerUpstream *upstream,
   return response;
 }
 
+typedef struct
+{
+  gboolean  done;
+  GBytes   *bytes;
+  GError   *error;
+  guint     calls;
+} Piece;
+
+static void
+store_piece (PoolerUpstreamResponse *response,
+             GBytes                 *bytes,
+             GError                 *error,
+             gpointer                user_data)
+{
+  Piece *piece = user_data;
+
+  g_assert_true (POOLER_IS_UPSTREAM_RESPONSE (response));
+  g_assert_true ((bytes == NULL) != (error == NULL));
+  piece->calls++;
+  piece->done = TRUE;
+  piece->bytes = bytes != NULL ? g_bytes_ref (bytes) : NULL;
+  piece->error = error != NULL ? g_error_copy (error) : NULL;
+}
+
 /* Reads one piece of @response with @cancellable; NULL and @error when
- * it failed. Fails the test if no result comes within 5 s. */
+ * it failed. Fails the test if no result comes within 5 s, if the
+ * callback ran from within the read call, or ran twice. */
 static GBytes *
 read_piece (PoolerUpstreamResponse *response,
             GCancellable           *cancellable,
             GError                **error)
 {
-  Wait wait = { 0 };
+  Piece piece = { 0 };
   gint64 deadline = g_get_monotonic_time () + 5 * G_USEC_PER_SEC;
-  GBytes *bytes;
 
-  pooler_upstream_response_read_async (response, cancellable, store_result, &wait);
-  while (wait.result == NULL && g_get_monotonic_time () < deadline)
+  pooler_upstream_response_read (response, cancellable, store_piece, &piece);
+  g_assert_false (piece.done);
+  while (!piece.done && g_get_monotonic_time () < deadline)
     g_main_context_iteration (NULL, FALSE);
-  g_assert_nonnull (wait.result);
-  bytes = pooler_upstream_response_read_finish (response, wait.result, error);
-  g_object_unref (wait.result);
-  return bytes;
+  g_assert_true (piece.done);
+  /* Nothing runs it again. */
+  while (g_main_context_iteration (NULL, FALSE))
+    ;
+  g_assert_cmpuint (piece.calls, ==, 1);
+  if (piece.error != NULL)
+    g_propagate_error (error, piece.error);
+  return piece.bytes;
 }
 
 /* Reads the next piece of @response with @cancellable and expects it to
@@ -814,6 +843,75 @@ test_cancel_between_reads (void)
   server_free (server);
 }
 
+/* A read that waits is ended by its cancellable; a read whose bytes are
+ * already buffered still reports the cancellation. Either way the
+ * callback runs once, later than the call, and the connection goes (the
+ * rest of the answer would still arrive on it). */
+static void
+test_read_cancelled (void)
+{
+  static const char * const partial[] = {
+    "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n|5\r\nworld\r\n"
+  };
+  g_autoptr(PoolerUpstream) upstream = pooler_upstream_new ();
+  g_autoptr(GError) error = NULL;
+
+  {
+    Server *server = server_new (partial, TRUE);
+    g_autofree char *url = server_url (server);
+    g_autoptr(GCancellable) cancellable = g_cancellable_new ();
+    g_autoptr(PoolerUpstreamResponse) response = send_request (upstream, url, "{}", cancellable, &error);
+    g_autoptr(GBytes) none = NULL;
+
+    g_assert_no_error (error);
+    assert_piece (response, cancellable, "hello");
+    /* The second piece never comes before the cancellation: the script
+     * sends it 20 ms later, and it is cancelled at once here. */
+    g_cancellable_cancel (cancellable);
+    none = read_piece (response, cancellable, &error);
+    g_assert_null (none);
+    g_assert_error (error, G_IO_ERROR, G_IO_ERROR_CANCELLED);
+    g_clear_error (&error);
+    g_assert_cmpuint (pooler_upstream_get_n_connections (upstream), ==, 0);
+    server_free (server);
+  }
+  {
+    Server *server = server_new (partial, TRUE);
+    g_autofree char *url = server_url (server);
+    g_autoptr(GCancellable) cancellable = g_cancellable_new ();
+    g_autoptr(PoolerUpstreamResponse) response = send_request (upstream, url, "{}", cancellable, &error);
+    g_autoptr(GBytes) none = NULL;
+
+    g_assert_no_error (error);
+    /* "hello" came with the head: it is buffered, and still not given. */
+    g_cancellable_cancel (cancellable);
+    none = read_piece (response, cancellable, &error);
+    g_assert_null (none);
+    g_assert_error (error, G_IO_ERROR, G_IO_ERROR_CANCELLED);
+    g_clear_error (&error);
+    g_assert_cmpuint (pooler_upstream_get_n_connections (upstream), ==, 0);
+    server_free (server);
+  }
+  {
+    Server *server = server_new (partial, TRUE);
+    g_autofree char *url = server_url (server);
+    g_autoptr(GCancellable) cancellable = g_cancellable_new ();
+    g_autoptr(PoolerUpstreamResponse) response = send_request (upstream, url, "{}", cancellable, &error);
+    g_autoptr(GBytes) none = NULL;
+
+    g_assert_no_error (error);
+    assert_piece (response, cancellable, "hello");
+    assert_piece (response, cancellable, "world");
+    /* Nothing more comes: the read waits until the cancellation. */
+    g_timeout_add (50, cancel_soon, cancellable);
+    none = read_piece (response, cancellable, &error);
+    g_assert_null (none);
+    g_assert_error (error, G_IO_ERROR, G_IO_ERROR_CANCELLED);
+    g_assert_cmpuint (pooler_upstream_get_n_connections (upstream), ==, 0);
+    server_free (server);
+  }
+}
+
 int
 main (int   argc,
       char *argv[])
@@ -831,6 +929,7 @@ main (int   argc,
   g_test_add_func ("/upstream/bad-answers", test_bad_answers);
   g_test_add_func ("/upstream/cancel-and-abandon", test_cancel_and_abandon);
   g_test_add_func ("/upstream/cancel-between-reads", test_cancel_between_reads);
+  g_test_add_func ("/upstream/read-cancelled", test_read_cancelled);
 
   return g_test_run ();
 }

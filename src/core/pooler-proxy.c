@@ -873,18 +873,15 @@ static void forward_got (Forward *fw,
                          GError  *error);
 
 static void
-read_cb (GObject      *object,
-         GAsyncResult *result,
-         gpointer      user_data)
+read_cb (PoolerUpstreamResponse *response,
+         GBytes                 *bytes,
+         GError                 *error,
+         gpointer                user_data)
 {
   g_autoptr(Forward) fw = user_data;
-  g_autoptr(GError) error = NULL;
-  g_autoptr(GBytes) bytes = NULL;
-
-  bytes = pooler_upstream_response_read_finish (POOLER_UPSTREAM_RESPONSE (object), result, &error);
 
   /* Done, or an abandoned attempt's answer: nothing to do. */
-  if (fw->done || POOLER_UPSTREAM_RESPONSE (object) != fw->upstream)
+  if (fw->done || response != fw->upstream)
     return;
 
   forward_got (fw, bytes, error);
@@ -937,8 +934,7 @@ forward_read_next (Forward *fw)
       fw->waiting_write = TRUE;
       return;
     }
-  pooler_upstream_response_read_async (fw->upstream, fw->attempt_cancellable,
-                                       read_cb, forward_ref (fw));
+  pooler_upstream_response_read (fw->upstream, fw->attempt_cancellable, read_cb, forward_ref (fw));
 }
 
 /* A whole non-streamed answer has arrived. */

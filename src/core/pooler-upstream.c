@@ -43,23 +43,24 @@
 #define CONNECT_TIMEOUT  30
 #define IO_TIMEOUT       300
 
-/* A step of an operation: runs again when its stream is ready. */
-typedef void (*TaskStep) (GTask *task);
+/* A step of an operation: runs again when its stream is ready. The
+ * operation is a GObject: a GTask (sending), or the response it reads. */
+typedef void (*Step) (gpointer op);
 
-/* A step to run later, and the task it runs on (a reference). */
+/* A step to run later, and the operation it runs on (a reference). */
 typedef struct
 {
-  GTask    *task;
-  TaskStep  step;
+  GObject *op;
+  Step     step;
 } Resume;
 
 static Resume *
-resume_new (GTask    *task,
-            TaskStep  step)
+resume_new (GObject *op,
+            Step     step)
 {
   Resume *resume = g_new (Resume, 1);
 
-  resume->task = task;
+  resume->op = op;
   resume->step = step;
   return resume;
 }
@@ -69,7 +70,7 @@ resume_free (gpointer data)
 {
   Resume *resume = data;
 
-  g_object_unref (resume->task);
+  g_object_unref (resume->op);
   g_free (resume);
 }
 
@@ -98,8 +99,8 @@ typedef struct
    * dispatch) each wrote the main context's eventfd. */
   GSource        *watch;          /* TLS, or without a poller */
   PoolerWatch    *pwatch;         /* a plain socket, on the upstream's epoll set */
-  GTask          *waiter;         /* the step waiting for input, if any */
-  TaskStep        waiter_step;
+  GObject        *waiter;         /* the operation waiting for input, if any */
+  Step            waiter_step;
   /* The waiters' cancellable as a source (no fd). It stays from one wait
    * to the next while they share the cancellable (the reads of one
    * answer), and goes when the connection is released or closed: making
@@ -161,6 +162,19 @@ struct _PoolerUpstreamResponse
   gboolean            keep_alive;
   gboolean            finished;   /* the whole body was read */
   gboolean            reading;
+  /* The read in progress: a callback, not a GTask, since it runs once
+   * per streamed event (a task and its data cost ~3 000 instructions and
+   * a dozen allocations each time). */
+  GMainContext           *context;      /* the send's: where reads complete */
+  PoolerUpstreamReadFunc  read_func;
+  gpointer                read_data;
+  GCancellable           *read_cancellable;
+  GByteArray             *read_out;
+  gboolean                read_starting; /* inside pooler_upstream_response_read() */
+  /* A read that completed at once, handed over from an idle. */
+  GSource                *read_idle;
+  GBytes                 *read_bytes;
+  GError                 *read_error;
 };
 
 G_DEFINE_FINAL_TYPE (PoolerUpstreamResponse, pooler_upstream_response, G_TYPE_OBJECT)
@@ -206,13 +220,13 @@ static void pool_remove (PoolerUpstream *self,
 static void
 conn_wake (Conn *conn)
 {
-  GTask *task = g_steal_pointer (&conn->waiter);
-  TaskStep step = conn->waiter_step;
+  GObject *op = g_steal_pointer (&conn->waiter);
+  Step step = conn->waiter_step;
 
-  if (task == NULL)
+  if (op == NULL)
     return;
-  step (task);
-  g_object_unref (task);
+  step (op);
+  g_object_unref (op);
 }
 
 /* The waiter's step sees the cancellation (its read fails with
@@ -248,7 +262,7 @@ resume_idle (gpointer user_data)
 {
   Resume *resume = user_data;
 
-  resume->step (resume->task);
+  resume->step (resume->op);
   return G_SOURCE_REMOVE;
 }
 
@@ -619,41 +633,43 @@ resume_task (GObject  *pollable,
 {
   Resume *resume = user_data;
 
-  resume->step (resume->task);
+  resume->step (resume->op);
   return G_SOURCE_REMOVE;
 }
 
 /* Runs @step on @task once the pollable @source fires (or its
  * cancellable is cancelled); takes @source. */
 static void
-resume_when_ready (GSource  *source,
-                   GTask    *task,
-                   TaskStep  step)
+resume_when_ready (GSource *source,
+                   GTask   *task,
+                   Step     step)
 {
-  Resume *resume = resume_new (g_object_ref (task), step);
+  Resume *resume = resume_new (g_object_ref (G_OBJECT (task)), step);
 
   g_source_set_callback (source, (GSourceFunc) (void (*) (void)) resume_task, resume, resume_free);
   g_source_attach (source, g_task_get_context (task));
   g_source_unref (source);
 }
 
-/* Runs @step on @task when @conn has input (or @cancellable fires). */
+/* Runs @step on @op when @conn has input (or @cancellable fires), on
+ * @context. */
 static void
 wait_readable (Conn         *conn,
                GCancellable *cancellable,
-               GTask        *task,
-               TaskStep      step)
+               GMainContext *context,
+               gpointer      op,
+               Step          step)
 {
   g_assert (conn->waiter == NULL);
 
   /* Silence counts from here: a pause of the caller's is not the
    * upstream's. */
   conn->last_io = g_get_monotonic_time ();
-  conn->waiter = g_object_ref (task);
+  conn->waiter = g_object_ref (op);
   conn->waiter_step = step;
   conn_watch (conn);
   if (cancellable != conn->waiter_cancellable ||
-      (conn->waiter_cancel != NULL && g_source_get_context (conn->waiter_cancel) != g_task_get_context (task)))
+      (conn->waiter_cancel != NULL && g_source_get_context (conn->waiter_cancel) != context))
     {
       conn_forget_cancellable (conn);
       if (cancellable != NULL)
@@ -662,7 +678,7 @@ wait_readable (Conn         *conn,
           conn->waiter_cancel = g_cancellable_source_new (cancellable);
           g_source_set_callback (conn->waiter_cancel, (GSourceFunc) (void (*) (void)) read_cancelled,
                                  conn, NULL);
-          g_source_attach (conn->waiter_cancel, g_task_get_context (task));
+          g_source_attach (conn->waiter_cancel, context);
         }
     }
   else if (cancellable != NULL && g_cancellable_is_cancelled (cancellable))
@@ -711,8 +727,8 @@ send_op_free (gpointer data)
 }
 
 static void send_start (GTask *task);
-static void send_write (GTask *task);
-static void send_read_head (GTask *task);
+static void send_write (gpointer op_task);
+static void send_read_head (gpointer op_task);
 
 static gboolean
 header_is_safe (const char *text)
@@ -950,8 +966,9 @@ send_fail (GTask  *task,
 }
 
 static void
-send_write (GTask *task)
+send_write (gpointer op_task)
 {
+  GTask *task = op_task;
   SendOp *op = g_task_get_task_data (task);
   gsize head_size = g_bytes_get_size (op->head);
   gsize body_size = op->body != NULL ? g_bytes_get_size (op->body) : 0;
@@ -1052,6 +1069,7 @@ parse_answer (GTask  *task,
 
   response = g_object_new (POOLER_TYPE_UPSTREAM_RESPONSE, NULL);
   response->upstream = g_object_ref (g_task_get_source_object (task));
+  response->context = g_main_context_ref (g_task_get_context (task));
   response->status = status;
   response->headers = g_steal_pointer (&headers);
 
@@ -1085,8 +1103,9 @@ parse_answer (GTask  *task,
 }
 
 static void
-send_read_head (GTask *task)
+send_read_head (gpointer op_task)
 {
+  GTask *task = op_task;
   SendOp *op = g_task_get_task_data (task);
 
   while (op->conn != NULL)
@@ -1120,7 +1139,7 @@ send_read_head (GTask *task)
       if (g_error_matches (error, G_IO_ERROR, G_IO_ERROR_WOULD_BLOCK))
         {
           g_error_free (error);
-          wait_readable (conn, g_task_get_cancellable (task), task, send_read_head);
+          wait_readable (conn, g_task_get_cancellable (task), g_task_get_context (task), task, send_read_head);
           return;
         }
       send_fail (task, error);
@@ -1362,48 +1381,73 @@ bad_chunk:
   return FALSE;
 }
 
-typedef struct
+static gboolean
+response_read_idle (gpointer user_data)
 {
-  GByteArray *out;
-} ReadOp;
+  PoolerUpstreamResponse *self = user_data;
+  PoolerUpstreamReadFunc func = g_steal_pointer (&self->read_func);
+  gpointer data = g_steal_pointer (&self->read_data);
+  g_autoptr(GBytes) bytes = g_steal_pointer (&self->read_bytes);
+  g_autoptr(GError) error = g_steal_pointer (&self->read_error);
 
-static void
-read_op_free (gpointer data)
-{
-  ReadOp *op = data;
-
-  if (op->out != NULL)
-    g_byte_array_unref (op->out);
-  g_free (op);
+  g_clear_pointer (&self->read_idle, g_source_unref);
+  self->reading = FALSE;
+  func (self, bytes, error, data);
+  return G_SOURCE_REMOVE;
 }
 
-static void response_read_step (GTask *task);
-
+/* Ends the read in progress with @bytes or @error (both taken). */
 static void
-response_read_return (GTask  *task,
-                      GError *error)
+response_read_return (PoolerUpstreamResponse *self,
+                      GBytes                 *bytes,
+                      GError                 *error)
 {
-  PoolerUpstreamResponse *self = g_task_get_source_object (task);
-  ReadOp *op = g_task_get_task_data (task);
+  g_autoptr(GCancellable) cancellable = g_steal_pointer (&self->read_cancellable);
+  g_autoptr(PoolerUpstreamResponse) hold = g_object_ref (self);
+  PoolerUpstreamReadFunc func;
+  gpointer data;
 
-  self->reading = FALSE;
-  if (error != NULL)
+  /* As a GTask would: a read whose cancellable was cancelled reports
+   * that, whatever it read meanwhile. */
+  if (error == NULL && g_cancellable_is_cancelled (cancellable))
     {
-      /* The rest of this answer will never be read: the connection goes. */
-      g_clear_pointer (&self->conn, conn_close);
-      g_task_return_error (task, error);
+      g_clear_pointer (&bytes, g_bytes_unref);
+      error = g_error_new_literal (G_IO_ERROR, G_IO_ERROR_CANCELLED, "Operation was cancelled");
+    }
+  /* The rest of this answer will never be read: the connection goes. */
+  if (error != NULL)
+    g_clear_pointer (&self->conn, conn_close);
+
+  if (self->read_starting)
+    {
+      /* Never from within pooler_upstream_response_read(): the caller
+       * is not ready for its callback yet. */
+      self->read_bytes = bytes;
+      self->read_error = error;
+      self->read_idle = g_idle_source_new ();
+      g_source_set_priority (self->read_idle, G_PRIORITY_DEFAULT);
+      g_source_set_callback (self->read_idle, response_read_idle, g_object_ref (self), g_object_unref);
+      g_source_attach (self->read_idle, self->context);
       return;
     }
-  g_task_return_pointer (task, g_byte_array_free_to_bytes (g_steal_pointer (&op->out)),
-                         (GDestroyNotify) g_bytes_unref);
+
+  func = g_steal_pointer (&self->read_func);
+  data = g_steal_pointer (&self->read_data);
+  self->reading = FALSE;
+  func (self, bytes, error, data);
+  g_clear_pointer (&bytes, g_bytes_unref);
+  g_clear_error (&error);
 }
 
 static void
-response_read_step (GTask *task)
+response_read_step (gpointer data)
 {
-  PoolerUpstreamResponse *self = g_task_get_source_object (task);
-  ReadOp *op = g_task_get_task_data (task);
-  GByteArray *out = op->out;
+  PoolerUpstreamResponse *self = data;
+  GByteArray *out;
+
+  if (self->read_out == NULL)
+    self->read_out = g_byte_array_new ();
+  out = self->read_out;
 
   for (;;)
     {
@@ -1412,7 +1456,8 @@ response_read_step (GTask *task)
 
       if (self->conn == NULL && !self->finished)
         {
-          response_read_return (task,
+          g_clear_pointer (&self->read_out, g_byte_array_unref);
+          response_read_return (self, NULL,
                                 g_error_new_literal (G_IO_ERROR, G_IO_ERROR_CLOSED,
                                                      "The upstream answer was abandoned"));
           return;
@@ -1427,12 +1472,14 @@ response_read_step (GTask *task)
         }
       if (!self->finished && !decode (self, out, &error))
         {
-          response_read_return (task, error);
+          g_clear_pointer (&self->read_out, g_byte_array_unref);
+          response_read_return (self, NULL, error);
           return;
         }
       if (out->len > 0 || self->finished)
         {
-          response_read_return (task, NULL);
+          self->read_out = NULL;
+          response_read_return (self, g_byte_array_free_to_bytes (out), NULL);
           return;
         }
 
@@ -1442,11 +1489,11 @@ response_read_step (GTask *task)
       if (self->conn->drained)
         {
           self->conn->drained = FALSE;
-          wait_readable (self->conn, g_task_get_cancellable (task), task, response_read_step);
+          wait_readable (self->conn, self->read_cancellable, self->context, self, response_read_step);
           return;
         }
 
-      n = conn_fill (self->conn, g_task_get_cancellable (task), &error);
+      n = conn_fill (self->conn, self->read_cancellable, &error);
       if (n > 0)
         continue;
       if (n == 0)
@@ -1456,7 +1503,8 @@ response_read_step (GTask *task)
               response_finish (self);
               continue;
             }
-          response_read_return (task,
+          g_clear_pointer (&self->read_out, g_byte_array_unref);
+          response_read_return (self, NULL,
                                 g_error_new_literal (G_IO_ERROR, G_IO_ERROR_CONNECTION_CLOSED,
                                                      "The upstream closed the connection mid-answer"));
           return;
@@ -1464,45 +1512,32 @@ response_read_step (GTask *task)
       if (g_error_matches (error, G_IO_ERROR, G_IO_ERROR_WOULD_BLOCK))
         {
           g_error_free (error);
-          wait_readable (self->conn, g_task_get_cancellable (task), task, response_read_step);
+          wait_readable (self->conn, self->read_cancellable, self->context, self, response_read_step);
           return;
         }
-      response_read_return (task, error);
+      g_clear_pointer (&self->read_out, g_byte_array_unref);
+      response_read_return (self, NULL, error);
       return;
     }
 }
 
 void
-pooler_upstream_response_read_async (PoolerUpstreamResponse *self,
-                                     GCancellable           *cancellable,
-                                     GAsyncReadyCallback     callback,
-                                     gpointer                user_data)
+pooler_upstream_response_read (PoolerUpstreamResponse *self,
+                               GCancellable           *cancellable,
+                               PoolerUpstreamReadFunc  func,
+                               gpointer                user_data)
 {
-  g_autoptr(GTask) task = NULL;
-
   g_return_if_fail (POOLER_IS_UPSTREAM_RESPONSE (self));
+  g_return_if_fail (func != NULL);
   g_return_if_fail (!self->reading);
 
-  task = g_task_new (self, cancellable, callback, user_data);
-  g_task_set_source_tag (task, pooler_upstream_response_read_async);
-  {
-    ReadOp *op = g_new0 (ReadOp, 1);
-
-    op->out = g_byte_array_new ();
-    g_task_set_task_data (task, op, read_op_free);
-  }
   self->reading = TRUE;
-  response_read_step (task);
-}
-
-GBytes *
-pooler_upstream_response_read_finish (PoolerUpstreamResponse  *self,
-                                      GAsyncResult            *result,
-                                      GError                 **error)
-{
-  g_return_val_if_fail (g_task_is_valid (result, self), NULL);
-
-  return g_task_propagate_pointer (G_TASK (result), error);
+  self->read_func = func;
+  self->read_data = user_data;
+  g_set_object (&self->read_cancellable, cancellable);
+  self->read_starting = TRUE;
+  response_read_step (self);
+  self->read_starting = FALSE;
 }
 
 GBytes *
@@ -1576,7 +1611,12 @@ pooler_upstream_response_finalize (GObject *object)
 {
   PoolerUpstreamResponse *self = POOLER_UPSTREAM_RESPONSE (object);
 
+  /* A read in progress holds a reference: none is left here. */
+  g_assert (self->read_idle == NULL);
+  g_clear_object (&self->read_cancellable);
+  g_clear_pointer (&self->read_out, g_byte_array_unref);
   g_clear_pointer (&self->headers, soup_message_headers_unref);
+  g_clear_pointer (&self->context, g_main_context_unref);
 
   G_OBJECT_CLASS (pooler_upstream_response_parent_class)->finalize (object);
 }

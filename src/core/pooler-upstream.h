@@ -25,6 +25,12 @@ G_DECLARE_FINAL_TYPE (PoolerUpstream, pooler_upstream, POOLER, UPSTREAM, GObject
 #define POOLER_TYPE_UPSTREAM_RESPONSE (pooler_upstream_response_get_type ())
 G_DECLARE_FINAL_TYPE (PoolerUpstreamResponse, pooler_upstream_response, POOLER, UPSTREAM_RESPONSE, GObject)
 
+/* The end of pooler_upstream_response_read(): @bytes, or NULL and @error. */
+typedef void (*PoolerUpstreamReadFunc) (PoolerUpstreamResponse *response,
+                                        GBytes                 *bytes,
+                                        GError                 *error,
+                                        gpointer                user_data);
+
 PoolerUpstream         *pooler_upstream_new                   (void);
 
 /* Sends @method @uri with @headers (no Host, Content-Length or
@@ -69,14 +75,14 @@ SoupMessageHeaders     *pooler_upstream_response_get_headers  (PoolerUpstreamRes
 
 /* Reads the next piece of the decoded body: an empty GBytes at its end
  * (the connection then goes back to the pool), NULL and @error when the
- * upstream broke off. One read at a time. */
-void                    pooler_upstream_response_read_async   (PoolerUpstreamResponse *self,
+ * upstream broke off or @cancellable was cancelled. One read at a time.
+ * @func runs once, on the main context the answer was sent from, and
+ * never from within this call; @bytes and @error are borrowed. A plain
+ * callback, not a GTask: this runs once per streamed event. */
+void                    pooler_upstream_response_read         (PoolerUpstreamResponse *self,
                                                                GCancellable          *cancellable,
-                                                               GAsyncReadyCallback    callback,
+                                                               PoolerUpstreamReadFunc func,
                                                                gpointer               user_data);
-GBytes                 *pooler_upstream_response_read_finish  (PoolerUpstreamResponse *self,
-                                                               GAsyncResult          *result,
-                                                               GError               **error);
 
 /* Without waiting or any I/O: the next piece when the connection's
  * buffer already holds it (an empty GBytes at the body's end), else NULL
