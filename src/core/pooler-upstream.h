@@ -76,8 +76,12 @@ SoupMessageHeaders     *pooler_upstream_response_get_headers  (PoolerUpstreamRes
 /* Reads the next piece of the decoded body: an empty GBytes at its end
  * (the connection then goes back to the pool), NULL and @error when the
  * upstream broke off or @cancellable was cancelled. One read at a time.
- * @func runs once, on the main context the answer was sent from, and
- * never from within this call; @bytes and @error are borrowed. A plain
+ * @func runs once, never from within this call, straight from the
+ * source that completed the read (the connection's watch, the
+ * cancellable's source, or an idle): all of them on the one context the
+ * upstream and its callers run on. (A GTask moved the callback to the
+ * read's context; workers with their own contexts would have to attach
+ * those sources there.) @bytes and @error are borrowed. A plain
  * callback, not a GTask: this runs once per streamed event. */
 void                    pooler_upstream_response_read         (PoolerUpstreamResponse *self,
                                                                GCancellable          *cancellable,
