@@ -232,6 +232,90 @@ test_sse_oversized_event (void)
   seen_clear (&seen);
 }
 
+/* The type without an allocation where it leads the event, and the
+ * parse where it does not; the two agree. */
+static void
+test_sse_event_type_peek (void)
+{
+  static const struct
+  {
+    const char *event;
+    const char *data;
+    const char *peeked;   /* NULL: the peek cannot tell */
+    const char *type;     /* what the parse finds */
+  } cases[] = {
+    { "response.created", "{\"type\":\"ignored\"}", "response.created", "response.created" },
+    { NULL, "{\"type\":\"response.output_text.delta\",\"delta\":\"x\"}",
+      "response.output_text.delta", "response.output_text.delta" },
+    { "", "{\"type\":\"error\"}", "error", "error" },
+    { NULL, "{\"type\":\"a\\\"b\"}", NULL, "a\"b" },
+    { NULL, "{\"id\":1,\"type\":\"late\"}", NULL, "late" },
+    { NULL, "{ \"type\": \"spaced\" }", NULL, "spaced" },
+    { NULL, "{\"type\":\"unterminated", NULL, NULL },
+    { NULL, "not json", NULL, NULL },
+    { NULL, NULL, NULL, NULL },
+  };
+
+  for (guint i = 0; i < G_N_ELEMENTS (cases); i++)
+    {
+      gsize data_length = cases[i].data != NULL ? strlen (cases[i].data) : 0;
+      gsize length = 0;
+      const char *peeked = pooler_sse_event_type_peek (cases[i].event, cases[i].data, data_length, &length);
+      g_autofree char *type = pooler_sse_event_type (cases[i].event, cases[i].data, data_length);
+
+      if (cases[i].peeked == NULL)
+        g_assert_null (peeked);
+      else
+        {
+          g_assert_nonnull (peeked);
+          g_assert_cmpmem (peeked, length, cases[i].peeked, strlen (cases[i].peeked));
+          /* It points into what it was given. */
+          g_assert_true (peeked == cases[i].event ||
+                         (peeked > cases[i].data && peeked < cases[i].data + data_length));
+        }
+      g_assert_cmpstr (type, ==, cases[i].type);
+    }
+}
+
+typedef struct
+{
+  GPtrArray *events;
+} Fields;
+
+static void
+record_event_field (const char *event,
+                    const char *data,
+                    gsize       length,
+                    gpointer    user_data)
+{
+  Fields *fields = user_data;
+
+  g_ptr_array_add (fields->events, g_strdup (event != NULL ? event : "(none)"));
+}
+
+/* An event's "event" field lasts for that event only; an empty one is
+ * still given (as ""), an absent one as NULL. */
+static void
+test_sse_event_field (void)
+{
+  static const char stream[] =
+    "event: first\ndata: 1\n\n"
+    "data: 2\n\n"
+    "event:\ndata: 3\n\n"
+    "event: a\nevent: last wins\ndata: 4\n\n";
+  Fields fields = { g_ptr_array_new_with_free_func (g_free) };
+  PoolerSseParser *parser = pooler_sse_parser_new (record_event_field, &fields);
+
+  pooler_sse_parser_feed (parser, stream, strlen (stream));
+  pooler_sse_parser_free (parser);
+  g_assert_cmpuint (fields.events->len, ==, 4);
+  g_assert_cmpstr (g_ptr_array_index (fields.events, 0), ==, "first");
+  g_assert_cmpstr (g_ptr_array_index (fields.events, 1), ==, "(none)");
+  g_assert_cmpstr (g_ptr_array_index (fields.events, 2), ==, "");
+  g_assert_cmpstr (g_ptr_array_index (fields.events, 3), ==, "last wins");
+  g_ptr_array_unref (fields.events);
+}
+
 int
 main (int   argc,
       char *argv[])
@@ -244,6 +328,8 @@ main (int   argc,
   g_test_add_func ("/sse/completed-scan", test_sse_completed_scan);
   g_test_add_func ("/sse/error-code", test_sse_error_code);
   g_test_add_func ("/sse/oversized-event", test_sse_oversized_event);
+  g_test_add_func ("/sse/event-type-peek", test_sse_event_type_peek);
+  g_test_add_func ("/sse/event-field", test_sse_event_field);
 
   return g_test_run ();
 }

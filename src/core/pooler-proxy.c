@@ -482,10 +482,23 @@ on_sse_event (const char *event,
               gpointer    user_data)
 {
   Forward *fw = user_data;
-  g_autofree char *type = NULL;
+  g_autofree char *parsed = NULL;
+  char buffer[128];
+  const char *type;
+  gsize length;
 
-  /* Only the few events we account for are looked into. */
-  type = pooler_sse_event_type (event, data, data_length);
+  /* Only the few events we account for are looked into. The type is
+   * copied to the stack when it leads the event (no allocation per
+   * event), and parsed otherwise. */
+  type = pooler_sse_event_type_peek (event, data, data_length, &length);
+  if (type != NULL && length < sizeof buffer)
+    {
+      memcpy (buffer, type, length);
+      buffer[length] = '\0';
+      type = buffer;
+    }
+  else
+    type = parsed = pooler_sse_event_type (event, data, data_length);
 
   if (!fw->first_event_seen)
     {

@@ -20,7 +20,9 @@ struct _PoolerSseParser
 
   GString            *line;      /* a line split across chunks */
   GString            *data;      /* the current event's data lines */
-  char               *event;     /* the current event's "event" field */
+  GString            *event;     /* the current event's "event" field (kept
+                                  * from event to event: no allocation each) */
+  gboolean            has_event;
   gboolean            has_data;
   gboolean            skipping;  /* the current event grew too large */
   gboolean            after_cr;  /* last chunk ended in '\r': a '\n' may follow */
@@ -38,6 +40,7 @@ pooler_sse_parser_new (PoolerSseEventFunc func,
   parser->user_data = user_data;
   parser->line = g_string_new (NULL);
   parser->data = g_string_new (NULL);
+  parser->event = g_string_new (NULL);
 
   return parser;
 }
@@ -50,7 +53,7 @@ pooler_sse_parser_free (PoolerSseParser *parser)
 
   g_string_free (parser->line, TRUE);
   g_string_free (parser->data, TRUE);
-  g_free (parser->event);
+  g_string_free (parser->event, TRUE);
   g_free (parser);
 }
 
@@ -58,7 +61,8 @@ static void
 reset_event (PoolerSseParser *parser)
 {
   g_string_truncate (parser->data, 0);
-  g_clear_pointer (&parser->event, g_free);
+  g_string_truncate (parser->event, 0);
+  parser->has_event = FALSE;
   parser->has_data = FALSE;
   parser->skipping = FALSE;
 }
@@ -72,7 +76,8 @@ dispatch (PoolerSseParser *parser)
     {
       parser->n_events++;
       if (parser->func != NULL)
-        parser->func (parser->event, parser->data->str, parser->data->len, parser->user_data);
+        parser->func (parser->has_event ? parser->event->str : NULL,
+                      parser->data->str, parser->data->len, parser->user_data);
     }
 
   reset_event (parser);
@@ -131,8 +136,9 @@ process_line (PoolerSseParser *parser,
     }
   else if (name_length == 5 && memcmp (line, "event", 5) == 0)
     {
-      g_free (parser->event);
-      parser->event = g_strndup (value, value_length);
+      g_string_truncate (parser->event, 0);
+      g_string_append_len (parser->event, value, value_length);
+      parser->has_event = TRUE;
     }
   /* "id" and "retry" mean nothing to a pass-through observer. */
 }
@@ -243,30 +249,50 @@ pooler_sse_parser_get_skipped (PoolerSseParser *parser)
   return parser->n_skipped;
 }
 
-/* Cheap extraction of a top-level "type":"..." without a JSON tree: the
- * Responses API puts it first, and anything odd falls back to parsing. */
-char *
-pooler_sse_event_type (const char *event,
-                       const char *data,
-                       gsize       data_length)
+const char *
+pooler_sse_event_type_peek (const char *event,
+                            const char *data,
+                            gsize       data_length,
+                            gsize      *length)
 {
   static const char needle[] = "{\"type\":\"";
-  g_autoptr(JsonObject) object = NULL;
 
   if (event != NULL && *event != '\0')
-    return g_strdup (event);
+    {
+      *length = strlen (event);
+      return event;
+    }
 
-  if (data == NULL)
-    return NULL;
-
-  if (data_length > sizeof needle && memcmp (data, needle, sizeof needle - 1) == 0)
+  /* The Responses API puts "type" first; anything else is parsed. */
+  if (data != NULL && data_length > sizeof needle && memcmp (data, needle, sizeof needle - 1) == 0)
     {
       const char *start = data + sizeof needle - 1;
       const char *quote = memchr (start, '"', data_length - (sizeof needle - 1));
 
       if (quote != NULL && memchr (start, '\\', quote - start) == NULL)
-        return g_strndup (start, quote - start);
+        {
+          *length = quote - start;
+          return start;
+        }
     }
+
+  return NULL;
+}
+
+char *
+pooler_sse_event_type (const char *event,
+                       const char *data,
+                       gsize       data_length)
+{
+  g_autoptr(JsonObject) object = NULL;
+  const char *type;
+  gsize length;
+
+  if ((type = pooler_sse_event_type_peek (event, data, data_length, &length)) != NULL)
+    return g_strndup (type, length);
+
+  if (data == NULL)
+    return NULL;
 
   object = pooler_json_parse_object (data, data_length, NULL);
   if (object == NULL || !json_object_has_member (object, "type"))

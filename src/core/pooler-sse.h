@@ -47,6 +47,14 @@ guint            pooler_sse_parser_get_skipped  (PoolerSseParser    *parser);
 char            *pooler_sse_event_type          (const char         *event,
                                                  const char         *data,
                                                  gsize               data_length);
+/* Without allocating: the type as @length bytes of @event or @data
+ * (the event field, or a "type" that leads the data unescaped), or NULL
+ * when only pooler_sse_event_type()'s parse can tell. Not terminated
+ * when it points into @data. */
+const char      *pooler_sse_event_type_peek     (const char         *event,
+                                                 const char         *data,
+                                                 gsize               data_length,
+                                                 gsize              *length);
 /* Reads response.usage from a response.completed event's data. */
 gboolean         pooler_sse_parse_usage         (const char         *data,
                                                  gsize               data_length,
