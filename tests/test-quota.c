@@ -551,6 +551,23 @@ test_headers_invalid (void)
                             "x-request-id", "req_1",
                             NULL);
   g_assert_null (pooler_quota_parse_headers (unrelated, NOW));
+
+  /* White space around a number is allowed; anything else after it, or
+   * white space alone, is not. */
+  {
+    g_autoptr(SoupMessageHeaders) padded = make_headers ("x-codex-primary-used-percent", " 40\t",
+                                                         "x-codex-primary-window-minutes", "300 ",
+                                                         "x-codex-secondary-used-percent", "10abc",
+                                                         "x-codex-secondary-window-minutes", "10080",
+                                                         "x-other-primary-used-percent", " ",
+                                                         "x-other-primary-window-minutes", "60",
+                                                         NULL);
+    g_autoptr(PoolerQuotaEvidence) parsed = pooler_quota_parse_headers (padded, NOW);
+
+    g_assert_nonnull (parsed);
+    g_assert_cmpuint (parsed->windows->len, ==, 1);
+    assert_window (parsed->windows, "codex", 300, 40, 0, POOLER_QUOTA_SOURCE_HEADERS);
+  }
 }
 
 static void

@@ -142,19 +142,25 @@ static gboolean
 parse_double (const char *text,
               double     *out)
 {
-  g_autofree char *copy = NULL;
   char *end = NULL;
   double value;
 
   if (text == NULL)
     return FALSE;
 
-  copy = g_strstrip (g_strdup (text));
-  if (*copy == '\0')
+  /* Surrounding white space is allowed, as g_strstrip() would drop it;
+   * no copy (a dozen of these per answer). */
+  while (g_ascii_isspace (*text))
+    text++;
+  if (*text == '\0')
     return FALSE;
 
-  value = g_ascii_strtod (copy, &end);
-  if (end == copy || *end != '\0' || !isfinite (value))
+  value = g_ascii_strtod (text, &end);
+  if (end == text)
+    return FALSE;
+  while (g_ascii_isspace (*end))
+    end++;
+  if (*end != '\0' || !isfinite (value))
     return FALSE;
 
   *out = value;
