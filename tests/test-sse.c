@@ -306,13 +306,25 @@ test_sse_event_field (void)
   Fields fields = { g_ptr_array_new_with_free_func (g_free) };
   PoolerSseParser *parser = pooler_sse_parser_new (record_event_field, &fields);
 
+  g_autofree char *big = g_strnfill (POOLER_SSE_MAX_EVENT_SIZE, 'x');
+
   pooler_sse_parser_feed (parser, stream, strlen (stream));
+  /* A skipped (too large) event's field does not reach the next event,
+   * nor does the field of an event cut off by the end of the stream. */
+  pooler_sse_parser_feed (parser, "event: big\ndata: ", strlen ("event: big\ndata: "));
+  pooler_sse_parser_feed (parser, big, strlen (big));
+  pooler_sse_parser_feed (parser, "\n\ndata: 5\n\nevent: cut\n", strlen ("\n\ndata: 5\n\nevent: cut\n"));
+  pooler_sse_parser_finish (parser);
+  pooler_sse_parser_feed (parser, "data: 6\n\n", strlen ("data: 6\n\n"));
+  g_assert_cmpuint (pooler_sse_parser_get_skipped (parser), ==, 1);
   pooler_sse_parser_free (parser);
-  g_assert_cmpuint (fields.events->len, ==, 4);
+  g_assert_cmpuint (fields.events->len, ==, 6);
   g_assert_cmpstr (g_ptr_array_index (fields.events, 0), ==, "first");
   g_assert_cmpstr (g_ptr_array_index (fields.events, 1), ==, "(none)");
   g_assert_cmpstr (g_ptr_array_index (fields.events, 2), ==, "");
   g_assert_cmpstr (g_ptr_array_index (fields.events, 3), ==, "last wins");
+  g_assert_cmpstr (g_ptr_array_index (fields.events, 4), ==, "(none)");
+  g_assert_cmpstr (g_ptr_array_index (fields.events, 5), ==, "(none)");
   g_ptr_array_unref (fields.events);
 }
 

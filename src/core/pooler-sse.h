@@ -16,7 +16,8 @@ G_BEGIN_DECLS
 
 typedef struct _PoolerSseParser PoolerSseParser;
 
-/* @event is the "event:" field or NULL; @data the joined "data:" lines. */
+/* @event is the "event:" field or NULL; @data the joined "data:" lines.
+ * Both are the parser's own, valid only during the call. */
 typedef void (*PoolerSseEventFunc) (const char *event,
                                     const char *data,
                                     gsize       data_length,

@@ -1403,7 +1403,7 @@ response_read_return (PoolerUpstreamResponse *self,
                       GError                 *error)
 {
   g_autoptr(GCancellable) cancellable = g_steal_pointer (&self->read_cancellable);
-  g_autoptr(PoolerUpstreamResponse) hold = g_object_ref (self);
+  g_autoptr(PoolerUpstreamResponse) hold G_GNUC_UNUSED = g_object_ref (self);
   PoolerUpstreamReadFunc func;
   gpointer data;
 
