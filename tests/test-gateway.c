@@ -7,6 +7,7 @@
  */
 #include "config.h"
 
+#include <glib/gstdio.h>
 #include <string.h>
 #include <sys/socket.h>
 
@@ -16,6 +17,7 @@
 #include "pooler-http-conn.h"
 #include "pooler-service.h"
 #include "pooler-store.h"
+#include "pooler-timing.h"
 
 typedef struct
 {
@@ -1370,11 +1372,91 @@ test_hot_path_hands_off_the_rest (Fixture       *f,
   g_assert_cmpuint (pooler_gateway_get_hot_requests (f->gateway), ==, 0);
 }
 
+/* The timing trace (CODEX_POOLER_TRACE_TIMES, set in main()): a request
+ * answered on the hot path leaves one line, keyed by the client's port,
+ * with every step's time in order and nothing but numbers. */
+static void
+test_timing_trace (Fixture       *f,
+                   gconstpointer  data)
+{
+  g_autoptr(GSocket) socket = NULL;
+  g_autoptr(GSocketAddress) local = NULL;
+  g_autoptr(GString) answer = g_string_new (NULL);
+  g_autofree char *contents = NULL;
+  g_auto(GStrv) lines = NULL;
+  g_autoptr(GError) error = NULL;
+  char buffer[4096];
+  const char *line = NULL;
+  guint16 port;
+  gint64 deadline = g_get_monotonic_time () + 10 * G_USEC_PER_SEC;
+
+  g_assert_true (pooler_timing_enabled ());
+  socket = send_codex_with_small_window (f);
+  local = g_socket_get_local_address (socket, &error);
+  g_assert_no_error (error);
+  port = g_inet_socket_address_get_port (G_INET_SOCKET_ADDRESS (local));
+
+  /* The whole answer: its last chunk. */
+  while (!g_str_has_suffix (answer->str, "0\r\n\r\n"))
+    {
+      gssize n = g_socket_receive (socket, buffer, sizeof buffer, NULL, NULL);
+
+      if (n > 0)
+        g_string_append_len (answer, buffer, n);
+      g_main_context_iteration (NULL, FALSE);
+      g_assert_cmpint (g_get_monotonic_time (), <, deadline);
+    }
+  g_assert_true (g_str_has_prefix (answer->str, "HTTP/1.1 200"));
+  settle (50);
+
+  pooler_timing_flush ();
+  g_assert_true (g_file_get_contents (g_getenv ("CODEX_POOLER_TRACE_TIMES"), &contents, NULL, &error));
+  g_assert_no_error (error);
+  lines = g_strsplit (contents, "\n", -1);
+  for (guint i = 0; lines[i] != NULL; i++)
+    {
+      g_autofree char *prefix = g_strdup_printf ("%u ", port);
+
+      if (g_str_has_prefix (lines[i], prefix))
+        {
+          g_assert_null (line);   /* one request, one line */
+          line = lines[i];
+        }
+    }
+  g_assert_nonnull (line);
+
+  {
+    g_auto(GStrv) fields = g_strsplit (line, " ", -1);
+    gint64 last = 0;
+
+    g_assert_cmpuint (g_strv_length (fields), ==, 2 + POOLER_EXCHANGE_N_MARKS);
+    for (guint i = 1; fields[i] != NULL; i++)
+      {
+        char *end = NULL;
+        gint64 when = g_ascii_strtoll (fields[i], &end, 10);
+
+        g_assert_true (end != fields[i] && *end == '\0');
+        g_assert_cmpint (when, >, 0);
+        g_assert_cmpint (when, >=, last);
+        last = when;
+      }
+  }
+}
+
 int
 main (int   argc,
       char *argv[])
 {
+  g_autofree char *trace_dir = NULL;
+  g_autofree char *trace_path = NULL;
+  int status;
+
   g_test_init (&argc, &argv, G_TEST_OPTION_ISOLATE_DIRS, NULL);
+  /* Read once per process, at the first answered request. */
+  trace_dir = g_dir_make_tmp ("pooler-trace-XXXXXX", NULL);
+  g_assert_nonnull (trace_dir);
+  trace_path = g_build_filename (trace_dir, "times", NULL);
+  g_setenv ("CODEX_POOLER_TRACE_TIMES", trace_path, TRUE);
 
 #define ADD(path, func) g_test_add (path, Fixture, NULL, fixture_setup, func, fixture_teardown)
   ADD ("/gateway/stream-through-pool", test_stream_through_pool);
@@ -1405,9 +1487,13 @@ main (int   argc,
   ADD ("/gateway/hot-path-reuses-read-blocks", test_hot_path_reuses_read_blocks);
   ADD ("/gateway/hot-path-client-leaves-while-waiting", test_hot_path_client_leaves_while_waiting);
   ADD ("/gateway/hot-path-hands-off-the-rest", test_hot_path_hands_off_the_rest);
+  ADD ("/gateway/timing-trace", test_timing_trace);
 #undef ADD
   g_test_add ("/gateway/upstream-unreachable-502", Fixture, NULL, fixture_setup_dead_upstream,
               test_upstream_unreachable_502, fixture_teardown);
 
-  return g_test_run ();
+  status = g_test_run ();
+  g_unlink (trace_path);
+  g_rmdir (trace_dir);
+  return status;
 }

@@ -23,6 +23,7 @@ typedef struct
   gboolean            ended;
   gboolean            finished;
   gboolean            gone;
+  gint64              marks[POOLER_EXCHANGE_N_MARKS];
 } PoolerExchangePrivate;
 
 G_DEFINE_ABSTRACT_TYPE_WITH_PRIVATE (PoolerExchange, pooler_exchange, G_TYPE_OBJECT)
@@ -121,6 +122,29 @@ pooler_exchange_set_request_body (PoolerExchange *self,
 
   g_clear_pointer (&priv->request_body, g_bytes_unref);
   priv->request_body = body;
+}
+
+void
+pooler_exchange_mark (PoolerExchange     *self,
+                      PoolerExchangeMark  mark,
+                      gint64              when)
+{
+  PoolerExchangePrivate *priv = pooler_exchange_get_instance_private (self);
+
+  g_return_if_fail (POOLER_IS_EXCHANGE (self));
+  g_return_if_fail (mark < POOLER_EXCHANGE_N_MARKS);
+
+  priv->marks[mark] = when;
+}
+
+const gint64 *
+pooler_exchange_get_marks (PoolerExchange *self)
+{
+  PoolerExchangePrivate *priv = pooler_exchange_get_instance_private (self);
+
+  g_return_val_if_fail (POOLER_IS_EXCHANGE (self), NULL);
+
+  return priv->marks;
 }
 
 const char *

@@ -45,6 +45,19 @@ struct _PoolerExchangeClass
   gpointer padding[7];
 };
 
+/* When an exchange passed the steps of the hot path (g_get_monotonic_time(),
+ * 0 until then), for the timing trace (pooler-timing.h). */
+typedef enum
+{
+  POOLER_EXCHANGE_MARK_RECEIVED,       /* the request's first bytes came (pipelined:
+                                        * when the answer before it ended) */
+  POOLER_EXCHANGE_MARK_HANDLED,        /* the whole request went to its handler */
+  POOLER_EXCHANGE_MARK_FORWARDED,      /* handed to the upstream connection */
+  POOLER_EXCHANGE_MARK_UPSTREAM_HEAD,  /* the upstream's answer head came */
+  POOLER_EXCHANGE_MARK_FIRST_WRITE,    /* the answer's first bytes went out */
+  POOLER_EXCHANGE_N_MARKS
+} PoolerExchangeMark;
+
 const char         *pooler_exchange_get_method           (PoolerExchange *self);
 const char         *pooler_exchange_get_path             (PoolerExchange *self);
 /* The raw query string, without '?'; NULL when there is none. */
@@ -95,6 +108,12 @@ void                pooler_exchange_set_request          (PoolerExchange     *se
                                                           GBytes             *body);
 void                pooler_exchange_set_request_body     (PoolerExchange     *self,
                                                           GBytes             *body);
+/* Sets @mark to @when (the last call wins: a retried attempt's times). */
+void                pooler_exchange_mark                 (PoolerExchange     *self,
+                                                          PoolerExchangeMark  mark,
+                                                          gint64              when);
+const gint64       *pooler_exchange_get_marks            (PoolerExchange     *self);
+
 void                pooler_exchange_emit_drained         (PoolerExchange *self);
 /* Emits "finished" unless it came already. */
 void                pooler_exchange_emit_finished        (PoolerExchange *self,

@@ -34,6 +34,7 @@
 #include "pooler-proxy.h"
 #include "pooler-request-body.h"
 #include "pooler-soup-exchange.h"
+#include "pooler-timing.h"
 #include "pooler-v1.h"
 
 #define KEY_DATA "pooler-key-record"
@@ -749,6 +750,7 @@ sweep_closed_connections (gpointer user_data)
                                        (gint64) self->header_deadline_seconds * G_USEC_PER_SEC);
     /* Read blocks a burst left behind go back once unused for a while. */
     pooler_block_pool_trim (pooler_http_conn_get_blocks (), now);
+    pooler_timing_flush ();
   }
 
   g_hash_table_iter_init (&iter, self->connections);
@@ -861,6 +863,7 @@ pooler_gateway_dispose (GObject *object)
   PoolerGateway *self = (PoolerGateway *)object;
 
   pooler_gateway_stop (self);
+  pooler_timing_flush ();
 
   if (self->native != NULL)
     {

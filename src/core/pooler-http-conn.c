@@ -13,7 +13,9 @@
 
 #include "config.h"
 
+#include <arpa/inet.h>
 #include <errno.h>
+#include <netinet/in.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -24,6 +26,7 @@
 #include "pooler-http-conn.h"
 #include "pooler-http-head.h"
 #include "pooler-poller.h"
+#include "pooler-timing.h"
 
 /* A read takes up to this much: a head and a body of this size arrive in
  * one recv() (the Codex CLI's first request is about 38 KB). */
@@ -88,6 +91,7 @@ struct _PoolerHttpConn
   GByteArray                *out;          /* not yet taken by the socket */
   gsize                      out_start;
   gboolean                   ending;       /* the answer is whole once out */
+  gboolean                   first_write_marked;
   gboolean                   close_after;  /* "Connection: close" */
 
   gint64                     last_activity;
@@ -215,6 +219,26 @@ watch_input (PoolerHttpConn *self,
   update_watch (self);
 }
 
+/* A line of the timing trace for @exchange, answered now. */
+static void
+trace_timing (PoolerHttpConn *self,
+              PoolerExchange *exchange)
+{
+  struct sockaddr_storage peer;
+  socklen_t length = sizeof peer;
+  guint16 port = 0;
+
+  if (getpeername (self->fd, (struct sockaddr *) &peer, &length) == 0)
+    {
+      if (peer.ss_family == AF_INET)
+        port = ntohs (((struct sockaddr_in *) &peer)->sin_port);
+      else if (peer.ss_family == AF_INET6)
+        port = ntohs (((struct sockaddr_in6 *) &peer)->sin6_port);
+    }
+  pooler_timing_write (port, pooler_exchange_get_marks (exchange), POOLER_EXCHANGE_N_MARKS,
+                       g_get_monotonic_time ());
+}
+
 /* The whole answer is out: the connection waits for the next request. */
 static void
 conn_answered (PoolerHttpConn *self)
@@ -231,6 +255,8 @@ conn_answered (PoolerHttpConn *self)
     {
       g_autoptr(PoolerHttpExchange) hold_exchange G_GNUC_UNUSED = g_object_ref (answering);
 
+      if (pooler_timing_enabled ())
+        trace_timing (self, POOLER_EXCHANGE (answering));
       g_clear_object (&answering->conn);
       pooler_exchange_emit_finished (POOLER_EXCHANGE (answering), FALSE);
     }
@@ -300,6 +326,12 @@ conn_write (PoolerHttpConn     *self,
         }
 
       self->last_activity = g_get_monotonic_time ();
+      if (!self->first_write_marked && self->answering != NULL)
+        {
+          self->first_write_marked = TRUE;
+          pooler_exchange_mark (POOLER_EXCHANGE (self->answering), POOLER_EXCHANGE_MARK_FIRST_WRITE,
+                                self->last_activity);
+        }
       total -= (gsize) wrote;
       while (wrote > 0)
         {
@@ -594,6 +626,8 @@ conn_dispatch (PoolerHttpConn *self)
   self->state = STATE_BUSY;
   self->answering = exchange;
   exchange->conn = g_object_ref (self);
+  self->first_write_marked = FALSE;
+  pooler_exchange_mark (POOLER_EXCHANGE (exchange), POOLER_EXCHANGE_MARK_HANDLED, g_get_monotonic_time ());
   self->funcs->handle (self, POOLER_EXCHANGE (exchange), self->user_data);
 }
 
@@ -683,6 +717,7 @@ take_head (PoolerHttpConn *self,
       return;
     }
 
+  pooler_exchange_mark (POOLER_EXCHANGE (exchange), POOLER_EXCHANGE_MARK_RECEIVED, self->head_started);
   self->reading = g_steal_pointer (&exchange);
   self->body_size = (gsize) content_length;
   from_buffer = MIN (self->len - head_len, self->body_size);

@@ -1113,6 +1113,7 @@ send_cb (GObject      *object,
         pooler_upstream_response_abandon (response);
       return;
     }
+  pooler_exchange_mark (fw->exchange, POOLER_EXCHANGE_MARK_UPSTREAM_HEAD, g_get_monotonic_time ());
   fw->upstream = g_steal_pointer (&response);
   g_clear_handle_id (&fw->answer_deadline, g_source_remove);
 
@@ -1285,6 +1286,7 @@ forward_send (Forward *fw)
   pooler_upstream_send_async (pooler_service_get_upstream (fw->service),
                               pooler_exchange_get_method (fw->exchange), uri, headers, fw->body,
                               fw->attempt_cancellable, send_cb, forward_ref (fw));
+  pooler_exchange_mark (fw->exchange, POOLER_EXCHANGE_MARK_FORWARDED, g_get_monotonic_time ());
 }
 
 static void
