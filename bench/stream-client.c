@@ -5,7 +5,7 @@
  *   stream-client --url http://127.0.0.1:PORT/PATH --body FILE
  *                 [--header 'Name: value']... [--concurrency N] [--rounds R]
  *                 [--timeout S] [--label TEXT] [--expect-events N]
- *                 [--dump-events FILE]
+ *                 [--dump-events FILE] [--dump-streams FILE]
  *
  * Each of the N connections runs R streams one after the other (keep-alive;
  * a connection the server closed is opened again and counted in
@@ -25,6 +25,10 @@
  * ARRIVAL_NS DELAY_MS" (CONN: the connection's number; EVENT: the event's
  * number within its stream, counting every event), for finding when a
  * tail happened: a stall hits every stream's event at one arrival time.
+ * --dump-streams writes one line per completed stream, "CONN PORT START_NS
+ * WRITTEN_NS FIRST_NS END_NS" (PORT: the connection's local port, which
+ * the gateway's timing trace names; the times: stream begun, request
+ * written, first event read, stream ended), to join with that trace.
  * Prints one JSON object with counts and p50/p90/p99/max in milliseconds.
  * Exit status 0 when every stream completed with 200 and its events.
  *
@@ -95,7 +99,8 @@ typedef struct {
   int state;
   int rounds_left;
   size_t wrote;
-  int64_t t_start;
+  int64_t t_start, t_written, t_first;
+  unsigned port;              /* local, for --dump-streams */
   /* response */
   char *in; size_t in_len, in_cap;
   int status;
@@ -116,7 +121,7 @@ static char *request;           /* head + body */
 static size_t request_len;
 static int epfd;
 static int expect_events = -1;
-static FILE *dump;
+static FILE *dump, *dump_streams;
 
 static Vec v_ttfe, v_delay, v_jitter, v_total;
 static long n_ok, n_err, n_events, n_bad_status, n_short, n_io, n_reconnects;
@@ -140,6 +145,9 @@ conn_open (Conn *c)
   int r = connect (c->fd, (struct sockaddr *) &addr, sizeof addr);
   if (r < 0 && errno != EINPROGRESS)
     die ("connect");
+  struct sockaddr_in local;
+  socklen_t local_len = sizeof local;
+  c->port = getsockname (c->fd, (struct sockaddr *) &local, &local_len) == 0 ? ntohs (local.sin_port) : 0;
   struct epoll_event ee = { .events = EPOLLOUT | EPOLLIN, .data.ptr = c };
   if (epoll_ctl (epfd, EPOLL_CTL_ADD, c->fd, &ee) < 0)
     die ("epoll_ctl");
@@ -184,7 +192,11 @@ stream_end (Conn *c, int ok)
     {
       c->served++;
       n_ok++;
-      vec_push (&v_total, (double) (now_ns () - c->t_start) / 1e6);
+      int64_t t_end = now_ns ();
+      vec_push (&v_total, (double) (t_end - c->t_start) / 1e6);
+      if (dump_streams != NULL)
+        fprintf (dump_streams, "%d %u %lld %lld %lld %lld\n", c->index, c->port, (long long) c->t_start,
+                 (long long) c->t_written, (long long) c->t_first, (long long) t_end);
     }
   else
     n_err++;
@@ -231,6 +243,7 @@ on_event (Conn *c, const char *ev, size_t len, int64_t t)
   if (!c->got_first)
     {
       c->got_first = 1;
+      c->t_first = t;
       vec_push (&v_ttfe, (double) (t - c->t_start) / 1e6);
     }
   const char *p = memmem (ev, len, "[ts=", 4);
@@ -435,6 +448,7 @@ on_ready (Conn *c, uint32_t evs)
             }
           c->wrote += (size_t) w;
         }
+      c->t_written = now_ns ();
       c->state = S_HEAD;
       struct epoll_event ee = { .events = EPOLLIN, .data.ptr = c };
       epoll_ctl (epfd, EPOLL_CTL_MOD, c->fd, &ee);
@@ -529,6 +543,14 @@ main (int argc, char **argv)
           if (dump == NULL)
             die (v);
         }
+      else if (!strcmp (a, "--dump-streams"))
+        {
+          if (dump_streams != NULL)
+            fclose (dump_streams);
+          dump_streams = fopen (v, "w");
+          if (dump_streams == NULL)
+            die (v);
+        }
       else if (!strcmp (a, "--header"))
         {
           size_t l = strlen (headers);
@@ -546,7 +568,7 @@ main (int argc, char **argv)
     {
       fprintf (stderr, "usage: stream-client --url http://127.0.0.1:PORT/PATH [--body FILE] "
                "[--header 'N: v']... [--concurrency N] [--rounds R] [--timeout S]\n"
-               "       [--label TEXT] [--expect-events N] [--dump-events FILE]\n");
+               "       [--label TEXT] [--expect-events N] [--dump-events FILE] [--dump-streams FILE]\n");
       return 2;
     }
 
@@ -654,5 +676,7 @@ main (int argc, char **argv)
   printf ("}\n");
   if (dump != NULL && fclose (dump) != 0)
     die ("--dump-events");
+  if (dump_streams != NULL && fclose (dump_streams) != 0)
+    die ("--dump-streams");
   return (n_err + timed_out) == 0 ? 0 : 1;
 }
