@@ -177,6 +177,7 @@ stream_begin (Conn *c)
   c->server_closes = 0;
   c->got_bytes = 0;
   c->state = S_WRITING;
+  c->t_written = c->t_first = 0;
   c->t_start = now_ns ();
 }
 

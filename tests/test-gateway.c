@@ -532,6 +532,59 @@ fixture_setup_dead_upstream (Fixture       *f,
   fixture_setup_with_upstream (f, dead);
 }
 
+/* The timing trace's lines (CODEX_POOLER_TRACE_TIMES, set in main()) of
+ * requests whose first bytes came at @since or later, as the numbers of
+ * each: client port, the marks, the time the answer was out. */
+static GPtrArray *
+trace_lines_since (gint64 since)
+{
+  g_autoptr(GPtrArray) found = g_ptr_array_new_with_free_func ((GDestroyNotify) g_array_unref);
+  g_autofree char *contents = NULL;
+  g_auto(GStrv) lines = NULL;
+  g_autoptr(GError) error = NULL;
+
+  pooler_timing_flush ();
+  g_assert_true (g_file_get_contents (g_getenv ("CODEX_POOLER_TRACE_TIMES"), &contents, NULL, &error));
+  g_assert_no_error (error);
+  lines = g_strsplit (contents, "\n", -1);
+  for (guint i = 0; lines[i] != NULL; i++)
+    {
+      g_auto(GStrv) fields = g_strsplit (lines[i], " ", -1);
+      GArray *numbers;
+
+      if (*lines[i] == '\0')
+        continue;
+      g_assert_cmpuint (g_strv_length (fields), ==, 2 + POOLER_EXCHANGE_N_MARKS);
+      numbers = g_array_new (FALSE, FALSE, sizeof (gint64));
+      for (guint j = 0; fields[j] != NULL; j++)
+        {
+          char *end = NULL;
+          gint64 value = g_ascii_strtoll (fields[j], &end, 10);
+
+          /* Numbers only. */
+          g_assert_true (end != fields[j] && *end == '\0');
+          g_array_append_val (numbers, value);
+        }
+      if (g_array_index (numbers, gint64, 1 + POOLER_EXCHANGE_MARK_RECEIVED) >= since)
+        g_ptr_array_add (found, numbers);
+      else
+        g_array_unref (numbers);
+    }
+
+  return g_steal_pointer (&found);
+}
+
+/* Number @field (0: the port; 1 + a mark) of line @i of trace_lines_since(). */
+static gint64
+trace_field (GPtrArray *lines,
+             guint      i,
+             guint      field)
+{
+  GArray *numbers = g_ptr_array_index (lines, i);
+
+  return g_array_index (numbers, gint64, field);
+}
+
 static void
 test_upstream_unreachable_502 (Fixture       *f,
                                gconstpointer  data)
@@ -540,6 +593,9 @@ test_upstream_unreachable_502 (Fixture       *f,
   g_autoptr(GBytes) body = NULL;
   g_autoptr(JsonObject) json = NULL;
   g_autoptr(PoolerRequestRecord) row = NULL;
+
+  g_autoptr(GPtrArray) traced = NULL;
+  gint64 started = g_get_monotonic_time ();
 
   msg = post_codex (f, f->key, &body);
   g_assert_cmpuint (soup_message_get_status (msg), ==, 502);
@@ -550,6 +606,13 @@ test_upstream_unreachable_502 (Fixture       *f,
   g_assert_cmpint (row->status, ==, 502);
   g_assert_cmpstr (row->error_code, ==, "upstream_unreachable");
   g_assert_cmpuint (row->attempts->len, ==, 1);
+
+  /* The timing trace: handed to the upstream, but no answer head came. */
+  traced = trace_lines_since (started);
+  g_assert_cmpuint (traced->len, ==, 1);
+  g_assert_cmpint (trace_field (traced, 0, 1 + POOLER_EXCHANGE_MARK_FORWARDED), >, 0);
+  g_assert_cmpint (trace_field (traced, 0, 1 + POOLER_EXCHANGE_MARK_UPSTREAM_HEAD), ==, 0);
+  g_assert_cmpint (trace_field (traced, 0, 1 + POOLER_EXCHANGE_MARK_FIRST_WRITE), >, 0);
 }
 
 /* Nothing secret reaches the database file: not the account's tokens, not
@@ -1382,15 +1445,16 @@ test_timing_trace (Fixture       *f,
   g_autoptr(GSocket) socket = NULL;
   g_autoptr(GSocketAddress) local = NULL;
   g_autoptr(GString) answer = g_string_new (NULL);
-  g_autofree char *contents = NULL;
-  g_auto(GStrv) lines = NULL;
+  g_autoptr(GPtrArray) traced = NULL;
   g_autoptr(GError) error = NULL;
   char buffer[4096];
-  const char *line = NULL;
+  GArray *line = NULL;
   guint16 port;
   gint64 deadline = g_get_monotonic_time () + 10 * G_USEC_PER_SEC;
+  gint64 started;
 
   g_assert_true (pooler_timing_enabled ());
+  started = g_get_monotonic_time ();
   socket = send_codex_with_small_window (f);
   local = g_socket_get_local_address (socket, &error);
   g_assert_no_error (error);
@@ -1409,38 +1473,23 @@ test_timing_trace (Fixture       *f,
   g_assert_true (g_str_has_prefix (answer->str, "HTTP/1.1 200"));
   settle (50);
 
-  pooler_timing_flush ();
-  g_assert_true (g_file_get_contents (g_getenv ("CODEX_POOLER_TRACE_TIMES"), &contents, NULL, &error));
-  g_assert_no_error (error);
-  lines = g_strsplit (contents, "\n", -1);
-  for (guint i = 0; lines[i] != NULL; i++)
-    {
-      g_autofree char *prefix = g_strdup_printf ("%u ", port);
-
-      if (g_str_has_prefix (lines[i], prefix))
-        {
-          g_assert_null (line);   /* one request, one line */
-          line = lines[i];
-        }
-    }
+  /* One request, one line, found by its port. */
+  traced = trace_lines_since (started);
+  for (guint i = 0; i < traced->len; i++)
+    if (trace_field (traced, i, 0) == port)
+      {
+        g_assert_null (line);
+        line = g_ptr_array_index (traced, i);
+      }
   g_assert_nonnull (line);
 
-  {
-    g_auto(GStrv) fields = g_strsplit (line, " ", -1);
-    gint64 last = 0;
-
-    g_assert_cmpuint (g_strv_length (fields), ==, 2 + POOLER_EXCHANGE_N_MARKS);
-    for (guint i = 1; fields[i] != NULL; i++)
-      {
-        char *end = NULL;
-        gint64 when = g_ascii_strtoll (fields[i], &end, 10);
-
-        g_assert_true (end != fields[i] && *end == '\0');
-        g_assert_cmpint (when, >, 0);
-        g_assert_cmpint (when, >=, last);
-        last = when;
-      }
-  }
+  /* Every step reached, in order, up to the answer's end. */
+  for (guint i = 1; i < line->len; i++)
+    {
+      g_assert_cmpint (g_array_index (line, gint64, i), >, 0);
+      if (i > 1)
+        g_assert_cmpint (g_array_index (line, gint64, i), >=, g_array_index (line, gint64, i - 1));
+    }
 }
 
 int

@@ -1040,6 +1040,10 @@ pooler_gateway_listen (PoolerGateway  *self,
   g_return_val_if_fail (POOLER_IS_GATEWAY (self), FALSE);
   g_return_val_if_fail (self->listener == NULL, FALSE);
 
+  /* Opens the developer's timing trace now, if one is asked for, rather
+   * than in the first request. */
+  (void) pooler_timing_enabled ();
+
   /* Client connections and the upstream's share a priority (answers in
    * flight first starved new requests), but clients are taken a few per
    * turn: when many requests land at once, the first ones' answers get

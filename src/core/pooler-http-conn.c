@@ -92,6 +92,7 @@ struct _PoolerHttpConn
   gsize                      out_start;
   gboolean                   ending;       /* the answer is whole once out */
   gboolean                   first_write_marked;
+  guint16                    trace_port;   /* the client's, once traced */
   gboolean                   close_after;  /* "Connection: close" */
 
   gint64                     last_activity;
@@ -219,24 +220,28 @@ watch_input (PoolerHttpConn *self,
   update_watch (self);
 }
 
-/* A line of the timing trace for @exchange, answered now. */
+/* A line of the timing trace for @exchange, answered at @answered. The
+ * client's port is asked once per connection. */
 static void
 trace_timing (PoolerHttpConn *self,
-              PoolerExchange *exchange)
+              PoolerExchange *exchange,
+              gint64          answered)
 {
-  struct sockaddr_storage peer;
-  socklen_t length = sizeof peer;
-  guint16 port = 0;
-
-  if (getpeername (self->fd, (struct sockaddr *) &peer, &length) == 0)
+  if (self->trace_port == 0)
     {
-      if (peer.ss_family == AF_INET)
-        port = ntohs (((struct sockaddr_in *) &peer)->sin_port);
-      else if (peer.ss_family == AF_INET6)
-        port = ntohs (((struct sockaddr_in6 *) &peer)->sin6_port);
+      struct sockaddr_storage peer;
+      socklen_t length = sizeof peer;
+
+      if (getpeername (self->fd, (struct sockaddr *) &peer, &length) == 0)
+        {
+          if (peer.ss_family == AF_INET)
+            self->trace_port = ntohs (((struct sockaddr_in *) &peer)->sin_port);
+          else if (peer.ss_family == AF_INET6)
+            self->trace_port = ntohs (((struct sockaddr_in6 *) &peer)->sin6_port);
+        }
     }
-  pooler_timing_write (port, pooler_exchange_get_marks (exchange), POOLER_EXCHANGE_N_MARKS,
-                       g_get_monotonic_time ());
+  pooler_timing_write (self->trace_port, pooler_exchange_get_marks (exchange), POOLER_EXCHANGE_N_MARKS,
+                       answered);
 }
 
 /* The whole answer is out: the connection waits for the next request. */
@@ -256,7 +261,7 @@ conn_answered (PoolerHttpConn *self)
       g_autoptr(PoolerHttpExchange) hold_exchange G_GNUC_UNUSED = g_object_ref (answering);
 
       if (pooler_timing_enabled ())
-        trace_timing (self, POOLER_EXCHANGE (answering));
+        trace_timing (self, POOLER_EXCHANGE (answering), self->last_activity);
       g_clear_object (&answering->conn);
       pooler_exchange_emit_finished (POOLER_EXCHANGE (answering), FALSE);
     }

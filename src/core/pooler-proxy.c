@@ -1113,7 +1113,6 @@ send_cb (GObject      *object,
         pooler_upstream_response_abandon (response);
       return;
     }
-  pooler_exchange_mark (fw->exchange, POOLER_EXCHANGE_MARK_UPSTREAM_HEAD, g_get_monotonic_time ());
   fw->upstream = g_steal_pointer (&response);
   g_clear_handle_id (&fw->answer_deadline, g_source_remove);
 
@@ -1163,6 +1162,7 @@ send_cb (GObject      *object,
       return;
     }
 
+  pooler_exchange_mark (fw->exchange, POOLER_EXCHANGE_MARK_UPSTREAM_HEAD, g_get_monotonic_time ());
   status = pooler_upstream_response_get_status (fw->upstream);
   fw->record->upstream_status = status;
 

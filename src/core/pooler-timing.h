@@ -10,8 +10,9 @@
  * for a step the request did not reach). No path, header, body or key:
  * only times and the client's port, to join with the client's own log.
  * Lines are buffered and written by pooler_timing_flush() (the gateway's
- * sweep, its shutdown, and a full buffer), so tracing adds no system
- * call per request.
+ * sweep, its shutdown, and a full buffer): tracing adds one system call
+ * per connection (getpeername()), none per request. The file is opened
+ * when the gateway starts listening.
  *
  * Copyright 2026 The Codex Pooler authors
  * SPDX-License-Identifier: GPL-3.0-or-later
