@@ -132,6 +132,17 @@ static int active;
 
 static void die (const char *m) { perror (m); exit (2); }
 
+/* (Re)opens *@file for writing at @path, or dies. */
+static void
+open_dump (FILE **file, const char *path)
+{
+  if (*file != NULL)
+    fclose (*file);
+  *file = fopen (path, "w");
+  if (*file == NULL)
+    die (path);
+}
+
 static void
 conn_open (Conn *c)
 {
@@ -537,21 +548,9 @@ main (int argc, char **argv)
       else if (!strcmp (a, "--timeout")) timeout_s = atoi (v);
       else if (!strcmp (a, "--expect-events")) expect_events = atoi (v);
       else if (!strcmp (a, "--dump-events"))
-        {
-          if (dump != NULL)
-            fclose (dump);
-          dump = fopen (v, "w");
-          if (dump == NULL)
-            die (v);
-        }
+        open_dump (&dump, v);
       else if (!strcmp (a, "--dump-streams"))
-        {
-          if (dump_streams != NULL)
-            fclose (dump_streams);
-          dump_streams = fopen (v, "w");
-          if (dump_streams == NULL)
-            die (v);
-        }
+        open_dump (&dump_streams, v);
       else if (!strcmp (a, "--header"))
         {
           size_t l = strlen (headers);
