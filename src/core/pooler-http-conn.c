@@ -260,7 +260,7 @@ conn_answered (PoolerHttpConn *self)
     {
       g_autoptr(PoolerHttpExchange) hold_exchange G_GNUC_UNUSED = g_object_ref (answering);
 
-      if (pooler_timing_enabled ())
+      if (pooler_timing_active ())
         trace_timing (self, POOLER_EXCHANGE (answering), self->last_activity);
       g_clear_object (&answering->conn);
       pooler_exchange_emit_finished (POOLER_EXCHANGE (answering), FALSE);
@@ -331,7 +331,7 @@ conn_write (PoolerHttpConn     *self,
         }
 
       self->last_activity = g_get_monotonic_time ();
-      if (!self->first_write_marked && self->answering != NULL)
+      if (pooler_timing_active () && !self->first_write_marked && self->answering != NULL)
         {
           self->first_write_marked = TRUE;
           pooler_exchange_mark (POOLER_EXCHANGE (self->answering), POOLER_EXCHANGE_MARK_FIRST_WRITE,
@@ -632,7 +632,8 @@ conn_dispatch (PoolerHttpConn *self)
   self->answering = exchange;
   exchange->conn = g_object_ref (self);
   self->first_write_marked = FALSE;
-  pooler_exchange_mark (POOLER_EXCHANGE (exchange), POOLER_EXCHANGE_MARK_HANDLED, g_get_monotonic_time ());
+  if (pooler_timing_active ())
+    pooler_exchange_mark (POOLER_EXCHANGE (exchange), POOLER_EXCHANGE_MARK_HANDLED, g_get_monotonic_time ());
   self->funcs->handle (self, POOLER_EXCHANGE (exchange), self->user_data);
 }
 
@@ -722,7 +723,8 @@ take_head (PoolerHttpConn *self,
       return;
     }
 
-  pooler_exchange_mark (POOLER_EXCHANGE (exchange), POOLER_EXCHANGE_MARK_RECEIVED, self->head_started);
+  if (pooler_timing_active ())
+    pooler_exchange_mark (POOLER_EXCHANGE (exchange), POOLER_EXCHANGE_MARK_RECEIVED, self->head_started);
   self->reading = g_steal_pointer (&exchange);
   self->body_size = (gsize) content_length;
   from_buffer = MIN (self->len - head_len, self->body_size);

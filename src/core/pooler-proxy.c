@@ -25,6 +25,7 @@
 #include "pooler-oauth.h"
 #include "pooler-proxy.h"
 #include "pooler-sse.h"
+#include "pooler-timing.h"
 
 #define MAX_BUFFERED_BODY   (8 * 1024 * 1024)
 #define MAX_ERROR_BODY      (256 * 1024)
@@ -1162,7 +1163,8 @@ send_cb (GObject      *object,
       return;
     }
 
-  pooler_exchange_mark (fw->exchange, POOLER_EXCHANGE_MARK_UPSTREAM_HEAD, g_get_monotonic_time ());
+  if (pooler_timing_active ())
+    pooler_exchange_mark (fw->exchange, POOLER_EXCHANGE_MARK_UPSTREAM_HEAD, g_get_monotonic_time ());
   status = pooler_upstream_response_get_status (fw->upstream);
   fw->record->upstream_status = status;
 
@@ -1286,7 +1288,8 @@ forward_send (Forward *fw)
   pooler_upstream_send_async (pooler_service_get_upstream (fw->service),
                               pooler_exchange_get_method (fw->exchange), uri, headers, fw->body,
                               fw->attempt_cancellable, send_cb, forward_ref (fw));
-  pooler_exchange_mark (fw->exchange, POOLER_EXCHANGE_MARK_FORWARDED, g_get_monotonic_time ());
+  if (pooler_timing_active ())
+    pooler_exchange_mark (fw->exchange, POOLER_EXCHANGE_MARK_FORWARDED, g_get_monotonic_time ());
 }
 
 static void

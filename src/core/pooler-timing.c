@@ -15,6 +15,8 @@
 /* Written on the main thread only. */
 static FILE *trace;
 
+gboolean pooler_timing_on;
+
 gboolean
 pooler_timing_enabled (void)
 {
@@ -31,6 +33,7 @@ pooler_timing_enabled (void)
             g_warning ("Cannot write the timing trace to %s: %s", path, g_strerror (errno));
           else
             setvbuf (trace, NULL, _IOFBF, 256 * 1024);
+          pooler_timing_on = trace != NULL;
         }
       g_once_init_leave (&once, 1);
     }
@@ -44,7 +47,7 @@ pooler_timing_write (guint16       client_port,
                      guint         n_marks,
                      gint64        answered)
 {
-  if (!pooler_timing_enabled ())
+  if (!pooler_timing_active ())
     return;
 
   fprintf (trace, "%u", client_port);

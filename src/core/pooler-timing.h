@@ -24,8 +24,19 @@
 G_BEGIN_DECLS
 
 /* Whether CODEX_POOLER_TRACE_TIMES named a file that could be opened (read
- * once, at the first call). */
+ * once, at the first call: the gateway makes it when it starts listening). */
 gboolean pooler_timing_enabled (void);
+
+/* Set by pooler_timing_enabled(); read it with pooler_timing_active(). */
+extern gboolean pooler_timing_on;
+
+/* What the hot path asks before it takes a time for the trace: a load
+ * and a branch, so without a trace no clock is read and no mark set. */
+static inline gboolean
+pooler_timing_active (void)
+{
+  return G_UNLIKELY (pooler_timing_on);
+}
 /* Appends a line; @marks are the exchange's POOLER_EXCHANGE_N_MARKS marks. */
 void     pooler_timing_write   (guint16       client_port,
                                 const gint64 *marks,
