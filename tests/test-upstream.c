@@ -324,6 +324,111 @@ assert_answer (PoolerUpstream *upstream,
   g_assert_cmpstr (body, ==, expected);
 }
 
+/* Sends @request with @body and returns the head the server read. */
+static char *
+send_built (Server                *server,
+            PoolerUpstream        *upstream,
+            PoolerUpstreamRequest *request,
+            const char            *body)
+{
+  g_autoptr(GBytes) bytes = body != NULL ? g_bytes_new_static (body, strlen (body)) : NULL;
+  g_autoptr(PoolerUpstreamResponse) response = NULL;
+  g_autoptr(GError) error = NULL;
+  Wait wait = { 0 };
+  const char *blank;
+  char *head;
+
+  pooler_upstream_request_send_async (request, bytes, NULL, store_result, &wait);
+  response = pooler_upstream_send_finish (upstream, wait_result (&wait), &error);
+  g_object_unref (wait.result);
+  g_assert_no_error (error);
+  g_assert_cmpuint (pooler_upstream_response_get_status (response), ==, 200);
+  g_free (read_body (response, NULL, &error));
+  g_assert_no_error (error);
+
+  g_mutex_lock (&server->lock);
+  blank = strstr (server->last_request->str, "\r\n\r\n");
+  g_assert_nonnull (blank);
+  head = g_strndup (server->last_request->str, blank + 4 - server->last_request->str);
+  g_mutex_unlock (&server->lock);
+  return head;
+}
+
+/* A request built in place: the request line and Host from the URI, the
+ * caller's headers in order less those the client writes itself and any
+ * that would break the head, then Accept-Encoding and the length. */
+static void
+test_request_head (void)
+{
+  static const char * const script[] = {
+    "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok",
+    "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok",
+    "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok",
+    NULL
+  };
+  static const char * const bad_urls[] = {
+    "ftp://127.0.0.1/x", "not a url", "http:///no-host", "http://127.0.0.1:99999/x",
+  };
+  Server *server = server_new (script, TRUE);
+  g_autoptr(PoolerUpstream) upstream = pooler_upstream_new ();
+  g_autofree char *url = server_url (server);
+  g_autofree char *other = g_strdup_printf ("http://127.0.0.1:%u/", server->port);
+  g_autofree char *expected = NULL;
+  g_autofree char *head = NULL;
+  PoolerUpstreamRequest *request;
+
+  for (guint i = 0; i < G_N_ELEMENTS (bad_urls); i++)
+    {
+      g_autoptr(GError) error = NULL;
+
+      g_assert_null (pooler_upstream_request_new (upstream, "GET", bad_urls[i], &error));
+      g_assert_error (error, G_IO_ERROR, G_IO_ERROR_INVALID_ARGUMENT);
+    }
+
+  /* Twice to the same URI (the kept parse), then another. */
+  for (guint i = 0; i < 2; i++)
+    {
+      request = pooler_upstream_request_new (upstream, "POST", url, NULL);
+      g_assert_nonnull (request);
+      pooler_upstream_request_add_header (request, "X-One", "1");
+      pooler_upstream_request_add_header (request, "host", "evil.example");
+      pooler_upstream_request_add_header (request, "Content-Length", "1");
+      pooler_upstream_request_add_header (request, "connection", "close");
+      pooler_upstream_request_add_header (request, "Transfer-Encoding", "chunked");
+      pooler_upstream_request_add_header (request, "Accept-Encoding", "br");
+      pooler_upstream_request_add_header (request, "X-Split", "a\r\nInjected: 1");
+      pooler_upstream_request_add_header (request, "X-Line", "a\nb");
+      pooler_upstream_request_add_header (request, "X:Colon", "1");
+      pooler_upstream_request_add_header (request, "", "1");
+      pooler_upstream_request_add_header (request, "Content-Type", "application/json");
+      head = send_built (server, upstream, request, "{\"a\":1}");
+      g_free (expected);
+      expected = g_strdup_printf ("POST /backend-api/codex/responses?x=1 HTTP/1.1\r\n"
+                                  "Host: 127.0.0.1:%u\r\n"
+                                  "X-One: 1\r\n"
+                                  "Content-Type: application/json\r\n"
+                                  "Accept-Encoding: identity\r\n"
+                                  "Content-Length: 7\r\n\r\n", server->port);
+      g_assert_cmpstr (head, ==, expected);
+      g_clear_pointer (&head, g_free);
+    }
+
+  request = pooler_upstream_request_new (upstream, "GET", other, NULL);
+  head = send_built (server, upstream, request, NULL);
+  g_free (expected);
+  expected = g_strdup_printf ("GET / HTTP/1.1\r\nHost: 127.0.0.1:%u\r\n"
+                              "Accept-Encoding: identity\r\n\r\n", server->port);
+  g_assert_cmpstr (head, ==, expected);
+
+  /* Built and never sent: freed whole. */
+  request = pooler_upstream_request_new (upstream, "POST", url, NULL);
+  pooler_upstream_request_add_header (request, "X-One", "1");
+  pooler_upstream_request_free (request);
+
+  g_assert_cmpuint (pooler_upstream_get_n_opened (upstream), ==, 1);
+  server_free (server);
+}
+
 static void
 test_content_length_keep_alive (void)
 {
@@ -901,6 +1006,7 @@ main (int   argc,
 
   g_test_add_func ("/upstream/content-length-keep-alive", test_content_length_keep_alive);
   g_test_add_func ("/upstream/chunked", test_chunked);
+  g_test_add_func ("/upstream/request-head", test_request_head);
   g_test_add_func ("/upstream/stale-connection-replaced", test_stale_connection_replaced);
   g_test_add_func ("/upstream/retry-opens-new-connection", test_retry_opens_new_connection);
   g_test_add_func ("/upstream/connection-limit", test_connection_limit);

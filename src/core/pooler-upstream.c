@@ -127,6 +127,7 @@ struct _PoolerUpstream
   guint64         n_opened;
   guint           sweep_id;
   PoolerPoller   *poller;         /* NULL: sockets use GSources */
+  struct _Target *last_target;    /* the last send's, kept for the next */
 };
 
 G_DEFINE_FINAL_TYPE (PoolerUpstream, pooler_upstream, G_TYPE_OBJECT)
@@ -691,13 +692,110 @@ wait_readable (Conn         *conn,
 /* ------------------------------------------------------------------ */
 /* Sending */
 
+/* Where a request goes, parsed once per distinct URI (the proxy sends
+ * to the same few all day): shared by the sends to it. */
+typedef struct _Target Target;
+struct _Target
+{
+  gatomicrefcount ref_count;
+  char    *uri;
+  char    *origin;        /* scheme://host:port: the idle pool's key */
+  char    *request_line_target; /* path?query */
+  char    *host_header;   /* host, [v6] and :port unless the default */
+  int      port;
+  gboolean tls;
+};
+
+static Target *
+target_ref (Target *target)
+{
+  g_atomic_ref_count_inc (&target->ref_count);
+  return target;
+}
+
+static void
+target_unref (Target *target)
+{
+  if (target == NULL || !g_atomic_ref_count_dec (&target->ref_count))
+    return;
+  g_free (target->uri);
+  g_free (target->origin);
+  g_free (target->request_line_target);
+  g_free (target->host_header);
+  g_free (target);
+}
+
+static Target *
+target_new (const char  *uri,
+            GError     **error)
+{
+  g_autoptr(GUri) parsed = g_uri_parse (uri, SOUP_HTTP_URI_FLAGS, NULL);
+  const char *scheme = parsed != NULL ? g_uri_get_scheme (parsed) : NULL;
+  const char *host = parsed != NULL ? g_uri_get_host (parsed) : NULL;
+  const char *path;
+  const char *query;
+  Target *target;
+  gboolean literal_v6;
+
+  if (parsed == NULL || host == NULL || *host == '\0' ||
+      (g_strcmp0 (scheme, "http") != 0 && g_strcmp0 (scheme, "https") != 0))
+    {
+      g_set_error (error, G_IO_ERROR, G_IO_ERROR_INVALID_ARGUMENT, "Not an http(s) URL: %s", uri);
+      return NULL;
+    }
+
+  target = g_new0 (Target, 1);
+  g_atomic_ref_count_init (&target->ref_count);
+  target->uri = g_strdup (uri);
+  target->tls = strcmp (scheme, "https") == 0;
+  target->port = g_uri_get_port (parsed);
+  if (target->port == -1)
+    target->port = target->tls ? 443 : 80;
+  target->origin = g_strdup_printf ("%s://%s:%d", scheme, host, target->port);
+  path = g_uri_get_path (parsed);
+  query = g_uri_get_query (parsed);
+  target->request_line_target = g_strconcat (*path != '\0' ? path : "/", query != NULL ? "?" : NULL,
+                                             query, NULL);
+  literal_v6 = strchr (host, ':') != NULL;
+  if (target->port == (target->tls ? 443 : 80))
+    target->host_header = g_strconcat (literal_v6 ? "[" : "", host, literal_v6 ? "]" : "", NULL);
+  else
+    target->host_header = g_strdup_printf ("%s%s%s:%d", literal_v6 ? "[" : "", host,
+                                           literal_v6 ? "]" : "", target->port);
+  return target;
+}
+
+/* The last target, kept: most sends go where the last one went. */
+static Target *
+upstream_target (PoolerUpstream  *self,
+                 const char      *uri,
+                 GError         **error)
+{
+  Target *target;
+
+  if (self->last_target != NULL && strcmp (self->last_target->uri, uri) == 0)
+    return target_ref (self->last_target);
+
+  target = target_new (uri, error);
+  if (target == NULL)
+    return NULL;
+  g_clear_pointer (&self->last_target, target_unref);
+  self->last_target = target_ref (target);
+  return target;
+}
+
+struct _PoolerUpstreamRequest
+{
+  PoolerUpstream *upstream;
+  Target         *target;
+  GString        *head;
+  gboolean        head_method;
+  gboolean        body_method;  /* a bodyless one still says Content-Length: 0 */
+};
+
 typedef struct
 {
-  char   *origin;
-  char   *uri;
-  char   *host;
-  int     port;
-  gboolean tls;
+  Target  *target;
   GBytes *head;
   GBytes *body;
   gsize   written;            /* of head + body */
@@ -718,9 +816,7 @@ send_op_free (gpointer data)
 
   conn_close (op->conn);
   g_clear_object (&op->upstream);
-  g_free (op->origin);
-  g_free (op->uri);
-  g_free (op->host);
+  g_clear_pointer (&op->target, target_unref);
   g_bytes_unref (op->head);
   g_clear_pointer (&op->body, g_bytes_unref);
   g_free (op);
@@ -730,76 +826,87 @@ static void send_start (GTask *task);
 static void send_write (gpointer op_task);
 static void send_read_head (gpointer op_task);
 
+/* The names the upstream client writes itself, never a caller. */
 static gboolean
-header_is_safe (const char *text)
+is_own_header (const char *name)
 {
-  return strpbrk (text, "\r\n") == NULL;
+  switch (g_ascii_tolower (name[0]))
+    {
+    case 'h':
+      return g_ascii_strcasecmp (name, "Host") == 0;
+    case 'c':
+      return g_ascii_strcasecmp (name, "Content-Length") == 0 ||
+             g_ascii_strcasecmp (name, "Connection") == 0;
+    case 't':
+      return g_ascii_strcasecmp (name, "Transfer-Encoding") == 0;
+    case 'a':
+      return g_ascii_strcasecmp (name, "Accept-Encoding") == 0;
+    default:
+      return FALSE;
+    }
 }
 
-static GBytes *
-build_head (const char         *method,
-            GUri               *uri,
-            SoupMessageHeaders *headers,
-            GBytes             *body,
-            gboolean            default_port)
+PoolerUpstreamRequest *
+pooler_upstream_request_new (PoolerUpstream  *self,
+                             const char      *method,
+                             const char      *uri,
+                             GError         **error)
 {
-  GString *head = g_string_sized_new (1024);
-  const char *path = g_uri_get_path (uri);
-  const char *query = g_uri_get_query (uri);
-  SoupMessageHeadersIter iter;
-  const char *name;
-  const char *value;
+  PoolerUpstreamRequest *request;
+  Target *target;
 
-  const char *host = g_uri_get_host (uri);
-  gboolean literal_v6 = strchr (host, ':') != NULL;
+  g_return_val_if_fail (POOLER_IS_UPSTREAM (self), NULL);
+  g_return_val_if_fail (method != NULL && uri != NULL, NULL);
 
-  /* Plain appends, not printf: this runs for every request. */
-  g_string_append (head, method);
-  g_string_append_c (head, ' ');
-  g_string_append (head, *path != '\0' ? path : "/");
-  if (query != NULL)
-    {
-      g_string_append_c (head, '?');
-      g_string_append (head, query);
-    }
-  g_string_append (head, " HTTP/1.1\r\nHost: ");
-  if (literal_v6)
-    g_string_append_c (head, '[');
-  g_string_append (head, host);
-  if (literal_v6)
-    g_string_append_c (head, ']');
-  if (!default_port)
-    g_string_append_printf (head, ":%d", g_uri_get_port (uri));
-  g_string_append (head, "\r\n");
+  target = upstream_target (self, uri, error);
+  if (target == NULL)
+    return NULL;
 
-  if (headers != NULL)
-    {
-      soup_message_headers_iter_init (&iter, headers);
-      while (soup_message_headers_iter_next (&iter, &name, &value))
-        {
-          if (g_ascii_strcasecmp (name, "Host") == 0 ||
-              g_ascii_strcasecmp (name, "Content-Length") == 0 ||
-              g_ascii_strcasecmp (name, "Transfer-Encoding") == 0 ||
-              g_ascii_strcasecmp (name, "Connection") == 0 ||
-              g_ascii_strcasecmp (name, "Accept-Encoding") == 0 ||
-              !header_is_safe (name) || !header_is_safe (value))
-            continue;
-          g_string_append (head, name);
-          g_string_append (head, ": ");
-          g_string_append (head, value);
-          g_string_append (head, "\r\n");
-        }
-    }
+  request = g_new0 (PoolerUpstreamRequest, 1);
+  request->upstream = g_object_ref (self);
+  request->target = target;
+  request->head_method = strcmp (method, "HEAD") == 0;
+  request->body_method = strcmp (method, "POST") == 0 || strcmp (method, "PUT") == 0 ||
+                         strcmp (method, "PATCH") == 0;
+  /* Plain appends, not printf: this runs for every request. A head with
+   * an account's token is 1.5-2.5 KB. */
+  request->head = g_string_sized_new (2040);
+  g_string_append (request->head, method);
+  g_string_append_c (request->head, ' ');
+  g_string_append (request->head, target->request_line_target);
+  g_string_append (request->head, " HTTP/1.1\r\nHost: ");
+  g_string_append (request->head, target->host_header);
+  g_string_append (request->head, "\r\n");
 
-  /* Bodies are read as they are (the SSE observer needs plain text). */
-  g_string_append (head, "Accept-Encoding: identity\r\n");
-  if (body != NULL)
-    g_string_append_printf (head, "Content-Length: %" G_GSIZE_FORMAT "\r\n", g_bytes_get_size (body));
-  else if (strcmp (method, "POST") == 0 || strcmp (method, "PUT") == 0 || strcmp (method, "PATCH") == 0)
-    g_string_append (head, "Content-Length: 0\r\n");
-  g_string_append (head, "\r\n");
+  return request;
+}
 
-  return g_string_free_to_bytes (head);
+void
+pooler_upstream_request_add_header (PoolerUpstreamRequest *request,
+                                    const char            *name,
+                                    const char            *value)
+{
+  g_return_if_fail (request != NULL && name != NULL && value != NULL);
+
+  if (*name == '\0' || is_own_header (name) || strpbrk (name, "\r\n:") != NULL ||
+      strpbrk (value, "\r\n") != NULL)
+    return;
+  g_string_append (request->head, name);
+  g_string_append_len (request->head, ": ", 2);
+  g_string_append (request->head, value);
+  g_string_append_len (request->head, "\r\n", 2);
+}
+
+void
+pooler_upstream_request_free (PoolerUpstreamRequest *request)
+{
+  if (request == NULL)
+    return;
+  g_clear_object (&request->upstream);
+  g_clear_pointer (&request->target, target_unref);
+  if (request->head != NULL)
+    g_string_free (request->head, TRUE);
+  g_free (request);
 }
 
 static void
@@ -822,7 +929,7 @@ connected_cb (GObject      *object,
       return;
     }
 
-  op->conn = conn_new (self, op->origin, connection);
+  op->conn = conn_new (self, op->target->origin, connection);
   op->reused = FALSE;
   send_write (task);
 }
@@ -899,7 +1006,7 @@ send_start (GTask *task)
   op->written = 0;
   /* A retry goes out on a new connection: the upstream may have closed
    * every idle one at once. */
-  op->conn = op->retried ? NULL : conn_take_idle (self, op->origin);
+  op->conn = op->retried ? NULL : conn_take_idle (self, op->target->origin);
   if (op->conn != NULL)
     {
       op->reused = TRUE;
@@ -916,7 +1023,8 @@ send_start (GTask *task)
     }
 
   self->n_connections++;
-  g_socket_client_connect_to_uri_async (op->tls ? self->tls : self->plain, op->uri, op->port,
+  g_socket_client_connect_to_uri_async (op->target->tls ? self->tls : self->plain, op->target->uri,
+                                        op->target->port,
                                         g_task_get_cancellable (task), connected_cb,
                                         g_object_ref (task));
 }
@@ -937,7 +1045,7 @@ retry_on_fresh_connection (GTask  *task,
     return FALSE;
 
   g_debug ("Reused upstream connection to %s failed (%s); opening a new one",
-           op->origin, error->message);
+           op->target->origin, error->message);
   op->retried = TRUE;
   g_clear_pointer (&op->conn, conn_close);
   send_start (task);
@@ -1148,25 +1256,20 @@ send_read_head (gpointer op_task)
 }
 
 void
-pooler_upstream_send_async (PoolerUpstream      *self,
-                            const char          *method,
-                            const char          *uri,
-                            SoupMessageHeaders  *headers,
-                            GBytes              *body,
-                            GCancellable        *cancellable,
-                            GAsyncReadyCallback  callback,
-                            gpointer             user_data)
+pooler_upstream_request_send_async (PoolerUpstreamRequest *request,
+                                    GBytes                *body,
+                                    GCancellable          *cancellable,
+                                    GAsyncReadyCallback    callback,
+                                    gpointer               user_data)
 {
   g_autoptr(GTask) task = NULL;
-  g_autoptr(GUri) parsed = NULL;
-  g_autoptr(GError) error = NULL;
+  PoolerUpstream *self;
   SendOp *op;
-  const char *scheme;
-  gboolean default_port;
+  char length_line[64];
 
-  g_return_if_fail (POOLER_IS_UPSTREAM (self));
-  g_return_if_fail (method != NULL && uri != NULL);
+  g_return_if_fail (request != NULL);
 
+  self = request->upstream;
   task = g_task_new (self, cancellable, callback, user_data);
   g_task_set_source_tag (task, pooler_upstream_send_async);
   /* An answer that arrived in the very turn its cancellable was cancelled
@@ -1179,32 +1282,63 @@ pooler_upstream_send_async (PoolerUpstream      *self,
    * reads could otherwise chain such idles and starve everything else. */
   g_task_set_priority (task, G_PRIORITY_HIGH);
 
-  parsed = g_uri_parse (uri, SOUP_HTTP_URI_FLAGS, &error);
-  scheme = parsed != NULL ? g_uri_get_scheme (parsed) : NULL;
-  if (parsed == NULL || g_uri_get_host (parsed) == NULL ||
-      (g_strcmp0 (scheme, "http") != 0 && g_strcmp0 (scheme, "https") != 0))
+  /* Bodies are read as they are (the SSE observer needs plain text). */
+  g_string_append (request->head, "Accept-Encoding: identity\r\n");
+  if (body != NULL)
     {
-      g_task_return_new_error (task, G_IO_ERROR, G_IO_ERROR_INVALID_ARGUMENT,
-                               "Not an http(s) URL: %s", uri);
-      return;
+      g_snprintf (length_line, sizeof length_line, "Content-Length: %" G_GSIZE_FORMAT "\r\n",
+                  g_bytes_get_size (body));
+      g_string_append (request->head, length_line);
     }
+  else if (request->body_method)
+    g_string_append (request->head, "Content-Length: 0\r\n");
+  g_string_append_len (request->head, "\r\n", 2);
 
   op = g_new0 (SendOp, 1);
-  op->tls = g_strcmp0 (scheme, "https") == 0;
-  op->port = g_uri_get_port (parsed);
-  default_port = op->port == -1 || op->port == (op->tls ? 443 : 80);
-  if (op->port == -1)
-    op->port = op->tls ? 443 : 80;
-  op->host = g_strdup (g_uri_get_host (parsed));
-  op->uri = g_strdup (uri);
-  op->origin = g_strdup_printf ("%s://%s:%d", scheme, op->host, op->port);
-  op->head_method = strcmp (method, "HEAD") == 0;
-  op->head = build_head (method, parsed, headers, body, default_port);
+  op->target = g_steal_pointer (&request->target);
+  op->head_method = request->head_method;
+  op->head = g_string_free_to_bytes (g_steal_pointer (&request->head));
   op->body = body != NULL && g_bytes_get_size (body) > 0 ? g_bytes_ref (body) : NULL;
   op->upstream = g_object_ref (self);
   g_task_set_task_data (task, op, send_op_free);
+  pooler_upstream_request_free (request);
 
   send_start (task);
+}
+
+void
+pooler_upstream_send_async (PoolerUpstream      *self,
+                            const char          *method,
+                            const char          *uri,
+                            SoupMessageHeaders  *headers,
+                            GBytes              *body,
+                            GCancellable        *cancellable,
+                            GAsyncReadyCallback  callback,
+                            gpointer             user_data)
+{
+  PoolerUpstreamRequest *request;
+  g_autoptr(GError) error = NULL;
+  SoupMessageHeadersIter iter;
+  const char *name;
+  const char *value;
+
+  g_return_if_fail (POOLER_IS_UPSTREAM (self));
+  g_return_if_fail (method != NULL && uri != NULL);
+
+  request = pooler_upstream_request_new (self, method, uri, &error);
+  if (request == NULL)
+    {
+      g_task_report_error (self, callback, user_data, pooler_upstream_send_async,
+                           g_steal_pointer (&error));
+      return;
+    }
+  if (headers != NULL)
+    {
+      soup_message_headers_iter_init (&iter, headers);
+      while (soup_message_headers_iter_next (&iter, &name, &value))
+        pooler_upstream_request_add_header (request, name, value);
+    }
+  pooler_upstream_request_send_async (request, body, cancellable, callback, user_data);
 }
 
 PoolerUpstreamResponse *
@@ -1719,6 +1853,7 @@ pooler_upstream_finalize (GObject *object)
   PoolerUpstream *self = POOLER_UPSTREAM (object);
 
   g_clear_pointer (&self->poller, pooler_poller_unref);
+  g_clear_pointer (&self->last_target, target_unref);
 
   G_OBJECT_CLASS (pooler_upstream_parent_class)->finalize (object);
 }

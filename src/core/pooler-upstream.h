@@ -33,6 +33,31 @@ typedef void (*PoolerUpstreamReadFunc) (PoolerUpstreamResponse *response,
 
 PoolerUpstream         *pooler_upstream_new                   (void);
 
+/* A request built in place, for the hot path: its head is written into
+ * one buffer as the headers are added (no SoupMessageHeaders, no copy).
+ * NULL and G_IO_ERROR_INVALID_ARGUMENT when @uri is not an http(s) URL
+ * with a host; the last URI's parse is kept for the next request. */
+typedef struct _PoolerUpstreamRequest PoolerUpstreamRequest;
+
+PoolerUpstreamRequest  *pooler_upstream_request_new           (PoolerUpstream        *self,
+                                                               const char            *method,
+                                                               const char            *uri,
+                                                               GError               **error);
+/* Skips Host, Content-Length, Transfer-Encoding, Connection and
+ * Accept-Encoding (the client's own), and any name or value that would
+ * break the head (CR, LF; a ':' in the name). */
+void                    pooler_upstream_request_add_header    (PoolerUpstreamRequest *request,
+                                                               const char            *name,
+                                                               const char            *value);
+void                    pooler_upstream_request_free          (PoolerUpstreamRequest *request);
+/* Takes @request; otherwise as pooler_upstream_send_async(), whose
+ * pooler_upstream_send_finish() it shares. */
+void                    pooler_upstream_request_send_async    (PoolerUpstreamRequest *request,
+                                                               GBytes                *body,
+                                                               GCancellable          *cancellable,
+                                                               GAsyncReadyCallback    callback,
+                                                               gpointer               user_data);
+
 /* Sends @method @uri with @headers (no Host, Content-Length or
  * Accept-Encoding: those are the client's own) and @body, and completes
  * once the answer's status and headers have arrived. A reused connection
@@ -97,5 +122,7 @@ GBytes                 *pooler_upstream_response_read_buffered (PoolerUpstreamRe
 /* Gives the answer up before its end: its connection is closed, since
  * the rest of the body would still arrive on it. */
 void                    pooler_upstream_response_abandon      (PoolerUpstreamResponse *self);
+
+G_DEFINE_AUTOPTR_CLEANUP_FUNC (PoolerUpstreamRequest, pooler_upstream_request_free)
 
 G_END_DECLS
