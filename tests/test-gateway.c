@@ -1402,6 +1402,10 @@ test_hot_path_hands_off_the_rest (Fixture       *f,
   read_until (chunked, said, "\r\n0\r\n\r\n", 1);
   g_assert_true (g_str_has_prefix (said->str, "HTTP/1.1 200 OK\r\n"));
   g_assert_nonnull (strstr (said->str, "event: response.completed"));
+  /* libsoup's exchange takes the upstream's headers by copy, filtered
+   * the same way. */
+  g_assert_nonnull (strstr (said->str, "\r\nx-request-id: req_"));
+  g_assert_null (strstr (said->str, "fake-upstream"));
 
   g_string_printf (request, "GET /healthz HTTP/1.0\r\nHost: 127.0.0.1:%u\r\n\r\n",
                    pooler_gateway_get_port (f->gateway));
@@ -1433,6 +1437,64 @@ test_hot_path_hands_off_the_rest (Fixture       *f,
   }
 
   g_assert_cmpuint (pooler_gateway_get_hot_requests (f->gateway), ==, 0);
+}
+
+/* The hot path's headers both ways: the upstream gets the client's
+ * Content-Type, or application/json when there is none or it does not
+ * parse; the client gets the upstream's headers less the dropped ones,
+ * with the gateway's own framing once. */
+static void
+test_forwarded_headers (Fixture       *f,
+                        gconstpointer  data)
+{
+  static const struct
+  {
+    const char *line;       /* the client's Content-Type line */
+    const char *forwarded;  /* what the upstream gets */
+  } cases[] = {
+    { "", "application/json" },
+    { "Content-Type: ;;=\r\n", "application/json" },
+    { "Content-Type: text/plain; charset=utf-8\r\n", "text/plain; charset=utf-8" },
+  };
+  gsize size;
+  const char *body = g_bytes_get_data (f->codex_body, &size);
+
+  for (guint i = 0; i < G_N_ELEMENTS (cases); i++)
+    {
+      g_autoptr(GSocket) socket = raw_connect (f);
+      g_autoptr(GString) request = g_string_new (NULL);
+      g_autoptr(GString) said = g_string_new (NULL);
+      g_autoptr(GPtrArray) seen = NULL;
+      g_autofree char *head = NULL;
+      FakeUpstreamRequest *upstream;
+
+      g_string_printf (request,
+                       "POST /backend-api/codex/responses HTTP/1.1\r\n"
+                       "Host: 127.0.0.1:%u\r\n"
+                       "Authorization: Bearer %s\r\n"
+                       "%s"
+                       "Content-Length: %" G_GSIZE_FORMAT "\r\n\r\n",
+                       pooler_gateway_get_port (f->gateway), f->key, cases[i].line, size);
+      g_string_append_len (request, body, size);
+      send_all (socket, request->str, request->len);
+      read_until (socket, said, "\r\n0\r\n\r\n", 1);
+
+      seen = fake_upstream_dup_requests (f->fake);
+      upstream = g_ptr_array_index (seen, seen->len - 1);
+      g_assert_cmpstr (fake_upstream_request_get_header (upstream, "Content-Type"), ==, cases[i].forwarded);
+
+      head = g_strndup (said->str, strstr (said->str, "\r\n\r\n") + 2 - said->str);
+      g_assert_true (g_str_has_prefix (head, "HTTP/1.1 200 OK\r\n"));
+      g_assert_nonnull (strstr (head, "\r\nx-request-id: req_"));
+      g_assert_nonnull (strstr (head, "\r\nx-codex-primary-used-percent: "));
+      g_assert_nonnull (strstr (head, "\r\nContent-Type: text/event-stream"));
+      /* Dropped: the upstream's Server; framing and Date are ours, once. */
+      g_assert_null (strstr (head, "fake-upstream"));
+      g_assert_cmpuint (count_occurrences (head, "\r\nDate: "), ==, 1);
+      g_assert_cmpuint (count_occurrences (head, "\r\nTransfer-Encoding: chunked\r\n"), ==, 1);
+      g_assert_null (strstr (head, "Content-Length"));
+    }
+  g_assert_cmpuint (pooler_gateway_get_hot_requests (f->gateway), ==, G_N_ELEMENTS (cases));
 }
 
 /* The timing trace (CODEX_POOLER_TRACE_TIMES, set in main()): a request
@@ -1536,6 +1598,7 @@ main (int   argc,
   ADD ("/gateway/hot-path-reuses-read-blocks", test_hot_path_reuses_read_blocks);
   ADD ("/gateway/hot-path-client-leaves-while-waiting", test_hot_path_client_leaves_while_waiting);
   ADD ("/gateway/hot-path-hands-off-the-rest", test_hot_path_hands_off_the_rest);
+  ADD ("/gateway/forwarded-headers", test_forwarded_headers);
   ADD ("/gateway/timing-trace", test_timing_trace);
 #undef ADD
   g_test_add ("/gateway/upstream-unreachable-502", Fixture, NULL, fixture_setup_dead_upstream,

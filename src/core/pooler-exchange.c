@@ -284,6 +284,53 @@ pooler_exchange_stream_begin (PoolerExchange *self,
   POOLER_EXCHANGE_GET_CLASS (self)->stream_begin (self, status);
 }
 
+typedef struct
+{
+  SoupMessageHeaders *into;
+  PoolerHeaderFilter  keep;
+} CopyFiltered;
+
+static void
+copy_filtered (const char *name,
+               const char *value,
+               gpointer    user_data)
+{
+  CopyFiltered *copy = user_data;
+
+  if (copy->keep (name))
+    soup_message_headers_append (copy->into, name, value);
+}
+
+void
+pooler_exchange_stream_begin_with (PoolerExchange     *self,
+                                   guint               status,
+                                   SoupMessageHeaders *extra,
+                                   PoolerHeaderFilter  keep)
+{
+  PoolerExchangePrivate *priv = pooler_exchange_get_instance_private (self);
+  PoolerExchangeClass *klass;
+  CopyFiltered copy;
+
+  g_return_if_fail (POOLER_IS_EXCHANGE (self));
+  g_return_if_fail (extra != NULL && keep != NULL);
+  g_return_if_fail (priv->status == 0);
+
+  priv->status = status;
+  priv->streaming = TRUE;
+  if (priv->finished)
+    return;
+  klass = POOLER_EXCHANGE_GET_CLASS (self);
+  if (klass->stream_begin_with != NULL)
+    {
+      klass->stream_begin_with (self, status, extra, keep);
+      return;
+    }
+  copy.into = priv->response_headers;
+  copy.keep = keep;
+  soup_message_headers_foreach (extra, copy_filtered, &copy);
+  klass->stream_begin (self, status);
+}
+
 void
 pooler_exchange_stream_write (PoolerExchange *self,
                               GBytes         *bytes)

@@ -24,6 +24,9 @@ G_BEGIN_DECLS
 
 G_DECLARE_DERIVABLE_TYPE (PoolerExchange, pooler_exchange, POOLER, EXCHANGE, GObject)
 
+/* Whether a header named @name of another message goes into an answer. */
+typedef gboolean (*PoolerHeaderFilter) (const char *name);
+
 struct _PoolerExchangeClass
 {
   GObjectClass parent_class;
@@ -41,8 +44,14 @@ struct _PoolerExchangeClass
   void     (*stream_end)   (PoolerExchange *self);
   /* Optional: writes what stream_write() held back. */
   void     (*flush)        (PoolerExchange *self);
+  /* Optional: stream_begin() with @extra's headers that @keep accepts
+   * after the response headers, without copying them there. */
+  void     (*stream_begin_with) (PoolerExchange     *self,
+                                 guint               status,
+                                 SoupMessageHeaders *extra,
+                                 PoolerHeaderFilter  keep);
 
-  gpointer padding[7];
+  gpointer padding[6];
 };
 
 /* When an exchange passed the steps of the hot path (g_get_monotonic_time(),
@@ -89,6 +98,13 @@ void                pooler_exchange_respond_error        (PoolerExchange *self,
  * first piece; the last chunk after stream_end(). */
 void                pooler_exchange_stream_begin         (PoolerExchange *self,
                                                           guint           status);
+/* The same, the answer's headers being the response headers and then
+ * those of @extra that @keep accepts (the upstream's, on the hot path).
+ * They may not be copied into pooler_exchange_get_response_headers(). */
+void                pooler_exchange_stream_begin_with    (PoolerExchange     *self,
+                                                          guint               status,
+                                                          SoupMessageHeaders *extra,
+                                                          PoolerHeaderFilter  keep);
 void                pooler_exchange_stream_write         (PoolerExchange *self,
                                                           GBytes         *bytes);
 /* A writer may hold pieces back to send them together: flush() before

@@ -426,27 +426,61 @@ out_append (PoolerHttpConn *self,
   g_byte_array_append (self->out, (const guint8 *) text, (guint) strlen (text));
 }
 
+/* The first letter first: every header of every answer passes here. */
 static gboolean
 is_framing_header (const char *name)
 {
-  return g_ascii_strcasecmp (name, "Content-Length") == 0 ||
-         g_ascii_strcasecmp (name, "Transfer-Encoding") == 0 ||
-         g_ascii_strcasecmp (name, "Connection") == 0 ||
-         g_ascii_strcasecmp (name, "Keep-Alive") == 0 ||
-         g_ascii_strcasecmp (name, "Date") == 0;
+  switch (g_ascii_tolower (name[0]))
+    {
+    case 'c':
+      return g_ascii_strcasecmp (name, "Content-Length") == 0 ||
+             g_ascii_strcasecmp (name, "Connection") == 0;
+    case 't':
+      return g_ascii_strcasecmp (name, "Transfer-Encoding") == 0;
+    case 'k':
+      return g_ascii_strcasecmp (name, "Keep-Alive") == 0;
+    case 'd':
+      return g_ascii_strcasecmp (name, "Date") == 0;
+    default:
+      return FALSE;
+    }
 }
 
-/* Queues the status line and headers. @content_length < 0: chunked. */
+static void
+out_append_headers (PoolerHttpConn     *self,
+                    SoupMessageHeaders *headers,
+                    PoolerHeaderFilter  keep,
+                    const char         *content_type)
+{
+  SoupMessageHeadersIter iter;
+  const char *name, *value;
+
+  soup_message_headers_iter_init (&iter, headers);
+  while (soup_message_headers_iter_next (&iter, &name, &value))
+    {
+      if (is_framing_header (name) || (keep != NULL && !keep (name)) ||
+          (content_type != NULL && g_ascii_strcasecmp (name, "Content-Type") == 0) ||
+          strpbrk (value, "\r\n") != NULL)
+        continue;
+      out_append (self, name);
+      out_append (self, ": ");
+      out_append (self, value);
+      out_append (self, "\r\n");
+    }
+}
+
+/* Queues the status line and headers: @headers, then those of @extra
+ * (if any) that @keep accepts. @content_length < 0: chunked. */
 static void
 conn_queue_head (PoolerHttpConn     *self,
                  guint               status,
                  SoupMessageHeaders *headers,
+                 SoupMessageHeaders *extra,
+                 PoolerHeaderFilter  keep,
                  const char         *content_type,
                  gint64              content_length,
                  gboolean            no_body)
 {
-  SoupMessageHeadersIter iter;
-  const char *name, *value;
   char line[128];
 
   if (soup_message_headers_header_contains (headers, "Connection", "close"))
@@ -456,18 +490,9 @@ conn_queue_head (PoolerHttpConn     *self,
               status, soup_status_get_phrase (status), conn_date (self));
   out_append (self, line);
 
-  soup_message_headers_iter_init (&iter, headers);
-  while (soup_message_headers_iter_next (&iter, &name, &value))
-    {
-      if (is_framing_header (name) ||
-          (content_type != NULL && g_ascii_strcasecmp (name, "Content-Type") == 0) ||
-          strpbrk (value, "\r\n") != NULL)
-        continue;
-      out_append (self, name);
-      out_append (self, ": ");
-      out_append (self, value);
-      out_append (self, "\r\n");
-    }
+  out_append_headers (self, headers, NULL, content_type);
+  if (extra != NULL)
+    out_append_headers (self, extra, keep, content_type);
   if (content_type != NULL)
     {
       out_append (self, "Content-Type: ");
@@ -901,12 +926,12 @@ pooler_http_exchange_respond (PoolerExchange *exchange,
        * body would be read as the next answer's start). A 304 keeps its
        * metadata, without a length. */
       iov.iov_len = 0;
-      conn_queue_head (conn, status, pooler_exchange_get_response_headers (exchange),
+      conn_queue_head (conn, status, pooler_exchange_get_response_headers (exchange), NULL, NULL,
                        status == SOUP_STATUS_NOT_MODIFIED ? content_type : NULL, -1, TRUE);
     }
   else
-    conn_queue_head (conn, status, pooler_exchange_get_response_headers (exchange), content_type,
-                     (gint64) size, FALSE);
+    conn_queue_head (conn, status, pooler_exchange_get_response_headers (exchange), NULL, NULL,
+                     content_type, (gint64) size, FALSE);
   conn->ending = TRUE;
   if (conn_write (conn, &iov, 1))
     conn_answered (conn);
@@ -922,8 +947,23 @@ pooler_http_exchange_stream_begin (PoolerExchange *exchange,
     return;
 
   /* Queued only: it goes out with the first chunk, in one write. */
-  conn_queue_head (self->conn, status, pooler_exchange_get_response_headers (exchange), NULL,
-                   -1, status_has_no_body (status));
+  conn_queue_head (self->conn, status, pooler_exchange_get_response_headers (exchange), NULL, NULL,
+                   NULL, -1, status_has_no_body (status));
+}
+
+static void
+pooler_http_exchange_stream_begin_with (PoolerExchange     *exchange,
+                                        guint               status,
+                                        SoupMessageHeaders *extra,
+                                        PoolerHeaderFilter  keep)
+{
+  PoolerHttpExchange *self = POOLER_HTTP_EXCHANGE (exchange);
+
+  if (self->conn == NULL)
+    return;
+
+  conn_queue_head (self->conn, status, pooler_exchange_get_response_headers (exchange), extra, keep,
+                   NULL, -1, status_has_no_body (status));
 }
 
 static void
@@ -1020,6 +1060,7 @@ pooler_http_exchange_class_init (PoolerHttpExchangeClass *klass)
   object_class->dispose = pooler_http_exchange_dispose;
   exchange_class->respond = pooler_http_exchange_respond;
   exchange_class->stream_begin = pooler_http_exchange_stream_begin;
+  exchange_class->stream_begin_with = pooler_http_exchange_stream_begin_with;
   exchange_class->stream_write = pooler_http_exchange_stream_write;
   exchange_class->is_drained = pooler_http_exchange_is_drained;
   exchange_class->stream_end = pooler_http_exchange_stream_end;

@@ -446,13 +446,10 @@ is_response_header_dropped (const char *name)
   return name_in (name, hop_by_hop) || name_in (name, response_dropped);
 }
 
-static void
-copy_request_header (const char *name,
-                     const char *value,
-                     gpointer    user_data)
+static gboolean
+is_response_header_kept (const char *name)
 {
-  if (!is_request_header_dropped (name))
-    soup_message_headers_append (user_data, name, value);
+  return !is_response_header_dropped (name);
 }
 
 static void
@@ -723,16 +720,21 @@ commit_stream (Forward *fw)
   guint status = pooler_upstream_response_get_status (fw->upstream);
 
   fw->phase = PHASE_STREAMING;
-
-  soup_message_headers_foreach (upstream_headers,
-                                fw->translator != NULL ? copy_response_header_for_new_body
-                                                       : copy_response_header,
-                                headers);
-  if (fw->translator != NULL)
-    soup_message_headers_replace (headers, "Content-Type",
-                                  fw->translator->funcs->content_type (fw->translator->data));
   fw->record->status = status;
-  pooler_exchange_stream_begin (fw->exchange, status);
+
+  if (fw->translator != NULL)
+    {
+      soup_message_headers_foreach (upstream_headers, copy_response_header_for_new_body, headers);
+      soup_message_headers_replace (headers, "Content-Type",
+                                    fw->translator->funcs->content_type (fw->translator->data));
+      pooler_exchange_stream_begin (fw->exchange, status);
+    }
+  else
+    {
+      /* The upstream's headers go out as they are written, not copied. */
+      pooler_exchange_stream_begin_with (fw->exchange, status, upstream_headers,
+                                         is_response_header_kept);
+    }
 
   for (guint i = 0; fw->peeked != NULL && i < fw->peeked->len; i++)
     append_chunk (fw, g_ptr_array_index (fw->peeked, i));
@@ -1246,7 +1248,12 @@ forward_send (Forward *fw)
   g_autofree char *uri = NULL;
   g_autofree char *bearer = NULL;
   const PoolerTokens *tokens;
-  g_autoptr(SoupMessageHeaders) headers = NULL;
+  g_autoptr(PoolerUpstreamRequest) request = NULL;
+  SoupMessageHeaders *client_headers;
+  SoupMessageHeadersIter iter;
+  const char *name;
+  const char *value;
+  gboolean typed;
 
   tokens = pooler_service_peek_tokens (fw->service, pooler_account_get_id (fw->account));
   if (tokens == NULL || tokens->access_token == NULL)
@@ -1262,32 +1269,39 @@ forward_send (Forward *fw)
 
   uri = g_strconcat (pooler_service_get_upstream_url (fw->service), fw->upstream_path,
                      fw->query != NULL ? "?" : NULL, fw->query, NULL);
-  if (!g_uri_is_valid (uri, SOUP_HTTP_URI_FLAGS, NULL))
+  request = pooler_upstream_request_new (pooler_service_get_upstream (fw->service),
+                                         pooler_exchange_get_method (fw->exchange), uri, NULL);
+  if (request == NULL)
     {
       respond_error (fw, SOUP_STATUS_INTERNAL_SERVER_ERROR, "server_error", "bad_upstream_url",
                      "The configured upstream URL is not valid.");
       return;
     }
 
-  headers = soup_message_headers_new (SOUP_MESSAGE_HEADERS_REQUEST);
-  soup_message_headers_foreach (pooler_exchange_get_request_headers (fw->exchange),
-                                copy_request_header, headers);
+  /* The client's headers, less the dropped ones, written straight into
+   * the upstream request's head; then our credentials. A Content-Type
+   * that does not parse is replaced, as a missing one is added. */
+  client_headers = pooler_exchange_get_request_headers (fw->exchange);
+  typed = fw->body == NULL || soup_message_headers_get_content_type (client_headers, NULL) != NULL;
+  soup_message_headers_iter_init (&iter, client_headers);
+  while (soup_message_headers_iter_next (&iter, &name, &value))
+    if (!is_request_header_dropped (name) && (typed || g_ascii_strcasecmp (name, "Content-Type") != 0))
+      pooler_upstream_request_add_header (request, name, value);
   bearer = g_strconcat ("Bearer ", tokens->access_token, NULL);
-  soup_message_headers_replace (headers, "Authorization", bearer);
-  soup_message_headers_replace (headers, "chatgpt-account-id",
-                                pooler_account_get_chatgpt_account_id (fw->account));
-  if (fw->body != NULL &&
-      soup_message_headers_get_content_type (headers, NULL) == NULL)
-    soup_message_headers_replace (headers, "Content-Type", "application/json");
+  pooler_upstream_request_add_header (request, "Authorization", bearer);
+  if (pooler_account_get_chatgpt_account_id (fw->account) != NULL)
+    pooler_upstream_request_add_header (request, "chatgpt-account-id",
+                                        pooler_account_get_chatgpt_account_id (fw->account));
+  if (!typed)
+    pooler_upstream_request_add_header (request, "Content-Type", "application/json");
 
   fw->answer_deadline = g_timeout_add_seconds_full (G_PRIORITY_DEFAULT, fw->proxy->answer_timeout,
                                                     answer_deadline_passed, forward_ref (fw),
                                                     (GDestroyNotify) forward_unref);
   /* Redirects are never followed; a reused connection the upstream had
    * closed is replaced once (what failover would do anyway). */
-  pooler_upstream_send_async (pooler_service_get_upstream (fw->service),
-                              pooler_exchange_get_method (fw->exchange), uri, headers, fw->body,
-                              fw->attempt_cancellable, send_cb, forward_ref (fw));
+  pooler_upstream_request_send_async (g_steal_pointer (&request), fw->body, fw->attempt_cancellable,
+                                      send_cb, forward_ref (fw));
   if (pooler_timing_active ())
     pooler_exchange_mark (fw->exchange, POOLER_EXCHANGE_MARK_FORWARDED, g_get_monotonic_time ());
 }
