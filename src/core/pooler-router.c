@@ -116,49 +116,79 @@ is_spent (PoolerRouter  *self,
   return quota != NULL && pooler_quota_state_is_spent (quota, now, reset_at);
 }
 
+/* Why @account cannot serve now, as a code; 0 when it can. The same
+ * order as the reasons of pooler_router_explain(). */
+typedef enum
+{
+  USABLE,
+  UNUSABLE_PAUSED,
+  UNUSABLE_SIGN_IN,
+  UNUSABLE_SPENT,
+  UNUSABLE_COOLING,
+  UNUSABLE_CIRCUIT,
+} Unusable;
+
+static Unusable
+unusable (PoolerRouter  *self,
+          PoolerAccount *account,
+          gint64         now,
+          gint64        *reset_at)
+{
+  Health *health;
+
+  switch (pooler_account_get_status (account))
+    {
+    case POOLER_ACCOUNT_PAUSED:
+      return UNUSABLE_PAUSED;
+    case POOLER_ACCOUNT_REAUTH_REQUIRED:
+      return UNUSABLE_SIGN_IN;
+    case POOLER_ACCOUNT_ACTIVE:
+    default:
+      break;
+    }
+
+  if (is_spent (self, account, now, reset_at))
+    return UNUSABLE_SPENT;
+  if (pooler_account_get_cooldown_until (account) > now)
+    return UNUSABLE_COOLING;
+  health = health_of (self, account, FALSE);
+  if (health != NULL && health->circuit_open_until > now)
+    return UNUSABLE_CIRCUIT;
+  return USABLE;
+}
+
 char *
 pooler_router_explain (PoolerRouter  *self,
                        PoolerAccount *account,
                        const char    *model,
                        gint64         now)
 {
-  Health *health;
   gint64 reset_at = 0;
+  g_autofree char *when = NULL;
 
   g_return_val_if_fail (POOLER_IS_ROUTER (self), NULL);
   g_return_val_if_fail (POOLER_IS_ACCOUNT (account), NULL);
 
-  switch (pooler_account_get_status (account))
+  switch (unusable (self, account, now, &reset_at))
     {
-    case POOLER_ACCOUNT_PAUSED:
+    case UNUSABLE_PAUSED:
       return g_strdup ("paused");
-    case POOLER_ACCOUNT_REAUTH_REQUIRED:
+    case UNUSABLE_SIGN_IN:
       return g_strdup ("needs sign-in again");
-    case POOLER_ACCOUNT_ACTIVE:
-    default:
-      break;
-    }
-
-  if (is_spent (self, account, now, &reset_at))
-    {
-      g_autofree char *when = reset_at > 0 ? format_utc (reset_at) : NULL;
-
+    case UNUSABLE_SPENT:
+      when = reset_at > 0 ? format_utc (reset_at) : NULL;
       return when != NULL ? g_strdup_printf ("quota spent until %s", when)
                           : g_strdup ("quota spent");
-    }
-
-  if (pooler_account_get_cooldown_until (account) > now)
-    {
-      g_autofree char *when = format_utc (pooler_account_get_cooldown_until (account));
-
+    case UNUSABLE_COOLING:
+      when = format_utc (pooler_account_get_cooldown_until (account));
       return g_strdup_printf ("cooling down until %s", when);
+    case UNUSABLE_CIRCUIT:
+      return g_strdup_printf ("circuit open after %u failures in a row",
+                              health_of (self, account, FALSE)->consecutive_failures);
+    case USABLE:
+    default:
+      return NULL;
     }
-
-  health = health_of (self, account, FALSE);
-  if (health != NULL && health->circuit_open_until > now)
-    return g_strdup_printf ("circuit open after %u failures in a row", health->consecutive_failures);
-
-  return NULL;
 }
 
 gboolean
@@ -372,13 +402,15 @@ pooler_router_order (PoolerRouter           *self,
   for (guint i = 0; i < accounts->len; i++)
     {
       PoolerAccount *account = g_ptr_array_index (accounts, i);
-      g_autofree char *reason = pooler_router_explain (self, account, query->model, now);
       gint64 reset_at = 0;
+      /* A code, not pooler_router_explain()'s text: this runs for every
+       * account of every request. */
+      Unusable why = unusable (self, account, now, &reset_at);
 
       if (pooler_account_get_status (account) == POOLER_ACCOUNT_ACTIVE)
         {
           active++;
-          if (is_spent (self, account, now, &reset_at))
+          if (why == UNUSABLE_SPENT)
             {
               spent++;
               if (reset_at > 0 && (earliest == 0 || reset_at < earliest))
@@ -386,7 +418,7 @@ pooler_router_order (PoolerRouter           *self,
             }
         }
 
-      if (reason == NULL)
+      if (why == USABLE)
         g_ptr_array_add (usable, account);
     }
 
