@@ -532,6 +532,14 @@ fixture_setup_dead_upstream (Fixture       *f,
   fixture_setup_with_upstream (f, dead);
 }
 
+/* An upstream URL that parses but is no http(s) one. */
+static void
+fixture_setup_bad_upstream_url (Fixture       *f,
+                                gconstpointer  data)
+{
+  fixture_setup_with_upstream (f, "ftp://127.0.0.1/backend-api");
+}
+
 /* The timing trace's lines (CODEX_POOLER_TRACE_TIMES, set in main()) of
  * requests whose first bytes came at @since or later, as the numbers of
  * each: client port, the marks, the time the answer was out. */
@@ -613,6 +621,28 @@ test_upstream_unreachable_502 (Fixture       *f,
   g_assert_cmpint (trace_field (traced, 0, 1 + POOLER_EXCHANGE_MARK_FORWARDED), >, 0);
   g_assert_cmpint (trace_field (traced, 0, 1 + POOLER_EXCHANGE_MARK_UPSTREAM_HEAD), ==, 0);
   g_assert_cmpint (trace_field (traced, 0, 1 + POOLER_EXCHANGE_MARK_FIRST_WRITE), >, 0);
+}
+
+/* A configured upstream URL the client cannot use is the gateway's
+ * error (500, named), not the upstream's, and sends nothing anywhere. */
+static void
+test_bad_upstream_url_500 (Fixture       *f,
+                           gconstpointer  data)
+{
+  g_autoptr(SoupMessage) msg = NULL;
+  g_autoptr(GBytes) body = NULL;
+  g_autoptr(JsonObject) json = NULL;
+  g_autoptr(PoolerRequestRecord) row = NULL;
+
+  msg = post_codex (f, f->key, &body);
+  g_assert_cmpuint (soup_message_get_status (msg), ==, 500);
+  json = test_parse_error (body);
+  g_assert_cmpstr (json_object_get_string_member (json, "code"), ==, "bad_upstream_url");
+
+  row = test_last_request (f->service);
+  g_assert_cmpint (row->status, ==, 500);
+  g_assert_cmpstr (row->error_code, ==, "bad_upstream_url");
+  g_assert_cmpuint (pooler_upstream_get_n_opened (pooler_service_get_upstream (f->service)), ==, 0);
 }
 
 /* Nothing secret reaches the database file: not the account's tokens, not
@@ -1601,6 +1631,8 @@ main (int   argc,
   ADD ("/gateway/forwarded-headers", test_forwarded_headers);
   ADD ("/gateway/timing-trace", test_timing_trace);
 #undef ADD
+  g_test_add ("/gateway/bad-upstream-url-500", Fixture, NULL, fixture_setup_bad_upstream_url,
+              test_bad_upstream_url_500, fixture_teardown);
   g_test_add ("/gateway/upstream-unreachable-502", Fixture, NULL, fixture_setup_dead_upstream,
               test_upstream_unreachable_502, fixture_teardown);
 

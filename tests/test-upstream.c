@@ -364,6 +364,7 @@ test_request_head (void)
     "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok",
     "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok",
     "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok",
+    "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok",
     NULL
   };
   static const char * const bad_urls[] = {
@@ -400,6 +401,9 @@ test_request_head (void)
       pooler_upstream_request_add_header (request, "X-Line", "a\nb");
       pooler_upstream_request_add_header (request, "X:Colon", "1");
       pooler_upstream_request_add_header (request, "", "1");
+      pooler_upstream_request_add_header (request, "Transfer-Encoding ", "chunked");
+      pooler_upstream_request_add_header (request, "X Space", "1");
+      pooler_upstream_request_add_header (request, "X\tTab", "1");
       pooler_upstream_request_add_header (request, "Content-Type", "application/json");
       head = send_built (server, upstream, request, "{\"a\":1}");
       g_free (expected);
@@ -418,6 +422,15 @@ test_request_head (void)
   g_free (expected);
   expected = g_strdup_printf ("GET / HTTP/1.1\r\nHost: 127.0.0.1:%u\r\n"
                               "Accept-Encoding: identity\r\n\r\n", server->port);
+  g_assert_cmpstr (head, ==, expected);
+
+  /* A POST without a body still says so. */
+  request = pooler_upstream_request_new (upstream, "POST", other, NULL);
+  g_clear_pointer (&head, g_free);
+  head = send_built (server, upstream, request, NULL);
+  g_free (expected);
+  expected = g_strdup_printf ("POST / HTTP/1.1\r\nHost: 127.0.0.1:%u\r\n"
+                              "Accept-Encoding: identity\r\nContent-Length: 0\r\n\r\n", server->port);
   g_assert_cmpstr (head, ==, expected);
 
   /* Built and never sent: freed whole. */

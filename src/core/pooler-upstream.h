@@ -44,14 +44,15 @@ PoolerUpstreamRequest  *pooler_upstream_request_new           (PoolerUpstream   
                                                                const char            *uri,
                                                                GError               **error);
 /* Skips Host, Content-Length, Transfer-Encoding, Connection and
- * Accept-Encoding (the client's own), and any name or value that would
- * break the head (CR, LF; a ':' in the name). */
+ * Accept-Encoding (the client's own), a name that is not an HTTP token
+ * and a value with CR or LF. */
 void                    pooler_upstream_request_add_header    (PoolerUpstreamRequest *request,
                                                                const char            *name,
                                                                const char            *value);
 void                    pooler_upstream_request_free          (PoolerUpstreamRequest *request);
-/* Takes @request; otherwise as pooler_upstream_send_async(), whose
- * pooler_upstream_send_finish() it shares. */
+/* Takes @request (transfer full); otherwise as
+ * pooler_upstream_send_async(), whose pooler_upstream_send_finish() it
+ * shares. */
 void                    pooler_upstream_request_send_async    (PoolerUpstreamRequest *request,
                                                                GBytes                *body,
                                                                GCancellable          *cancellable,
