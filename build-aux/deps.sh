@@ -9,7 +9,7 @@ POOLER_BUILD_PACKAGES="meson ninja-build pkg-config gcc libglib2.0-dev libsoup-3
   libjson-glib-dev libsecret-1-dev libsqlite3-dev libzstd-dev libnotify-dev"
 POOLER_RUNTIME_PACKAGES="dbus dbus-bin gnome-keyring"
 POOLER_TEST_PACKAGES="curl python3 sqlite3 nodejs npm libsecret-tools python3-dbusmock
-  clang libclang-rt-14-dev valgrind"
+  clang libclang-rt-14-dev valgrind openssl"
 
 # Pinned clients, installed with --no-save into the build dir (never a lock
 # file in the repository).

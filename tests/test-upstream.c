@@ -8,6 +8,7 @@
  */
 #include "config.h"
 
+#include <glib/gstdio.h>
 #include <string.h>
 
 #include "pooler-upstream.h"
@@ -15,7 +16,8 @@
 /* What the server does for each request on a connection, in order; after
  * the last one it closes the connection. An answer of NULL: close without
  * answering. Pieces of an answer separated by "|" are written one by one
- * with a short pause, so the client sees them in separate reads. */
+ * with a short pause, so the client sees them in separate reads; "^"
+ * separates writes without a pause. */
 typedef struct
 {
   gatomicrefcount         ref_count;  /* the test's, and each running handler's */
@@ -28,11 +30,12 @@ typedef struct
   guint                   connections;
   guint                   requests;
   GString                *last_request;
+  GTlsCertificate        *tls;         /* serve https with it */
 } Server;
 
 static gboolean
-read_request (GSocket *socket,
-              GString *request)
+read_request (GInputStream *in,
+              GString      *request)
 {
   char buffer[4096];
   gssize n;
@@ -52,7 +55,7 @@ read_request (GSocket *socket,
           if (request->len >= (gsize) (blank + 4 - request->str) + length)
             return TRUE;
         }
-      n = g_socket_receive (socket, buffer, sizeof buffer, NULL, NULL);
+      n = g_input_stream_read (in, buffer, sizeof buffer, NULL, NULL);
       if (n <= 0)
         return FALSE;
       g_string_append_len (request, buffer, n);
@@ -65,6 +68,7 @@ server_unref (Server *server)
   if (!g_atomic_ref_count_dec (&server->ref_count))
     return;
   g_string_free (server->last_request, TRUE);
+  g_clear_object (&server->tls);
   g_mutex_clear (&server->lock);
   g_free (server);
 }
@@ -81,8 +85,24 @@ run_cb (GThreadedSocketService *service,
   g_autoptr(Server) server = user_data;
   GSocket *socket = g_socket_connection_get_socket (connection);
   g_autoptr(GString) request = g_string_new (NULL);
+  g_autoptr(GIOStream) io = G_IO_STREAM (g_object_ref (connection));
+  GInputStream *in;
+  GOutputStream *out;
 
   g_atomic_ref_count_inc (&server->ref_count);
+  if (server->tls != NULL)
+    {
+      g_autoptr(GIOStream) tls = g_tls_server_connection_new (io, server->tls, NULL);
+
+      if (tls == NULL || !g_tls_connection_handshake (G_TLS_CONNECTION (tls), NULL, NULL))
+        {
+          g_socket_shutdown (socket, TRUE, TRUE, NULL);
+          return TRUE;
+        }
+      g_set_object (&io, tls);
+    }
+  in = g_io_stream_get_input_stream (io);
+  out = g_io_stream_get_output_stream (io);
 
   g_mutex_lock (&server->lock);
   server->connections++;
@@ -92,7 +112,7 @@ run_cb (GThreadedSocketService *service,
     {
       g_auto(GStrv) pieces = NULL;
 
-      if (!read_request (socket, request))
+      if (!read_request (in, request))
         return TRUE;
       g_mutex_lock (&server->lock);
       server->requests++;
@@ -104,9 +124,14 @@ run_cb (GThreadedSocketService *service,
       pieces = g_strsplit (server->script[i], "|", -1);
       for (guint p = 0; pieces[p] != NULL; p++)
         {
+          g_auto(GStrv) writes = g_strsplit (pieces[p], "^", -1);
+
           if (p > 0)
             g_usleep (20 * 1000);
-          g_socket_send (socket, pieces[p], strlen (pieces[p]), NULL, NULL);
+          /* "^" splits a piece into writes without a pause (over TLS,
+           * records that arrive together). */
+          for (guint w = 0; writes[w] != NULL; w++)
+            g_output_stream_write_all (out, writes[w], strlen (writes[w]), NULL, NULL, NULL);
         }
     }
 
@@ -114,7 +139,7 @@ run_cb (GThreadedSocketService *service,
     {
       char c;
 
-      while (g_socket_receive (socket, &c, 1, NULL, NULL) > 0)
+      while (g_input_stream_read (in, &c, 1, NULL, NULL) > 0)
         ;
     }
   g_socket_shutdown (socket, TRUE, TRUE, NULL);
@@ -558,6 +583,110 @@ test_chunked (void)
   g_assert_cmpuint (pooler_upstream_get_n_opened (upstream), ==, 1);
 
   server_free (server);
+}
+
+/* A certificate for 127.0.0.1 and its key, made by openssl in @dir. */
+static char *
+make_certificate (const char *dir)
+{
+  g_autofree char *cert = g_build_filename (dir, "cert.pem", NULL);
+  g_autofree char *key = g_build_filename (dir, "key.pem", NULL);
+  const char *argv[] = {
+    "openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1",
+    "-nodes", "-days", "2", "-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1",
+    "-keyout", key, "-out", cert, NULL
+  };
+  g_autoptr(GError) error = NULL;
+  g_autofree char *both = NULL;
+  g_autofree char *cert_text = NULL;
+  g_autofree char *key_text = NULL;
+  int status;
+
+  g_spawn_sync (NULL, (char **) argv, NULL, G_SPAWN_SEARCH_PATH | G_SPAWN_STDOUT_TO_DEV_NULL |
+                G_SPAWN_STDERR_TO_DEV_NULL, NULL, NULL, NULL, NULL, &status, &error);
+  g_assert_no_error (error);
+  g_assert_true (g_spawn_check_wait_status (status, NULL));
+  g_file_get_contents (cert, &cert_text, NULL, &error);
+  g_assert_no_error (error);
+  g_file_get_contents (key, &key_text, NULL, &error);
+  g_assert_no_error (error);
+  both = g_build_filename (dir, "both.pem", NULL);
+  {
+    g_autofree char *text = g_strconcat (cert_text, key_text, NULL);
+
+    g_file_set_contents (both, text, -1, &error);
+    g_assert_no_error (error);
+  }
+  return g_steal_pointer (&both);
+}
+
+/* An https upstream: the pieces of a streamed answer come out as they
+ * arrive, records that arrive together included, and the connection is
+ * kept; without the right certificate authority nothing is sent. */
+static void
+test_tls (void)
+{
+  static const char * const script[] = {
+    "HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nTransfer-Encoding: chunked\r\n\r\n"
+    "a\r\nevent: a\n\n\r\n|"
+    "a\r\nevent: b\n\n\r\n^a\r\nevent: c\n\n\r\n|"
+    "a\r\nevent: d\n\n\r\n^0\r\n\r\n",
+    "HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\n^hello",
+    NULL
+  };
+  g_autofree char *dir = g_dir_make_tmp ("test-upstream-tls-XXXXXX", NULL);
+  g_autofree char *pem = make_certificate (dir);
+  g_autoptr(GError) error = NULL;
+  g_autoptr(GTlsCertificate) certificate = g_tls_certificate_new_from_file (pem, &error);
+  g_autoptr(GTlsDatabase) database = NULL;
+  g_autoptr(PoolerUpstream) upstream = pooler_upstream_new ();
+  g_autoptr(PoolerUpstream) untrusting = pooler_upstream_new ();
+  g_autofree char *url = NULL;
+  Server *server;
+
+  g_assert_no_error (error);
+  database = g_tls_file_database_new (pem, &error);
+  g_assert_no_error (error);
+
+  server = server_new_full (script, G_N_ELEMENTS (script) - 1, TRUE);
+  server->tls = g_object_ref (certificate);
+  url = g_strdup_printf ("https://127.0.0.1:%u/backend-api/codex/responses", server->port);
+  pooler_upstream_set_tls_database (upstream, database);
+
+  for (guint i = 0; i < 2; i++)
+    {
+      g_autoptr(PoolerUpstreamResponse) response = send_request (upstream, url, "{}", NULL, &error);
+      g_autofree char *body = NULL;
+      guint reads = 0;
+
+      g_assert_no_error (error);
+      g_assert_cmpuint (pooler_upstream_response_get_status (response), ==, 200);
+      body = read_body (response, &reads, &error);
+      g_assert_no_error (error);
+      g_assert_cmpstr (body, ==, i == 0 ? "event: a\n\nevent: b\n\nevent: c\n\nevent: d\n\n" : "hello");
+      if (i == 0)
+        g_assert_cmpuint (reads, >=, 3);
+    }
+  g_assert_cmpuint (pooler_upstream_get_n_opened (upstream), ==, 1);
+
+  /* The system's authorities do not know this certificate. */
+  {
+    g_autoptr(PoolerUpstreamResponse) response = send_request (untrusting, url, "{}", NULL, &error);
+
+    g_assert_null (response);
+    g_assert_error (error, G_TLS_ERROR, G_TLS_ERROR_BAD_CERTIFICATE);
+  }
+
+  server_free (server);
+  g_unlink (pem);
+  {
+    g_autofree char *cert = g_build_filename (dir, "cert.pem", NULL);
+    g_autofree char *key = g_build_filename (dir, "key.pem", NULL);
+
+    g_unlink (cert);
+    g_unlink (key);
+  }
+  g_rmdir (dir);
 }
 
 /* The upstream closed an idle connection: the next request goes out on a
@@ -1020,6 +1149,7 @@ main (int   argc,
   g_test_add_func ("/upstream/content-length-keep-alive", test_content_length_keep_alive);
   g_test_add_func ("/upstream/chunked", test_chunked);
   g_test_add_func ("/upstream/request-head", test_request_head);
+  g_test_add_func ("/upstream/tls", test_tls);
   g_test_add_func ("/upstream/stale-connection-replaced", test_stale_connection_replaced);
   g_test_add_func ("/upstream/retry-opens-new-connection", test_retry_opens_new_connection);
   g_test_add_func ("/upstream/connection-limit", test_connection_limit);

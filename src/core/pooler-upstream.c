@@ -13,9 +13,11 @@
 
 #include "config.h"
 
+#include <errno.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <string.h>
+#include <sys/socket.h>
 
 #include "pooler-http-head.h"
 #include "pooler-poller.h"
@@ -81,6 +83,8 @@ typedef struct
   char           *origin;         /* "https://host:port" */
   GIOStream      *stream;
   GSocket        *socket;
+  int             fd;             /* the socket's; read directly unless TLS */
+  gboolean        tls;
   GInputStream   *in;             /* pollable */
   GOutputStream  *out;            /* pollable */
   guint8         *buf;
@@ -128,6 +132,7 @@ struct _PoolerUpstream
   guint           sweep_id;
   PoolerPoller   *poller;         /* NULL: sockets use GSources */
   struct _Target *last_target;    /* the last send's, kept for the next */
+  GTlsDatabase   *tls_database;   /* NULL: the system's */
 };
 
 G_DEFINE_FINAL_TYPE (PoolerUpstream, pooler_upstream, G_TYPE_OBJECT)
@@ -183,6 +188,18 @@ G_DEFINE_FINAL_TYPE (PoolerUpstreamResponse, pooler_upstream_response, G_TYPE_OB
 /* ------------------------------------------------------------------ */
 /* Connections */
 
+/* GSocketClient hands a TLS connection over wrapped in a
+ * GTcpWrapperConnection (a GSocketConnection), never as itself. */
+static gboolean
+connection_is_tls (GSocketConnection *connection)
+{
+  GIOStream *stream = G_IO_STREAM (connection);
+
+  if (G_IS_TCP_WRAPPER_CONNECTION (connection))
+    stream = g_tcp_wrapper_connection_get_base_io_stream (G_TCP_WRAPPER_CONNECTION (connection));
+  return G_IS_TLS_CONNECTION (stream);
+}
+
 static Conn *
 conn_new (PoolerUpstream    *self,
           const char        *origin,
@@ -194,6 +211,8 @@ conn_new (PoolerUpstream    *self,
   conn->origin = g_strdup (origin);
   conn->stream = G_IO_STREAM (connection);
   conn->socket = g_object_ref (g_socket_connection_get_socket (connection));
+  conn->fd = g_socket_get_fd (conn->socket);
+  conn->tls = connection_is_tls (connection);
   conn->in = g_io_stream_get_input_stream (conn->stream);
   conn->out = g_io_stream_get_output_stream (conn->stream);
   conn->buf = g_malloc (READ_BUFFER);
@@ -336,9 +355,9 @@ conn_watch (Conn *conn)
     return;
   /* On the epoll set when there is one: GLib's own poll() takes every
    * descriptor of every source on every turn. */
-  if (conn->owner != NULL && conn->owner->poller != NULL && !G_IS_TLS_CONNECTION (conn->stream))
+  if (conn->owner != NULL && conn->owner->poller != NULL && !conn->tls)
     {
-      conn->pwatch = pooler_watch_new (conn->owner->poller, g_socket_get_fd (conn->socket), G_IO_IN,
+      conn->pwatch = pooler_watch_new (conn->owner->poller, conn->fd, G_IO_IN,
                                        conn_poll_ready, conn);
       if (conn->pwatch != NULL)
         return;
@@ -347,8 +366,9 @@ conn_watch (Conn *conn)
    * source dispatches through a child source, and GLib 2.74 blocks a
    * dispatching source (its fd leaves the poll set and returns, each
    * time waking the context) unless it may recurse, which a child's
-   * setting cannot be made. TLS needs the stream's own readiness. */
-  if (G_IS_TLS_CONNECTION (conn->stream))
+   * setting cannot be made. TLS needs the stream's own readiness: its
+   * layer may hold what the socket no longer shows. */
+  if (conn->tls)
     {
       conn->watch = g_pollable_input_stream_create_source (G_POLLABLE_INPUT_STREAM (conn->in), NULL);
       g_source_set_callback (conn->watch, (GSourceFunc) (void (*) (void)) conn_readable, conn, NULL);
@@ -606,14 +626,32 @@ conn_fill (Conn          *conn,
       return -1;
     }
 
-  n = g_pollable_input_stream_read_nonblocking (G_POLLABLE_INPUT_STREAM (conn->in),
-                                                conn->buf + conn->end, READ_BUFFER - conn->end,
-                                                cancellable, error);
+  if (conn->tls)
+    n = g_pollable_input_stream_read_nonblocking (G_POLLABLE_INPUT_STREAM (conn->in),
+                                                  conn->buf + conn->end, READ_BUFFER - conn->end,
+                                                  cancellable, error);
+  else if (g_cancellable_set_error_if_cancelled (cancellable, error))
+    n = -1;
+  else
+    {
+      /* The socket itself: GIO's stream layers cost more than the
+       * recv() (several type checks and calls per SSE event). */
+      do
+        n = recv (conn->fd, conn->buf + conn->end, READ_BUFFER - conn->end, 0);
+      while (n < 0 && errno == EINTR);
+      if (n < 0)
+        {
+          int saved = errno;
+
+          g_set_error (error, G_IO_ERROR, g_io_error_from_errno (saved),
+                       "Error receiving data: %s", g_strerror (saved));
+        }
+    }
   if (n > 0)
     {
       /* Short: the socket is most likely empty now. (Not for TLS, whose
        * stream may hold more records than one read returns.) */
-      conn->drained = (gsize) n < READ_BUFFER - conn->end && !G_IS_TLS_CONNECTION (conn->stream);
+      conn->drained = (gsize) n < READ_BUFFER - conn->end && !conn->tls;
       conn->end += n;
       conn->last_io = g_get_monotonic_time ();
     }
@@ -1801,6 +1839,30 @@ pooler_upstream_get_n_opened (PoolerUpstream *self)
   return self->n_opened;
 }
 
+static void
+tls_client_event (GSocketClient      *client,
+                  GSocketClientEvent  event,
+                  GSocketConnectable *connectable,
+                  GIOStream          *connection,
+                  gpointer            user_data)
+{
+  PoolerUpstream *self = user_data;
+
+  if (event == G_SOCKET_CLIENT_TLS_HANDSHAKING && self->tls_database != NULL &&
+      G_IS_TLS_CONNECTION (connection))
+    g_tls_connection_set_database (G_TLS_CONNECTION (connection), self->tls_database);
+}
+
+void
+pooler_upstream_set_tls_database (PoolerUpstream *self,
+                                  GTlsDatabase   *database)
+{
+  g_return_if_fail (POOLER_IS_UPSTREAM (self));
+  g_return_if_fail (database == NULL || G_IS_TLS_DATABASE (database));
+
+  g_set_object (&self->tls_database, database);
+}
+
 void
 pooler_upstream_set_max_connections (PoolerUpstream *self,
                                      guint           max_connections)
@@ -1848,6 +1910,7 @@ pooler_upstream_dispose (GObject *object)
   g_clear_pointer (&self->conns, g_hash_table_unref);
   g_clear_object (&self->plain);
   g_clear_object (&self->tls);
+  g_clear_object (&self->tls_database);
 
   G_OBJECT_CLASS (pooler_upstream_parent_class)->dispose (object);
 }
@@ -1884,6 +1947,7 @@ pooler_upstream_init (PoolerUpstream *self)
   self->tls = g_socket_client_new ();
   g_socket_client_set_timeout (self->tls, CONNECT_TIMEOUT);
   g_socket_client_set_tls (self->tls, TRUE);
+  g_signal_connect (self->tls, "event", G_CALLBACK (tls_client_event), self);
   self->sweep_id = g_timeout_add_seconds (SWEEP_SECONDS, sweep_idle, self);
   {
     g_autoptr(GError) error = NULL;

@@ -76,6 +76,11 @@ PoolerUpstreamResponse *pooler_upstream_send_finish           (PoolerUpstream   
                                                                GAsyncResult          *result,
                                                                GError               **error);
 
+/* The certificate authorities that https upstreams are checked against
+ * (NULL: the system's, the default); for tests and private upstreams. */
+void                    pooler_upstream_set_tls_database      (PoolerUpstream        *self,
+                                                               GTlsDatabase          *database);
+
 /* Connections open (busy and idle) and idle, for tests and diagnostics. */
 guint                   pooler_upstream_get_n_connections     (PoolerUpstream        *self);
 guint                   pooler_upstream_get_n_idle            (PoolerUpstream        *self);
