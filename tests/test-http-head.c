@@ -238,6 +238,26 @@ test_mutations_agree (void)
   g_assert_cmpuint (declined, >, 1000);
 }
 
+/* The chunk size line is what printf's "%zx\r\n" makes. */
+static void
+test_chunk_line (void)
+{
+  static const gsize sizes[] = {
+    0, 1, 9, 10, 15, 16, 17, 255, 256, 4095, 4096, 65535, 65536, 1048576, G_MAXUINT32,
+    (gsize) G_MAXUINT32 + 1, G_MAXSIZE,
+  };
+
+  for (guint i = 0; i < G_N_ELEMENTS (sizes) + 2000; i++)
+    {
+      gsize size = i < G_N_ELEMENTS (sizes) ? sizes[i] : (gsize) g_random_int_range (0, G_MAXINT32);
+      char line[POOLER_HTTP_CHUNK_LINE_SIZE];
+      g_autofree char *expected = g_strdup_printf ("%" G_GSIZE_MODIFIER "x\r\n", size);
+      gsize length = pooler_http_format_chunk_line (line, size);
+
+      g_assert_cmpmem (line, length, expected, strlen (expected));
+    }
+}
+
 int
 main (int   argc,
       char *argv[])
@@ -249,6 +269,7 @@ main (int   argc,
   g_test_add_func ("/http-head/field-limit", test_field_limit);
   g_test_add_func ("/http-head/request-fields-any-bytes", test_request_fields_any_bytes);
   g_test_add_func ("/http-head/mutations-agree", test_mutations_agree);
+  g_test_add_func ("/http-head/chunk-line", test_chunk_line);
 
   return g_test_run ();
 }

@@ -7,9 +7,8 @@
 
 #include "config.h"
 
-#include <stdio.h>
-
 #include "pooler-chunk-writer.h"
+#include "pooler-http-head.h"
 
 struct _PoolerChunkWriter
 {
@@ -177,8 +176,8 @@ pooler_chunk_writer_write (PoolerChunkWriter *self,
                            const void        *data,
                            gsize              length)
 {
-  char size_line[32];
-  int n;
+  char size_line[POOLER_HTTP_CHUNK_LINE_SIZE];
+  gsize n;
 
   g_return_if_fail (self != NULL);
   g_return_if_fail (length > 0);
@@ -187,7 +186,7 @@ pooler_chunk_writer_write (PoolerChunkWriter *self,
     return;
 
   /* Exactly libsoup's framing: hex size, CRLF, data, CRLF. */
-  n = snprintf (size_line, sizeof size_line, "%" G_GSIZE_MODIFIER "x\r\n", length);
+  n = pooler_http_format_chunk_line (size_line, length);
   g_byte_array_append (self->pending, (const guint8 *) size_line, (guint) n);
   g_byte_array_append (self->pending, data, (guint) length);
   g_byte_array_append (self->pending, (const guint8 *) "\r\n", 2);

@@ -110,3 +110,25 @@ pooler_http_parse_response_head (char                *head,
   *headers = g_steal_pointer (&fields);
   return TRUE;
 }
+
+gsize
+pooler_http_format_chunk_line (char  line[POOLER_HTTP_CHUNK_LINE_SIZE],
+                               gsize size)
+{
+  static const char digits[] = "0123456789abcdef";
+  char reversed[16];
+  gsize n = 0;
+  gsize length = 0;
+
+  do
+    {
+      reversed[n++] = digits[size & 0xf];
+      size >>= 4;
+    }
+  while (size != 0);
+  while (n > 0)
+    line[length++] = reversed[--n];
+  line[length++] = '\r';
+  line[length++] = '\n';
+  return length;
+}
