@@ -600,8 +600,13 @@ make_certificate (const char *dir)
   g_autofree char *both = NULL;
   g_autofree char *cert_text = NULL;
   g_autofree char *key_text = NULL;
+  g_autofree char *openssl = g_find_program_in_path ("openssl");
   int status;
 
+  if (openssl == NULL)
+    g_error ("/upstream/tls needs the openssl program (the README's test command installs it)");
+  if (!g_tls_backend_supports_tls (g_tls_backend_get_default ()))
+    g_error ("/upstream/tls needs GIO's TLS backend (glib-networking)");
   g_spawn_sync (NULL, (char **) argv, NULL, G_SPAWN_SEARCH_PATH | G_SPAWN_STDOUT_TO_DEV_NULL |
                 G_SPAWN_STDERR_TO_DEV_NULL, NULL, NULL, NULL, NULL, &status, &error);
   g_assert_no_error (error);
@@ -634,16 +639,19 @@ test_tls (void)
     "HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\n^hello",
     NULL
   };
-  g_autofree char *dir = g_dir_make_tmp ("test-upstream-tls-XXXXXX", NULL);
-  g_autofree char *pem = make_certificate (dir);
   g_autoptr(GError) error = NULL;
-  g_autoptr(GTlsCertificate) certificate = g_tls_certificate_new_from_file (pem, &error);
+  g_autofree char *dir = g_dir_make_tmp ("test-upstream-tls-XXXXXX", &error);
+  g_autofree char *pem = NULL;
+  g_autoptr(GTlsCertificate) certificate = NULL;
   g_autoptr(GTlsDatabase) database = NULL;
   g_autoptr(PoolerUpstream) upstream = pooler_upstream_new ();
   g_autoptr(PoolerUpstream) untrusting = pooler_upstream_new ();
   g_autofree char *url = NULL;
   Server *server;
 
+  g_assert_no_error (error);
+  pem = make_certificate (dir);
+  certificate = g_tls_certificate_new_from_file (pem, &error);
   g_assert_no_error (error);
   database = g_tls_file_database_new (pem, &error);
   g_assert_no_error (error);

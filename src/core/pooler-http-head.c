@@ -111,12 +111,15 @@ pooler_http_parse_response_head (char                *head,
   return TRUE;
 }
 
+G_STATIC_ASSERT (sizeof (gsize) <= 8);
+G_STATIC_ASSERT (POOLER_HTTP_CHUNK_LINE_SIZE >= 16 + 2);
+
 gsize
 pooler_http_format_chunk_line (char  line[POOLER_HTTP_CHUNK_LINE_SIZE],
                                gsize size)
 {
   static const char digits[] = "0123456789abcdef";
-  char reversed[16];
+  char reversed[16];   /* a 64-bit size's hex digits */
   gsize n = 0;
   gsize length = 0;
 

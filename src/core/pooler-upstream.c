@@ -83,8 +83,9 @@ typedef struct
   char           *origin;         /* "https://host:port" */
   GIOStream      *stream;
   GSocket        *socket;
-  int             fd;             /* the socket's; read directly unless TLS */
-  gboolean        tls;
+  int             fd;             /* the socket's */
+  gboolean        tls;            /* TLS under it: wait on the stream */
+  gboolean        direct;         /* a bare socket connection: recv() on @fd */
   GInputStream   *in;             /* pollable */
   GOutputStream  *out;            /* pollable */
   guint8         *buf;
@@ -213,6 +214,8 @@ conn_new (PoolerUpstream    *self,
   conn->socket = g_object_ref (g_socket_connection_get_socket (connection));
   conn->fd = g_socket_get_fd (conn->socket);
   conn->tls = connection_is_tls (connection);
+  /* A wrapper (TLS, or a proxy's own stream) is read through its stream. */
+  conn->direct = !G_IS_TCP_WRAPPER_CONNECTION (connection);
   conn->in = g_io_stream_get_input_stream (conn->stream);
   conn->out = g_io_stream_get_output_stream (conn->stream);
   conn->buf = g_malloc (READ_BUFFER);
@@ -626,7 +629,7 @@ conn_fill (Conn          *conn,
       return -1;
     }
 
-  if (conn->tls)
+  if (!conn->direct)
     n = g_pollable_input_stream_read_nonblocking (G_POLLABLE_INPUT_STREAM (conn->in),
                                                   conn->buf + conn->end, READ_BUFFER - conn->end,
                                                   cancellable, error);
@@ -1947,7 +1950,7 @@ pooler_upstream_init (PoolerUpstream *self)
   self->tls = g_socket_client_new ();
   g_socket_client_set_timeout (self->tls, CONNECT_TIMEOUT);
   g_socket_client_set_tls (self->tls, TRUE);
-  g_signal_connect (self->tls, "event", G_CALLBACK (tls_client_event), self);
+  g_signal_connect_object (self->tls, "event", G_CALLBACK (tls_client_event), self, 0);
   self->sweep_id = g_timeout_add_seconds (SWEEP_SECONDS, sweep_idle, self);
   {
     g_autoptr(GError) error = NULL;
