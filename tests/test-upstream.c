@@ -442,21 +442,20 @@ test_request_head (void)
       g_clear_pointer (&head, g_free);
     }
 
-  request = pooler_upstream_request_new (upstream, "GET", other, NULL);
-  head = send_built (server, upstream, request, NULL);
-  g_free (expected);
-  expected = g_strdup_printf ("GET / HTTP/1.1\r\nHost: 127.0.0.1:%u\r\n"
-                              "Accept-Encoding: identity\r\n\r\n", server->port);
-  g_assert_cmpstr (head, ==, expected);
+  /* Without a body: a GET says nothing of one, a POST says 0. */
+  for (guint i = 0; i < 2; i++)
+    {
+      const char *method = i == 0 ? "GET" : "POST";
 
-  /* A POST without a body still says so. */
-  request = pooler_upstream_request_new (upstream, "POST", other, NULL);
-  g_clear_pointer (&head, g_free);
-  head = send_built (server, upstream, request, NULL);
-  g_free (expected);
-  expected = g_strdup_printf ("POST / HTTP/1.1\r\nHost: 127.0.0.1:%u\r\n"
-                              "Accept-Encoding: identity\r\nContent-Length: 0\r\n\r\n", server->port);
-  g_assert_cmpstr (head, ==, expected);
+      request = pooler_upstream_request_new (upstream, method, other, NULL);
+      head = send_built (server, upstream, request, NULL);
+      g_free (expected);
+      expected = g_strdup_printf ("%s / HTTP/1.1\r\nHost: 127.0.0.1:%u\r\n"
+                                  "Accept-Encoding: identity\r\n%s\r\n", method, server->port,
+                                  i == 0 ? "" : "Content-Length: 0\r\n");
+      g_assert_cmpstr (head, ==, expected);
+      g_clear_pointer (&head, g_free);
+    }
 
   /* Built and never sent: freed whole. */
   request = pooler_upstream_request_new (upstream, "POST", url, NULL);
