@@ -272,16 +272,7 @@ void
 pooler_exchange_stream_begin (PoolerExchange *self,
                               guint           status)
 {
-  PoolerExchangePrivate *priv = pooler_exchange_get_instance_private (self);
-
-  g_return_if_fail (POOLER_IS_EXCHANGE (self));
-  g_return_if_fail (priv->status == 0);
-
-  priv->status = status;
-  priv->streaming = TRUE;
-  if (priv->finished)
-    return;
-  POOLER_EXCHANGE_GET_CLASS (self)->stream_begin (self, status);
+  pooler_exchange_stream_begin_with (self, status, NULL, NULL);
 }
 
 typedef struct
@@ -312,7 +303,7 @@ pooler_exchange_stream_begin_with (PoolerExchange     *self,
   CopyFiltered copy;
 
   g_return_if_fail (POOLER_IS_EXCHANGE (self));
-  g_return_if_fail (extra != NULL && keep != NULL);
+  g_return_if_fail (extra == NULL || keep != NULL);
   g_return_if_fail (priv->status == 0);
 
   priv->status = status;
@@ -320,14 +311,17 @@ pooler_exchange_stream_begin_with (PoolerExchange     *self,
   if (priv->finished)
     return;
   klass = POOLER_EXCHANGE_GET_CLASS (self);
-  if (klass->stream_begin_with != NULL)
+  if (extra != NULL && klass->stream_begin_with != NULL)
     {
       klass->stream_begin_with (self, status, extra, keep);
       return;
     }
-  copy.into = priv->response_headers;
-  copy.keep = keep;
-  soup_message_headers_foreach (extra, copy_filtered, &copy);
+  if (extra != NULL)
+    {
+      copy.into = priv->response_headers;
+      copy.keep = keep;
+      soup_message_headers_foreach (extra, copy_filtered, &copy);
+    }
   klass->stream_begin (self, status);
 }
 

@@ -99,8 +99,8 @@ void                pooler_exchange_respond_error        (PoolerExchange *self,
 void                pooler_exchange_stream_begin         (PoolerExchange *self,
                                                           guint           status);
 /* The same, the answer's headers being the response headers and then
- * those of @extra that @keep accepts (the upstream's, on the hot path).
- * They are not necessarily copied into
+ * those of @extra (if not NULL) that @keep accepts (the upstream's, on
+ * the hot path). They are not necessarily copied into
  * pooler_exchange_get_response_headers(). */
 void                pooler_exchange_stream_begin_with    (PoolerExchange     *self,
                                                           guint               status,
