@@ -1083,11 +1083,14 @@ retry_on_fresh_connection (GTask  *task,
 {
   SendOp *op = g_task_get_task_data (task);
 
-  /* Only a connection the upstream closed (EOF, reset, broken pipe) before
-   * any answer byte: a timeout or another error may mean the upstream has
-   * the request, and a POST is never sent twice. */
+  /* Only a connection the upstream closed (EOF, reset, broken pipe; over
+   * TLS also a close without the close notice, which servers that just
+   * shut an idle socket send) before any answer byte: a timeout or another
+   * error may mean the upstream has the request, and a POST is never sent
+   * twice. */
   if (!op->reused || op->retried || op->conn->end > 0 || op->conn->timed_out ||
-      !g_error_matches (error, G_IO_ERROR, G_IO_ERROR_CONNECTION_CLOSED))
+      !(g_error_matches (error, G_IO_ERROR, G_IO_ERROR_CONNECTION_CLOSED) ||
+        g_error_matches (error, G_TLS_ERROR, G_TLS_ERROR_EOF)))
     return FALSE;
 
   g_debug ("Reused upstream connection to %s failed (%s); opening a new one",
