@@ -238,6 +238,24 @@ test_mutations_agree (void)
   g_assert_cmpuint (declined, >, 1000);
 }
 
+/* Names compare without case, whole, against a lower-case list. */
+static void
+test_name_in (void)
+{
+  static const char * const names[] = { "content-length", "connection", "date", NULL };
+  static const char * const empty[] = { NULL };
+
+  g_assert_true (pooler_http_name_in ("Content-Length", names));
+  g_assert_true (pooler_http_name_in ("CONNECTION", names));
+  g_assert_true (pooler_http_name_in ("date", names));
+  g_assert_false (pooler_http_name_in ("Content-Type", names));
+  g_assert_false (pooler_http_name_in ("Content-Length2", names));
+  g_assert_false (pooler_http_name_in ("Dat", names));
+  g_assert_false (pooler_http_name_in ("x-date", names));
+  g_assert_false (pooler_http_name_in ("", names));
+  g_assert_false (pooler_http_name_in ("date", empty));
+}
+
 /* The chunk size line is what printf's "%zx\r\n" makes. */
 static void
 test_chunk_line (void)
@@ -270,6 +288,7 @@ main (int   argc,
   g_test_add_func ("/http-head/request-fields-any-bytes", test_request_fields_any_bytes);
   g_test_add_func ("/http-head/mutations-agree", test_mutations_agree);
   g_test_add_func ("/http-head/chunk-line", test_chunk_line);
+  g_test_add_func ("/http-head/name-in", test_name_in);
 
   return g_test_run ();
 }

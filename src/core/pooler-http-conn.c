@@ -426,25 +426,10 @@ out_append (PoolerHttpConn *self,
   g_byte_array_append (self->out, (const guint8 *) text, (guint) strlen (text));
 }
 
-/* The first letter first: every header of every answer passes here. */
-static gboolean
-is_framing_header (const char *name)
-{
-  switch (g_ascii_tolower (name[0]))
-    {
-    case 'c':
-      return g_ascii_strcasecmp (name, "Content-Length") == 0 ||
-             g_ascii_strcasecmp (name, "Connection") == 0;
-    case 't':
-      return g_ascii_strcasecmp (name, "Transfer-Encoding") == 0;
-    case 'k':
-      return g_ascii_strcasecmp (name, "Keep-Alive") == 0;
-    case 'd':
-      return g_ascii_strcasecmp (name, "Date") == 0;
-    default:
-      return FALSE;
-    }
-}
+/* What the writer frames itself: never copied from a caller's headers. */
+static const char * const framing_headers[] = {
+  "content-length", "connection", "transfer-encoding", "keep-alive", "date", NULL
+};
 
 static void
 out_append_headers (PoolerHttpConn     *self,
@@ -458,7 +443,7 @@ out_append_headers (PoolerHttpConn     *self,
   soup_message_headers_iter_init (&iter, headers);
   while (soup_message_headers_iter_next (&iter, &name, &value))
     {
-      if (is_framing_header (name) || (keep != NULL && !keep (name)) ||
+      if (pooler_http_name_in (name, framing_headers) || (keep != NULL && !keep (name)) ||
           (content_type != NULL && g_ascii_strcasecmp (name, "Content-Type") == 0) ||
           strpbrk (value, "\r\n") != NULL)
         continue;

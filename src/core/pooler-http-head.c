@@ -111,6 +111,19 @@ pooler_http_parse_response_head (char                *head,
   return TRUE;
 }
 
+gboolean
+pooler_http_name_in (const char         *name,
+                     const char * const *names)
+{
+  char first = g_ascii_tolower (name[0]);
+
+  for (guint i = 0; names[i] != NULL; i++)
+    if (names[i][0] == first && g_ascii_strcasecmp (name, names[i]) == 0)
+      return TRUE;
+
+  return FALSE;
+}
+
 G_STATIC_ASSERT (sizeof (gsize) <= 8);
 G_STATIC_ASSERT (POOLER_HTTP_CHUNK_LINE_SIZE >= 16 + 2);
 

@@ -50,6 +50,13 @@ gboolean pooler_http_parse_fields         (char                  *p,
                                            PoolerHttpFieldsFlags  flags,
                                            SoupMessageHeaders    *headers);
 
+/* Whether the header name @name is one of @names (lower case,
+ * NULL-terminated), without case. The first letter is compared inline:
+ * every header of every message passes such lists, and most differ
+ * there. */
+gboolean pooler_http_name_in              (const char            *name,
+                                           const char * const    *names);
+
 /* The size line of a chunk ("<hex>\r\n", as libsoup writes it) into
  * @line; returns its length. Every streamed piece has one: printf cost
  * ~700 instructions a line. */

@@ -22,6 +22,7 @@
 #include <string.h>
 
 #include "pooler-api-error.h"
+#include "pooler-http-head.h"
 #include "pooler-oauth.h"
 #include "pooler-proxy.h"
 #include "pooler-sse.h"
@@ -400,22 +401,7 @@ respond_pool_spent (Forward *fw,
   forward_done (fw, "pool_exhausted");
 }
 
-/* Header names compare without case; the lists are NULL-terminated and
- * in lower case. The first letter is compared inline: every answer's
- * header is checked against a dozen names, and most differ there. */
-static gboolean
-name_in (const char         *name,
-         const char * const *names)
-{
-  char first = g_ascii_tolower (name[0]);
-
-  for (guint i = 0; names[i] != NULL; i++)
-    if (names[i][0] == first && g_ascii_strcasecmp (name, names[i]) == 0)
-      return TRUE;
-
-  return FALSE;
-}
-
+/* Header name lists: lower case, NULL-terminated (pooler_http_name_in()). */
 static const char * const hop_by_hop[] = {
   "connection", "keep-alive", "proxy-authenticate", "proxy-authorization",
   "proxy-connection", "te", "trailer", "transfer-encoding", "upgrade", NULL
@@ -436,14 +422,14 @@ static const char * const response_dropped[] = {
 static gboolean
 is_request_header_dropped (const char *name)
 {
-  return name_in (name, hop_by_hop) || name_in (name, request_dropped) ||
+  return pooler_http_name_in (name, hop_by_hop) || pooler_http_name_in (name, request_dropped) ||
          g_ascii_strncasecmp (name, "sec-", 4) == 0;
 }
 
 static gboolean
 is_response_header_dropped (const char *name)
 {
-  return name_in (name, hop_by_hop) || name_in (name, response_dropped);
+  return pooler_http_name_in (name, hop_by_hop) || pooler_http_name_in (name, response_dropped);
 }
 
 static gboolean

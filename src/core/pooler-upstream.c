@@ -868,24 +868,9 @@ static void send_write (gpointer op_task);
 static void send_read_head (gpointer op_task);
 
 /* The names the upstream client writes itself, never a caller. */
-static gboolean
-is_own_header (const char *name)
-{
-  switch (g_ascii_tolower (name[0]))
-    {
-    case 'h':
-      return g_ascii_strcasecmp (name, "Host") == 0;
-    case 'c':
-      return g_ascii_strcasecmp (name, "Content-Length") == 0 ||
-             g_ascii_strcasecmp (name, "Connection") == 0;
-    case 't':
-      return g_ascii_strcasecmp (name, "Transfer-Encoding") == 0;
-    case 'a':
-      return g_ascii_strcasecmp (name, "Accept-Encoding") == 0;
-    default:
-      return FALSE;
-    }
-}
+static const char * const own_headers[] = {
+  "host", "content-length", "connection", "transfer-encoding", "accept-encoding", NULL
+};
 
 PoolerUpstreamRequest *
 pooler_upstream_request_new (PoolerUpstream  *self,
@@ -930,7 +915,7 @@ pooler_upstream_request_add_header (PoolerUpstreamRequest *request,
 {
   g_return_if_fail (request != NULL && name != NULL && value != NULL);
 
-  if (*name == '\0' || is_own_header (name) || strpbrk (value, "\r\n") != NULL)
+  if (*name == '\0' || pooler_http_name_in (name, own_headers) || strpbrk (value, "\r\n") != NULL)
     return;
   /* A token (RFC 9110 5.1): "Transfer-Encoding :" or a space inside a
    * name would read differently to a lenient server. */
