@@ -10,6 +10,7 @@
 
 #include "pooler-error.h"
 #include "pooler-json-scan.h"
+#include "pooler-json-skim.h"
 #include "pooler-request-body.h"
 
 static char *
@@ -229,6 +230,305 @@ test_skip_string_agrees (void)
   g_assert_cmpuint (bad, >, 5000);
 }
 
+/* Random JSON for the skim: nested objects and arrays (now and then
+ * deeper than the limit), strings with backslash runs, escaped quotes,
+ * \u escapes, brackets and long plain stretches, and whitespace, so that
+ * block boundaries fall everywhere. */
+static void gen_value (GString *out,
+                       GRand   *r,
+                       guint    depth);
+
+/* Off: no \u escapes (which the skim leaves to the byte loop). */
+static gboolean gen_unicode_escapes = TRUE;
+
+static void
+gen_ws (GString *out,
+        GRand   *r)
+{
+  if (g_rand_int_range (r, 0, 4) == 0)
+    g_string_append_len (out, " \n\t\r  ", g_rand_int_range (r, 1, 6));
+}
+
+static void
+gen_string (GString *out,
+            GRand   *r)
+{
+  guint n = (guint) g_rand_int_range (r, 0, g_rand_int_range (r, 0, 3) == 0 ? 200 : 12);
+
+  g_string_append_c (out, '"');
+  for (guint i = 0; i < n; i++)
+    switch (g_rand_int_range (r, 0, 14))
+      {
+      case 0:
+        for (gint k = g_rand_int_range (r, 1, 5); k > 0; k--)
+          g_string_append (out, "\\\\");
+        break;
+      case 1:
+        g_string_append (out, "\\\"");
+        break;
+      case 2:
+        g_string_append_c (out, '\\');
+        g_string_append_c (out, "\"\\/bfnrt"[g_rand_int_range (r, 0, 8)]);
+        break;
+      case 3:
+        if (gen_unicode_escapes)
+          g_string_append (out, g_rand_boolean (r) ? "\\u00e9" : "\\uD83D\\uDE00");
+        break;
+      case 4:
+        g_string_append_c (out, "{}[],:"[g_rand_int_range (r, 0, 6)]);
+        break;
+      case 5:
+        g_string_append (out, "\xc3\xa9");
+        break;
+      case 6:
+        g_string_append (out, "plain text that runs on for a while, as prompts do. ");
+        break;
+      default:
+        g_string_append_c (out, (char) g_rand_int_range (r, 0x23, 0x5B));
+        break;
+      }
+  g_string_append_c (out, '"');
+}
+
+static void
+gen_value (GString *out,
+           GRand   *r,
+           guint    depth)
+{
+  /* Containers while the document is small, then strings and atoms. */
+  gboolean nest = depth < 8 && out->len < 2048;
+  guint kind = (guint) g_rand_int_range (r, nest ? 0 : 6, 12);
+
+  gen_ws (out, r);
+  if (kind == 0 && g_rand_int_range (r, 0, 8) == 0)
+    {
+      /* A chain of arrays around the depth limit. */
+      guint n = (guint) g_rand_int_range (r, 55, 70);
+
+      for (guint i = 0; i < n; i++)
+        g_string_append_c (out, '[');
+      gen_string (out, r);
+      for (guint i = 0; i < n; i++)
+        g_string_append_c (out, ']');
+    }
+  else if (kind < 3)
+    {
+      guint n = (guint) g_rand_int_range (r, 0, 6);
+
+      g_string_append_c (out, '{');
+      for (guint i = 0; i < n; i++)
+        {
+          if (i > 0)
+            g_string_append_c (out, ',');
+          gen_ws (out, r);
+          gen_string (out, r);
+          gen_ws (out, r);
+          g_string_append_c (out, ':');
+          gen_value (out, r, depth + 1);
+        }
+      gen_ws (out, r);
+      g_string_append_c (out, '}');
+    }
+  else if (kind < 6)
+    {
+      guint n = (guint) g_rand_int_range (r, 0, 6);
+
+      g_string_append_c (out, '[');
+      for (guint i = 0; i < n; i++)
+        {
+          if (i > 0)
+            g_string_append_c (out, ',');
+          gen_value (out, r, depth + 1);
+        }
+      gen_ws (out, r);
+      g_string_append_c (out, ']');
+    }
+  else if (kind < 10)
+    gen_string (out, r);
+  else
+    {
+      static const char * const atoms[] = { "0", "-12.5e3", "true", "false", "null", "123456789" };
+
+      g_string_append (out, atoms[g_rand_int_range (r, 0, G_N_ELEMENTS (atoms))]);
+    }
+  gen_ws (out, r);
+}
+
+typedef struct
+{
+  gboolean  ok;
+  gsize     at;
+  char     *message;
+} SkipResult;
+
+static void
+skip_with (const GString *doc,
+           guint          depth,
+           gboolean       skim,
+           SkipResult    *result)
+{
+  g_autoptr(GError) error = NULL;
+  PoolerJsonScanner s = { doc->str, doc->str + doc->len, "body", &error };
+
+  pooler_json_skim_set_enabled (skim);
+  result->ok = pooler_json_scan_skip_value (&s, depth);
+  pooler_json_skim_set_enabled (TRUE);
+  result->at = (gsize) (s.p - doc->str);
+  result->message = error != NULL ? g_strdup (error->message) : NULL;
+  g_assert_true (result->ok == (error == NULL));
+}
+
+/* Skipping a value with the skim must end where the byte loop alone
+ * ends, or fail at the same byte with the same words: random documents
+ * (see gen_value()), a third of them then broken at one to three bytes
+ * with the bytes that matter. */
+static void
+test_skim_agrees (void)
+{
+  g_autoptr(GRand) r = g_rand_new_with_seed (g_test_rand_int ());
+  static const char breakers[] = "\"\\{}[]:,u\x01\x1f\n x0\0";
+  guint good = 0, bad = 0;
+
+  for (guint round = 0; round < 20000; round++)
+    {
+      g_autoptr(GString) doc = g_string_new (NULL);
+      SkipResult with = { 0 }, without = { 0 };
+      guint depth = (guint) g_rand_int_range (r, 0, 4);
+
+      g_string_append_c (doc, g_rand_boolean (r) ? '[' : '{');
+      if (doc->str[0] == '{')
+        {
+          gen_string (doc, r);
+          g_string_append_c (doc, ':');
+        }
+      gen_value (doc, r, 1);
+      while (doc->len < 64 * (guint) g_rand_int_range (r, 1, 12))
+        {
+          g_string_append_c (doc, ',');
+          if (doc->str[0] == '{')
+            {
+              gen_string (doc, r);
+              g_string_append_c (doc, ':');
+            }
+          gen_value (doc, r, 1);
+        }
+      g_string_append_c (doc, doc->str[0] == '{' ? '}' : ']');
+
+      if (round % 3 == 0)
+        for (gint k = g_rand_int_range (r, 1, 4); k > 0; k--)
+          {
+            gsize at = (gsize) g_rand_int_range (r, 0, (gint32) doc->len);
+            char c = breakers[g_rand_int_range (r, 0, sizeof breakers - 1)];
+
+            switch (g_rand_int_range (r, 0, 3))
+              {
+              case 0: doc->str[at] = c; break;
+              case 1: g_string_insert_c (doc, (gssize) at, c); break;
+              default: g_string_erase (doc, (gssize) at, 1); break;
+              }
+          }
+      if (g_rand_int_range (r, 0, 10) == 0)
+        g_string_truncate (doc, (gsize) g_rand_int_range (r, 1, (gint32) doc->len + 1));
+
+      skip_with (doc, depth, TRUE, &with);
+      skip_with (doc, depth, FALSE, &without);
+      if (with.ok != without.ok || with.at != without.at ||
+          g_strcmp0 (with.message, without.message) != 0)
+        g_error ("skim and byte loop differ on %s: %s at %zu (%s) against %s at %zu (%s)", doc->str,
+                 with.ok ? "whole" : "bad", with.at, with.message, without.ok ? "whole" : "bad",
+                 without.at, without.message);
+      if (with.ok)
+        good++;
+      else
+        bad++;
+      g_free (with.message);
+      g_free (without.message);
+    }
+
+  g_test_message ("%u whole, %u bad", good, bad);
+  g_assert_cmpuint (good, >, 5000);
+  g_assert_cmpuint (bad, >, 3000);
+}
+
+/* Where the skim hands over, the byte loop can go on: outside strings
+ * or at an opening quote, with the nesting that is left. Checked by
+ * giving the loop alone that many brackets and the rest of the document:
+ * it must end at the document's end. On the real Codex body the skim
+ * passes over most of the input array. */
+static void
+test_skim_hands_over (void)
+{
+  g_autoptr(GRand) r = g_rand_new_with_seed (g_test_rand_int ());
+  gsize length;
+  g_autofree char *data = load_fixture_body (&length);
+  const char *input = strstr (data, "\"input\":[");
+  PoolerJsonScanner s = { 0 };
+  guint level = 1, valid = 0, moved = 0;
+
+  if (!pooler_json_skim_active ())
+    {
+      g_test_skip ("this CPU has no AVX2, PCLMULQDQ or POPCNT: the byte loop does it all");
+      return;
+    }
+
+  g_assert_nonnull (input);
+  s.p = input + strlen ("\"input\":[");
+  s.end = data + length;
+  s.what = "body";
+  pooler_json_skim (&s, &level, 1);
+  g_assert_cmpuint (s.p - input, >, 20000);
+  g_assert_cmpuint (level, >=, 1);
+
+  gen_unicode_escapes = FALSE;
+  for (guint round = 0; round < 5000; round++)
+    {
+      g_autoptr(GString) doc = g_string_new ("[");
+      g_autoptr(GString) rest = NULL;
+      g_autoptr(GError) error = NULL;
+      PoolerJsonScanner t = { 0 };
+      SkipResult whole = { 0 };
+
+      while (doc->len < 64 * 6)
+        {
+          gen_value (doc, r, 1);
+          g_string_append_c (doc, ',');
+        }
+      gen_value (doc, r, 1);
+      g_string_append_c (doc, ']');
+      skip_with (doc, 0, FALSE, &whole);
+      g_free (whole.message);
+      if (!whole.ok)
+        continue;   /* nested too deep */
+      valid++;
+
+      s.p = doc->str + 1;
+      s.end = doc->str + doc->len;
+      level = 1;
+      pooler_json_skim (&s, &level, 0);
+      if (s.p == doc->str + 1)
+        continue;
+      moved++;
+
+      rest = g_string_new (NULL);
+      for (guint i = 0; i < level; i++)
+        g_string_append_c (rest, '[');
+      g_string_append_len (rest, s.p, s.end - s.p);
+      t.p = rest->str;
+      t.end = rest->str + rest->len;
+      t.what = "rest";
+      t.error = &error;
+      pooler_json_skim_set_enabled (FALSE);
+      if (!pooler_json_scan_skip_value (&t, 0) || t.p != t.end)
+        g_error ("the skim stopped at %zu of %s with %u levels left: %s", (gsize) (s.p - doc->str),
+                 doc->str, level, error != NULL ? error->message : "ends early");
+      pooler_json_skim_set_enabled (TRUE);
+    }
+  gen_unicode_escapes = TRUE;
+  g_test_message ("the skim moved in %u of %u documents", moved, valid);
+  g_assert_cmpuint (valid, >, 2000);
+  g_assert_cmpuint (moved, >, valid * 3 / 4);
+}
+
 static void
 test_decode_zstd (void)
 {
@@ -292,6 +592,8 @@ main (int   argc,
   g_test_add_func ("/request-body/scan-depth", test_scan_depth);
   g_test_add_func ("/request-body/scan-word-boundaries", test_scan_word_boundaries);
   g_test_add_func ("/request-body/skip-string-agrees", test_skip_string_agrees);
+  g_test_add_func ("/request-body/skim-agrees", test_skim_agrees);
+  g_test_add_func ("/request-body/skim-hands-over", test_skim_hands_over);
   g_test_add_func ("/request-body/decode-zstd", test_decode_zstd);
 
   return g_test_run ();

@@ -15,6 +15,7 @@
 #include "pooler-error.h"
 #include "pooler-json.h"
 #include "pooler-json-scan.h"
+#include "pooler-json-skim.h"
 
 gboolean
 pooler_json_scan_fail (PoolerJsonScanner *s,
@@ -325,6 +326,7 @@ pooler_json_scan_skip_value (PoolerJsonScanner *s,
             return pooler_json_scan_fail (s, "nests deeper than 64 levels");
           level++;
           s->p++;
+          pooler_json_skim (s, &level, depth);
           break;
         case '}': case ']':
           if (level == 0)
