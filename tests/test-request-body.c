@@ -311,37 +311,27 @@ gen_value (GString *out,
       for (guint i = 0; i < n; i++)
         g_string_append_c (out, ']');
     }
-  else if (kind < 3)
-    {
-      guint n = (guint) g_rand_int_range (r, 0, 6);
-
-      g_string_append_c (out, '{');
-      for (guint i = 0; i < n; i++)
-        {
-          if (i > 0)
-            g_string_append_c (out, ',');
-          gen_ws (out, r);
-          gen_string (out, r);
-          gen_ws (out, r);
-          g_string_append_c (out, ':');
-          gen_value (out, r, depth + 1);
-        }
-      gen_ws (out, r);
-      g_string_append_c (out, '}');
-    }
   else if (kind < 6)
     {
+      gboolean object = kind < 3;
       guint n = (guint) g_rand_int_range (r, 0, 6);
 
-      g_string_append_c (out, '[');
+      g_string_append_c (out, object ? '{' : '[');
       for (guint i = 0; i < n; i++)
         {
           if (i > 0)
             g_string_append_c (out, ',');
+          if (object)
+            {
+              gen_ws (out, r);
+              gen_string (out, r);
+              gen_ws (out, r);
+              g_string_append_c (out, ':');
+            }
           gen_value (out, r, depth + 1);
         }
       gen_ws (out, r);
-      g_string_append_c (out, ']');
+      g_string_append_c (out, object ? '}' : ']');
     }
   else if (kind < 10)
     gen_string (out, r);
