@@ -114,6 +114,10 @@ e2e_is "$COOLDOWN_OK" ok "account a cools down until its reset (about 30 minutes
 
 # C becomes the first choice for new work; the resumed thread must not move.
 e2e_pooler account set "${ID[c]}" --priority -1
+# The running serve applies it at /readyz (otherwise within its 2 s check,
+# which the resumed run below may outpace: then c was not yet first).
+e2e_http GET "$SERVE_URL/readyz"
+e2e_is "$HTTP_CODE" 200 "GET /readyz applies the new priority"
 e2e_fake_ctl "text=resumed-on-b"
 run_codex resume --last "say hello again"
 e2e_is "$CODEX_RC" 0 "codex exec resume --last succeeds"

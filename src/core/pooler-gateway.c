@@ -585,6 +585,10 @@ server_handler (SoupServer        *server,
     {
       g_autoptr(GError) error = NULL;
 
+      /* Ready with the configuration as it is now: changes another
+       * process made (the command line) apply before the answer, not
+       * only at the next 2 s check. */
+      pooler_service_reload (self->service);
       if (pooler_store_ping (pooler_service_get_store (self->service), &error))
         respond_json (msg, SOUP_STATUS_OK, "{\"status\":\"ready\"}");
       else
