@@ -31,6 +31,7 @@ typedef struct
   char          *access_token;
   char          *account_id;
   GBytes        *codex_body;     /* the real Codex CLI request body */
+  GSocket       *dead_port;      /* holds the dead upstream's port */
 } Fixture;
 
 static void
@@ -99,6 +100,7 @@ fixture_teardown (Fixture       *f,
     pooler_service_stop (f->service);
   g_clear_object (&f->service);
   g_clear_object (&f->fake);
+  g_clear_object (&f->dead_port);
   g_clear_pointer (&f->codex_body, g_bytes_unref);
   g_free (f->base);
   g_free (f->key);
@@ -520,15 +522,25 @@ static void
 fixture_setup_dead_upstream (Fixture       *f,
                              gconstpointer  data)
 {
-  g_autoptr(GSocketListener) listener = g_socket_listener_new ();
   g_autoptr(GError) error = NULL;
-  guint16 port = g_socket_listener_add_any_inet_port (listener, NULL, &error);
+  g_autoptr(GInetAddress) loopback = g_inet_address_new_loopback (G_SOCKET_FAMILY_IPV4);
+  g_autoptr(GSocketAddress) any_port = g_inet_socket_address_new (loopback, 0);
+  g_autoptr(GSocketAddress) bound = NULL;
   g_autofree char *dead = NULL;
 
-  /* A port that was free a moment ago and is closed now. */
+  /* A port bound but not listening: connecting is refused, and no
+   * socket bound after it (the fixture's fake upstream, the gateway
+   * itself, another test's server) can take the port while the test
+   * runs. A port merely closed again could be: once it was the
+   * gateway's own, which answered its own request with a 401. */
+  f->dead_port = g_socket_new (G_SOCKET_FAMILY_IPV4, G_SOCKET_TYPE_STREAM, G_SOCKET_PROTOCOL_TCP, &error);
   g_assert_no_error (error);
-  g_socket_listener_close (listener);
-  dead = g_strdup_printf ("http://127.0.0.1:%u/backend-api", port);
+  g_assert_true (g_socket_bind (f->dead_port, any_port, FALSE, &error));
+  g_assert_no_error (error);
+  bound = g_socket_get_local_address (f->dead_port, &error);
+  g_assert_no_error (error);
+  dead = g_strdup_printf ("http://127.0.0.1:%u/backend-api",
+                          g_inet_socket_address_get_port (G_INET_SOCKET_ADDRESS (bound)));
   fixture_setup_with_upstream (f, dead);
 }
 
