@@ -102,6 +102,8 @@ struct _PoolerStoreWriter
   sqlite3_stmt *upsert_quota_window;
   sqlite3_stmt *upsert_affinity;
   sqlite3_stmt *sweep_affinities;
+  sqlite3_stmt *begin;             /* BEGIN IMMEDIATE and COMMIT, parsed once */
+  sqlite3_stmt *commit;
   guint         affinity_writes;
 };
 
@@ -124,8 +126,10 @@ bind_text (sqlite3_stmt *stmt,
            int           index,
            const char   *text)
 {
+  /* SQLITE_STATIC: no copy. Every caller steps and resets (clearing the
+   * bindings) while the text it bound is still alive. */
   if (text != NULL)
-    sqlite3_bind_text (stmt, index, text, -1, SQLITE_TRANSIENT);
+    sqlite3_bind_text (stmt, index, text, -1, SQLITE_STATIC);
   else
     sqlite3_bind_null (stmt, index);
 }
@@ -283,7 +287,7 @@ write_batch (PoolerStoreWriter *self,
 {
   int rc;
 
-  if ((rc = sqlite3_exec (self->db, "BEGIN IMMEDIATE", NULL, NULL, NULL)) != SQLITE_OK)
+  if ((rc = step_and_reset (self->begin)) != SQLITE_OK)
     return rc;
 
   for (guint i = 0; i < batch->len; i++)
@@ -309,7 +313,7 @@ write_batch (PoolerStoreWriter *self,
       (rc = write_touches (self->touch_account, accounts)) != SQLITE_OK)
     return rc;
 
-  return sqlite3_exec (self->db, "COMMIT", NULL, NULL, NULL);
+  return step_and_reset (self->commit);
 }
 
 static gboolean
@@ -785,7 +789,9 @@ pooler_store_writer_new (const char  *path,
                 &self->upsert_affinity, error) ||
       !prepare (self,
                 "DELETE FROM affinities WHERE expires_at <= ?1",
-                &self->sweep_affinities, error))
+                &self->sweep_affinities, error) ||
+      !prepare (self, "BEGIN IMMEDIATE", &self->begin, error) ||
+      !prepare (self, "COMMIT", &self->commit, error))
     return NULL;
 
   /* Before the thread starts. */
@@ -981,6 +987,8 @@ pooler_store_writer_close (PoolerStoreWriter *self)
   g_clear_pointer (&self->upsert_quota_window, sqlite3_finalize);
   g_clear_pointer (&self->upsert_affinity, sqlite3_finalize);
   g_clear_pointer (&self->sweep_affinities, sqlite3_finalize);
+  g_clear_pointer (&self->begin, sqlite3_finalize);
+  g_clear_pointer (&self->commit, sqlite3_finalize);
   g_clear_pointer (&self->db, sqlite3_close_v2);
 }
 
