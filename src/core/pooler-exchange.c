@@ -24,18 +24,11 @@ typedef struct
   gboolean            finished;
   gboolean            gone;
   gint64              marks[POOLER_EXCHANGE_N_MARKS];
+  const PoolerExchangeOwner *owner;
+  gpointer            owner_data;
 } PoolerExchangePrivate;
 
 G_DEFINE_ABSTRACT_TYPE_WITH_PRIVATE (PoolerExchange, pooler_exchange, G_TYPE_OBJECT)
-
-enum
-{
-  SIGNAL_DRAINED,
-  SIGNAL_FINISHED,
-  N_SIGNALS
-};
-
-static guint signals[N_SIGNALS];
 
 static void
 pooler_exchange_finalize (GObject *object)
@@ -58,25 +51,6 @@ pooler_exchange_class_init (PoolerExchangeClass *klass)
   GObjectClass *object_class = G_OBJECT_CLASS (klass);
 
   object_class->finalize = pooler_exchange_finalize;
-
-  /**
-   * PoolerExchange::drained:
-   *
-   * Everything written so far is out: a writer that waited may go on.
-   */
-  signals[SIGNAL_DRAINED] =
-    g_signal_new ("drained", G_TYPE_FROM_CLASS (klass), G_SIGNAL_RUN_LAST,
-                  0, NULL, NULL, NULL, G_TYPE_NONE, 0);
-
-  /**
-   * PoolerExchange::finished:
-   *
-   * The exchange is over: the whole answer is out, or the client is gone
-   * (pooler_exchange_is_gone()). Comes once.
-   */
-  signals[SIGNAL_FINISHED] =
-    g_signal_new ("finished", G_TYPE_FROM_CLASS (klass), G_SIGNAL_RUN_LAST,
-                  0, NULL, NULL, NULL, G_TYPE_NONE, 0);
 }
 
 static void
@@ -387,8 +361,8 @@ pooler_exchange_emit_drained (PoolerExchange *self)
 
   g_return_if_fail (POOLER_IS_EXCHANGE (self));
 
-  if (!priv->finished)
-    g_signal_emit (self, signals[SIGNAL_DRAINED], 0);
+  if (!priv->finished && priv->owner != NULL && priv->owner->drained != NULL)
+    priv->owner->drained (self, priv->owner_data);
 }
 
 void
@@ -397,6 +371,8 @@ pooler_exchange_emit_finished (PoolerExchange *self,
 {
   PoolerExchangePrivate *priv = pooler_exchange_get_instance_private (self);
   g_autoptr(PoolerExchange) hold G_GNUC_UNUSED = NULL;
+  const PoolerExchangeOwner *owner;
+  gpointer data;
 
   g_return_if_fail (POOLER_IS_EXCHANGE (self));
 
@@ -404,6 +380,25 @@ pooler_exchange_emit_finished (PoolerExchange *self,
     return;
   priv->finished = TRUE;
   priv->gone = gone;
-  hold = g_object_ref (self);
-  g_signal_emit (self, signals[SIGNAL_FINISHED], 0);
+  owner = g_steal_pointer (&priv->owner);
+  data = g_steal_pointer (&priv->owner_data);
+  if (owner != NULL && owner->finished != NULL)
+    {
+      hold = g_object_ref (self);
+      owner->finished (self, data);
+    }
+}
+
+void
+pooler_exchange_set_owner (PoolerExchange            *self,
+                           const PoolerExchangeOwner *owner,
+                           gpointer                   data)
+{
+  PoolerExchangePrivate *priv = pooler_exchange_get_instance_private (self);
+
+  g_return_if_fail (POOLER_IS_EXCHANGE (self));
+  g_return_if_fail (owner == NULL || !priv->finished);
+
+  priv->owner = owner;
+  priv->owner_data = owner != NULL ? data : NULL;
 }

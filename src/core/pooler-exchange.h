@@ -6,10 +6,13 @@
  * an exchange reaches its handler. The answer is either whole
  * (pooler_exchange_respond()) or streamed (stream_begin, write, end) with
  * backpressure: a writer that finds the exchange not drained waits for
- * "drained" before it writes more.
+ * its owner's drained() before it writes more.
  *
- * "finished" comes exactly once: when the whole answer is out, or when
- * the client went away first (is_gone() then says so).
+ * An exchange has one owner, the handler answering it (the proxy's
+ * Forward), told by plain calls rather than signals: two signal
+ * connections a request cost the hot path more than the rest of its
+ * bookkeeping. finished() comes exactly once: when the whole answer is
+ * out, or when the client went away first (is_gone() then says so).
  *
  * Copyright 2026 The Codex Pooler authors
  * SPDX-License-Identifier: GPL-3.0-or-later
@@ -54,6 +57,19 @@ struct _PoolerExchangeClass
   gpointer padding[6];
 };
 
+/* What an exchange tells its owner. Either may be NULL. */
+typedef struct
+{
+  /* Everything written so far is out: a writer that waited may go on. */
+  void (*drained)  (PoolerExchange *exchange,
+                    gpointer        data);
+  /* The exchange is over: the whole answer is out, or the client is gone
+   * (pooler_exchange_is_gone()). Comes once; the exchange forgets its
+   * owner just before the call. */
+  void (*finished) (PoolerExchange *exchange,
+                    gpointer        data);
+} PoolerExchangeOwner;
+
 /* When an exchange passed the steps of the hot path (g_get_monotonic_time(),
  * 0 until then), for the timing trace (pooler-timing.h). */
 typedef enum
@@ -79,6 +95,11 @@ SoupMessageHeaders *pooler_exchange_get_response_headers (PoolerExchange *self);
 /* The answer's status once given, 0 before. */
 guint               pooler_exchange_get_status           (PoolerExchange *self);
 gboolean            pooler_exchange_is_finished          (PoolerExchange *self);
+/* Sets the owner (@owner must outlive the exchange; NULL: none). An
+ * exchange already finished takes none. */
+void                pooler_exchange_set_owner            (PoolerExchange            *self,
+                                                          const PoolerExchangeOwner *owner,
+                                                          gpointer                   data);
 /* The client went away before the whole answer was out. */
 gboolean            pooler_exchange_is_gone              (PoolerExchange *self);
 
@@ -131,8 +152,8 @@ void                pooler_exchange_mark                 (PoolerExchange     *se
                                                           gint64              when);
 const gint64       *pooler_exchange_get_marks            (PoolerExchange     *self);
 
+/* Tell the owner; finished() only once. */
 void                pooler_exchange_emit_drained         (PoolerExchange *self);
-/* Emits "finished" unless it came already. */
 void                pooler_exchange_emit_finished        (PoolerExchange *self,
                                                           gboolean        gone);
 

@@ -93,8 +93,6 @@ typedef struct
   gint64               started_us;
   gint64               attempt_started_us;
   guint                answer_deadline;  /* source id while an attempt awaits its answer */
-  gulong               finished_handler;
-  gulong               drained_handler;
   guint                first_event_seen : 1;
   guint                first_event_failed : 1;
   guint                waiting_write : 1;
@@ -132,8 +130,6 @@ forward_unref (Forward *fw)
   g_assert (fw->done);
 
   g_clear_handle_id (&fw->answer_deadline, g_source_remove);
-  g_clear_signal_handler (&fw->finished_handler, fw->exchange);
-  g_clear_signal_handler (&fw->drained_handler, fw->exchange);
   g_clear_object (&fw->exchange);
   g_clear_object (&fw->upstream);
   g_clear_object (&fw->cancellable);
@@ -1438,10 +1434,15 @@ on_client_finished (PoolerExchange *exchange,
       else
         client_went_away (fw);
     }
-  g_clear_signal_handler (&fw->finished_handler, fw->exchange);
-  g_clear_signal_handler (&fw->drained_handler, fw->exchange);
   forward_unref (fw);
 }
+
+/* The Forward answers its exchange; finished() drops the reference
+ * the exchange held. */
+static const PoolerExchangeOwner forward_exchange_owner = {
+  .drained = on_exchange_drained,
+  .finished = on_client_finished,
+};
 
 /* The conversation's keys: the prompt cache key (the thread id for the
  * Codex CLI) and the session header, in the order the CLI's versions use. */
@@ -1670,9 +1671,7 @@ forward_start (PoolerProxy             *self,
   self->in_flight++;
 
   /* The exchange keeps one reference until it is finished. */
-  fw->finished_handler = g_signal_connect (exchange, "finished", G_CALLBACK (on_client_finished),
-                                           forward_ref (fw));
-  fw->drained_handler = g_signal_connect (exchange, "drained", G_CALLBACK (on_exchange_drained), fw);
+  pooler_exchange_set_owner (exchange, &forward_exchange_owner, forward_ref (fw));
 
   pool = pooler_service_lookup_pool (self->service, key->pool_id);
   if (pool == NULL)
