@@ -743,6 +743,56 @@ test_tls_stale_connection_replaced (void)
   tls_teardown (dir);
 }
 
+/* An https answer framed by the connection's end (no Content-Length, not
+ * chunked), from a server that shuts its socket without TLS's close
+ * notice: the body is whole, as it would be over plain HTTP. Cut short
+ * where the framing says how long it is, the same close is an error. */
+static void
+test_tls_close_framed (void)
+{
+  static const char * const script[] = {
+    "HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nConnection: close\r\n\r\n^hello, ^world",
+    NULL
+  };
+  static const char * const short_script[] = {
+    "HTTP/1.1 200 OK\r\nContent-Length: 20\r\n\r\n^hello",
+    NULL
+  };
+  g_autoptr(GTlsDatabase) database = NULL;
+  char *dir = NULL;
+  g_autoptr(GTlsCertificate) certificate = tls_setup (&dir, &database);
+
+  for (guint i = 0; i < 2; i++)
+    {
+      g_autoptr(PoolerUpstream) upstream = pooler_upstream_new ();
+      g_autoptr(PoolerUpstreamResponse) response = NULL;
+      g_autoptr(GError) error = NULL;
+      g_autofree char *url = NULL;
+      g_autofree char *body = NULL;
+      Server *server = server_new (i == 0 ? script : short_script, FALSE);
+
+      server->tls = g_object_ref (certificate);
+      url = g_strdup_printf ("https://127.0.0.1:%u/backend-api/codex/responses", server->port);
+      pooler_upstream_set_tls_database (upstream, database);
+      response = send_request (upstream, url, "{}", NULL, &error);
+      g_assert_no_error (error);
+      g_assert_cmpuint (pooler_upstream_response_get_status (response), ==, 200);
+      body = read_body (response, NULL, &error);
+      if (i == 0)
+        {
+          g_assert_no_error (error);
+          g_assert_cmpstr (body, ==, "hello, world");
+        }
+      else
+        {
+          g_assert_nonnull (error);
+          g_assert_null (body);
+        }
+      server_free (server);
+    }
+  tls_teardown (dir);
+}
+
 /* The upstream closed an idle connection: the next request goes out on a
  * fresh one, and the caller never sees the failure. */
 static void
@@ -1206,6 +1256,7 @@ main (int   argc,
   g_test_add_func ("/upstream/request-head", test_request_head);
   g_test_add_func ("/upstream/tls", test_tls);
   g_test_add_func ("/upstream/tls-stale-connection-replaced", test_tls_stale_connection_replaced);
+  g_test_add_func ("/upstream/tls-close-framed", test_tls_close_framed);
   g_test_add_func ("/upstream/stale-connection-replaced", test_stale_connection_replaced);
   g_test_add_func ("/upstream/retry-opens-new-connection", test_retry_opens_new_connection);
   g_test_add_func ("/upstream/connection-limit", test_connection_limit);

@@ -1683,6 +1683,16 @@ response_read_step (gpointer data)
           wait_readable (self->conn, self->read_cancellable, self->context, self, response_read_step);
           return;
         }
+      /* A body framed by the connection's end, over TLS, from a server
+       * that shut its socket without the close notice: as whole as it
+       * would be over plain HTTP (and as browsers and libsoup take it).
+       * Where the framing gives the length, that close stays an error. */
+      if (self->framing == BODY_EOF && g_error_matches (error, G_TLS_ERROR, G_TLS_ERROR_EOF))
+        {
+          g_clear_error (&error);
+          response_finish (self);
+          continue;
+        }
       g_clear_pointer (&self->read_out, g_byte_array_unref);
       response_read_return (self, NULL, error);
       return;
