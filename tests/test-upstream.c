@@ -793,6 +793,53 @@ test_tls_close_framed (void)
   tls_teardown (dir);
 }
 
+/* An answer's fields, from the hot path's own parser (a plain head) and
+ * from libsoup's (an HTTP/1.0 one): in the order they came, duplicates
+ * kept, and the same again as SoupMessageHeaders. */
+static void
+test_answer_fields (void)
+{
+  static const char * const plain[] = {
+    "HTTP/1.1 200 OK\r\nContent-Length: 2\r\nX-Codex-Primary-Used-Percent: 7\r\n"
+    "Set-Cookie: a=1\r\nSet-Cookie: b=2\r\n\r\nok",
+    NULL
+  };
+  static const char * const old[] = {
+    "HTTP/1.0 200 OK\r\nContent-Length: 2\r\nX-Codex-Primary-Used-Percent: 7\r\n"
+    "Set-Cookie: a=1\r\nSet-Cookie: b=2\r\n\r\nok",
+    NULL
+  };
+
+  for (guint i = 0; i < 2; i++)
+    {
+      g_autoptr(PoolerUpstream) upstream = pooler_upstream_new ();
+      g_autoptr(PoolerUpstreamResponse) response = NULL;
+      g_autoptr(GError) error = NULL;
+      g_autofree char *url = NULL;
+      g_autofree char *body = NULL;
+      const PoolerHttpFields *fields;
+      Server *server = server_new (i == 0 ? plain : old, FALSE);
+
+      url = server_url (server);
+      response = send_request (upstream, url, "{}", NULL, &error);
+      g_assert_no_error (error);
+      g_assert_cmpuint (pooler_upstream_response_get_status (response), ==, 200);
+      fields = pooler_upstream_response_get_fields (response);
+      g_assert_nonnull (fields);
+      g_assert_cmpuint (pooler_http_fields_get_n (fields), ==, 4);
+      g_assert_cmpstr (pooler_http_fields_find (fields, "x-codex-primary-used-percent"), ==, "7");
+      g_assert_cmpstr (pooler_http_fields_find (fields, "set-cookie"), ==, "a=1");
+      g_assert_cmpstr (soup_message_headers_get_list (pooler_upstream_response_get_headers (response),
+                                                      "Set-Cookie"), ==, "a=1, b=2");
+      g_assert_cmpstr (soup_message_headers_get_one (pooler_upstream_response_get_headers (response),
+                                                     "X-Codex-Primary-Used-Percent"), ==, "7");
+      body = read_body (response, NULL, &error);
+      g_assert_no_error (error);
+      g_assert_cmpstr (body, ==, "ok");
+      server_free (server);
+    }
+}
+
 /* The upstream closed an idle connection: the next request goes out on a
  * fresh one, and the caller never sees the failure. */
 static void
@@ -1257,6 +1304,7 @@ main (int   argc,
   g_test_add_func ("/upstream/tls", test_tls);
   g_test_add_func ("/upstream/tls-stale-connection-replaced", test_tls_stale_connection_replaced);
   g_test_add_func ("/upstream/tls-close-framed", test_tls_close_framed);
+  g_test_add_func ("/upstream/answer-fields", test_answer_fields);
   g_test_add_func ("/upstream/stale-connection-replaced", test_stale_connection_replaced);
   g_test_add_func ("/upstream/retry-opens-new-connection", test_retry_opens_new_connection);
   g_test_add_func ("/upstream/connection-limit", test_connection_limit);

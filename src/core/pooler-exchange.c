@@ -249,32 +249,14 @@ pooler_exchange_stream_begin (PoolerExchange *self,
   pooler_exchange_stream_begin_with (self, status, NULL, NULL);
 }
 
-typedef struct
-{
-  SoupMessageHeaders *into;
-  PoolerHeaderFilter  keep;
-} CopyFiltered;
-
-static void
-copy_filtered (const char *name,
-               const char *value,
-               gpointer    user_data)
-{
-  CopyFiltered *copy = user_data;
-
-  if (copy->keep (name))
-    soup_message_headers_append (copy->into, name, value);
-}
-
 void
-pooler_exchange_stream_begin_with (PoolerExchange     *self,
-                                   guint               status,
-                                   SoupMessageHeaders *extra,
-                                   PoolerHeaderFilter  keep)
+pooler_exchange_stream_begin_with (PoolerExchange         *self,
+                                   guint                   status,
+                                   const PoolerHttpFields *extra,
+                                   PoolerHeaderFilter      keep)
 {
   PoolerExchangePrivate *priv = pooler_exchange_get_instance_private (self);
   PoolerExchangeClass *klass;
-  CopyFiltered copy;
 
   g_return_if_fail (POOLER_IS_EXCHANGE (self));
   g_return_if_fail (extra == NULL || keep != NULL);
@@ -290,11 +272,12 @@ pooler_exchange_stream_begin_with (PoolerExchange     *self,
       klass->stream_begin_with (self, status, extra, keep);
       return;
     }
-  if (extra != NULL)
+  for (guint i = 0; extra != NULL && i < pooler_http_fields_get_n (extra); i++)
     {
-      copy.into = priv->response_headers;
-      copy.keep = keep;
-      soup_message_headers_foreach (extra, copy_filtered, &copy);
+      const PoolerHttpField *field = pooler_http_fields_get (extra, i);
+
+      if (keep (field->name))
+        soup_message_headers_append (priv->response_headers, field->name, field->value);
     }
   klass->stream_begin (self, status);
 }

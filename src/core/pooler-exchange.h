@@ -21,6 +21,8 @@
 
 #include <libsoup/soup.h>
 
+#include "pooler-http-fields.h"
+
 G_BEGIN_DECLS
 
 #define POOLER_TYPE_EXCHANGE (pooler_exchange_get_type ())
@@ -47,12 +49,12 @@ struct _PoolerExchangeClass
   void     (*stream_end)   (PoolerExchange *self);
   /* Optional: writes what stream_write() held back. */
   void     (*flush)        (PoolerExchange *self);
-  /* Optional: stream_begin() with @extra's headers that @keep accepts
+  /* Optional: stream_begin() with @extra's fields that @keep accepts
    * after the response headers, without copying them there. */
-  void     (*stream_begin_with) (PoolerExchange     *self,
-                                 guint               status,
-                                 SoupMessageHeaders *extra,
-                                 PoolerHeaderFilter  keep);
+  void     (*stream_begin_with) (PoolerExchange         *self,
+                                 guint                   status,
+                                 const PoolerHttpFields *extra,
+                                 PoolerHeaderFilter      keep);
 
   gpointer padding[6];
 };
@@ -123,10 +125,10 @@ void                pooler_exchange_stream_begin         (PoolerExchange *self,
  * those of @extra (if not NULL) that @keep accepts (the upstream's, on
  * the hot path). They are not necessarily copied into
  * pooler_exchange_get_response_headers(). */
-void                pooler_exchange_stream_begin_with    (PoolerExchange     *self,
-                                                          guint               status,
-                                                          SoupMessageHeaders *extra,
-                                                          PoolerHeaderFilter  keep);
+void                pooler_exchange_stream_begin_with    (PoolerExchange         *self,
+                                                          guint                   status,
+                                                          const PoolerHttpFields *extra,
+                                                          PoolerHeaderFilter      keep);
 void                pooler_exchange_stream_write         (PoolerExchange *self,
                                                           GBytes         *bytes);
 /* A writer may hold pieces back to send them together: flush() before

@@ -431,10 +431,45 @@ static const char * const framing_headers[] = {
   "content-length", "connection", "transfer-encoding", "keep-alive", "date", NULL
 };
 
+/* One field line, unless the writer frames it itself, @keep refuses it,
+ * the answer's Content-Type is @content_type, or the value could break
+ * the head. */
+static void
+out_append_field (PoolerHttpConn     *self,
+                  const char         *name,
+                  const char         *value,
+                  PoolerHeaderFilter  keep,
+                  const char         *content_type)
+{
+  gsize name_length, value_length;
+  guint at;
+  char *p;
+
+  if (pooler_http_name_in (name, framing_headers) || (keep != NULL && !keep (name)) ||
+      (content_type != NULL && g_ascii_strcasecmp (name, "Content-Type") == 0))
+    return;
+  value_length = strlen (value);
+  if (memchr (value, '\r', value_length) != NULL || memchr (value, '\n', value_length) != NULL)
+    return;
+  name_length = strlen (name);
+
+  /* "name: value\r\n", grown and copied once. */
+  at = self->out->len;
+  g_byte_array_set_size (self->out, at + (guint) (name_length + value_length + 4));
+  p = (char *) self->out->data + at;
+  memcpy (p, name, name_length);
+  p += name_length;
+  *p++ = ':';
+  *p++ = ' ';
+  memcpy (p, value, value_length);
+  p += value_length;
+  *p++ = '\r';
+  *p = '\n';
+}
+
 static void
 out_append_headers (PoolerHttpConn     *self,
                     SoupMessageHeaders *headers,
-                    PoolerHeaderFilter  keep,
                     const char         *content_type)
 {
   SoupMessageHeadersIter iter;
@@ -442,29 +477,20 @@ out_append_headers (PoolerHttpConn     *self,
 
   soup_message_headers_iter_init (&iter, headers);
   while (soup_message_headers_iter_next (&iter, &name, &value))
-    {
-      if (pooler_http_name_in (name, framing_headers) || (keep != NULL && !keep (name)) ||
-          (content_type != NULL && g_ascii_strcasecmp (name, "Content-Type") == 0) ||
-          strpbrk (value, "\r\n") != NULL)
-        continue;
-      out_append (self, name);
-      out_append (self, ": ");
-      out_append (self, value);
-      out_append (self, "\r\n");
-    }
+    out_append_field (self, name, value, NULL, content_type);
 }
 
 /* Queues the status line and headers: @headers, then those of @extra
  * (if any) that @keep accepts. @content_length < 0: chunked. */
 static void
-conn_queue_head (PoolerHttpConn     *self,
-                 guint               status,
-                 SoupMessageHeaders *headers,
-                 SoupMessageHeaders *extra,
-                 PoolerHeaderFilter  keep,
-                 const char         *content_type,
-                 gint64              content_length,
-                 gboolean            no_body)
+conn_queue_head (PoolerHttpConn         *self,
+                 guint                   status,
+                 SoupMessageHeaders     *headers,
+                 const PoolerHttpFields *extra,
+                 PoolerHeaderFilter      keep,
+                 const char             *content_type,
+                 gint64                  content_length,
+                 gboolean                no_body)
 {
   char line[128];
 
@@ -475,9 +501,13 @@ conn_queue_head (PoolerHttpConn     *self,
               status, soup_status_get_phrase (status), conn_date (self));
   out_append (self, line);
 
-  out_append_headers (self, headers, NULL, content_type);
-  if (extra != NULL)
-    out_append_headers (self, extra, keep, content_type);
+  out_append_headers (self, headers, content_type);
+  for (guint i = 0; extra != NULL && i < pooler_http_fields_get_n (extra); i++)
+    {
+      const PoolerHttpField *field = pooler_http_fields_get (extra, i);
+
+      out_append_field (self, field->name, field->value, keep, content_type);
+    }
   if (content_type != NULL)
     {
       out_append (self, "Content-Type: ");
@@ -946,10 +976,10 @@ pooler_http_exchange_stream_begin (PoolerExchange *exchange,
 }
 
 static void
-pooler_http_exchange_stream_begin_with (PoolerExchange     *exchange,
-                                        guint               status,
-                                        SoupMessageHeaders *extra,
-                                        PoolerHeaderFilter  keep)
+pooler_http_exchange_stream_begin_with (PoolerExchange         *exchange,
+                                        guint                   status,
+                                        const PoolerHttpFields *extra,
+                                        PoolerHeaderFilter      keep)
 {
   PoolerHttpExchange *self = http_exchange (exchange);
 

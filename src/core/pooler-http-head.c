@@ -20,6 +20,45 @@ value_byte_ok (guchar                c,
   return c < 0x80 || !(flags & POOLER_HTTP_FIELDS_ASCII_ONLY);
 }
 
+PoolerHttpFieldStep
+pooler_http_next_field (const char           **p,
+                        const char            *end,
+                        PoolerHttpFieldsFlags  flags,
+                        PoolerHttpFieldSpan   *span)
+{
+  const char *start = *p;
+  const char *line_end = memchr (start, '\r', (gsize) (end - start));
+  const char *name_end, *value, *value_end;
+
+  if (line_end == NULL || line_end + 1 >= end || line_end[1] != '\n' ||
+      memchr (start, '\n', (gsize) (line_end - start)) != NULL)
+    return POOLER_HTTP_FIELD_BAD;
+  *p = line_end + 2;
+  if (line_end == start)
+    return POOLER_HTTP_FIELD_END;
+
+  name_end = start;
+  while (name_end < line_end && pooler_http_is_tchar ((guchar) *name_end))
+    name_end++;
+  if (name_end == start || name_end == line_end || *name_end != ':')
+    return POOLER_HTTP_FIELD_BAD;
+  value = name_end + 1;
+  while (value < line_end && (*value == ' ' || *value == '\t'))
+    value++;
+  value_end = line_end;
+  while (value_end > value && (value_end[-1] == ' ' || value_end[-1] == '\t'))
+    value_end--;
+  for (const char *c = value; c < value_end; c++)
+    if (!value_byte_ok ((guchar) *c, flags))
+      return POOLER_HTTP_FIELD_BAD;
+
+  span->name = start;
+  span->name_length = (gsize) (name_end - start);
+  span->value = value;
+  span->value_length = (gsize) (value_end - value);
+  return POOLER_HTTP_FIELD_LINE;
+}
+
 gboolean
 pooler_http_parse_fields (char                  *p,
                           char                  *end,
@@ -27,63 +66,50 @@ pooler_http_parse_fields (char                  *p,
                           PoolerHttpFieldsFlags  flags,
                           SoupMessageHeaders    *headers)
 {
+  const char *at = p;
   guint n_fields = 0;
 
   for (;;)
     {
-      char *line_end = memchr (p, '\r', (gsize) (end - p));
-      char *name_end, *value, *value_end;
+      PoolerHttpFieldSpan span;
+      char *name_end, *value_end;
       char saved_colon, saved_end;
 
-      if (line_end == NULL || line_end + 1 >= end || line_end[1] != '\n' ||
-          memchr (p, '\n', (gsize) (line_end - p)) != NULL)
-        return FALSE;
-      if (line_end == p)
-        return TRUE;
+      switch (pooler_http_next_field (&at, end, flags, &span))
+        {
+        case POOLER_HTTP_FIELD_BAD:
+          return FALSE;
+        case POOLER_HTTP_FIELD_END:
+          return TRUE;
+        case POOLER_HTTP_FIELD_LINE:
+        default:
+          break;
+        }
       if (++n_fields > max_fields)
         return FALSE;
 
-      name_end = p;
-      while (name_end < line_end && pooler_http_is_tchar ((guchar) *name_end))
-        name_end++;
-      if (name_end == p || name_end == line_end || *name_end != ':')
-        return FALSE;
-      value = name_end + 1;
-      while (value < line_end && (*value == ' ' || *value == '\t'))
-        value++;
-      value_end = line_end;
-      while (value_end > value && (value_end[-1] == ' ' || value_end[-1] == '\t'))
-        value_end--;
-      for (const char *c = value; c < value_end; c++)
-        if (!value_byte_ok ((guchar) *c, flags))
-          return FALSE;
-
       /* Terminated in place for the copy, then put back: the bytes may
        * still go to libsoup. */
+      name_end = (char *) span.name + span.name_length;
+      value_end = (char *) span.value + span.value_length;
       saved_colon = *name_end;
       saved_end = *value_end;
       *name_end = '\0';
       *value_end = '\0';
-      soup_message_headers_append (headers, p, value);
+      soup_message_headers_append (headers, span.name, span.value);
       *name_end = saved_colon;
       *value_end = saved_end;
-
-      p = line_end + 2;
     }
 }
 
-gboolean
-pooler_http_parse_response_head (char                *head,
-                                 gsize                length,
-                                 guint                max_fields,
-                                 SoupMessageHeaders **headers,
-                                 SoupHTTPVersion     *version,
-                                 guint               *status)
+const char *
+pooler_http_parse_status_line (const char *head,
+                               gsize       length,
+                               guint      *status)
 {
-  g_autoptr(SoupMessageHeaders) fields = NULL;
-  char *end = head + length;
-  char *p = head;
-  char *line_end;
+  const char *end = head + length;
+  const char *p = head;
+  const char *line_end;
 
   /* "HTTP/1.1 NNN" and a space or the end of the line. An HTTP/1.0
    * answer is libsoup's: it also drops the fields its Connection header
@@ -91,24 +117,18 @@ pooler_http_parse_response_head (char                *head,
   if (length < 14 || memcmp (p, "HTTP/1.1", 8) != 0 ||
       p[8] != ' ' || !g_ascii_isdigit (p[9]) || !g_ascii_isdigit (p[10]) ||
       !g_ascii_isdigit (p[11]) || p[9] == '0' || (p[12] != ' ' && p[12] != '\r'))
-    return FALSE;
+    return NULL;
 
   /* The reason phrase: anything on the line but control bytes. */
   line_end = memchr (p + 12, '\r', (gsize) (end - (p + 12)));
   if (line_end == NULL || line_end + 1 >= end || line_end[1] != '\n')
-    return FALSE;
+    return NULL;
   for (const char *c = p + 12; c < line_end; c++)
     if (!value_byte_ok ((guchar) *c, POOLER_HTTP_FIELDS_ANY_BYTES))
-      return FALSE;
+      return NULL;
 
-  fields = soup_message_headers_new (SOUP_MESSAGE_HEADERS_RESPONSE);
-  if (!pooler_http_parse_fields (line_end + 2, end, max_fields, POOLER_HTTP_FIELDS_ASCII_ONLY, fields))
-    return FALSE;
-
-  *version = SOUP_HTTP_1_1;
   *status = (guint) ((p[9] - '0') * 100 + (p[10] - '0') * 10 + (p[11] - '0'));
-  *headers = g_steal_pointer (&fields);
-  return TRUE;
+  return line_end + 2;
 }
 
 gboolean

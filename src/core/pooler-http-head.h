@@ -39,6 +39,30 @@ pooler_http_is_tchar (guchar c)
     }
 }
 
+/* One field line: its name and its value (without the spaces around it). */
+typedef struct
+{
+  const char *name;
+  gsize       name_length;
+  const char *value;
+  gsize       value_length;
+} PoolerHttpFieldSpan;
+
+typedef enum
+{
+  POOLER_HTTP_FIELD_BAD = -1,   /* not plain (or not there in full) */
+  POOLER_HTTP_FIELD_END = 0,    /* the empty line */
+  POOLER_HTTP_FIELD_LINE = 1,   /* a field line, in @span */
+} PoolerHttpFieldStep;
+
+/* Reads the line at *@p (in a head ending at @end) and moves *@p past it.
+ * The one scanner of field lines: pooler_http_parse_fields() and
+ * pooler_http_fields_parse() both take what it takes. */
+PoolerHttpFieldStep pooler_http_next_field (const char           **p,
+                                            const char            *end,
+                                            PoolerHttpFieldsFlags  flags,
+                                            PoolerHttpFieldSpan   *span);
+
 /* Appends the field lines at @p (after the start line) to @headers, up to
  * the empty line; @end is the end of the head, its empty line included.
  * The bytes are terminated in place for each append and put back, so on
@@ -64,15 +88,13 @@ gboolean pooler_http_name_in              (const char            *name,
 gsize    pooler_http_format_chunk_line    (char                   line[POOLER_HTTP_CHUNK_LINE_SIZE],
                                            gsize                  size);
 
-/* An answer's head (@length bytes, with its empty line): "HTTP/1.1", a
- * three-digit status, a reason phrase, plain fields. FALSE
- * (and @headers as given) when it is anything else: hand it to
- * soup_headers_parse_response(). @head is changed only while parsing. */
-gboolean pooler_http_parse_response_head  (char                  *head,
+/* An answer's start line at @head (a head of @length bytes): "HTTP/1.1",
+ * a three-digit status, a reason phrase. Returns where the field lines
+ * begin, or NULL when it is anything else: hand the head to
+ * soup_headers_parse_response(). pooler_http_fields_parse() takes the
+ * fields from there. */
+const char *pooler_http_parse_status_line (const char            *head,
                                            gsize                  length,
-                                           guint                  max_fields,
-                                           SoupMessageHeaders   **headers,
-                                           SoupHTTPVersion       *version,
                                            guint                 *status);
 
 G_END_DECLS

@@ -697,7 +697,6 @@ append_chunk (Forward *fw,
 static void
 commit_stream (Forward *fw)
 {
-  SoupMessageHeaders *upstream_headers = pooler_upstream_response_get_headers (fw->upstream);
   SoupMessageHeaders *headers = pooler_exchange_get_response_headers (fw->exchange);
   guint status = pooler_upstream_response_get_status (fw->upstream);
 
@@ -706,7 +705,8 @@ commit_stream (Forward *fw)
 
   if (fw->translator != NULL)
     {
-      soup_message_headers_foreach (upstream_headers, copy_response_header_for_new_body, headers);
+      soup_message_headers_foreach (pooler_upstream_response_get_headers (fw->upstream),
+                                    copy_response_header_for_new_body, headers);
       soup_message_headers_replace (headers, "Content-Type",
                                     fw->translator->funcs->content_type (fw->translator->data));
       pooler_exchange_stream_begin (fw->exchange, status);
@@ -714,7 +714,8 @@ commit_stream (Forward *fw)
   else
     {
       /* The upstream's headers go out as they are written, not copied. */
-      pooler_exchange_stream_begin_with (fw->exchange, status, upstream_headers,
+      pooler_exchange_stream_begin_with (fw->exchange, status,
+                                         pooler_upstream_response_get_fields (fw->upstream),
                                          is_response_header_kept);
     }
 
@@ -1157,7 +1158,7 @@ send_cb (GObject      *object,
   pooler_service_note_account_used (fw->service, fw->account, fw->key->prefix);
 
   /* Every answer carries quota evidence in its headers. */
-  evidence = pooler_quota_parse_headers (pooler_upstream_response_get_headers (fw->upstream), now_seconds ());
+  evidence = pooler_quota_parse_fields (pooler_upstream_response_get_fields (fw->upstream), now_seconds ());
   pooler_service_observe_quota (fw->service, fw->account, evidence);
 
   if (status == SOUP_STATUS_UNAUTHORIZED && !fw->retried_auth)
@@ -1185,10 +1186,8 @@ send_cb (GObject      *object,
 
   if (SOUP_STATUS_IS_SUCCESSFUL (status) && fw->mode == POOLER_FORWARD_STREAM)
     {
-      const char *content_type =
-        soup_message_headers_get_content_type (pooler_upstream_response_get_headers (fw->upstream), NULL);
-
-      if (g_strcmp0 (content_type, "text/event-stream") == 0)
+      if (pooler_http_fields_media_type_is (pooler_upstream_response_get_fields (fw->upstream),
+                                            "text/event-stream"))
         {
           fw->sse = pooler_sse_parser_new (on_sse_event, fw);
           g_free (fw->record->transport);

@@ -606,23 +606,58 @@ compare_strings (gconstpointer a,
   return g_strcmp0 (*(const char * const *) a, *(const char * const *) b);
 }
 
+/* Room for a dozen, under the 1 KB at which glibc's malloc folds its
+ * fast bins together first (this runs for every answer). */
+static GArray *
+new_table (void)
+{
+  return g_array_sized_new (FALSE, FALSE, sizeof (XHeader), 12);
+}
+
+static PoolerQuotaEvidence *parse_table (GArray *table,
+                                         gint64  now);
+
 PoolerQuotaEvidence *
 pooler_quota_parse_headers (SoupMessageHeaders *headers,
                             gint64              now)
 {
   g_autoptr(GArray) table = NULL;
+
+  g_return_val_if_fail (headers != NULL, NULL);
+
+  table = new_table ();
+  soup_message_headers_foreach (headers, collect_header, table);
+  return parse_table (table, now);
+}
+
+PoolerQuotaEvidence *
+pooler_quota_parse_fields (const PoolerHttpFields *fields,
+                           gint64                  now)
+{
+  g_autoptr(GArray) table = NULL;
+
+  g_return_val_if_fail (fields != NULL, NULL);
+
+  table = new_table ();
+  for (guint i = 0; i < pooler_http_fields_get_n (fields); i++)
+    {
+      const PoolerHttpField *field = pooler_http_fields_get (fields, i);
+
+      collect_header (field->name, field->value, table);
+    }
+  return parse_table (table, now);
+}
+
+/* The evidence in the x- fields @table holds (collect_header()). */
+static PoolerQuotaEvidence *
+parse_table (GArray *table,
+             gint64  now)
+{
   g_autoptr(GPtrArray) family_list = NULL;
   PoolerQuotaEvidence *evidence;
   gboolean flag;
   double balance;
   const char *value;
-
-  g_return_val_if_fail (headers != NULL, NULL);
-
-  /* Room for a dozen, under the 1 KB at which glibc's malloc folds its
-   * fast bins together first (this runs for every answer). */
-  table = g_array_sized_new (FALSE, FALSE, sizeof (XHeader), 12);
-  soup_message_headers_foreach (headers, collect_header, table);
 
   /* Both slots name the same family; list each once. */
   family_list = g_ptr_array_new_with_free_func (g_free);

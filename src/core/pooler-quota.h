@@ -18,6 +18,8 @@
 #include <json-glib/json-glib.h>
 #include <libsoup/soup.h>
 
+#include "pooler-http-fields.h"
+
 G_BEGIN_DECLS
 
 #define POOLER_QUOTA_FRESH_SECONDS (15 * 60)
@@ -67,6 +69,9 @@ PoolerQuotaEvidence *pooler_quota_evidence_new     (gint64                   obs
 void                 pooler_quota_evidence_free    (PoolerQuotaEvidence     *evidence);
 /* The parsers return NULL when the input carries no evidence at all. */
 PoolerQuotaEvidence *pooler_quota_parse_headers    (SoupMessageHeaders      *headers,
+                                                    gint64                   now);
+/* The same from an answer's fields (the hot path's). */
+PoolerQuotaEvidence *pooler_quota_parse_fields     (const PoolerHttpFields  *fields,
                                                     gint64                   now);
 PoolerQuotaEvidence *pooler_quota_parse_event      (const char              *data,
                                                     gsize                    length,

@@ -19,6 +19,7 @@
 #include <string.h>
 #include <sys/socket.h>
 
+#include "pooler-http-fields.h"
 #include "pooler-http-head.h"
 #include "pooler-poller.h"
 #include "pooler-upstream.h"
@@ -161,7 +162,8 @@ struct _PoolerUpstreamResponse
   PoolerUpstream     *upstream;
   Conn               *conn;       /* until the body's end or abandon */
   guint               status;
-  SoupMessageHeaders *headers;
+  PoolerHttpFields   *fields;          /* the answer's, as they came */
+  SoupMessageHeaders *headers;         /* made from them when asked for */
   BodyFraming         framing;
   ChunkState          chunk_state;
   guint64             remaining;  /* BODY_LENGTH, CHUNK_DATA */
@@ -1175,6 +1177,27 @@ answer_keeps_alive (SoupHTTPVersion     version,
   return TRUE;
 }
 
+/* The fields that frame the body and say whether the connection stays,
+ * as SoupMessageHeaders: libsoup's own rules then read them, exactly as
+ * when it had all the fields, for the price of these few. */
+static SoupMessageHeaders *
+framing_headers_of (const PoolerHttpFields *fields)
+{
+  static const char * const framing[] = { "transfer-encoding", "content-length", "connection", NULL };
+  SoupMessageHeaders *headers = soup_message_headers_new (SOUP_MESSAGE_HEADERS_RESPONSE);
+  guint n = pooler_http_fields_get_n (fields);
+
+  for (guint i = 0; i < n; i++)
+    {
+      const PoolerHttpField *field = pooler_http_fields_get (fields, i);
+
+      if (pooler_http_name_in (field->name, framing))
+        soup_message_headers_append (headers, field->name, field->value);
+    }
+
+  return headers;
+}
+
 /* Parses the head at the start of the buffer (@length bytes, with its
  * blank line). Returns FALSE and @error when it is not an HTTP answer. */
 static gboolean
@@ -1184,25 +1207,36 @@ parse_answer (GTask  *task,
 {
   SendOp *op = g_task_get_task_data (task);
   Conn *conn = op->conn;
+  const char *head = (const char *) conn->buf + conn->start;
+  const char *field_lines;
+  g_autoptr(PoolerHttpFields) fields = NULL;
   g_autoptr(SoupMessageHeaders) headers = NULL;
+  g_autoptr(SoupMessageHeaders) framing = NULL;
   g_autoptr(PoolerUpstreamResponse) response = NULL;
-  SoupHTTPVersion version;
-  guint status;
+  SoupHTTPVersion version = SOUP_HTTP_1_1;
+  guint status = 0;
   SoupEncoding encoding;
 
-  /* The plain case without libsoup's copies; anything else as before. */
-  if (!pooler_http_parse_response_head ((char *) conn->buf + conn->start, length,
-                                        MAX_ANSWER_FIELDS, &headers, &version, &status))
+  /* The plain case into PoolerHttpFields, without libsoup's copies;
+   * anything else as libsoup makes of it. */
+  field_lines = pooler_http_parse_status_line (head, length, &status);
+  if (field_lines != NULL)
+    fields = pooler_http_fields_parse (field_lines, head + length, MAX_ANSWER_FIELDS,
+                                       POOLER_HTTP_FIELDS_ASCII_ONLY);
+  if (fields == NULL)
     {
       headers = soup_message_headers_new (SOUP_MESSAGE_HEADERS_RESPONSE);
-      if (!soup_headers_parse_response ((const char *) conn->buf + conn->start, (int) length,
-                                        headers, &version, &status, NULL))
+      if (!soup_headers_parse_response (head, (int) length, headers, &version, &status, NULL))
         {
           g_set_error_literal (error, G_IO_ERROR, G_IO_ERROR_INVALID_DATA,
                                "The upstream's answer is not HTTP");
           return FALSE;
         }
+      fields = pooler_http_fields_new_from_soup (headers);
+      framing = soup_message_headers_ref (headers);
     }
+  else
+    framing = framing_headers_of (fields);
   conn->start += length;
 
   /* 1xx: an interim answer; the real one follows. */
@@ -1213,9 +1247,10 @@ parse_answer (GTask  *task,
   response->upstream = g_object_ref (g_task_get_source_object (task));
   response->context = g_main_context_ref (g_task_get_context (task));
   response->status = status;
+  response->fields = g_steal_pointer (&fields);
   response->headers = g_steal_pointer (&headers);
 
-  encoding = soup_message_headers_get_encoding (response->headers);
+  encoding = soup_message_headers_get_encoding (framing);
   if (op->head_method || status == 204 || status == 304)
     response->framing = BODY_NONE;
   else if (encoding == SOUP_ENCODING_CHUNKED)
@@ -1223,7 +1258,7 @@ parse_answer (GTask  *task,
   else if (encoding == SOUP_ENCODING_CONTENT_LENGTH)
     {
       response->framing = BODY_LENGTH;
-      response->remaining = soup_message_headers_get_content_length (response->headers);
+      response->remaining = soup_message_headers_get_content_length (framing);
     }
   else if (encoding == SOUP_ENCODING_EOF)
     response->framing = BODY_EOF;
@@ -1237,7 +1272,7 @@ parse_answer (GTask  *task,
     }
   if (response->framing == BODY_LENGTH && response->remaining == 0)
     response->framing = BODY_NONE;
-  response->keep_alive = answer_keeps_alive (version, response->headers, response->framing);
+  response->keep_alive = answer_keeps_alive (version, framing, response->framing);
   response->conn = g_steal_pointer (&op->conn);
 
   g_task_return_pointer (task, g_steal_pointer (&response), g_object_unref);
@@ -1769,7 +1804,17 @@ pooler_upstream_response_get_headers (PoolerUpstreamResponse *self)
 {
   g_return_val_if_fail (POOLER_IS_UPSTREAM_RESPONSE (self), NULL);
 
+  if (self->headers == NULL)
+    self->headers = pooler_http_fields_to_soup (self->fields, SOUP_MESSAGE_HEADERS_RESPONSE);
   return self->headers;
+}
+
+const PoolerHttpFields *
+pooler_upstream_response_get_fields (PoolerUpstreamResponse *self)
+{
+  g_return_val_if_fail (POOLER_IS_UPSTREAM_RESPONSE (self), NULL);
+
+  return self->fields;
 }
 
 static void
@@ -1794,6 +1839,7 @@ pooler_upstream_response_finalize (GObject *object)
   g_clear_object (&self->read_cancellable);
   g_clear_pointer (&self->read_out, g_byte_array_unref);
   g_clear_pointer (&self->headers, soup_message_headers_unref);
+  g_clear_pointer (&self->fields, pooler_http_fields_free);
   g_clear_pointer (&self->context, g_main_context_unref);
 
   G_OBJECT_CLASS (pooler_upstream_response_parent_class)->finalize (object);

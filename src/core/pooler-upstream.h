@@ -17,6 +17,8 @@
 #include <gio/gio.h>
 #include <libsoup/soup.h>
 
+#include "pooler-http-fields.h"
+
 G_BEGIN_DECLS
 
 #define POOLER_TYPE_UPSTREAM (pooler_upstream_get_type ())
@@ -102,7 +104,11 @@ void                    pooler_upstream_sweep                 (PoolerUpstream   
 void                    pooler_upstream_close_idle            (PoolerUpstream        *self);
 
 guint                   pooler_upstream_response_get_status   (PoolerUpstreamResponse *self);
+/* The answer's fields as SoupMessageHeaders, made on the first call: the
+ * hot path reads pooler_upstream_response_get_fields() instead. */
 SoupMessageHeaders     *pooler_upstream_response_get_headers  (PoolerUpstreamResponse *self);
+/* The answer's fields, in order, as they came. */
+const PoolerHttpFields *pooler_upstream_response_get_fields   (PoolerUpstreamResponse *self);
 
 /* Reads the next piece of the decoded body: an empty GBytes at its end
  * (the connection then goes back to the pool), NULL and @error when the
