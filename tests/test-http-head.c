@@ -342,6 +342,10 @@ test_name_in (void)
   g_assert_false (pooler_http_name_in ("Content-Type", names));
   g_assert_false (pooler_http_name_in ("Content-Length2", names));
   g_assert_false (pooler_http_name_in ("Dat", names));
+  g_assert_false (pooler_http_name_in ("Content-Lengt", names));
+  g_assert_false (pooler_http_name_in ("Content-Lengtj", names));
+  g_assert_true (pooler_http_name_in ("cONTENT-lENGTH", names));
+  g_assert_false (pooler_http_name_in ("\xc3\xa9", names));
   g_assert_false (pooler_http_name_in ("x-date", names));
   g_assert_false (pooler_http_name_in ("", names));
   g_assert_false (pooler_http_name_in ("date", empty));

@@ -20,12 +20,42 @@ value_byte_ok (guchar                c,
   return c < 0x80 || !(flags & POOLER_HTTP_FIELDS_ASCII_ONLY);
 }
 
+/* The byte classes the field scanner asks about, a table built once from
+ * the functions above (so they cannot disagree): a lookup a byte instead
+ * of a switch and two compares. */
+enum
+{
+  CLASS_TCHAR       = 1 << 0,
+  CLASS_VALUE_ANY   = 1 << 1,   /* value_byte_ok (c, POOLER_HTTP_FIELDS_ANY_BYTES) */
+  CLASS_VALUE_ASCII = 1 << 2,   /* value_byte_ok (c, POOLER_HTTP_FIELDS_ASCII_ONLY) */
+};
+
+static const guint8 *
+byte_classes (void)
+{
+  static guint8 classes[256];
+  static gsize built = 0;
+
+  if (g_once_init_enter (&built))
+    {
+      for (guint c = 0; c < 256; c++)
+        classes[c] = (pooler_http_is_tchar ((guchar) c) ? CLASS_TCHAR : 0) |
+                     (value_byte_ok ((guchar) c, POOLER_HTTP_FIELDS_ANY_BYTES) ? CLASS_VALUE_ANY : 0) |
+                     (value_byte_ok ((guchar) c, POOLER_HTTP_FIELDS_ASCII_ONLY) ? CLASS_VALUE_ASCII : 0);
+      g_once_init_leave (&built, 1);
+    }
+
+  return classes;
+}
+
 PoolerHttpFieldStep
 pooler_http_next_field (const char           **p,
                         const char            *end,
                         PoolerHttpFieldsFlags  flags,
                         PoolerHttpFieldSpan   *span)
 {
+  const guint8 *classes = byte_classes ();
+  guint8 value_class = (flags & POOLER_HTTP_FIELDS_ASCII_ONLY) ? CLASS_VALUE_ASCII : CLASS_VALUE_ANY;
   const char *start = *p;
   const char *line_end = memchr (start, '\r', (gsize) (end - start));
   const char *name_end, *value, *value_end;
@@ -38,7 +68,7 @@ pooler_http_next_field (const char           **p,
     return POOLER_HTTP_FIELD_END;
 
   name_end = start;
-  while (name_end < line_end && pooler_http_is_tchar ((guchar) *name_end))
+  while (name_end < line_end && (classes[(guchar) *name_end] & CLASS_TCHAR))
     name_end++;
   if (name_end == start || name_end == line_end || *name_end != ':')
     return POOLER_HTTP_FIELD_BAD;
@@ -49,7 +79,7 @@ pooler_http_next_field (const char           **p,
   while (value_end > value && (value_end[-1] == ' ' || value_end[-1] == '\t'))
     value_end--;
   for (const char *c = value; c < value_end; c++)
-    if (!value_byte_ok ((guchar) *c, flags))
+    if (!(classes[(guchar) *c] & value_class))
       return POOLER_HTTP_FIELD_BAD;
 
   span->name = start;
@@ -137,9 +167,21 @@ pooler_http_name_in (const char         *name,
 {
   char first = g_ascii_tolower (name[0]);
 
+  /* Compared inline, a byte at a time until the first difference:
+   * g_ascii_strcasecmp() calls a function for every byte of both, and
+   * every field of every message passes several of these lists. */
   for (guint i = 0; names[i] != NULL; i++)
-    if (names[i][0] == first && g_ascii_strcasecmp (name, names[i]) == 0)
-      return TRUE;
+    {
+      const char *a = name;
+      const char *b = names[i];
+
+      if (*b != first)
+        continue;
+      while (*b != '\0' && (*a >= 'A' && *a <= 'Z' ? *a + ('a' - 'A') : *a) == *b)
+        a++, b++;
+      if (*a == '\0' && *b == '\0')
+        return TRUE;
+    }
 
   return FALSE;
 }
