@@ -82,11 +82,17 @@ static void
 check_fields (char  *lines,
               gsize  length)
 {
-  g_autofree char *before = g_memdup2 (lines, length);
-  g_autoptr(SoupMessageHeaders) headers = soup_message_headers_new (SOUP_MESSAGE_HEADERS_REQUEST);
-  g_autoptr(PoolerHttpFields) fields =
-    pooler_http_fields_parse (lines, lines + length, 100, POOLER_HTTP_FIELDS_ANY_BYTES);
-  gboolean taken = pooler_http_parse_fields (lines, lines + length, 100, POOLER_HTTP_FIELDS_ANY_BYTES, headers);
+  g_autofree char *before = NULL;
+  g_autoptr(SoupMessageHeaders) headers = NULL;
+  g_autoptr(PoolerHttpFields) fields = NULL;
+  gboolean taken;
+
+  if (length == 0)
+    return;
+  before = g_memdup2 (lines, length);
+  headers = soup_message_headers_new (SOUP_MESSAGE_HEADERS_REQUEST);
+  fields = pooler_http_fields_parse (lines, lines + length, 100, POOLER_HTTP_FIELDS_ANY_BYTES);
+  taken = pooler_http_parse_fields (lines, lines + length, 100, POOLER_HTTP_FIELDS_ANY_BYTES, headers);
 
   g_assert_true (memcmp (before, lines, length) == 0);
   g_assert_true (taken == (fields != NULL));
@@ -102,10 +108,17 @@ int
 LLVMFuzzerTestOneInput (const uint8_t *data,
                         size_t         size)
 {
-  g_autofree char *copy = g_memdup2 (data, size);
-  const char *blank = size >= 4 ? g_strstr_len (copy, (gssize) size, "\r\n\r\n") : NULL;
-  gsize length = blank != NULL ? (gsize) (blank + 4 - copy) : size;
-  const char *first_line_end = memchr (copy, '\n', length);
+  g_autofree char *copy = NULL;
+  const char *blank;
+  gsize length;
+  const char *first_line_end;
+
+  if (size == 0)
+    return 0;
+  copy = g_memdup2 (data, size);
+  blank = memmem (copy, size, "\r\n\r\n", 4);
+  length = blank != NULL ? (gsize) (blank + 4 - copy) : size;
+  first_line_end = memchr (copy, '\n', length);
 
   check_answer (copy, length);
   g_assert_true (memcmp (copy, data, size) == 0);

@@ -9,10 +9,22 @@
 #include <stdint.h>
 #include <string.h>
 
+#include "pooler-http-head.h"
 #include "pooler-quota.h"
 
 int LLVMFuzzerTestOneInput (const uint8_t *data,
                             size_t         size);
+
+static gboolean
+name_is_token (const char *name)
+{
+  if (*name == '\0')
+    return FALSE;
+  for (const char *p = name; *p != '\0'; p++)
+    if (!pooler_http_is_tchar ((guchar) *p))
+      return FALSE;
+  return TRUE;
+}
 
 int
 LLVMFuzzerTestOneInput (const uint8_t *data,
@@ -37,8 +49,12 @@ LLVMFuzzerTestOneInput (const uint8_t *data,
       if (colon == NULL || colon == lines[i])
         continue;
       *colon = '\0';
-      if (g_utf8_validate (lines[i], -1, NULL) && g_utf8_validate (colon + 1, -1, NULL))
-        soup_message_headers_append (headers, g_strstrip (lines[i]), g_strstrip (colon + 1));
+      /* Names libsoup takes (a token), values without line breaks. */
+      g_strstrip (lines[i]);
+      if (!name_is_token (lines[i]) || strpbrk (colon + 1, "\r\n") != NULL)
+        continue;
+      if (g_utf8_validate (colon + 1, -1, NULL))
+        soup_message_headers_append (headers, lines[i], g_strstrip (colon + 1));
     }
   from_headers = pooler_quota_parse_headers (headers, 1800000000);
   soup_message_headers_unref (headers);

@@ -16,5 +16,7 @@ for s in "$@"; do
   fi
 done
 cd "$corpus"
+# libFuzzer exits 77 on a crash by default, which meson reads as "skipped":
+# a crash must fail the test.
 exec "$fuzzer" -max_total_time="$seconds" -max_len=131072 -timeout=10 -rss_limit_mb=2048 \
-  -print_final_stats=1 "$corpus/found" "$corpus/seeds"
+  -error_exitcode=1 -timeout_exitcode=1 -print_final_stats=1 "$corpus/found" "$corpus/seeds"
