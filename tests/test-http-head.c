@@ -14,6 +14,7 @@
 
 #include "pooler-http-fields.h"
 #include "pooler-http-head.h"
+#include "test-headers.h"
 
 /* The head of an answer as the fixtures' upstream sends it. */
 static const char plain_head[] =
@@ -32,28 +33,6 @@ static const char plain_head[] =
   "x-empty:\r\n"
   "cf-ray: 8f0c-AMS\r\n"
   "\r\n";
-
-static void
-assert_same_headers (SoupMessageHeaders *a,
-                     SoupMessageHeaders *b)
-{
-  SoupMessageHeadersIter ia, ib;
-  const char *na, *va, *nb, *vb;
-
-  soup_message_headers_iter_init (&ia, a);
-  soup_message_headers_iter_init (&ib, b);
-  for (;;)
-    {
-      gboolean more_a = soup_message_headers_iter_next (&ia, &na, &va);
-      gboolean more_b = soup_message_headers_iter_next (&ib, &nb, &vb);
-
-      g_assert_cmpint (more_a, ==, more_b);
-      if (!more_a)
-        break;
-      g_assert_cmpint (g_ascii_strcasecmp (na, nb), ==, 0);
-      g_assert_cmpstr (va, ==, vb);
-    }
-}
 
 /* The strict parse of an answer's head (its status line, then
  * PoolerHttpFields): the fields as SoupMessageHeaders, NULL when it
@@ -95,7 +74,7 @@ compare (const char *head,
   g_assert_true (soup_headers_parse_response (head, (int) length, soup, &soup_version, &soup_status, NULL));
   g_assert_cmpuint (strict_status, ==, soup_status);
   g_assert_cmpint (soup_version, ==, SOUP_HTTP_1_1);
-  assert_same_headers (strict, soup);
+  g_assert_true (test_headers_same (strict, soup));
   return TRUE;
 }
 
@@ -325,7 +304,7 @@ test_fields (void)
   {
     g_autoptr(SoupMessageHeaders) round_trip = pooler_http_fields_to_soup (again, SOUP_MESSAGE_HEADERS_RESPONSE);
 
-    assert_same_headers (round_trip, headers);
+    g_assert_true (test_headers_same (round_trip, headers));
   }
 }
 

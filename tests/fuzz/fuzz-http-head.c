@@ -19,31 +19,10 @@
 
 #include "pooler-http-fields.h"
 #include "pooler-http-head.h"
+#include "../test-headers.h"
 
 int LLVMFuzzerTestOneInput (const uint8_t *data,
                             size_t         size);
-
-static void
-assert_same_headers (SoupMessageHeaders *a,
-                     SoupMessageHeaders *b)
-{
-  SoupMessageHeadersIter ia, ib;
-  const char *na, *va, *nb, *vb;
-
-  soup_message_headers_iter_init (&ia, a);
-  soup_message_headers_iter_init (&ib, b);
-  for (;;)
-    {
-      gboolean more_a = soup_message_headers_iter_next (&ia, &na, &va);
-      gboolean more_b = soup_message_headers_iter_next (&ib, &nb, &vb);
-
-      g_assert_true (more_a == more_b);
-      if (!more_a)
-        return;
-      g_assert_true (g_ascii_strcasecmp (na, nb) == 0);
-      g_assert_true (strcmp (va, vb) == 0);
-    }
-}
 
 /* The answer side: strict parse, then libsoup's on the same bytes. */
 static void
@@ -68,7 +47,7 @@ check_answer (const char *head,
   g_assert_true (soup_headers_parse_response (head, (int) length, soup, &version, &soup_status, NULL));
   g_assert_true (status == soup_status);
   g_assert_true (version == SOUP_HTTP_1_1);
-  assert_same_headers (strict, soup);
+  g_assert_true (test_headers_same (strict, soup));
   g_assert_true (soup_message_headers_get_encoding (strict) == soup_message_headers_get_encoding (soup));
   if (soup_message_headers_get_encoding (soup) == SOUP_ENCODING_CONTENT_LENGTH)
     g_assert_true (soup_message_headers_get_content_length (strict) ==
@@ -100,7 +79,7 @@ check_fields (char  *lines,
     {
       g_autoptr(SoupMessageHeaders) from_fields = pooler_http_fields_to_soup (fields, SOUP_MESSAGE_HEADERS_REQUEST);
 
-      assert_same_headers (from_fields, headers);
+      g_assert_true (test_headers_same (from_fields, headers));
     }
 }
 
