@@ -263,6 +263,45 @@ if any(len(r[1]) > 1 for r in reps):
         w("| %d | %s | %s | %s | %s |" % (c, sl(gt), sl(nt), sl(ge), sl(ne)))
     w("")
 
+# Run-queue delay per stream: client, upstream and proxy (bench/run and
+# stream-client read /proc/.../schedstat around each run).
+def waits(path, c):
+    rows = []
+    for r in recs:
+        if r["phase"] != "stream" or r["path"] != path or r["c"] != c:
+            continue
+        s = r.get("stream") or {}
+        n = (s.get("streams_ok") or 0) + (s.get("errors") or 0)
+        client = s.get("run_delay_ms")
+        if not n or client is None or client < 0 or "upstream_run_delay_us" not in r:
+            continue
+        rows.append((client * 1000 / n, r["upstream_run_delay_us"] / n,
+                     r["proxy_run_delay_us"] / n if path != "direct" else 0.0))
+    if not rows:
+        return None
+    return tuple(med([row[i] for row in rows]) for i in range(3))
+
+
+wrows = [(c, p, waits(p, c)) for c in sc for p in spaths]
+if any(v is not None for _, _, v in wrows):
+    w("Waiting for a CPU: how long each process of a path sat on a run queue, woken but "
+      "not yet running, while its streams ran (/proc/PID/task/*/schedstat; us per "
+      "stream, all of its events, median of the repetitions). Every event wakes the "
+      "processes it passes through in turn; a proxy adds two wake-ups per event, and "
+      "where the client, the upstream and the proxy share the cores, each waits for "
+      "the others' turns. On a virtual machine the wait also holds the host's wake-up of "
+      "an idle virtual CPU, which is why it is large even at c=1:")
+    w("")
+    w("| c | path | client | upstream | proxy | ttfe p50 ms |")
+    w("|---:|---|---:|---:|---:|---:|")
+    for c, p, v in wrows:
+        if v is None:
+            continue
+        w("| %d | %s | %.0f | %.0f | %s | %s |" % (
+            c, names.get(p, p), v[0], v[1], "" if p == "direct" else "%.0f" % v[2],
+            f(stream(p, c, "ttfe_ms", "p50"))))
+    w("")
+
 # --- memory --------------------------------------------------------------------
 w("## Memory of `codex-pooler serve` (VmRSS / VmHWM from /proc)")
 w("")

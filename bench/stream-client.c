@@ -29,7 +29,10 @@
  * WRITTEN_NS FIRST_NS END_NS" (PORT: the connection's local port, which
  * the gateway's timing trace names; the times: stream begun, request
  * written, first event read, stream ended), to join with that trace.
- * Prints one JSON object with counts and p50/p90/p99/max in milliseconds.
+ * Prints one JSON object with counts and p50/p90/p99/max in milliseconds,
+ * and "run_delay_ms": how long the client itself waited on a run queue
+ * for a CPU during the run (/proc/self/schedstat; -1 where the kernel
+ * does not keep it), so a run can tell a slow path from a busy machine.
  * Exit status 0 when every stream completed with 200 and its events.
  *
  * Copyright 2026 The Codex Pooler authors
@@ -88,6 +91,21 @@ now_ns (void)
   struct timespec ts;
   clock_gettime (CLOCK_MONOTONIC, &ts);
   return (int64_t) ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+/* Nanoseconds this process has waited on a run queue so far, or -1. */
+static long long
+run_delay_ns (void)
+{
+  long long on_cpu, waited = -1;
+  FILE *f = fopen ("/proc/self/schedstat", "r");
+
+  if (f == NULL)
+    return -1;
+  if (fscanf (f, "%lld %lld", &on_cpu, &waited) != 2)
+    waited = -1;
+  fclose (f);
+  return waited;
 }
 
 enum { S_CONNECTING, S_WRITING, S_HEAD, S_BODY, S_DONE };
@@ -632,6 +650,7 @@ main (int argc, char **argv)
 
   epfd = epoll_create1 (EPOLL_CLOEXEC);
   Conn *conns = calloc ((size_t) conc, sizeof (Conn));
+  long long waited0 = run_delay_ns ();
   int64_t t0 = now_ns ();
   for (int i = 0; i < conc; i++)
     {
@@ -655,6 +674,8 @@ main (int argc, char **argv)
         on_ready (evs[i].data.ptr, evs[i].events);
     }
   double wall = (double) (now_ns () - t0) / 1e9;
+  long long waited1 = run_delay_ns ();
+  double waited_ms = waited0 >= 0 && waited1 >= waited0 ? (double) (waited1 - waited0) / 1e6 : -1;
   long timed_out = 0;
   for (int i = 0; i < conc; i++)
     if (conns[i].state != S_DONE)
@@ -663,9 +684,9 @@ main (int argc, char **argv)
   printf ("{\"label\":\"%s\",\"concurrency\":%d,\"rounds\":%d,\"streams_ok\":%ld,\"errors\":%ld,"
           "\"bad_status\":%ld,\"short\":%ld,\"io_errors\":%ld,\"timed_out\":%ld,\"reconnects\":%ld,"
           "\"io_kinds\":{\"connect\":%ld,\"reused_before_answer\":%ld,\"fresh_before_answer\":%ld,"
-          "\"mid_answer\":%ld},\"events\":%ld,\"wall_s\":%.3f,",
+          "\"mid_answer\":%ld},\"events\":%ld,\"wall_s\":%.3f,\"run_delay_ms\":%.3f,",
           label, conc, rounds, n_ok, n_err + timed_out, n_bad_status, n_short, n_io, timed_out, n_reconnects,
-          n_io_connect, n_io_reused_early, n_io_fresh_early, n_io_mid, n_events, wall);
+          n_io_connect, n_io_reused_early, n_io_fresh_early, n_io_mid, n_events, wall, waited_ms);
   print_stats ("ttfe_ms", &v_ttfe);
   printf (",");
   print_stats ("event_delay_ms", &v_delay);
