@@ -65,6 +65,50 @@ test_scan_escapes (void)
   g_assert_false (body->has_input);
 }
 
+/* Every escape JSON has, in a value that is read (the model) and in
+ * nested strings long enough for the block skim, at both ends of a
+ * 64-byte block; and escapes JSON does not have, in the same places. */
+static void
+test_scan_all_escapes (void)
+{
+  const char *escapes[] = { "\\\"", "\\\\", "\\/", "\\b", "\\f", "\\n", "\\r", "\\t", "\\u00e9" };
+  const char *decoded = "\"\\/\b\f\n\r\t\xc3\xa9";
+  const char *wrong[] = { "\\a", "\\x41", "\\'", "\\U0041", "\\u12\"", "\\0", "\\v", "\\e" };
+  g_autoptr(GString) model = g_string_new (NULL);
+
+  for (guint i = 0; i < G_N_ELEMENTS (escapes); i++)
+    g_string_append (model, escapes[i]);
+
+  for (guint pad = 0; pad < 70; pad++)
+    {
+      g_autoptr(GString) json = g_string_new (NULL);
+      g_autoptr(GError) error = NULL;
+      g_autoptr(PoolerRequestBody) body = NULL;
+
+      g_string_printf (json, "{\"model\":\"%s\",\"input\":[{\"text\":\"%*s", model->str, (int) pad, "");
+      for (guint i = 0; i < G_N_ELEMENTS (escapes); i++)
+        g_string_append_printf (json, "%s%*s", escapes[i], 61, "");
+      g_string_append (json, "\"}]}");
+      body = pooler_request_body_scan (json->str, json->len, &error);
+      g_assert_no_error (error);
+      g_assert_cmpstr (body->model, ==, decoded);
+      g_assert_true (body->has_input);
+
+      for (guint i = 0; i < G_N_ELEMENTS (wrong); i++)
+        {
+          g_autoptr(GString) bad = g_string_new (NULL);
+          g_autoptr(GError) bad_error = NULL;
+          g_autoptr(PoolerRequestBody) rejected = NULL;
+
+          g_string_printf (bad, "{\"input\":[\"%*s%s%*s\"]}", (int) pad, "", wrong[i], 80, "");
+          rejected = pooler_request_body_scan (bad->str, bad->len, &bad_error);
+          if (rejected != NULL)
+            g_error ("accepted the escape %s after %u bytes", wrong[i], pad);
+          g_assert_error (bad_error, POOLER_ERROR, POOLER_ERROR_INVALID);
+        }
+    }
+}
+
 static void
 test_scan_rejects (void)
 {
@@ -578,6 +622,7 @@ main (int   argc,
 
   g_test_add_func ("/request-body/scan-codex-body", test_scan_codex_body);
   g_test_add_func ("/request-body/scan-escapes", test_scan_escapes);
+  g_test_add_func ("/request-body/scan-all-escapes", test_scan_all_escapes);
   g_test_add_func ("/request-body/scan-rejects", test_scan_rejects);
   g_test_add_func ("/request-body/scan-depth", test_scan_depth);
   g_test_add_func ("/request-body/scan-word-boundaries", test_scan_word_boundaries);

@@ -219,6 +219,11 @@ pooler_json_scan_string (PoolerJsonScanner *s,
   return string_rest (s, out);
 }
 
+/* pooler_json_is_short_escape()'s letters. */
+const guint8 pooler_json_short_escape[256] = {
+  ['"'] = 1, ['\\'] = 1, ['/'] = 1, ['b'] = 1, ['f'] = 1, ['n'] = 1, ['r'] = 1, ['t'] = 1,
+};
+
 /* The length of the plain escape at @q (a backslash, with at least two
  * bytes from it to the end): 2, 6 for \uXXXX, or 0 when it is anything
  * else (then string_rest() says what is wrong). */
@@ -228,15 +233,11 @@ escape_length (const char *q,
 {
   gunichar c;
 
-  switch (q[1])
-    {
-    case '"': case '\\': case '/': case 'b': case 'f': case 'n': case 'r': case 't':
-      return 2;
-    case 'u':
-      return end - q >= 6 && read_hex4 (q + 2, &c) ? 6 : 0;
-    default:
-      return 0;
-    }
+  if (pooler_json_is_short_escape (q[1]))
+    return 2;
+  if (q[1] == 'u')
+    return end - q >= 6 && read_hex4 (q + 2, &c) ? 6 : 0;
+  return 0;
 }
 
 gboolean

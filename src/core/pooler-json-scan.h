@@ -21,6 +21,19 @@ typedef struct
   GError     **error;
 } PoolerJsonScanner;
 
+/* Whether @c, after a backslash in a string, makes a two-byte escape
+ * (\uXXXX, the other kind, is not one of these). The fast paths ask it,
+ * pooler_json_scan_skip_string() and the request body's block skim
+ * (pooler-json-skim); whatever they do not pass goes to the decoder of
+ * pooler_json_scan_string(), which has the last word and names the error. */
+extern const guint8 pooler_json_short_escape[256];
+static inline gboolean
+pooler_json_is_short_escape (char c)
+{
+  /* A table: the skim asks for every escape of a 38 KB body. */
+  return pooler_json_short_escape[(guchar) c] != 0;
+}
+
 /* Sets POOLER_ERROR_INVALID "<what> <message>" (once); returns FALSE. */
 gboolean pooler_json_scan_fail        (PoolerJsonScanner *s,
                                        const char        *message);

@@ -8,6 +8,7 @@
 #include "config.h"
 
 #include "pooler-json.h"
+#include "pooler-json-scan.h"
 #include "pooler-json-skim.h"
 
 #if defined(__x86_64__) && defined(__GNUC__)
@@ -43,12 +44,6 @@ cpu_can_skim (void)
     }
   return checked == 2;
 }
-
-/* The letters that may follow a backslash in the escapes a block passes
- * with: the byte loop's, less 'u' (its four hex digits are the loop's). */
-static const guint8 plain_escape_letter[256] = {
-  ['"'] = 1, ['\\'] = 1, ['/'] = 1, ['b'] = 1, ['f'] = 1, ['n'] = 1, ['r'] = 1, ['t'] = 1,
-};
 
 /* One bit per byte of a 64-byte block. */
 typedef struct
@@ -160,12 +155,14 @@ escaped_bytes (guint64  backslash,
   return first | (after_even & ~runs & ~even) | (after_odd & ~runs & even);
 }
 
+/* Whether every escaped byte of the block ends a two-byte escape (a block
+ * with \uXXXX goes to the byte loop, which checks the four hex digits). */
 static inline gboolean
 plain_escapes (const char *p,
                guint64     escaped)
 {
   for (; escaped != 0; escaped &= escaped - 1)
-    if (!plain_escape_letter[(guchar) p[__builtin_ctzll (escaped)]])
+    if (!pooler_json_is_short_escape (p[__builtin_ctzll (escaped)]))
       return FALSE;
   return TRUE;
 }
