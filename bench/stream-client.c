@@ -31,8 +31,9 @@
  * written, first event read, stream ended), to join with that trace.
  * Prints one JSON object with counts and p50/p90/p99/max in milliseconds,
  * and "run_delay_ms": how long the client itself waited on a run queue
- * for a CPU during the run (/proc/self/schedstat; -1 where the kernel
- * does not keep it), so a run can tell a slow path from a busy machine.
+ * for a CPU during the run (/proc/self/schedstat; -1 without the file, 0
+ * on a kernel that keeps no such times), so a run can tell a slow path
+ * from a busy machine.
  * Exit status 0 when every stream completed with 200 and its events.
  *
  * Copyright 2026 The Codex Pooler authors

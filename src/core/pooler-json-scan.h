@@ -25,7 +25,9 @@ typedef struct
  * (\uXXXX, the other kind, is not one of these). The fast paths ask it,
  * pooler_json_scan_skip_string() and the request body's block skim
  * (pooler-json-skim); whatever they do not pass goes to the decoder of
- * pooler_json_scan_string(), which has the last word and names the error. */
+ * pooler_json_scan_string(), which has the last word and names the error.
+ * The decoder's switch turns the same letters into bytes: a letter added
+ * here must be decoded there too. */
 extern const guint8 pooler_json_short_escape[256];
 static inline gboolean
 pooler_json_is_short_escape (char c)

@@ -8,7 +8,6 @@
 #include "config.h"
 
 #include "pooler-json.h"
-#include "pooler-json-scan.h"
 #include "pooler-json-skim.h"
 
 #if defined(__x86_64__) && defined(__GNUC__)

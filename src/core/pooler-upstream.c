@@ -1164,10 +1164,11 @@ send_write (gpointer op_task)
       op->conn->last_io = g_get_monotonic_time ();
     }
 
-  /* A plain socket with nothing buffered: the answer is next to never
-   * there yet (the upstream has hardly been woken to read the request),
-   * so wait on the epoll set for it rather than spend a recv() on EAGAIN
-   * per request; a perf trace of 16 streams showed one such recv() after
+  /* A plain socket with nothing buffered (every plain one: a connection
+   * is released only when drained): the answer is next to never there
+   * yet (the upstream has hardly been woken to read the request), so wait
+   * on the epoll set for it rather than spend a recv() on EAGAIN per
+   * request; a perf trace of 16 streams showed one such recv() after
    * every upstream write. TLS may hold a record already. */
   if (op->conn->direct && op->conn->start == op->conn->end)
     {
@@ -1359,9 +1360,12 @@ pooler_upstream_request_send_async (PoolerUpstreamRequest *request,
   /* An answer that arrived in the very turn its cancellable was cancelled
    * is still handed over (the caller decides whether it came in time). */
   g_task_set_check_cancellable (task, FALSE);
-  /* An answer that comes within the turn that sent the request (a fast
-   * upstream) is handed over from an idle of this priority: ahead of the
-   * next turn's new requests and events, not behind all of them. Once
+  /* An answer (or a failure) that comes within the turn that sent the
+   * request is handed over from an idle of this priority: ahead of the
+   * next turn's new requests and events, not behind all of them. On a
+   * plain socket the answer is always read in a later turn (send_write()
+   * waits for it), which GTask hands over at once; TLS and proxied
+   * connections, and errors, may still finish in the sending turn. Once
    * per request; reads keep the default priority, as a fast answer's
    * reads could otherwise chain such idles and starve everything else. */
   g_task_set_priority (task, G_PRIORITY_HIGH);
