@@ -1044,6 +1044,124 @@ test_usage_json (void)
   g_assert_true (json_node_is_null (json_object_get_member (rate_limit, "secondary_window")));
 }
 
+/* Fields made from (name, value) pairs, NULL-terminated. */
+static PoolerHttpFields *
+make_fields (const char *first_name,
+             ...)
+{
+  g_autoptr(SoupMessageHeaders) headers = soup_message_headers_new (SOUP_MESSAGE_HEADERS_RESPONSE);
+  const char *name = first_name;
+  va_list args;
+
+  va_start (args, first_name);
+  while (name != NULL)
+    {
+      soup_message_headers_append (headers, name, va_arg (args, const char *));
+      name = va_arg (args, const char *);
+    }
+  va_end (args);
+
+  return pooler_http_fields_new_from_soup (headers);
+}
+
+/* An answer whose x- fields repeat those merged last, in the same second,
+ * is recognised; any other difference, or anything merged in between,
+ * makes it news again. */
+static void
+test_repeated_fields (void)
+{
+  g_autoptr(PoolerQuotaState) state = pooler_quota_state_new ();
+  g_autoptr(PoolerHttpFields) first = NULL, same = NULL, with_other = NULL, changed = NULL;
+  g_autoptr(PoolerHttpFields) shorter_value = NULL, extra = NULL, fewer = NULL, reordered = NULL;
+  g_autoptr(PoolerHttpFields) other_case = NULL, none = NULL;
+  g_autoptr(PoolerQuotaEvidence) evidence = NULL;
+
+  first = make_fields ("x-codex-primary-used-percent", "60",
+                       "x-codex-primary-window-minutes", "300",
+                       "Content-Type", "text/event-stream",
+                       "x-codex-plan-type", "pro",
+                       NULL);
+  same = make_fields ("x-codex-primary-used-percent", "60",
+                      "x-codex-primary-window-minutes", "300",
+                      "Content-Type", "text/event-stream",
+                      "x-codex-plan-type", "pro",
+                      NULL);
+  with_other = make_fields ("Date", "Tue, 24 Nov 2026 10:00:00 GMT",
+                            "x-codex-primary-used-percent", "60",
+                            "x-codex-primary-window-minutes", "300",
+                            "x-codex-plan-type", "pro",
+                            "Cache-Control", "no-store",
+                            NULL);
+  changed = make_fields ("x-codex-primary-used-percent", "61",
+                         "x-codex-primary-window-minutes", "300",
+                         "x-codex-plan-type", "pro",
+                         NULL);
+  shorter_value = make_fields ("x-codex-primary-used-percent", "6",
+                               "x-codex-primary-window-minutes", "300",
+                               "x-codex-plan-type", "pro",
+                               NULL);
+  extra = make_fields ("x-codex-primary-used-percent", "60",
+                       "x-codex-primary-window-minutes", "300",
+                       "x-codex-plan-type", "pro",
+                       "x-codex-secondary-used-percent", "5",
+                       NULL);
+  fewer = make_fields ("x-codex-primary-used-percent", "60",
+                       "x-codex-primary-window-minutes", "300",
+                       NULL);
+  reordered = make_fields ("x-codex-primary-window-minutes", "300",
+                           "x-codex-primary-used-percent", "60",
+                           "x-codex-plan-type", "pro",
+                           NULL);
+  other_case = make_fields ("X-Codex-Primary-Used-Percent", "60",
+                            "x-codex-primary-window-minutes", "300",
+                            "x-codex-plan-type", "pro",
+                            NULL);
+  none = make_fields ("Content-Type", "text/event-stream", NULL);
+
+  /* Nothing marked yet. */
+  g_assert_false (pooler_quota_state_repeats_fields (state, first, NOW));
+
+  evidence = pooler_quota_parse_fields (first, NOW);
+  pooler_quota_state_merge (state, evidence);
+  g_assert_false (pooler_quota_state_repeats_fields (state, first, NOW));
+  pooler_quota_state_mark_fields (state, first, NOW);
+
+  g_assert_true (pooler_quota_state_repeats_fields (state, first, NOW));
+  g_assert_true (pooler_quota_state_repeats_fields (state, same, NOW));
+  g_assert_true (pooler_quota_state_repeats_fields (state, with_other, NOW));
+  /* Another second: a reset-after field may mean another reset time. */
+  g_assert_false (pooler_quota_state_repeats_fields (state, same, NOW + 1));
+  g_assert_false (pooler_quota_state_repeats_fields (state, same, NOW - 1));
+  g_assert_false (pooler_quota_state_repeats_fields (state, changed, NOW));
+  g_assert_false (pooler_quota_state_repeats_fields (state, shorter_value, NOW));
+  g_assert_false (pooler_quota_state_repeats_fields (state, extra, NOW));
+  g_assert_false (pooler_quota_state_repeats_fields (state, fewer, NOW));
+  g_assert_false (pooler_quota_state_repeats_fields (state, reordered, NOW));
+  g_assert_false (pooler_quota_state_repeats_fields (state, other_case, NOW));
+  g_assert_false (pooler_quota_state_repeats_fields (state, none, NOW));
+
+  /* A window added from elsewhere (an event, a usage poll) voids the
+   * mark: the same fields must be merged again to count as the last word. */
+  add_window (state, "codex", 300, 90, 0, NOW, POOLER_QUOTA_SOURCE_EVENT);
+  g_assert_false (pooler_quota_state_repeats_fields (state, same, NOW));
+
+  pooler_quota_state_merge (state, evidence);
+  assert_window (pooler_quota_state_get_windows (state), "codex", 300, 60, 0, POOLER_QUOTA_SOURCE_HEADERS);
+  pooler_quota_state_mark_fields (state, same, NOW);
+  g_assert_true (pooler_quota_state_repeats_fields (state, first, NOW));
+
+  /* So does any merge, even of evidence with no windows. */
+  g_clear_pointer (&evidence, pooler_quota_evidence_free);
+  evidence = pooler_quota_evidence_new (NOW);
+  pooler_quota_state_merge (state, evidence);
+  g_assert_false (pooler_quota_state_repeats_fields (state, first, NOW));
+
+  /* Fields without any x- field mark nothing to repeat. */
+  pooler_quota_state_mark_fields (state, none, NOW);
+  g_assert_false (pooler_quota_state_repeats_fields (state, none, NOW));
+  g_assert_false (pooler_quota_state_repeats_fields (state, first, NOW));
+}
+
 int
 main (int   argc,
       char *argv[])
@@ -1073,6 +1191,7 @@ main (int   argc,
   g_test_add_func ("/quota/state/spent-block", test_spent_block);
   g_test_add_func ("/quota/state/remaining", test_remaining);
   g_test_add_func ("/quota/state/usage-json", test_usage_json);
+  g_test_add_func ("/quota/state/repeated-fields", test_repeated_fields);
 
   return g_test_run ();
 }

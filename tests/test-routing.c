@@ -631,6 +631,83 @@ test_usage_from_evidence (Fixture       *f,
                                                "limit_window_seconds"), ==, 604800);
 }
 
+/* An answer's quota fields, with the primary window @used_percent spent. */
+static PoolerHttpFields *
+quota_fields (const char *used_percent)
+{
+  g_autoptr(SoupMessageHeaders) headers = soup_message_headers_new (SOUP_MESSAGE_HEADERS_RESPONSE);
+
+  soup_message_headers_append (headers, "Content-Type", "text/event-stream");
+  soup_message_headers_append (headers, "x-codex-primary-used-percent", used_percent);
+  soup_message_headers_append (headers, "x-codex-primary-window-minutes", "300");
+  soup_message_headers_append (headers, "x-codex-primary-reset-after-seconds", "3600");
+  return pooler_http_fields_new_from_soup (headers);
+}
+
+static double
+primary_used (Fixture       *f,
+              PoolerAccount *account)
+{
+  PoolerQuotaState *state = pooler_service_get_quota (f->service, pooler_account_get_id (account));
+  GPtrArray *windows;
+
+  g_assert_nonnull (state);
+  windows = pooler_quota_state_get_windows (state);
+  for (guint i = 0; i < windows->len; i++)
+    {
+      const PoolerQuotaWindow *window = g_ptr_array_index (windows, i);
+
+      if (g_strcmp0 (window->limit_id, "codex") == 0 && window->window_minutes == 300)
+        return window->used_percent;
+    }
+  g_assert_not_reached ();
+}
+
+/* Answers that repeat their quota fields are not parsed again, but what
+ * other evidence said in between never outlives the next answer's. */
+static void
+test_quota_fields_repeat (Fixture       *f,
+                          gconstpointer  data)
+{
+  g_autoptr(GPtrArray) accounts = pooler_service_list_accounts (f->service);
+  g_autoptr(PoolerHttpFields) low = quota_fields ("10");
+  g_autoptr(PoolerHttpFields) spent = quota_fields ("100");
+  g_autoptr(PoolerQuotaEvidence) event = pooler_quota_evidence_new (g_get_real_time () / G_USEC_PER_SEC);
+  PoolerQuotaWindow *window = g_new0 (PoolerQuotaWindow, 1);
+  PoolerAccount *account;
+
+  g_assert_cmpuint (accounts->len, >, 0);
+  account = g_ptr_array_index (accounts, 0);
+
+  pooler_service_observe_quota_fields (f->service, account, low);
+  g_assert_cmpfloat (primary_used (f, account), ==, 10);
+  pooler_service_observe_quota_fields (f->service, account, low);
+  g_assert_cmpfloat (primary_used (f, account), ==, 10);
+
+  /* An event in between says 50 %; the next answer says 10 % again. */
+  window->limit_id = g_strdup ("codex");
+  window->window_minutes = 300;
+  window->used_percent = 50;
+  window->observed_at = event->observed_at;
+  window->source = POOLER_QUOTA_SOURCE_EVENT;
+  g_ptr_array_add (event->windows, window);
+  pooler_service_observe_quota (f->service, account, event);
+  g_assert_cmpfloat (primary_used (f, account), ==, 50);
+  pooler_service_observe_quota_fields (f->service, account, low);
+  g_assert_cmpfloat (primary_used (f, account), ==, 10);
+
+  /* Spent, once; repeated, no second signal; back, restored. */
+  g_assert_cmpuint (f->exhausted_signals, ==, 0);
+  pooler_service_observe_quota_fields (f->service, account, spent);
+  pooler_service_observe_quota_fields (f->service, account, spent);
+  g_assert_cmpfloat (primary_used (f, account), ==, 100);
+  g_assert_cmpuint (f->exhausted_signals, ==, 1);
+  g_assert_cmpint (f->last_reset, >, g_get_real_time () / G_USEC_PER_SEC);
+  pooler_service_observe_quota_fields (f->service, account, low);
+  g_assert_cmpfloat (primary_used (f, account), ==, 10);
+  g_assert_cmpuint (f->exhausted_signals, ==, 1);
+}
+
 /* Affinity keys are persisted, so their form is fixed: the hex SHA-256 of
  * "<pool>:<kind>:<value>". Looking up and remembering by a key is the same
  * as by the value it was made from. */
@@ -676,6 +753,7 @@ main (int   argc,
   ADD ("/routing/ring-size", plain, test_ring_size);
   ADD ("/routing/pool-spent", plain, test_pool_spent);
   ADD ("/routing/usage-from-evidence", plain, test_usage_from_evidence);
+  ADD ("/routing/quota-fields-repeat", plain, test_quota_fields_repeat);
 #undef ADD
   g_test_add_func ("/routing/affinity-key-form", test_affinity_key_form);
 

@@ -1085,7 +1085,6 @@ send_cb (GObject      *object,
 {
   g_autoptr(Forward) fw = user_data;
   g_autoptr(GError) error = NULL;
-  g_autoptr(PoolerQuotaEvidence) evidence = NULL;
   g_autoptr(PoolerUpstreamResponse) response = NULL;
   guint status;
 
@@ -1158,8 +1157,7 @@ send_cb (GObject      *object,
   pooler_service_note_account_used (fw->service, fw->account, fw->key->prefix);
 
   /* Every answer carries quota evidence in its headers. */
-  evidence = pooler_quota_parse_fields (pooler_upstream_response_get_fields (fw->upstream), now_seconds ());
-  pooler_service_observe_quota (fw->service, fw->account, evidence);
+  pooler_service_observe_quota_fields (fw->service, fw->account, pooler_upstream_response_get_fields (fw->upstream));
 
   if (status == SOUP_STATUS_UNAUTHORIZED && !fw->retried_auth)
     {

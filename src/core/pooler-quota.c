@@ -34,6 +34,10 @@ struct _PoolerQuotaState
   /* A later serving answer ended the block; older block news is void. */
   gint64     block_cleared_at;
   gint64     last_observed;
+  /* The x- fields of the answer merged last ("name\0value\0"...) and
+   * the second they were read at; empty once anything else is merged. */
+  GByteArray *fields_seen;
+  gint64      fields_seen_at;
 };
 
 /* Windows */
@@ -467,6 +471,13 @@ typedef struct
   gsize       length;   /* of the name */
 } XHeader;
 
+/* Whether @name is an x- field name: the only ones quota evidence is read from. */
+static inline gboolean
+is_x_field (const char *name)
+{
+  return g_ascii_tolower (name[0]) == 'x' && name[1] == '-';
+}
+
 static void
 collect_header (const char *name,
                 const char *value,
@@ -475,7 +486,7 @@ collect_header (const char *name,
   GArray *headers = user_data;
   XHeader header = { name, value, 0 };
 
-  if (g_ascii_tolower (name[0]) != 'x' || name[1] != '-')
+  if (!is_x_field (name))
     return;
 
   header.length = strlen (name);
@@ -1057,6 +1068,7 @@ pooler_quota_state_free (PoolerQuotaState *state)
     return;
 
   g_clear_pointer (&state->windows, g_ptr_array_unref);
+  g_clear_pointer (&state->fields_seen, g_byte_array_unref);
   g_free (state->plan_type);
   g_free (state->limit_reached_type);
   g_free (state);
@@ -1075,6 +1087,13 @@ compare_windows (gconstpointer a,
 
   return (left->window_minutes > right->window_minutes) -
          (left->window_minutes < right->window_minutes);
+}
+
+static void
+state_forget_fields (PoolerQuotaState *state)
+{
+  if (state->fields_seen != NULL)
+    g_byte_array_set_size (state->fields_seen, 0);
 }
 
 static void
@@ -1145,6 +1164,7 @@ pooler_quota_state_add_window (PoolerQuotaState        *state,
   g_return_if_fail (window->limit_id != NULL);
   g_return_if_fail (window->window_minutes > 0);
 
+  state_forget_fields (state);
   state_take_window (state, window);
 }
 
@@ -1158,6 +1178,7 @@ pooler_quota_state_merge (PoolerQuotaState          *state,
   g_return_if_fail (evidence != NULL);
 
   at = evidence->observed_at;
+  state_forget_fields (state);
   state_observed (state, at);
 
   /* Windows before the block: a block in the same evidence is not undone
@@ -1204,6 +1225,67 @@ pooler_quota_state_merge (PoolerQuotaState          *state,
         state->blocked_until = evidence->blocked_until;
       state->blocked_observed_at = MAX (state->blocked_observed_at, at);
     }
+}
+
+gboolean
+pooler_quota_state_repeats_fields (PoolerQuotaState       *state,
+                                   const PoolerHttpFields *fields,
+                                   gint64                  now)
+{
+  const guint8 *seen, *end;
+
+  g_return_val_if_fail (state != NULL, FALSE);
+  g_return_val_if_fail (fields != NULL, FALSE);
+
+  if (state->fields_seen == NULL || state->fields_seen->len == 0 || state->fields_seen_at != now)
+    return FALSE;
+
+  seen = state->fields_seen->data;
+  end = seen + state->fields_seen->len;
+  for (guint i = 0; i < pooler_http_fields_get_n (fields); i++)
+    {
+      const PoolerHttpField *field = pooler_http_fields_get (fields, i);
+      gsize name_size, value_size;
+
+      if (!is_x_field (field->name))
+        continue;
+      /* Each string with its NUL: the NUL ends a compare that would
+       * otherwise run on into the next field. */
+      name_size = strlen (field->name) + 1;
+      value_size = strlen (field->value) + 1;
+      if ((gsize) (end - seen) < name_size + value_size ||
+          memcmp (seen, field->name, name_size) != 0 ||
+          memcmp (seen + name_size, field->value, value_size) != 0)
+        return FALSE;
+      seen += name_size + value_size;
+    }
+
+  return seen == end;
+}
+
+void
+pooler_quota_state_mark_fields (PoolerQuotaState       *state,
+                                const PoolerHttpFields *fields,
+                                gint64                  now)
+{
+  g_return_if_fail (state != NULL);
+  g_return_if_fail (fields != NULL);
+
+  if (state->fields_seen == NULL)
+    state->fields_seen = g_byte_array_new ();
+  g_byte_array_set_size (state->fields_seen, 0);
+  for (guint i = 0; i < pooler_http_fields_get_n (fields); i++)
+    {
+      const PoolerHttpField *field = pooler_http_fields_get (fields, i);
+
+      if (!is_x_field (field->name))
+        continue;
+      g_byte_array_append (state->fields_seen, (const guint8 *) field->name, (guint) strlen (field->name) + 1);
+      g_byte_array_append (state->fields_seen, (const guint8 *) field->value, (guint) strlen (field->value) + 1);
+    }
+  /* An answer without x- fields marks nothing: its (empty) evidence is
+   * merged each time, at no cost worth saving. */
+  state->fields_seen_at = now;
 }
 
 gboolean

@@ -95,6 +95,19 @@ void                 pooler_quota_state_merge      (PoolerQuotaState        *sta
                                                     const PoolerQuotaEvidence *evidence);
 void                 pooler_quota_state_add_window (PoolerQuotaState        *state,
                                                     const PoolerQuotaWindow *window);
+/* Every answer repeats its quota fields, and parsing them costs more than
+ * the rest of an answer's bookkeeping. After the evidence of an answer's
+ * @fields (read at @now) has been merged, mark_fields() remembers their
+ * x- fields; repeats_fields() then says whether other @fields, read in
+ * the same second, have the very same x- fields (names, values, order)
+ * and nothing else was merged or added since: merging their evidence
+ * again would change nothing. */
+gboolean             pooler_quota_state_repeats_fields (PoolerQuotaState       *state,
+                                                        const PoolerHttpFields *fields,
+                                                        gint64                  now);
+void                 pooler_quota_state_mark_fields    (PoolerQuotaState       *state,
+                                                        const PoolerHttpFields *fields,
+                                                        gint64                  now);
 /* Spent: a 429 block still running, or a fresh default-limit window at
  * >= 100 % whose reset is in the future. *out_reset_at gets when it
  * comes back (the latest reset of the spent windows / block). */

@@ -1391,6 +1391,31 @@ pooler_service_observe_quota (PoolerService             *self,
   update_spent (self, account, now);
 }
 
+void
+pooler_service_observe_quota_fields (PoolerService          *self,
+                                     PoolerAccount          *account,
+                                     const PoolerHttpFields *fields)
+{
+  g_autoptr(PoolerQuotaEvidence) evidence = NULL;
+  PoolerQuotaState *state;
+  gint64 now = g_get_real_time () / G_USEC_PER_SEC;
+
+  g_return_if_fail (POOLER_IS_SERVICE (self));
+  g_return_if_fail (POOLER_IS_ACCOUNT (account));
+  g_return_if_fail (fields != NULL);
+
+  state = g_hash_table_lookup (self->quotas, pooler_account_get_id (account));
+  if (state != NULL && pooler_quota_state_repeats_fields (state, fields, now))
+    return;
+
+  evidence = pooler_quota_parse_fields (fields, now);
+  pooler_service_observe_quota (self, account, evidence);
+  /* observe_quota() made the state if there was none. */
+  state = g_hash_table_lookup (self->quotas, pooler_account_get_id (account));
+  if (state != NULL)
+    pooler_quota_state_mark_fields (state, fields, now);
+}
+
 gboolean
 pooler_service_claim_usage_poll (PoolerService *self,
                                  PoolerAccount *account,

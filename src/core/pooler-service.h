@@ -155,6 +155,12 @@ PoolerQuotaState *pooler_service_get_quota         (PoolerService    *self,
 void             pooler_service_observe_quota      (PoolerService    *self,
                                                     PoolerAccount    *account,
                                                     const PoolerQuotaEvidence *evidence);
+/* The quota evidence in an answer's @fields: parsed and observed, unless
+ * the account's last evidence came from the very same x- fields this
+ * second (pooler_quota_state_repeats_fields()). */
+void             pooler_service_observe_quota_fields (PoolerService          *self,
+                                                      PoolerAccount          *account,
+                                                      const PoolerHttpFields *fields);
 /* Whether a wham/usage poll of @account is allowed now (stale or missing
  * evidence, and at most one poll a minute); marks it polled when TRUE. */
 gboolean         pooler_service_claim_usage_poll   (PoolerService    *self,
