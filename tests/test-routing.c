@@ -735,6 +735,49 @@ test_affinity_key_form (void)
   g_assert_cmpstr (pooler_affinity_lookup_key (affinity, key, 1002), ==, "acct-a");
 }
 
+/* The memo of keys gives what pooler_affinity_hash() gives, whatever was
+ * asked in between: same values, values that share a slot, other pools
+ * and kinds, values too long to keep. */
+static void
+test_affinity_key_memo (void)
+{
+  g_autoptr(PoolerAffinity) affinity = pooler_affinity_new ();
+  g_autofree char *long_value = g_strnfill (4000, 'v');
+  const char *kinds[] = { POOLER_AFFINITY_SESSION, POOLER_AFFINITY_PROMPT_CACHE, POOLER_AFFINITY_RESPONSE };
+
+  for (guint round = 0; round < 3; round++)
+    for (guint i = 0; i < 300; i++)
+      {
+        g_autofree char *value = g_strdup_printf ("conversation-%u", i % 150);
+        gint64 pool_id = 1 + i % 3;
+        const char *kind = kinds[(i / 3) % G_N_ELEMENTS (kinds)];
+        g_autofree char *key = pooler_affinity_key (affinity, pool_id, kind, value);
+        g_autofree char *expected = pooler_affinity_hash (pool_id, kind, value);
+
+        g_assert_cmpstr (key, ==, expected);
+      }
+
+  /* Pools 64 apart share a slot. */
+  for (guint i = 0; i < 6; i++)
+    {
+      gint64 pool_id = 1 + 64 * (i % 3);
+      g_autofree char *key = pooler_affinity_key (affinity, pool_id, POOLER_AFFINITY_SESSION, "same");
+      g_autofree char *expected = pooler_affinity_hash (pool_id, POOLER_AFFINITY_SESSION, "same");
+
+      g_assert_cmpstr (key, ==, expected);
+    }
+
+  for (guint i = 0; i < 2; i++)
+    {
+      g_autofree char *key = pooler_affinity_key (affinity, 5, POOLER_AFFINITY_SESSION, long_value);
+      g_autofree char *expected = pooler_affinity_hash (5, POOLER_AFFINITY_SESSION, long_value);
+      g_autofree char *shorter = pooler_affinity_key (affinity, 5, POOLER_AFFINITY_SESSION, long_value + 1);
+
+      g_assert_cmpstr (key, ==, expected);
+      g_assert_cmpstr (shorter, !=, expected);
+    }
+}
+
 int
 main (int   argc,
       char *argv[])
@@ -756,6 +799,7 @@ main (int   argc,
   ADD ("/routing/quota-fields-repeat", plain, test_quota_fields_repeat);
 #undef ADD
   g_test_add_func ("/routing/affinity-key-form", test_affinity_key_form);
+  g_test_add_func ("/routing/affinity-key-memo", test_affinity_key_memo);
 
   return g_test_run ();
 }

@@ -7,10 +7,28 @@
 
 #include "config.h"
 
+#include <string.h>
+
 #include "pooler-affinity.h"
 
 /* Above this many entries, expired ones are swept on insert. */
 #define SWEEP_THRESHOLD 4096
+
+/* Keys made lately, by their values: a conversation sends the same
+ * session and prompt cache key with every request, and a SHA-256 costs
+ * more than the rest of its lookups. Direct-mapped; values longer than
+ * MEMO_MAX_VALUE are hashed every time. In memory only, like the
+ * request that carried them. */
+#define MEMO_SLOTS     64
+#define MEMO_MAX_VALUE 256
+
+typedef struct
+{
+  gint64  pool_id;
+  char   *kind;
+  char   *value;      /* NULL: an empty slot */
+  char   *key;
+} MemoSlot;
 
 struct _PoolerAffinity
 {
@@ -18,6 +36,7 @@ struct _PoolerAffinity
 
   GHashTable *entries;   /* key_sha256 -> PoolerAffinityEntry */
   guint       inserts_since_sweep;
+  MemoSlot    memo[MEMO_SLOTS];
 };
 
 G_DEFINE_FINAL_TYPE (PoolerAffinity, pooler_affinity, G_TYPE_OBJECT)
@@ -47,11 +66,21 @@ pooler_affinity_entry_free (PoolerAffinityEntry *entry)
 }
 
 static void
+memo_slot_clear (MemoSlot *slot)
+{
+  g_clear_pointer (&slot->kind, g_free);
+  g_clear_pointer (&slot->value, g_free);
+  g_clear_pointer (&slot->key, g_free);
+}
+
+static void
 pooler_affinity_finalize (GObject *object)
 {
   PoolerAffinity *self = (PoolerAffinity *)object;
 
   g_clear_pointer (&self->entries, g_hash_table_unref);
+  for (guint i = 0; i < MEMO_SLOTS; i++)
+    memo_slot_clear (&self->memo[i]);
 
   G_OBJECT_CLASS (pooler_affinity_parent_class)->finalize (object);
 }
@@ -96,6 +125,37 @@ pooler_affinity_hash (gint64      pool_id,
   return g_strdup (g_checksum_get_string (checksum));
 }
 
+char *
+pooler_affinity_key (PoolerAffinity *self,
+                     gint64          pool_id,
+                     const char     *kind,
+                     const char     *value)
+{
+  MemoSlot *slot;
+  gsize length;
+
+  g_return_val_if_fail (POOLER_IS_AFFINITY (self), NULL);
+  g_return_val_if_fail (kind != NULL, NULL);
+  g_return_val_if_fail (value != NULL, NULL);
+
+  length = strlen (value);
+  if (length > MEMO_MAX_VALUE)
+    return pooler_affinity_hash (pool_id, kind, value);
+
+  slot = &self->memo[(g_str_hash (value) ^ (guint) pool_id ^ (guint) g_str_hash (kind)) % MEMO_SLOTS];
+  if (slot->value == NULL || slot->pool_id != pool_id ||
+      strcmp (slot->kind, kind) != 0 || strcmp (slot->value, value) != 0)
+    {
+      memo_slot_clear (slot);
+      slot->pool_id = pool_id;
+      slot->kind = g_strdup (kind);
+      slot->value = g_memdup2 (value, length + 1);
+      slot->key = pooler_affinity_hash (pool_id, kind, value);
+    }
+
+  return g_strdup (slot->key);
+}
+
 const char *
 pooler_affinity_lookup (PoolerAffinity *self,
                         gint64          pool_id,
@@ -110,7 +170,7 @@ pooler_affinity_lookup (PoolerAffinity *self,
   if (value == NULL || *value == '\0')
     return NULL;
 
-  key = pooler_affinity_hash (pool_id, kind, value);
+  key = pooler_affinity_key (self, pool_id, kind, value);
   return pooler_affinity_lookup_key (self, key, now);
 }
 
@@ -180,7 +240,7 @@ pooler_affinity_remember (PoolerAffinity *self,
   if (value == NULL || *value == '\0')
     return NULL;
 
-  key = pooler_affinity_hash (pool_id, kind, value);
+  key = pooler_affinity_key (self, pool_id, kind, value);
   return pooler_affinity_remember_key (self, key, pool_id, kind, account_id, now);
 }
 

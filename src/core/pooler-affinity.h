@@ -39,6 +39,12 @@ PoolerAffinity *pooler_affinity_new          (void);
 char           *pooler_affinity_hash         (gint64          pool_id,
                                               const char     *kind,
                                               const char     *value);
+/* pooler_affinity_hash()'s key, remembered for the values seen lately
+ * (each request of a conversation sends the same ones). */
+char           *pooler_affinity_key          (PoolerAffinity *self,
+                                              gint64          pool_id,
+                                              const char     *kind,
+                                              const char     *value);
 /* The account @value (of @kind) lives on, or NULL; expired entries are
  * dropped on the way. */
 const char     *pooler_affinity_lookup       (PoolerAffinity *self,

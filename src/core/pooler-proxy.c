@@ -257,8 +257,9 @@ remember_continuity (Forward *fw)
 
   if (fw->response_id != NULL && *fw->response_id != '\0')
     {
-      g_autofree char *key = pooler_affinity_hash (pool_id, POOLER_AFFINITY_RESPONSE,
-                                                   fw->response_id);
+      /* By the memo: the next request names it as its previous response. */
+      g_autofree char *key = pooler_affinity_key (affinity, pool_id, POOLER_AFFINITY_RESPONSE,
+                                                  fw->response_id);
 
       pooler_service_remember_affinity (fw->service, key, pool_id, POOLER_AFFINITY_RESPONSE,
                                         served);
@@ -1696,14 +1697,14 @@ forward_start (PoolerProxy             *self,
   affinity = pooler_service_get_affinity (self->service);
   session_key = session_key_of (exchange);
   if (session_key != NULL)
-    fw->session_hash = pooler_affinity_hash (pooler_pool_get_id (pool), POOLER_AFFINITY_SESSION,
-                                             session_key);
+    fw->session_hash = pooler_affinity_key (affinity, pooler_pool_get_id (pool), POOLER_AFFINITY_SESSION,
+                                            session_key);
   if (scan != NULL)
     {
       if (scan->prompt_cache_key != NULL && *scan->prompt_cache_key != '\0')
-        fw->prompt_cache_hash = pooler_affinity_hash (pooler_pool_get_id (pool),
-                                                      POOLER_AFFINITY_PROMPT_CACHE,
-                                                      scan->prompt_cache_key);
+        fw->prompt_cache_hash = pooler_affinity_key (affinity, pooler_pool_get_id (pool),
+                                                     POOLER_AFFINITY_PROMPT_CACHE,
+                                                     scan->prompt_cache_key);
       query.model = scan->model;
       if (scan->previous_response_id != NULL)
         query.hard_account_id = pooler_affinity_lookup (affinity, pooler_pool_get_id (pool),
