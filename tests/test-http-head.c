@@ -350,6 +350,25 @@ test_chunk_line (void)
     }
 }
 
+static void
+test_decimal (void)
+{
+  static const guint64 values[] = {
+    0, 1, 9, 10, 99, 100, 200, 404, 599, 38912, G_MAXUINT32, (guint64) G_MAXUINT32 + 1,
+    G_GUINT64_CONSTANT (10000000000000000000), G_MAXUINT64,
+  };
+
+  for (guint i = 0; i < G_N_ELEMENTS (values) + 2000; i++)
+    {
+      guint64 value = i < G_N_ELEMENTS (values) ? values[i] : g_random_int () * (guint64) g_random_int ();
+      char text[POOLER_HTTP_DECIMAL_SIZE];
+      g_autofree char *expected = g_strdup_printf ("%" G_GUINT64_FORMAT, value);
+      gsize length = pooler_http_format_decimal (text, value);
+
+      g_assert_cmpmem (text, length, expected, strlen (expected));
+    }
+}
+
 int
 main (int   argc,
       char *argv[])
@@ -362,6 +381,7 @@ main (int   argc,
   g_test_add_func ("/http-head/request-fields-any-bytes", test_request_fields_any_bytes);
   g_test_add_func ("/http-head/mutations-agree", test_mutations_agree);
   g_test_add_func ("/http-head/chunk-line", test_chunk_line);
+  g_test_add_func ("/http-head/decimal", test_decimal);
   g_test_add_func ("/http-head/name-in", test_name_in);
   g_test_add_func ("/http-head/fields", test_fields);
 

@@ -799,6 +799,21 @@ test_ids_in_time_order (void)
   g_assert_cmpint (strcmp (first->id, second->id), <, 0);
   /* Unique even within one millisecond. */
   g_assert_cmpstr (first->id, !=, same_ms->id);
+
+  /* The time, then the counter, each in its digits. */
+  {
+    guint64 before = (guint64) (g_get_real_time () / 1000);
+    g_autoptr(PoolerRequestRecord) a = pooler_request_record_new ();
+    g_autoptr(PoolerRequestRecord) b = pooler_request_record_new ();
+    guint64 after = (guint64) (g_get_real_time () / 1000);
+    g_autofree char *ms = g_strndup (a->id + 4, 12);
+    guint64 a_count = g_ascii_strtoull (a->id + 16, NULL, 16);
+    guint64 b_count = g_ascii_strtoull (b->id + 16, NULL, 16);
+
+    g_assert_cmpuint (g_ascii_strtoull (ms, NULL, 16), >=, before & G_GUINT64_CONSTANT (0xffffffffffff));
+    g_assert_cmpuint (g_ascii_strtoull (ms, NULL, 16), <=, after & G_GUINT64_CONSTANT (0xffffffffffff));
+    g_assert_cmpuint ((b_count - a_count) & 0xffffffff, ==, 1);
+  }
 }
 
 int

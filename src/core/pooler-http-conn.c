@@ -492,14 +492,19 @@ conn_queue_head (PoolerHttpConn         *self,
                  gint64                  content_length,
                  gboolean                no_body)
 {
-  char line[128];
+  char digits[POOLER_HTTP_DECIMAL_SIZE];
+  const char *phrase = soup_status_get_phrase (status);
 
   if (soup_message_headers_header_contains (headers, "Connection", "close"))
     self->close_after = TRUE;
 
-  g_snprintf (line, sizeof line, "HTTP/1.1 %u %s\r\nDate: %s\r\n",
-              status, soup_status_get_phrase (status), conn_date (self));
-  out_append (self, line);
+  out_append (self, "HTTP/1.1 ");
+  g_byte_array_append (self->out, (const guint8 *) digits, (guint) pooler_http_format_decimal (digits, status));
+  out_append (self, " ");
+  out_append (self, phrase != NULL ? phrase : "");
+  out_append (self, "\r\nDate: ");
+  out_append (self, conn_date (self));
+  out_append (self, "\r\n");
 
   out_append_headers (self, headers, content_type);
   for (guint i = 0; extra != NULL && i < pooler_http_fields_get_n (extra); i++)
@@ -516,8 +521,10 @@ conn_queue_head (PoolerHttpConn         *self,
     }
   if (content_length >= 0)
     {
-      g_snprintf (line, sizeof line, "Content-Length: %" G_GINT64_FORMAT "\r\n", content_length);
-      out_append (self, line);
+      out_append (self, "Content-Length: ");
+      g_byte_array_append (self->out, (const guint8 *) digits,
+                           (guint) pooler_http_format_decimal (digits, (guint64) content_length));
+      out_append (self, "\r\n");
     }
   else if (!no_body)
     out_append (self, "Transfer-Encoding: chunked\r\n");

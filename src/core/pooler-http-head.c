@@ -210,3 +210,22 @@ pooler_http_format_chunk_line (char  line[POOLER_HTTP_CHUNK_LINE_SIZE],
   line[length++] = '\n';
   return length;
 }
+
+gsize
+pooler_http_format_decimal (char    text[POOLER_HTTP_DECIMAL_SIZE],
+                            guint64 value)
+{
+  char reversed[POOLER_HTTP_DECIMAL_SIZE];   /* G_MAXUINT64 has 20 digits */
+  gsize n = 0;
+  gsize length = 0;
+
+  do
+    {
+      reversed[n++] = (char) ('0' + value % 10);
+      value /= 10;
+    }
+  while (value != 0);
+  while (n > 0)
+    text[length++] = reversed[--n];
+  return length;
+}

@@ -88,6 +88,13 @@ gboolean pooler_http_name_in              (const char            *name,
 gsize    pooler_http_format_chunk_line    (char                   line[POOLER_HTTP_CHUNK_LINE_SIZE],
                                            gsize                  size);
 
+/* @value in decimal into @text (no NUL); returns the number of digits.
+ * For the numbers of every head (status, Content-Length): printf costs
+ * about a thousand instructions a call. */
+#define POOLER_HTTP_DECIMAL_SIZE 20
+gsize    pooler_http_format_decimal       (char                   text[POOLER_HTTP_DECIMAL_SIZE],
+                                           guint64                value);
+
 /* An answer's start line at @head (a head of @length bytes): "HTTP/1.1",
  * a three-digit status, a reason phrase. Returns where the field lines
  * begin, or NULL when it is anything else: hand the head to

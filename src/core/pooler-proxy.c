@@ -66,7 +66,7 @@ typedef struct
   PoolerUpstreamResponse *upstream;      /* the current attempt's answer */
   GCancellable        *cancellable;      /* the whole request */
   GCancellable        *attempt_cancellable;
-  PoolerKeyRecord     *key;
+  char                *key_prefix;       /* of the Pool key, for the usage counters */
   PoolerRequestRecord *record;
   PoolerAttemptRecord *attempt;
   PoolerPool          *pool;
@@ -134,7 +134,7 @@ forward_unref (Forward *fw)
   g_clear_object (&fw->upstream);
   g_clear_object (&fw->cancellable);
   g_clear_object (&fw->attempt_cancellable);
-  g_clear_pointer (&fw->key, pooler_key_record_free);
+  g_clear_pointer (&fw->key_prefix, g_free);
   g_clear_pointer (&fw->record, pooler_request_record_free);
   g_clear_object (&fw->pool);
   g_clear_pointer (&fw->candidates, g_ptr_array_unref);
@@ -1155,7 +1155,7 @@ send_cb (GObject      *object,
 
   g_free (fw->record->account_id);
   fw->record->account_id = g_strdup (pooler_account_get_id (fw->account));
-  pooler_service_note_account_used (fw->service, fw->account, fw->key->prefix);
+  pooler_service_note_account_used (fw->service, fw->account, fw->key_prefix);
 
   /* Every answer carries quota evidence in its headers. */
   pooler_service_observe_quota_fields (fw->service, fw->account, pooler_upstream_response_get_fields (fw->upstream));
@@ -1651,7 +1651,7 @@ forward_start (PoolerProxy             *self,
   fw->proxy = g_object_ref (self);
   fw->service = g_object_ref (self->service);
   fw->exchange = g_object_ref (exchange);
-  fw->key = pooler_key_record_copy (key);
+  fw->key_prefix = g_strdup (key->prefix);
   fw->record = record;
   fw->upstream_path = g_strdup (upstream_path);
   fw->body = body != NULL ? g_bytes_ref (body) : NULL;

@@ -1350,7 +1350,7 @@ pooler_upstream_request_send_async (PoolerUpstreamRequest *request,
   g_autoptr(GTask) task = NULL;
   PoolerUpstream *self;
   SendOp *op;
-  char length_line[64];
+  char digits[POOLER_HTTP_DECIMAL_SIZE];
 
   g_return_if_fail (request != NULL);
 
@@ -1374,9 +1374,9 @@ pooler_upstream_request_send_async (PoolerUpstreamRequest *request,
   g_string_append (request->head, "Accept-Encoding: identity\r\n");
   if (body != NULL)
     {
-      g_snprintf (length_line, sizeof length_line, "Content-Length: %" G_GSIZE_FORMAT "\r\n",
-                  g_bytes_get_size (body));
-      g_string_append (request->head, length_line);
+      g_string_append (request->head, "Content-Length: ");
+      g_string_append_len (request->head, digits, (gssize) pooler_http_format_decimal (digits, g_bytes_get_size (body)));
+      g_string_append_len (request->head, "\r\n", 2);
     }
   else if (request->body_method)
     g_string_append (request->head, "Content-Length: 0\r\n");
