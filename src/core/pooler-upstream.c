@@ -135,6 +135,11 @@ struct _PoolerUpstream
   PoolerPoller   *poller;         /* NULL: sockets use GSources */
   struct _Target *last_target;    /* the last send's, kept for the next */
   GTlsDatabase   *tls_database;   /* NULL: the system's */
+  /* Request heads' buffers, given back when their send is over: a head
+   * with an account's token is 1.5-2.5 KB, and every malloc() of 1 KB or
+   * more first folds glibc's fast bins together. */
+  GMutex          spare_lock;
+  GPtrArray      *spare_heads;    /* GString */
 };
 
 G_DEFINE_FINAL_TYPE (PoolerUpstream, pooler_upstream, G_TYPE_OBJECT)
@@ -844,7 +849,7 @@ struct _PoolerUpstreamRequest
 typedef struct
 {
   Target  *target;
-  GBytes *head;
+  GString *head;             /* given back to the upstream when the send is over */
   GBytes *body;
   gsize   written;            /* of head + body */
   Conn   *conn;
@@ -858,14 +863,56 @@ typedef struct
 } SendOp;
 
 static void
+free_head (gpointer head)
+{
+  g_string_free (head, TRUE);
+}
+
+#define MAX_SPARE_HEADS 64
+#define HEAD_SIZE       2040   /* GString rounds it to 2 KB */
+#define MAX_HEAD_KEPT   (16 * 1024)
+
+static GString *
+take_head (PoolerUpstream *self)
+{
+  GString *head = NULL;
+
+  g_mutex_lock (&self->spare_lock);
+  if (self->spare_heads->len > 0)
+    head = g_ptr_array_steal_index_fast (self->spare_heads, self->spare_heads->len - 1);
+  g_mutex_unlock (&self->spare_lock);
+
+  return head != NULL ? head : g_string_sized_new (HEAD_SIZE);
+}
+
+static void
+give_head (PoolerUpstream *self,
+           GString        *head)
+{
+  if (head->allocated_len <= MAX_HEAD_KEPT)
+    {
+      g_string_truncate (head, 0);
+      g_mutex_lock (&self->spare_lock);
+      if (self->spare_heads->len < MAX_SPARE_HEADS)
+        {
+          g_ptr_array_add (self->spare_heads, head);
+          head = NULL;
+        }
+      g_mutex_unlock (&self->spare_lock);
+    }
+  if (head != NULL)
+    g_string_free (head, TRUE);
+}
+
+static void
 send_op_free (gpointer data)
 {
   SendOp *op = data;
 
   conn_close (op->conn);
+  give_head (op->upstream, op->head);
   g_clear_object (&op->upstream);
   g_clear_pointer (&op->target, target_unref);
-  g_bytes_unref (op->head);
   g_clear_pointer (&op->body, g_bytes_unref);
   g_free (op);
 }
@@ -902,9 +949,9 @@ pooler_upstream_request_new (PoolerUpstream  *self,
   request->body_method = strcmp (method, "POST") == 0 || strcmp (method, "PUT") == 0 ||
                          strcmp (method, "PATCH") == 0;
   /* Plain appends, not printf: this runs for every request. With an
-   * account's token a head is 1.5-2.5 KB: one allocation of that size
-   * (GString rounds to 2 KB), not the growths to it. */
-  request->head = g_string_sized_new (2040);
+   * account's token a head is 1.5-2.5 KB: a buffer of that size, reused
+   * (take_head()), not the growths to it. */
+  request->head = take_head (self);
   g_string_append (request->head, method);
   g_string_append_c (request->head, ' ');
   g_string_append (request->head, target->request_line_target);
@@ -940,10 +987,10 @@ pooler_upstream_request_free (PoolerUpstreamRequest *request)
 {
   if (request == NULL)
     return;
+  if (request->head != NULL)
+    give_head (request->upstream, request->head);
   g_clear_object (&request->upstream);
   g_clear_pointer (&request->target, target_unref);
-  if (request->head != NULL)
-    g_string_free (request->head, TRUE);
   g_free (request);
 }
 
@@ -1119,7 +1166,7 @@ send_write (gpointer op_task)
 {
   GTask *task = op_task;
   SendOp *op = g_task_get_task_data (task);
-  gsize head_size = g_bytes_get_size (op->head);
+  gsize head_size = op->head->len;
   gsize body_size = op->body != NULL ? g_bytes_get_size (op->body) : 0;
 
   op->conn->writing = FALSE;
@@ -1133,7 +1180,7 @@ send_write (gpointer op_task)
 
       if (op->written < head_size)
         {
-          vectors[n].buffer = (const guint8 *) g_bytes_get_data (op->head, NULL) + op->written;
+          vectors[n].buffer = (const guint8 *) op->head->str + op->written;
           vectors[n++].size = head_size - op->written;
         }
       if (body_size > 0)
@@ -1385,7 +1432,7 @@ pooler_upstream_request_send_async (PoolerUpstreamRequest *request,
   op = g_new0 (SendOp, 1);
   op->target = g_steal_pointer (&request->target);
   op->head_method = request->head_method;
-  op->head = g_string_free_to_bytes (g_steal_pointer (&request->head));
+  op->head = g_steal_pointer (&request->head);
   op->body = body != NULL && g_bytes_get_size (body) > 0 ? g_bytes_ref (body) : NULL;
   op->upstream = g_object_ref (self);
   g_task_set_task_data (task, op, send_op_free);
@@ -1789,7 +1836,9 @@ pooler_upstream_response_read_buffered (PoolerUpstreamResponse *self)
   if (self->conn->start == self->conn->end)
     return NULL;
 
-  out = g_byte_array_new ();
+  /* Decoded, the body is no longer than what was read: one allocation,
+   * not a growth through the powers of two to it. */
+  out = g_byte_array_sized_new ((guint) MIN (self->conn->end - self->conn->start, MAX_READ));
   /* A malformed body stops decode() where it is; the asynchronous read
    * meets it again and reports it. What came before it is returned. */
   decode (self, out, &error);
@@ -1988,6 +2037,8 @@ pooler_upstream_finalize (GObject *object)
 
   g_clear_pointer (&self->poller, pooler_poller_unref);
   g_clear_pointer (&self->last_target, target_unref);
+  g_clear_pointer (&self->spare_heads, g_ptr_array_unref);
+  g_mutex_clear (&self->spare_lock);
 
   G_OBJECT_CLASS (pooler_upstream_parent_class)->finalize (object);
 }
@@ -2008,6 +2059,8 @@ pooler_upstream_init (PoolerUpstream *self)
   self->conns = g_hash_table_new (NULL, NULL);
   self->max_connections = MAX_CONNECTIONS;
   self->io_timeout = IO_TIMEOUT;
+  g_mutex_init (&self->spare_lock);
+  self->spare_heads = g_ptr_array_new_with_free_func (free_head);
   self->plain = g_socket_client_new ();
   g_socket_client_set_timeout (self->plain, CONNECT_TIMEOUT);
   self->tls = g_socket_client_new ();
