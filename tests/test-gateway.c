@@ -129,10 +129,10 @@ send_and_read (Fixture     *f,
   return test_send_and_read (f->client, msg);
 }
 
+/* A request as Codex CLI sends it, not sent yet. */
 static SoupMessage *
-post_codex (Fixture    *f,
-            const char *key,
-            GBytes    **out_body)
+new_codex_message (Fixture    *f,
+                   const char *key)
 {
   SoupMessage *msg = new_message (f, "POST", "/backend-api/codex/responses", key);
   SoupMessageHeaders *headers = soup_message_get_request_headers (msg);
@@ -145,6 +145,16 @@ post_codex (Fixture    *f,
   soup_message_headers_replace (headers, "accept", "text/event-stream");
   soup_message_headers_replace (headers, "Cookie", "secret-cookie=1");
   soup_message_set_request_body_from_bytes (msg, "application/json", f->codex_body);
+
+  return msg;
+}
+
+static SoupMessage *
+post_codex (Fixture    *f,
+            const char *key,
+            GBytes    **out_body)
+{
+  SoupMessage *msg = new_codex_message (f, key);
 
   *out_body = send_and_read (f, msg);
   return msg;
@@ -918,6 +928,63 @@ test_upstream_hang_gives_504 (Fixture       *f,
   g_assert_cmpstr (row->error_code, ==, "upstream_timeout");
 }
 
+typedef struct
+{
+  gboolean  done;
+  GBytes   *body;
+  GError   *error;
+} Pending;
+
+static void
+pending_cb (GObject      *session,
+            GAsyncResult *result,
+            gpointer      user_data)
+{
+  Pending *pending = user_data;
+
+  pending->body = soup_session_send_and_read_finish (SOUP_SESSION (session), result, &pending->error);
+  pending->done = TRUE;
+}
+
+/* Each attempt keeps the answer timeout it began with: one that begins
+ * after the timeout was shortened gives up first, though an older attempt
+ * still waits for its later deadline. */
+static void
+test_answer_deadlines_in_order (Fixture       *f,
+                                gconstpointer  data)
+{
+  g_autoptr(SoupMessage) first = new_codex_message (f, f->key);
+  g_autoptr(SoupMessage) second = NULL;
+  g_autoptr(GBytes) body = NULL;
+  g_autoptr(JsonObject) error = NULL;
+  Pending pending = { 0 };
+
+  pooler_gateway_set_timeouts (f->gateway, 60, 15, 30);
+  fake_upstream_set_mode (f->fake, NULL, "hang", 0);
+  soup_session_send_and_read_async (f->client, first, G_PRIORITY_DEFAULT, NULL, pending_cb, &pending);
+  while (fake_upstream_get_request_count (f->fake) < 1)
+    {
+      g_main_context_iteration (NULL, FALSE);
+      g_usleep (1000);
+    }
+
+  pooler_gateway_set_timeouts (f->gateway, 60, 15, 1);
+  second = post_codex (f, f->key, &body);
+  g_assert_cmpuint (soup_message_get_status (second), ==, 504);
+  error = test_parse_error (body);
+  g_assert_cmpstr (json_object_get_string_member (error, "code"), ==, "upstream_timeout");
+  /* The first is still within its 30 s. */
+  g_assert_false (pending.done);
+
+  fake_upstream_release (f->fake);
+  while (!pending.done)
+    g_main_context_iteration (NULL, TRUE);
+  g_assert_no_error (pending.error);
+  g_assert_cmpuint (soup_message_get_status (first), ==, 200);
+  g_assert_true (test_bytes_contain (pending.body, "response.completed"));
+  g_bytes_unref (pending.body);
+}
+
 /* A stream that breaks, or that is not SSE at all, still ends with a
  * terminal event the Codex CLI understands (and retries on). */
 static void
@@ -1627,6 +1694,7 @@ main (int   argc,
   ADD ("/gateway/slow-reader-gets-everything", test_slow_reader_gets_everything);
   ADD ("/gateway/request-right-after-listen", test_request_right_after_listen);
   ADD ("/gateway/upstream-hang-gives-504", test_upstream_hang_gives_504);
+  ADD ("/gateway/answer-deadlines-in-order", test_answer_deadlines_in_order);
   ADD ("/gateway/upstream-cut-and-garbage", test_upstream_cut_and_garbage);
   ADD ("/gateway/upstream-failed-event", test_upstream_failed_event);
   ADD ("/gateway/upstream-huge-headers", test_upstream_huge_headers);

@@ -430,12 +430,15 @@ test_request_head (void)
       pooler_upstream_request_add_header (request, "X Space", "1");
       pooler_upstream_request_add_header (request, "X\tTab", "1");
       pooler_upstream_request_add_header (request, "Content-Type", "application/json");
+      pooler_upstream_request_add_bearer (request, "eyJ.token");
+      pooler_upstream_request_add_bearer (request, "eyJ.split\r\nInjected: 1");
       head = send_built (server, upstream, request, "{\"a\":1}");
       g_free (expected);
       expected = g_strdup_printf ("POST /backend-api/codex/responses?x=1 HTTP/1.1\r\n"
                                   "Host: 127.0.0.1:%u\r\n"
                                   "X-One: 1\r\n"
                                   "Content-Type: application/json\r\n"
+                                  "Authorization: Bearer eyJ.token\r\n"
                                   "Accept-Encoding: identity\r\n"
                                   "Content-Length: 7\r\n\r\n", server->port);
       g_assert_cmpstr (head, ==, expected);

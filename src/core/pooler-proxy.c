@@ -41,12 +41,25 @@ struct _PoolerProxy
   guint          in_flight;
   guint          answer_timeout;
 
+  /* Attempts awaiting their answer's head, by deadline (a reference
+   * each), and one source that fires at the first deadline: a timeout
+   * source per request cost its creation and removal, and the main loop
+   * walks every source on every turn. */
+  GQueue         awaiting;
+  GSource       *deadline_source;
+
   /* Last good /codex/models answer, served when the upstream fails. */
   GBytes        *models_body;
   char          *models_content_type;
 };
 
 G_DEFINE_FINAL_TYPE (PoolerProxy, pooler_proxy, G_TYPE_OBJECT)
+
+typedef struct
+{
+  GSource      source;
+  PoolerProxy *proxy;   /* not a reference: the proxy destroys it */
+} DeadlineSource;
 
 typedef enum
 {
@@ -92,7 +105,8 @@ typedef struct
   guint                last_error_status;
   gint64               started_us;
   gint64               attempt_started_us;
-  guint                answer_deadline;  /* source id while an attempt awaits its answer */
+  gint64               answer_due_us;    /* monotonic, while in proxy->awaiting */
+  GList                awaiting_link;
   guint                first_event_seen : 1;
   guint                first_event_failed : 1;
   guint                waiting_write : 1;
@@ -103,6 +117,7 @@ typedef struct
   guint                done : 1;
   guint                is_models : 1;
   guint                is_usage : 1;
+  guint                awaiting : 1;          /* in proxy->awaiting */
   guint                answer_timed_out : 1;  /* the current attempt's */
   guint                any_timed_out : 1;     /* some attempt's */
 } Forward;
@@ -128,8 +143,8 @@ forward_unref (Forward *fw)
     return;
 
   g_assert (fw->done);
+  g_assert (!fw->awaiting);
 
-  g_clear_handle_id (&fw->answer_deadline, g_source_remove);
   g_clear_object (&fw->exchange);
   g_clear_object (&fw->upstream);
   g_clear_object (&fw->cancellable);
@@ -187,11 +202,99 @@ finish_attempt (Forward    *fw,
   fw->attempt = NULL;
 }
 
+static void answer_deadline_passed (Forward *fw);
+
+/* Fires at the first deadline in proxy->awaiting: each passed one is
+ * taken out and its attempt given up. */
+static gboolean
+deadlines_dispatch (GSource     *source,
+                    GSourceFunc  callback,
+                    gpointer     user_data)
+{
+  PoolerProxy *self = ((DeadlineSource *) source)->proxy;
+  gint64 now = g_source_get_time (source);
+
+  g_object_ref (self);
+  while (self->awaiting.head != NULL)
+    {
+      Forward *fw = self->awaiting.head->data;
+
+      if (fw->answer_due_us > now)
+        break;
+      g_queue_unlink (&self->awaiting, &fw->awaiting_link);
+      fw->awaiting = FALSE;
+      answer_deadline_passed (fw);
+      forward_unref (fw);
+    }
+  g_source_set_ready_time (source, self->awaiting.head != NULL ?
+                                   ((Forward *) self->awaiting.head->data)->answer_due_us : -1);
+  g_object_unref (self);
+
+  return G_SOURCE_CONTINUE;
+}
+
+static GSourceFuncs deadline_source_funcs = {
+  .dispatch = deadlines_dispatch,
+};
+
+/* The current attempt must have its answer's head within the proxy's
+ * answer timeout. */
+static void
+start_answer_deadline (Forward *fw)
+{
+  PoolerProxy *self = fw->proxy;
+  GList *after;
+
+  g_assert (!fw->awaiting);
+
+  if (self->deadline_source == NULL)
+    {
+      /* On the context the proxy works in. */
+      self->deadline_source = g_source_new (&deadline_source_funcs, sizeof (DeadlineSource));
+      ((DeadlineSource *) self->deadline_source)->proxy = self;
+      g_source_set_static_name (self->deadline_source, "PoolerProxy answer deadlines");
+      g_source_attach (self->deadline_source, g_main_context_get_thread_default ());
+    }
+
+  fw->answer_due_us = g_get_monotonic_time () + (gint64) self->answer_timeout * G_USEC_PER_SEC;
+  fw->awaiting_link.data = forward_ref (fw);
+  fw->awaiting = TRUE;
+  /* In deadline order: after the last one due no later (the tail, unless
+   * the timeout was shortened meanwhile). */
+  for (after = self->awaiting.tail;
+       after != NULL && ((Forward *) after->data)->answer_due_us > fw->answer_due_us;
+       after = after->prev)
+    ;
+  if (after != NULL)
+    g_queue_insert_after_link (&self->awaiting, after, &fw->awaiting_link);
+  else
+    g_queue_push_head_link (&self->awaiting, &fw->awaiting_link);
+  if (self->awaiting.head == &fw->awaiting_link)
+    g_source_set_ready_time (self->deadline_source, fw->answer_due_us);
+}
+
+/* The attempt has its answer, or is over: no deadline. The source may
+ * then fire early once, and finds nothing due. */
+static void
+stop_answer_deadline (Forward *fw)
+{
+  PoolerProxy *self = fw->proxy;
+
+  if (!fw->awaiting)
+    return;
+
+  g_queue_unlink (&self->awaiting, &fw->awaiting_link);
+  fw->awaiting = FALSE;
+  if (self->awaiting.head == NULL)
+    g_source_set_ready_time (self->deadline_source, -1);
+  forward_unref (fw);
+}
+
 /* Drops the current attempt's upstream exchange (not the request). */
 static void
 abandon_attempt (Forward *fw)
 {
-  g_clear_handle_id (&fw->answer_deadline, g_source_remove);
+  stop_answer_deadline (fw);
   fw->answer_timed_out = FALSE;
   if (fw->attempt_cancellable != NULL)
     g_cancellable_cancel (fw->attempt_cancellable);
@@ -274,7 +377,7 @@ forward_done (Forward    *fw,
   if (fw->done)
     return;
   fw->done = TRUE;
-  g_clear_handle_id (&fw->answer_deadline, g_source_remove);
+  stop_answer_deadline (fw);
 
   if (error_code != NULL && fw->record->error_code == NULL)
     fw->record->error_code = g_strdup (error_code);
@@ -1100,7 +1203,7 @@ send_cb (GObject      *object,
       return;
     }
   fw->upstream = g_steal_pointer (&response);
-  g_clear_handle_id (&fw->answer_deadline, g_source_remove);
+  stop_answer_deadline (fw);
 
   /* The answer came in the very turn the deadline fired: it is in time,
    * but the attempt's cancellable is spent; reading needs a fresh one. */
@@ -1208,25 +1311,19 @@ send_cb (GObject      *object,
 
 /* The upstream accepted the request but does not answer: give up on this
  * attempt (the cancelled send then fails over, or answers 504). */
-static gboolean
-answer_deadline_passed (gpointer user_data)
+static void
+answer_deadline_passed (Forward *fw)
 {
-  Forward *fw = user_data;
-
-  fw->answer_deadline = 0;
   fw->answer_timed_out = TRUE;
   fw->any_timed_out = TRUE;
   if (fw->attempt_cancellable != NULL)
     g_cancellable_cancel (fw->attempt_cancellable);
-
-  return G_SOURCE_REMOVE;
 }
 
 static void
 forward_send (Forward *fw)
 {
   g_autofree char *uri = NULL;
-  g_autofree char *bearer = NULL;
   const PoolerTokens *tokens;
   g_autoptr(PoolerUpstreamRequest) request = NULL;
   SoupMessageHeaders *client_headers;
@@ -1267,17 +1364,14 @@ forward_send (Forward *fw)
   while (soup_message_headers_iter_next (&iter, &name, &value))
     if (!is_request_header_dropped (name) && (typed || g_ascii_strcasecmp (name, "Content-Type") != 0))
       pooler_upstream_request_add_header (request, name, value);
-  bearer = g_strconcat ("Bearer ", tokens->access_token, NULL);
-  pooler_upstream_request_add_header (request, "Authorization", bearer);
+  pooler_upstream_request_add_bearer (request, tokens->access_token);
   if (pooler_account_get_chatgpt_account_id (fw->account) != NULL)
     pooler_upstream_request_add_header (request, "chatgpt-account-id",
                                         pooler_account_get_chatgpt_account_id (fw->account));
   if (!typed)
     pooler_upstream_request_add_header (request, "Content-Type", "application/json");
 
-  fw->answer_deadline = g_timeout_add_seconds_full (G_PRIORITY_DEFAULT, fw->proxy->answer_timeout,
-                                                    answer_deadline_passed, forward_ref (fw),
-                                                    (GDestroyNotify) forward_unref);
+  start_answer_deadline (fw);
   /* Redirects are never followed; a reused connection the upstream had
    * closed is replaced once (what failover would do anyway). */
   pooler_upstream_request_send_async (g_steal_pointer (&request), fw->body, fw->attempt_cancellable,
@@ -1758,6 +1852,13 @@ pooler_proxy_dispose (GObject *object)
 {
   PoolerProxy *self = (PoolerProxy *)object;
 
+  /* Each waiting attempt holds the proxy: none is left. */
+  g_warn_if_fail (self->awaiting.length == 0);
+  if (self->deadline_source != NULL)
+    {
+      g_source_destroy (self->deadline_source);
+      g_clear_pointer (&self->deadline_source, g_source_unref);
+    }
   g_clear_pointer (&self->models_body, g_bytes_unref);
   g_clear_pointer (&self->models_content_type, g_free);
   g_clear_object (&self->service);

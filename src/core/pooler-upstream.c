@@ -983,6 +983,19 @@ pooler_upstream_request_add_header (PoolerUpstreamRequest *request,
 }
 
 void
+pooler_upstream_request_add_bearer (PoolerUpstreamRequest *request,
+                                    const char            *token)
+{
+  g_return_if_fail (request != NULL && token != NULL);
+
+  if (strpbrk (token, "\r\n") != NULL)
+    return;
+  g_string_append (request->head, "Authorization: Bearer ");
+  g_string_append (request->head, token);
+  g_string_append_len (request->head, "\r\n", 2);
+}
+
+void
 pooler_upstream_request_free (PoolerUpstreamRequest *request)
 {
   if (request == NULL)

@@ -51,6 +51,10 @@ PoolerUpstreamRequest  *pooler_upstream_request_new           (PoolerUpstream   
 void                    pooler_upstream_request_add_header    (PoolerUpstreamRequest *request,
                                                                const char            *name,
                                                                const char            *value);
+/* "Authorization: Bearer @token", unless @token has CR or LF (no copy of
+ * the 1-2 KB token joined to its scheme). */
+void                    pooler_upstream_request_add_bearer    (PoolerUpstreamRequest *request,
+                                                               const char            *token);
 void                    pooler_upstream_request_free          (PoolerUpstreamRequest *request);
 /* Takes @request (transfer full); otherwise as
  * pooler_upstream_send_async(), whose pooler_upstream_send_finish() it
