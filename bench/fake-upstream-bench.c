@@ -237,9 +237,13 @@ conn_flush (Conn *c)
   return 0;
 }
 
+/* As the real upstream: the quota fields, and a request id of its own
+ * for every answer (so that a proxy cannot take two answers' fields for
+ * the same as a whole). */
 static void
 quota_headers (Buf *b)
 {
+  static unsigned long long answers;
   long long now = (long long) time (NULL);
   buf_printf (b,
               "x-codex-primary-used-percent: 12.5\r\n"
@@ -250,8 +254,8 @@ quota_headers (Buf *b)
               "x-codex-secondary-window-minutes: 10080\r\n"
               "x-codex-secondary-reset-after-seconds: 86400\r\n"
               "x-codex-secondary-reset-at: %lld\r\n"
-              "x-request-id: req_bench\r\n"
-              "openai-model: gpt-5.5\r\n", now + 3600, now + 86400);
+              "x-request-id: req_%016llx\r\n"
+              "openai-model: gpt-5.5\r\n", now + 3600, now + 86400, ++answers);
 }
 
 static void

@@ -1079,16 +1079,21 @@ test_repeated_fields (void)
   first = make_fields ("x-codex-primary-used-percent", "60",
                        "x-codex-primary-window-minutes", "300",
                        "Content-Type", "text/event-stream",
+                       "x-request-id", "req_7da798d6954d412d",
                        "x-codex-plan-type", "pro",
                        NULL);
   same = make_fields ("x-codex-primary-used-percent", "60",
                       "x-codex-primary-window-minutes", "300",
                       "Content-Type", "text/event-stream",
+                      "x-request-id", "req_7da798d6954d412d",
                       "x-codex-plan-type", "pro",
                       NULL);
+  /* What else an answer carries: another request id, other fields. */
   with_other = make_fields ("Date", "Tue, 24 Nov 2026 10:00:00 GMT",
                             "x-codex-primary-used-percent", "60",
+                            "x-request-id", "req_0000000000000001",
                             "x-codex-primary-window-minutes", "300",
+                            "x-envoy-upstream-service-time", "12",
                             "x-codex-plan-type", "pro",
                             "Cache-Control", "no-store",
                             NULL);
@@ -1162,6 +1167,105 @@ test_repeated_fields (void)
   g_assert_false (pooler_quota_state_repeats_fields (state, first, NOW));
 }
 
+static void
+assert_same_evidence (const PoolerQuotaEvidence *a,
+                      const PoolerQuotaEvidence *b)
+{
+  /* No evidence at all: NULL. */
+  g_assert_true ((a == NULL) == (b == NULL));
+  if (a == NULL)
+    return;
+  g_assert_cmpuint (a->windows->len, ==, b->windows->len);
+  for (guint i = 0; i < a->windows->len; i++)
+    {
+      const PoolerQuotaWindow *x = g_ptr_array_index (a->windows, i);
+      const PoolerQuotaWindow *y = g_ptr_array_index (b->windows, i);
+
+      g_assert_cmpstr (x->limit_id, ==, y->limit_id);
+      g_assert_cmpstr (x->limit_name, ==, y->limit_name);
+      g_assert_cmpint (x->window_minutes, ==, y->window_minutes);
+      g_assert_cmpfloat (x->used_percent, ==, y->used_percent);
+      g_assert_cmpint (x->reset_at, ==, y->reset_at);
+    }
+  g_assert_cmpstr (a->plan_type, ==, b->plan_type);
+  g_assert_cmpint (a->credits_known, ==, b->credits_known);
+  g_assert_cmpint (a->has_credits, ==, b->has_credits);
+  g_assert_cmpint (a->credits_unlimited, ==, b->credits_unlimited);
+  g_assert_cmpfloat (a->credits_balance, ==, b->credits_balance);
+  g_assert_cmpstr (a->limit_reached_type, ==, b->limit_reached_type);
+  g_assert_cmpint (a->blocked_until, ==, b->blocked_until);
+}
+
+/* Random answers' fields, drawn from names the parse reads and names it
+ * does not: whenever the second is taken for a repeat of the first,
+ * their evidence is the same. */
+static void
+test_repeated_fields_same_evidence (void)
+{
+  static const char * const names[] = {
+    "x-codex-primary-used-percent", "X-Codex-Primary-Used-Percent", "x-codex-primary-window-minutes",
+    "x-codex-primary-reset-at", "x-codex-primary-reset-after-seconds", "x-codex-secondary-used-percent",
+    "x-codex-secondary-window-minutes", "x-codex-secondary-reset-at", "x-codex_bengalfox-primary-used-percent",
+    "x-codex_bengalfox-primary-window-minutes", "x-codex_bengalfox-limit-name", "x-codex-credits-has-credits",
+    "x-codex-credits-unlimited", "x-codex-credits-balance", "x-codex-plan-type",
+    "x-codex-rate-limit-reached-type", "x-request-id", "x-codex-other", "x-envoy-upstream-service-time",
+    "Content-Type",
+  };
+  static const char * const values[] = { "0", "1", "12.5", "100", "300", "10080", "1795491436", "true", "pro", "x" };
+  guint repeats = 0;
+
+  for (guint round = 0; round < 4000; round++)
+    {
+      g_autoptr(PoolerQuotaState) state = pooler_quota_state_new ();
+      g_autoptr(SoupMessageHeaders) a = soup_message_headers_new (SOUP_MESSAGE_HEADERS_RESPONSE);
+      g_autoptr(SoupMessageHeaders) b = soup_message_headers_new (SOUP_MESSAGE_HEADERS_RESPONSE);
+      g_autoptr(PoolerHttpFields) fa = NULL, fb = NULL;
+      g_autoptr(PoolerQuotaEvidence) ea = NULL, eb = NULL;
+      guint n = g_random_int_range (0, 8);
+
+      for (guint i = 0; i < n; i++)
+        {
+          const char *name = names[g_random_int_range (0, G_N_ELEMENTS (names))];
+          const char *value = values[g_random_int_range (0, G_N_ELEMENTS (values))];
+
+          soup_message_headers_append (a, name, value);
+          /* b: mostly the same field, sometimes another name or value,
+           * sometimes one more or one less. */
+          switch (g_random_int_range (0, 8))
+            {
+            case 0:
+              soup_message_headers_append (b, names[g_random_int_range (0, G_N_ELEMENTS (names))], value);
+              break;
+            case 1:
+              soup_message_headers_append (b, name, values[g_random_int_range (0, G_N_ELEMENTS (values))]);
+              break;
+            case 2:
+              break;
+            case 3:
+              soup_message_headers_append (b, name, value);
+              soup_message_headers_append (b, names[g_random_int_range (0, G_N_ELEMENTS (names))],
+                                           values[g_random_int_range (0, G_N_ELEMENTS (values))]);
+              break;
+            default:
+              soup_message_headers_append (b, name, value);
+            }
+        }
+      fa = pooler_http_fields_new_from_soup (a);
+      fb = pooler_http_fields_new_from_soup (b);
+      ea = pooler_quota_parse_fields (fa, NOW);
+      if (ea != NULL)
+        pooler_quota_state_merge (state, ea);
+      pooler_quota_state_mark_fields (state, fa, NOW);
+      if (!pooler_quota_state_repeats_fields (state, fb, NOW))
+        continue;
+      repeats++;
+      eb = pooler_quota_parse_fields (fb, NOW);
+      assert_same_evidence (ea, eb);
+    }
+  /* The draw makes repeats (and differences) common. */
+  g_assert_cmpuint (repeats, >, 400);
+}
+
 int
 main (int   argc,
       char *argv[])
@@ -1192,6 +1296,7 @@ main (int   argc,
   g_test_add_func ("/quota/state/remaining", test_remaining);
   g_test_add_func ("/quota/state/usage-json", test_usage_json);
   g_test_add_func ("/quota/state/repeated-fields", test_repeated_fields);
+  g_test_add_func ("/quota/state/repeated-fields-same-evidence", test_repeated_fields_same_evidence);
 
   return g_test_run ();
 }

@@ -635,9 +635,13 @@ test_usage_from_evidence (Fixture       *f,
 static PoolerHttpFields *
 quota_fields (const char *used_percent)
 {
+  static guint answers;
   g_autoptr(SoupMessageHeaders) headers = soup_message_headers_new (SOUP_MESSAGE_HEADERS_RESPONSE);
+  g_autofree char *request_id = g_strdup_printf ("req_%08x", ++answers);
 
   soup_message_headers_append (headers, "Content-Type", "text/event-stream");
+  /* Its own on every answer, as upstream's. */
+  soup_message_headers_append (headers, "x-request-id", request_id);
   soup_message_headers_append (headers, "x-codex-primary-used-percent", used_percent);
   soup_message_headers_append (headers, "x-codex-primary-window-minutes", "300");
   soup_message_headers_append (headers, "x-codex-primary-reset-after-seconds", "3600");
@@ -665,13 +669,22 @@ primary_used (Fixture       *f,
 
 /* Answers that repeat their quota fields are not parsed again, but what
  * other evidence said in between never outlives the next answer's. */
+/* An answer of @account's with its primary window @used_percent spent. */
+static void
+observe_answer (Fixture       *f,
+                PoolerAccount *account,
+                const char    *used_percent)
+{
+  g_autoptr(PoolerHttpFields) fields = quota_fields (used_percent);
+
+  pooler_service_observe_quota_fields (f->service, account, fields);
+}
+
 static void
 test_quota_fields_repeat (Fixture       *f,
                           gconstpointer  data)
 {
   g_autoptr(GPtrArray) accounts = pooler_service_list_accounts (f->service);
-  g_autoptr(PoolerHttpFields) low = quota_fields ("10");
-  g_autoptr(PoolerHttpFields) spent = quota_fields ("100");
   g_autoptr(PoolerQuotaEvidence) event = pooler_quota_evidence_new (g_get_real_time () / G_USEC_PER_SEC);
   PoolerQuotaWindow *window = g_new0 (PoolerQuotaWindow, 1);
   PoolerAccount *account;
@@ -679,9 +692,9 @@ test_quota_fields_repeat (Fixture       *f,
   g_assert_cmpuint (accounts->len, >, 0);
   account = g_ptr_array_index (accounts, 0);
 
-  pooler_service_observe_quota_fields (f->service, account, low);
+  observe_answer (f, account, "10");
   g_assert_cmpfloat (primary_used (f, account), ==, 10);
-  pooler_service_observe_quota_fields (f->service, account, low);
+  observe_answer (f, account, "10");
   g_assert_cmpfloat (primary_used (f, account), ==, 10);
 
   /* An event in between says 50 %; the next answer says 10 % again. */
@@ -693,17 +706,17 @@ test_quota_fields_repeat (Fixture       *f,
   g_ptr_array_add (event->windows, window);
   pooler_service_observe_quota (f->service, account, event);
   g_assert_cmpfloat (primary_used (f, account), ==, 50);
-  pooler_service_observe_quota_fields (f->service, account, low);
+  observe_answer (f, account, "10");
   g_assert_cmpfloat (primary_used (f, account), ==, 10);
 
   /* Spent, once; repeated, no second signal; back, restored. */
   g_assert_cmpuint (f->exhausted_signals, ==, 0);
-  pooler_service_observe_quota_fields (f->service, account, spent);
-  pooler_service_observe_quota_fields (f->service, account, spent);
+  observe_answer (f, account, "100");
+  observe_answer (f, account, "100");
   g_assert_cmpfloat (primary_used (f, account), ==, 100);
   g_assert_cmpuint (f->exhausted_signals, ==, 1);
   g_assert_cmpint (f->last_reset, >, g_get_real_time () / G_USEC_PER_SEC);
-  pooler_service_observe_quota_fields (f->service, account, low);
+  observe_answer (f, account, "10");
   g_assert_cmpfloat (primary_used (f, account), ==, 10);
   g_assert_cmpuint (f->exhausted_signals, ==, 1);
 }

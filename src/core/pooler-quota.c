@@ -34,8 +34,9 @@ struct _PoolerQuotaState
   /* A later serving answer ended the block; older block news is void. */
   gint64     block_cleared_at;
   gint64     last_observed;
-  /* The x- fields of the answer merged last ("name\0value\0"...) and
-   * the second they were read at; empty once anything else is merged. */
+  /* The quota fields of the answer merged last ("name\0value\0"...,
+   * is_quota_field()) and the second they were read at; empty once
+   * anything else is merged. */
   GByteArray *fields_seen;
   gint64      fields_seen_at;
 };
@@ -1227,6 +1228,40 @@ pooler_quota_state_merge (PoolerQuotaState          *state,
     }
 }
 
+/* Whether @name is one the header parse may read: an x- field named
+ * after one of the pieces it looks for (parse_table(), headers_read_window()).
+ * The others (x-request-id, which differs on every answer) cannot change
+ * the evidence, so they do not make an answer's quota fields new. */
+static gboolean
+is_quota_field (const char *name)
+{
+#define ENDING(text) { text, sizeof text - 1 }
+  static const struct
+  {
+    const char *text;
+    gsize       length;
+  } endings[] = {
+    ENDING (USED_PERCENT_SUFFIX), ENDING ("-window-minutes"), ENDING ("-reset-at"),
+    ENDING ("-reset-after-seconds"), ENDING ("-limit-name"), ENDING ("-has-credits"),
+    ENDING ("-unlimited"), ENDING ("-balance"), ENDING ("-plan-type"), ENDING ("-reached-type"),
+  };
+#undef ENDING
+  gsize length;
+  char last;
+
+  if (!is_x_field (name))
+    return FALSE;
+  length = strlen (name);
+  last = g_ascii_tolower (name[length - 1]);
+  /* Every answer has a dozen x- fields: the last letter first. */
+  for (guint i = 0; i < G_N_ELEMENTS (endings); i++)
+    if (endings[i].text[endings[i].length - 1] == last && length > 2 + endings[i].length &&
+        piece_is (name + length - endings[i].length, endings[i].text, endings[i].length))
+      return TRUE;
+
+  return FALSE;
+}
+
 gboolean
 pooler_quota_state_repeats_fields (PoolerQuotaState       *state,
                                    const PoolerHttpFields *fields,
@@ -1247,7 +1282,7 @@ pooler_quota_state_repeats_fields (PoolerQuotaState       *state,
       const PoolerHttpField *field = pooler_http_fields_get (fields, i);
       gsize name_size, value_size;
 
-      if (!is_x_field (field->name))
+      if (!is_quota_field (field->name))
         continue;
       /* Each string with its NUL: the NUL ends a compare that would
        * otherwise run on into the next field. */
@@ -1278,13 +1313,13 @@ pooler_quota_state_mark_fields (PoolerQuotaState       *state,
     {
       const PoolerHttpField *field = pooler_http_fields_get (fields, i);
 
-      if (!is_x_field (field->name))
+      if (!is_quota_field (field->name))
         continue;
       g_byte_array_append (state->fields_seen, (const guint8 *) field->name, (guint) strlen (field->name) + 1);
       g_byte_array_append (state->fields_seen, (const guint8 *) field->value, (guint) strlen (field->value) + 1);
     }
-  /* An answer without x- fields marks nothing: its (empty) evidence is
-   * merged each time, at no cost worth saving. */
+  /* An answer without quota fields marks nothing: its (empty) evidence
+   * is merged each time, at no cost worth saving. */
   state->fields_seen_at = now;
 }
 

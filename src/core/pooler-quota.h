@@ -97,11 +97,13 @@ void                 pooler_quota_state_add_window (PoolerQuotaState        *sta
                                                     const PoolerQuotaWindow *window);
 /* Every answer repeats its quota fields, and parsing them costs more than
  * the rest of an answer's bookkeeping. After the evidence of an answer's
- * @fields (read at @now) has been merged, mark_fields() remembers their
- * x- fields; repeats_fields() then says whether other @fields, read in
- * the same second, have the very same x- fields (names, values, order)
- * and nothing else was merged or added since: merging their evidence
- * again would change nothing. */
+ * @fields (read at @now) has been merged, mark_fields() remembers the
+ * x- fields the parse may read (by their names' endings: -used-percent,
+ * -window-minutes, -reset-at, -plan-type ...; not x-request-id);
+ * repeats_fields() then says whether other @fields, read in the same
+ * second, have the very same such fields (names, values, order) and
+ * nothing else was merged or added since: merging their evidence again
+ * would change nothing. */
 gboolean             pooler_quota_state_repeats_fields (PoolerQuotaState       *state,
                                                         const PoolerHttpFields *fields,
                                                         gint64                  now);
