@@ -378,7 +378,9 @@ pooler_json_scan_object (PoolerJsonScanner    *s,
                          PoolerJsonMemberFunc  func,
                          gpointer              user_data)
 {
-  g_autoptr(GString) key = g_string_new (NULL);
+  /* Room for any usual key: growing from nothing cost a realloc or two
+   * per object. */
+  g_autoptr(GString) key = g_string_sized_new (POOLER_JSON_KEY_SIZE);
 
   pooler_json_scan_skip_ws (s);
   if (s->p >= s->end || *s->p != '{')

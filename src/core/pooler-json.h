@@ -13,6 +13,9 @@
 G_BEGIN_DECLS
 
 #define POOLER_JSON_MAX_DEPTH 64
+/* What the scanners reserve for an object key or a short string value
+ * (longer ones grow). */
+#define POOLER_JSON_KEY_SIZE 63
 
 /* TRUE when no array/object nests deeper than @max_depth; strings (and the
  * brackets inside them) are skipped correctly. Does not validate JSON. */

@@ -24,7 +24,7 @@ read_string_member (PoolerJsonScanner *s,
   pooler_json_scan_skip_ws (s);
   if (s->p < s->end && *s->p == '"')
     {
-      value = g_string_new (NULL);
+      value = g_string_sized_new (POOLER_JSON_KEY_SIZE);
       if (!pooler_json_scan_string (s, value))
         return FALSE;
       g_free (*out);
@@ -42,7 +42,7 @@ pooler_request_body_scan (const char  *data,
                           GError     **error)
 {
   g_autoptr(PoolerRequestBody) body = g_new0 (PoolerRequestBody, 1);
-  g_autoptr(GString) key = g_string_new (NULL);
+  g_autoptr(GString) key = g_string_sized_new (POOLER_JSON_KEY_SIZE);
   PoolerJsonScanner s = { data, data + length, "request body", error };
 
   g_return_val_if_fail (data != NULL || length == 0, NULL);

@@ -38,9 +38,11 @@ pooler_sse_parser_new (PoolerSseEventFunc func,
 
   parser->func = func;
   parser->user_data = user_data;
-  parser->line = g_string_new (NULL);
-  parser->data = g_string_new (NULL);
-  parser->event = g_string_new (NULL);
+  /* Sized for a usual event (a few hundred bytes of data), under the
+   * 1 KB from which every malloc() folds glibc's fast bins together. */
+  parser->line = g_string_sized_new (500);
+  parser->data = g_string_sized_new (500);
+  parser->event = g_string_sized_new (POOLER_JSON_KEY_SIZE);
 
   return parser;
 }
@@ -402,7 +404,7 @@ scan_response (PoolerJsonScanner *s,
   pooler_json_scan_skip_ws (s);
   if (strcmp (key, "id") == 0 && completed->response_id != NULL && s->p < s->end && *s->p == '"')
     {
-      g_autoptr(GString) id = g_string_new (NULL);
+      g_autoptr(GString) id = g_string_sized_new (POOLER_JSON_KEY_SIZE);
 
       *failed = !pooler_json_scan_string (s, id);
       g_free (*completed->response_id);
