@@ -350,6 +350,31 @@ test_chunk_line (void)
     }
 }
 
+/* Against memmem(), on strings of CR, LF and a letter, of every length
+ * up to 40: where a blank line begins, or none. */
+static void
+test_blank_line (void)
+{
+  static const char alphabet[] = "\r\na";
+
+  for (guint i = 0; i < 20000; i++)
+    {
+      gsize length = i < 8 ? i : (gsize) g_random_int_range (0, 41);
+      g_autofree guint8 *data = g_malloc (length + 1);
+      const guint8 *expected;
+
+      for (gsize j = 0; j < length; j++)
+        data[j] = (guint8) alphabet[g_random_int_range (0, 3)];
+      /* Often a blank line somewhere. */
+      if (length >= 4 && g_random_boolean ())
+        memcpy (data + g_random_int_range (0, (gint32) length - 3), "\r\n\r\n", 4);
+      expected = memmem (data, length, "\r\n\r\n", 4);
+      g_assert_true (pooler_http_find_blank_line (data, length) == expected);
+    }
+  g_assert_null (pooler_http_find_blank_line ((const guint8 *) "\r\n\r", 3));
+  g_assert_null (pooler_http_find_blank_line (NULL, 0));
+}
+
 static void
 test_decimal (void)
 {
@@ -382,6 +407,7 @@ main (int   argc,
   g_test_add_func ("/http-head/mutations-agree", test_mutations_agree);
   g_test_add_func ("/http-head/chunk-line", test_chunk_line);
   g_test_add_func ("/http-head/decimal", test_decimal);
+  g_test_add_func ("/http-head/blank-line", test_blank_line);
   g_test_add_func ("/http-head/name-in", test_name_in);
   g_test_add_func ("/http-head/fields", test_fields);
 

@@ -812,7 +812,7 @@ take_head (PoolerHttpConn *self,
 static gsize
 find_head_end (PoolerHttpConn *self)
 {
-  const guint8 *found = memmem (self->buf, self->len, "\r\n\r\n", 4);
+  const guint8 *found = pooler_http_find_blank_line (self->buf, self->len);
 
   return found != NULL ? (gsize) (found - self->buf) + 4 : 0;
 }

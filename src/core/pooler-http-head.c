@@ -211,6 +211,29 @@ pooler_http_format_chunk_line (char  line[POOLER_HTTP_CHUNK_LINE_SIZE],
   return length;
 }
 
+const guint8 *
+pooler_http_find_blank_line (const guint8 *data,
+                             gsize         length)
+{
+  const guint8 *p = data;
+  const guint8 *end;
+
+  if (length < 4)
+    return NULL;
+  end = data + length;
+  while (end - p >= 4)
+    {
+      p = memchr (p, '\r', (gsize) (end - p) - 3);
+      if (p == NULL)
+        return NULL;
+      if (p[1] == '\n' && p[2] == '\r' && p[3] == '\n')
+        return p;
+      p++;
+    }
+
+  return NULL;
+}
+
 gsize
 pooler_http_format_decimal (char    text[POOLER_HTTP_DECIMAL_SIZE],
                             guint64 value)

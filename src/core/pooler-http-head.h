@@ -88,6 +88,12 @@ gboolean pooler_http_name_in              (const char            *name,
 gsize    pooler_http_format_chunk_line    (char                   line[POOLER_HTTP_CHUNK_LINE_SIZE],
                                            gsize                  size);
 
+/* The first "\r\n\r\n" in the @length bytes at @data, or NULL: where a
+ * head ends. A line at a time (memchr), cheaper than memmem()'s general
+ * search for the few hundred bytes of a head. */
+const guint8 *pooler_http_find_blank_line (const guint8           *data,
+                                           gsize                   length);
+
 /* @value in decimal into @text (no NUL); returns the number of digits.
  * For the numbers of every head (status, Content-Length): printf costs
  * about a thousand instructions a call. */

@@ -1366,7 +1366,7 @@ send_read_head (gpointer op_task)
       Conn *conn = op->conn;
       const guint8 *data = conn->buf + conn->start;
       gsize avail = conn->end - conn->start;
-      const guint8 *blank = avail >= 4 ? memmem (data, avail, "\r\n\r\n", 4) : NULL;
+      const guint8 *blank = pooler_http_find_blank_line (data, avail);
       GError *error = NULL;
       gssize n;
 
