@@ -928,24 +928,6 @@ test_upstream_hang_gives_504 (Fixture       *f,
   g_assert_cmpstr (row->error_code, ==, "upstream_timeout");
 }
 
-typedef struct
-{
-  gboolean  done;
-  GBytes   *body;
-  GError   *error;
-} Pending;
-
-static void
-pending_cb (GObject      *session,
-            GAsyncResult *result,
-            gpointer      user_data)
-{
-  Pending *pending = user_data;
-
-  pending->body = soup_session_send_and_read_finish (SOUP_SESSION (session), result, &pending->error);
-  pending->done = TRUE;
-}
-
 /* Each attempt keeps the answer timeout it began with: one that begins
  * after the timeout was shortened gives up first, though an older attempt
  * still waits for its later deadline. */
@@ -957,11 +939,11 @@ test_answer_deadlines_in_order (Fixture       *f,
   g_autoptr(SoupMessage) second = NULL;
   g_autoptr(GBytes) body = NULL;
   g_autoptr(JsonObject) error = NULL;
-  Pending pending = { 0 };
+  TestSent pending = { 0 };
 
   pooler_gateway_set_timeouts (f->gateway, 60, 15, 30);
   fake_upstream_set_mode (f->fake, NULL, "hang", 0);
-  soup_session_send_and_read_async (f->client, first, G_PRIORITY_DEFAULT, NULL, pending_cb, &pending);
+  test_send_and_read_start (f->client, first, &pending);
   while (fake_upstream_get_request_count (f->fake) < 1)
     {
       g_main_context_iteration (NULL, FALSE);

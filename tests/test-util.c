@@ -82,31 +82,32 @@ test_new_message (const char *base,
   return msg;
 }
 
-typedef struct
-{
-  GBytes  *body;
-  GError  *error;
-  gboolean done;
-} Sent;
-
 static void
 send_and_read_cb (GObject      *object,
                   GAsyncResult *result,
                   gpointer      user_data)
 {
-  Sent *sent = user_data;
+  TestSent *sent = user_data;
 
   sent->body = soup_session_send_and_read_finish (SOUP_SESSION (object), result, &sent->error);
   sent->done = TRUE;
+}
+
+void
+test_send_and_read_start (SoupSession *session,
+                          SoupMessage *msg,
+                          TestSent    *sent)
+{
+  soup_session_send_and_read_async (session, msg, G_PRIORITY_DEFAULT, NULL, send_and_read_cb, sent);
 }
 
 GBytes *
 test_send_and_read (SoupSession *session,
                     SoupMessage *msg)
 {
-  Sent sent = { 0 };
+  TestSent sent = { 0 };
 
-  soup_session_send_and_read_async (session, msg, G_PRIORITY_DEFAULT, NULL, send_and_read_cb, &sent);
+  test_send_and_read_start (session, msg, &sent);
   while (!sent.done)
     g_main_context_iteration (NULL, TRUE);
   g_assert_no_error (sent.error);

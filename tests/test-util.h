@@ -35,6 +35,19 @@ SoupMessage *test_new_message      (const char  *base,
  * (which the gateway under test runs on). */
 GBytes      *test_send_and_read    (SoupSession *session,
                                     SoupMessage *msg);
+
+/* An answer being read in the background: done once it is (body or
+ * error set), while the caller spins the default main context. */
+typedef struct
+{
+  GBytes  *body;
+  GError  *error;
+  gboolean done;
+} TestSent;
+
+void         test_send_and_read_start (SoupSession *session,
+                                       SoupMessage *msg,
+                                       TestSent    *sent);
 /* The "error" object of an OpenAI-shape error body (asserts it is one). */
 JsonObject  *test_parse_error      (GBytes      *body);
 gboolean     test_bytes_contain    (GBytes      *bytes,
