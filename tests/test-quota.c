@@ -1064,6 +1064,17 @@ make_fields (const char *first_name,
   return pooler_http_fields_new_from_soup (headers);
 }
 
+static PoolerHttpFields *
+answer_fields (void)
+{
+  return make_fields ("x-codex-primary-used-percent", "60",
+                      "x-codex-primary-window-minutes", "300",
+                      "Content-Type", "text/event-stream",
+                      "x-request-id", "req_7da798d6954d412d",
+                      "x-codex-plan-type", "pro",
+                      NULL);
+}
+
 /* An answer whose x- fields repeat those merged last, in the same second,
  * is recognised; any other difference, or anything merged in between,
  * makes it news again. */
@@ -1076,18 +1087,9 @@ test_repeated_fields (void)
   g_autoptr(PoolerHttpFields) other_case = NULL, none = NULL;
   g_autoptr(PoolerQuotaEvidence) evidence = NULL;
 
-  first = make_fields ("x-codex-primary-used-percent", "60",
-                       "x-codex-primary-window-minutes", "300",
-                       "Content-Type", "text/event-stream",
-                       "x-request-id", "req_7da798d6954d412d",
-                       "x-codex-plan-type", "pro",
-                       NULL);
-  same = make_fields ("x-codex-primary-used-percent", "60",
-                      "x-codex-primary-window-minutes", "300",
-                      "Content-Type", "text/event-stream",
-                      "x-request-id", "req_7da798d6954d412d",
-                      "x-codex-plan-type", "pro",
-                      NULL);
+  /* Two answers alike, field for field. */
+  first = answer_fields ();
+  same = answer_fields ();
   /* What else an answer carries: another request id, other fields. */
   with_other = make_fields ("Date", "Tue, 24 Nov 2026 10:00:00 GMT",
                             "x-codex-primary-used-percent", "60",

@@ -188,24 +188,38 @@ pooler_http_name_in (const char         *name,
 
 G_STATIC_ASSERT (sizeof (gsize) <= 8);
 G_STATIC_ASSERT (POOLER_HTTP_CHUNK_LINE_SIZE >= 16 + 2);
+G_STATIC_ASSERT (POOLER_HTTP_CHUNK_LINE_SIZE >= POOLER_HTTP_DECIMAL_SIZE);
 
-gsize
-pooler_http_format_chunk_line (char  line[POOLER_HTTP_CHUNK_LINE_SIZE],
-                               gsize size)
+/* @value's digits in @base (10 or 16, lower case) into @text; returns
+ * how many. printf costs about a thousand instructions a call, and every
+ * head and streamed chunk has numbers. */
+static gsize
+format_digits (char    text[POOLER_HTTP_DECIMAL_SIZE],
+               guint64 value,
+               guint   base)
 {
   static const char digits[] = "0123456789abcdef";
-  char reversed[16];   /* a 64-bit size's hex digits */
+  char reversed[POOLER_HTTP_DECIMAL_SIZE];   /* G_MAXUINT64 has 20 decimal digits */
   gsize n = 0;
   gsize length = 0;
 
   do
     {
-      reversed[n++] = digits[size & 0xf];
-      size >>= 4;
+      reversed[n++] = digits[value % base];
+      value /= base;
     }
-  while (size != 0);
+  while (value != 0);
   while (n > 0)
-    line[length++] = reversed[--n];
+    text[length++] = reversed[--n];
+  return length;
+}
+
+gsize
+pooler_http_format_chunk_line (char  line[POOLER_HTTP_CHUNK_LINE_SIZE],
+                               gsize size)
+{
+  gsize length = format_digits (line, size, 16);
+
   line[length++] = '\r';
   line[length++] = '\n';
   return length;
@@ -238,17 +252,5 @@ gsize
 pooler_http_format_decimal (char    text[POOLER_HTTP_DECIMAL_SIZE],
                             guint64 value)
 {
-  char reversed[POOLER_HTTP_DECIMAL_SIZE];   /* G_MAXUINT64 has 20 digits */
-  gsize n = 0;
-  gsize length = 0;
-
-  do
-    {
-      reversed[n++] = (char) ('0' + value % 10);
-      value /= 10;
-    }
-  while (value != 0);
-  while (n > 0)
-    text[length++] = reversed[--n];
-  return length;
+  return format_digits (text, value, 10);
 }

@@ -13,11 +13,6 @@
 G_DEFINE_BOXED_TYPE (PoolerRequestRecord, pooler_request_record,
                      pooler_request_record_copy, pooler_request_record_free)
 
-/* "req_" and 20 hex digits: the time in milliseconds (48 bits), then a
- * counter (32 bits) that starts at a random value per process. Ids in
- * time order append to the requests table's key index instead of landing
- * all over it: the writer dirties a page or two per batch, not one per
- * row. The counter, not chance, keeps ids of one millisecond apart. */
 /* "req_", @ms in 12 hex digits, @count in 8 (printf costs ten times as
  * much, and every request has one). */
 static char *
@@ -36,6 +31,11 @@ format_request_id (guint64 ms,
   return id;
 }
 
+/* "req_" and 20 hex digits: the time in milliseconds (48 bits), then a
+ * counter (32 bits) that starts at a random value per process. Ids in
+ * time order append to the requests table's key index instead of landing
+ * all over it: the writer dirties a page or two per batch, not one per
+ * row. The counter, not chance, keeps ids of one millisecond apart. */
 static char *
 new_request_id (void)
 {
@@ -132,6 +132,92 @@ pooler_request_record_free (PoolerRequestRecord *record)
   g_free (record->error_code);
   g_clear_pointer (&record->attempts, g_ptr_array_unref);
   g_free (record);
+}
+
+/* Room for @text and its NUL, or nothing for NULL. */
+static gsize
+text_size (const char *text)
+{
+  return text != NULL ? strlen (text) + 1 : 0;
+}
+
+/* @text copied to *@at (which moves past it), or NULL. */
+static char *
+take_text (char       **at,
+           const char  *text)
+{
+  char *copy;
+  gsize size;
+
+  if (text == NULL)
+    return NULL;
+  size = strlen (text) + 1;
+  copy = memcpy (*at, text, size);
+  *at += size;
+  return copy;
+}
+
+PoolerRequestRecord *
+pooler_request_record_snapshot (const PoolerRequestRecord *record)
+{
+  guint n;
+  gsize size;
+  PoolerRequestRecord *copy;
+  PoolerAttemptRecord *attempts;
+  char *at;
+
+  G_STATIC_ASSERT (sizeof (PoolerRequestRecord) % G_ALIGNOF (PoolerAttemptRecord) == 0);
+
+  g_return_val_if_fail (record != NULL && record->attempts != NULL, NULL);
+
+  n = record->attempts->len;
+  size = sizeof (PoolerRequestRecord) + n * sizeof (PoolerAttemptRecord);
+
+  size += text_size (record->id) + text_size (record->pool_slug) + text_size (record->key_prefix) +
+          text_size (record->account_id) + text_size (record->model) + text_size (record->endpoint) +
+          text_size (record->transport) + text_size (record->error_code);
+  for (guint i = 0; i < n; i++)
+    {
+      const PoolerAttemptRecord *attempt = g_ptr_array_index (record->attempts, i);
+
+      size += text_size (attempt->account_id) + text_size (attempt->error_code);
+    }
+
+  copy = g_malloc (size);
+  *copy = *record;
+  attempts = (PoolerAttemptRecord *) (copy + 1);
+  at = (char *) (attempts + n);
+  copy->id = take_text (&at, record->id);
+  copy->pool_slug = take_text (&at, record->pool_slug);
+  copy->key_prefix = take_text (&at, record->key_prefix);
+  copy->account_id = take_text (&at, record->account_id);
+  copy->model = take_text (&at, record->model);
+  copy->endpoint = take_text (&at, record->endpoint);
+  copy->transport = take_text (&at, record->transport);
+  copy->error_code = take_text (&at, record->error_code);
+  copy->attempts = g_ptr_array_sized_new (n);
+  for (guint i = 0; i < n; i++)
+    {
+      const PoolerAttemptRecord *attempt = g_ptr_array_index (record->attempts, i);
+
+      attempts[i] = *attempt;
+      attempts[i].account_id = take_text (&at, attempt->account_id);
+      attempts[i].error_code = take_text (&at, attempt->error_code);
+      g_ptr_array_add (copy->attempts, &attempts[i]);
+    }
+  g_assert (at == (char *) copy + size);
+
+  return copy;
+}
+
+void
+pooler_request_record_snapshot_free (PoolerRequestRecord *snapshot)
+{
+  if (snapshot == NULL)
+    return;
+
+  g_ptr_array_unref (snapshot->attempts);
+  g_free (snapshot);
 }
 
 PoolerAttemptRecord *

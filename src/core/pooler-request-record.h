@@ -69,6 +69,12 @@ GType                pooler_request_record_get_type  (void) G_GNUC_CONST;
 PoolerRequestRecord *pooler_request_record_new       (void);
 PoolerRequestRecord *pooler_request_record_copy      (const PoolerRequestRecord *record);
 void                 pooler_request_record_free      (PoolerRequestRecord       *record);
+/* A copy in one block (the record, its attempts, every string), for the
+ * log writer: a request is pushed twice, and copy() costs a dozen
+ * allocations. Read-only; freed with snapshot_free() only. Every string
+ * field is copied here and in copy(). */
+PoolerRequestRecord *pooler_request_record_snapshot  (const PoolerRequestRecord *record);
+void                 pooler_request_record_snapshot_free (PoolerRequestRecord   *snapshot);
 PoolerAttemptRecord *pooler_request_record_add_attempt (PoolerRequestRecord     *record,
                                                         const char              *account_id);
 void                 pooler_request_record_to_json   (const PoolerRequestRecord *record,

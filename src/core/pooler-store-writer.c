@@ -8,7 +8,6 @@
 #include "config.h"
 
 #include <errno.h>
-#include <string.h>
 #include <sys/resource.h>
 #include <sys/syscall.h>
 #include <unistd.h>
@@ -53,7 +52,7 @@ typedef struct
 typedef struct
 {
   WriterOpKind         kind;
-  PoolerRequestRecord *record;   /* REQUEST: snapshot_record()'s */
+  PoolerRequestRecord *record;   /* REQUEST: a snapshot */
   char                *target;   /* TOUCH_*: key prefix or account id; QUOTA_WINDOW: account id */
   PoolerQuotaWindow   *window;   /* QUOTA_WINDOW */
   PoolerAffinityEntry *affinity; /* AFFINITY */
@@ -110,95 +109,12 @@ struct _PoolerStoreWriter
 
 G_DEFINE_FINAL_TYPE (PoolerStoreWriter, pooler_store_writer, G_TYPE_OBJECT)
 
-/* Room for @text and its NUL, or nothing for NULL. */
-static gsize
-text_size (const char *text)
-{
-  return text != NULL ? strlen (text) + 1 : 0;
-}
-
-/* @text copied to *@at (which moves past it), or NULL. */
-static char *
-take_text (char       **at,
-           const char  *text)
-{
-  char *copy;
-  gsize size;
-
-  if (text == NULL)
-    return NULL;
-  size = strlen (text) + 1;
-  copy = memcpy (*at, text, size);
-  *at += size;
-  return copy;
-}
-
-/* The writer's copy of a request record, in one block: the record, its
- * attempts and every string after them. A request is pushed twice (in
- * flight, then finished), and a field-by-field copy cost a dozen
- * allocations each, freed on the writer's thread. Its attempts array has
- * no free function; snapshot_free() frees the whole. */
-static PoolerRequestRecord *
-snapshot_record (const PoolerRequestRecord *record)
-{
-  guint n = record->attempts->len;
-  gsize size = sizeof (PoolerRequestRecord) + n * sizeof (PoolerAttemptRecord);
-  PoolerRequestRecord *copy;
-  PoolerAttemptRecord *attempts;
-  char *at;
-
-  G_STATIC_ASSERT (sizeof (PoolerRequestRecord) % G_ALIGNOF (PoolerAttemptRecord) == 0);
-
-  size += text_size (record->id) + text_size (record->pool_slug) + text_size (record->key_prefix) +
-          text_size (record->account_id) + text_size (record->model) + text_size (record->endpoint) +
-          text_size (record->transport) + text_size (record->error_code);
-  for (guint i = 0; i < n; i++)
-    {
-      const PoolerAttemptRecord *attempt = g_ptr_array_index (record->attempts, i);
-
-      size += text_size (attempt->account_id) + text_size (attempt->error_code);
-    }
-
-  copy = g_malloc (size);
-  *copy = *record;
-  attempts = (PoolerAttemptRecord *) (copy + 1);
-  at = (char *) (attempts + n);
-  copy->id = take_text (&at, record->id);
-  copy->pool_slug = take_text (&at, record->pool_slug);
-  copy->key_prefix = take_text (&at, record->key_prefix);
-  copy->account_id = take_text (&at, record->account_id);
-  copy->model = take_text (&at, record->model);
-  copy->endpoint = take_text (&at, record->endpoint);
-  copy->transport = take_text (&at, record->transport);
-  copy->error_code = take_text (&at, record->error_code);
-  copy->attempts = g_ptr_array_sized_new (n);
-  for (guint i = 0; i < n; i++)
-    {
-      const PoolerAttemptRecord *attempt = g_ptr_array_index (record->attempts, i);
-
-      attempts[i] = *attempt;
-      attempts[i].account_id = take_text (&at, attempt->account_id);
-      attempts[i].error_code = take_text (&at, attempt->error_code);
-      g_ptr_array_add (copy->attempts, &attempts[i]);
-    }
-  g_assert (at == (char *) copy + size);
-
-  return copy;
-}
-
-static void
-snapshot_free (PoolerRequestRecord *snapshot)
-{
-  g_ptr_array_unref (snapshot->attempts);
-  g_free (snapshot);
-}
-
 static void
 writer_op_free (gpointer data)
 {
   WriterOp *op = data;
 
-  g_clear_pointer (&op->record, snapshot_free);
+  g_clear_pointer (&op->record, pooler_request_record_snapshot_free);
   g_clear_pointer (&op->window, pooler_quota_window_free);
   g_clear_pointer (&op->affinity, pooler_affinity_entry_free);
   g_free (op->target);
@@ -909,7 +825,7 @@ pooler_store_writer_push_request (PoolerStoreWriter         *self,
 
   op = g_new0 (WriterOp, 1);
   op->kind = WRITER_OP_REQUEST;
-  op->record = snapshot_record (record);
+  op->record = pooler_request_record_snapshot (record);
   writer_push (self, op);
 }
 
