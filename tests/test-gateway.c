@@ -931,6 +931,43 @@ test_upstream_hang_gives_504 (Fixture       *f,
 /* Each attempt keeps the answer timeout it began with: one that begins
  * after the timeout was shortened gives up first, though an older attempt
  * still waits for its later deadline. */
+/* Requests one after another leave the deadline timer where the first
+ * put it: moving it wakes the main loop (an eventfd write, a poll and a
+ * read), which was two wake-ups a request. */
+static void
+test_answer_deadlines_stay_armed (Fixture       *f,
+                                  gconstpointer  data)
+{
+  guint64 arms;
+
+  for (guint i = 0; i < 20; i++)
+    {
+      g_autoptr(GBytes) body = NULL;
+      g_autoptr(SoupMessage) msg = post_codex (f, f->key, &body);
+
+      g_assert_cmpuint (soup_message_get_status (msg), ==, 200);
+      g_assert_true (test_bytes_contain (body, "response.completed"));
+      if (i == 0)
+        arms = pooler_gateway_get_deadline_arms (f->gateway);
+    }
+  g_assert_cmpuint (pooler_gateway_get_hot_requests (f->gateway), ==, 20);
+  /* Set once by the first request; none due since. */
+  g_assert_cmpuint (arms, ==, 1);
+  g_assert_cmpuint (pooler_gateway_get_deadline_arms (f->gateway), ==, 1);
+
+  /* A shorter timeout brings it forward, and that deadline still works. */
+  pooler_gateway_set_timeouts (f->gateway, 60, 15, 1);
+  fake_upstream_set_mode (f->fake, NULL, "hang", 0);
+  {
+    g_autoptr(GBytes) body = NULL;
+    g_autoptr(SoupMessage) msg = post_codex (f, f->key, &body);
+
+    g_assert_cmpuint (soup_message_get_status (msg), ==, 504);
+  }
+  fake_upstream_release (f->fake);
+  g_assert_cmpuint (pooler_gateway_get_deadline_arms (f->gateway), >=, 2);
+}
+
 static void
 test_answer_deadlines_in_order (Fixture       *f,
                                 gconstpointer  data)
@@ -1677,6 +1714,7 @@ main (int   argc,
   ADD ("/gateway/request-right-after-listen", test_request_right_after_listen);
   ADD ("/gateway/upstream-hang-gives-504", test_upstream_hang_gives_504);
   ADD ("/gateway/answer-deadlines-in-order", test_answer_deadlines_in_order);
+  ADD ("/gateway/answer-deadlines-stay-armed", test_answer_deadlines_stay_armed);
   ADD ("/gateway/upstream-cut-and-garbage", test_upstream_cut_and_garbage);
   ADD ("/gateway/upstream-failed-event", test_upstream_failed_event);
   ADD ("/gateway/upstream-huge-headers", test_upstream_huge_headers);

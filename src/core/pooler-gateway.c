@@ -1156,6 +1156,14 @@ pooler_gateway_get_hot_requests (PoolerGateway *self)
   return self->hot_requests;
 }
 
+guint64
+pooler_gateway_get_deadline_arms (PoolerGateway *self)
+{
+  g_return_val_if_fail (POOLER_IS_GATEWAY (self), 0);
+
+  return pooler_proxy_get_deadline_arms (self->proxy);
+}
+
 void
 pooler_gateway_set_max_body_size (PoolerGateway *self,
                                   gsize          max_body_size)

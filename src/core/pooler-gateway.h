@@ -40,6 +40,8 @@ char          *pooler_gateway_dup_base_url       (PoolerGateway  *self);
 guint          pooler_gateway_get_connections    (PoolerGateway  *self);
 /* Requests served by the hot path (pooler-http-conn) rather than libsoup. */
 guint64        pooler_gateway_get_hot_requests   (PoolerGateway  *self);
+/* pooler_proxy_get_deadline_arms() of the gateway's proxy (for tests). */
+guint64        pooler_gateway_get_deadline_arms  (PoolerGateway  *self);
 void           pooler_gateway_set_max_body_size  (PoolerGateway  *self,
                                                   gsize           max_body_size);
 void           pooler_gateway_set_max_connections (PoolerGateway *self,

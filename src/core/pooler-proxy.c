@@ -47,6 +47,7 @@ struct _PoolerProxy
    * walks every source on every turn. */
   GQueue         awaiting;
   GSource       *deadline_source;
+  guint64        deadline_arms;   /* changes of its ready time */
 
   /* Last good /codex/models answer, served when the upstream fails. */
   GBytes        *models_body;
@@ -204,6 +205,21 @@ finish_attempt (Forward    *fw,
 
 static void answer_deadline_passed (Forward *fw);
 
+/* Sets when the deadline source fires (-1: never). GLib wakes the main
+ * loop on every change of a source's ready time (a write to its eventfd,
+ * then a poll and a read), even from the loop's own thread, so the
+ * source is only moved earlier, never disarmed: it fires early at most
+ * once for a deadline that went away, finds nothing due and re-arms. */
+static void
+arm_deadlines (PoolerProxy *self,
+               gint64       ready_time)
+{
+  if (g_source_get_ready_time (self->deadline_source) == ready_time)
+    return;
+  self->deadline_arms++;
+  g_source_set_ready_time (self->deadline_source, ready_time);
+}
+
 /* Fires at the first deadline in proxy->awaiting: each passed one is
  * taken out and its attempt given up. */
 static gboolean
@@ -226,8 +242,8 @@ deadlines_dispatch (GSource     *source,
       answer_deadline_passed (fw);
       forward_unref (fw);
     }
-  g_source_set_ready_time (source, self->awaiting.head != NULL ?
-                                   ((Forward *) self->awaiting.head->data)->answer_due_us : -1);
+  arm_deadlines (self, self->awaiting.head != NULL ?
+                      ((Forward *) self->awaiting.head->data)->answer_due_us : -1);
   g_object_unref (self);
 
   return G_SOURCE_CONTINUE;
@@ -244,6 +260,7 @@ start_answer_deadline (Forward *fw)
 {
   PoolerProxy *self = fw->proxy;
   GList *after;
+  gint64 armed;
 
   g_assert (!fw->awaiting);
 
@@ -269,12 +286,13 @@ start_answer_deadline (Forward *fw)
     g_queue_insert_after_link (&self->awaiting, after, &fw->awaiting_link);
   else
     g_queue_push_head_link (&self->awaiting, &fw->awaiting_link);
-  if (self->awaiting.head == &fw->awaiting_link)
-    g_source_set_ready_time (self->deadline_source, fw->answer_due_us);
+  armed = g_source_get_ready_time (self->deadline_source);
+  if (armed == -1 || fw->answer_due_us < armed)
+    arm_deadlines (self, fw->answer_due_us);
 }
 
-/* The attempt has its answer, or is over: no deadline. The source may
- * then fire early once, and finds nothing due. */
+/* The attempt has its answer, or is over: no deadline. The source stays
+ * armed (see arm_deadlines()). */
 static void
 stop_answer_deadline (Forward *fw)
 {
@@ -285,8 +303,6 @@ stop_answer_deadline (Forward *fw)
 
   g_queue_unlink (&self->awaiting, &fw->awaiting_link);
   fw->awaiting = FALSE;
-  if (self->awaiting.head == NULL)
-    g_source_set_ready_time (self->deadline_source, -1);
   forward_unref (fw);
 }
 
@@ -1917,4 +1933,12 @@ pooler_proxy_get_in_flight (PoolerProxy *self)
   g_return_val_if_fail (POOLER_IS_PROXY (self), 0);
 
   return self->in_flight;
+}
+
+guint64
+pooler_proxy_get_deadline_arms (PoolerProxy *self)
+{
+  g_return_val_if_fail (POOLER_IS_PROXY (self), 0);
+
+  return self->deadline_arms;
 }

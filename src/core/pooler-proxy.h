@@ -71,6 +71,9 @@ G_DECLARE_FINAL_TYPE (PoolerProxy, pooler_proxy, POOLER, PROXY, GObject)
 PoolerProxy *pooler_proxy_new            (PoolerService       *service);
 SoupSession *pooler_proxy_get_session    (PoolerProxy         *self);
 guint        pooler_proxy_get_in_flight  (PoolerProxy         *self);
+/* How often the timer of the answer deadlines was set or moved: each time
+ * wakes the main loop once (for tests). */
+guint64      pooler_proxy_get_deadline_arms (PoolerProxy      *self);
 /* How long an upstream may take to answer (status and headers) before
  * the attempt fails over or the client gets 504. */
 #define POOLER_UPSTREAM_ANSWER_SECONDS 60
