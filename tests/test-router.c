@@ -280,6 +280,28 @@ test_router_demotion_and_circuit (void)
   }
 }
 
+/* Demoted accounts go to the back; both parts keep their order. */
+static void
+test_router_demotion_keeps_order (void)
+{
+  g_autoptr(PoolerRouter) router = new_router_with_quota ();
+  g_autoptr(PoolerPool) pool = pooler_pool_new (1, "main");
+  g_autoptr(GPtrArray) accounts = make_accounts (5);
+  const char *expected[] = { "acc_0", "acc_2", "acc_4", "acc_1", "acc_3" };
+  PoolerRouteQuery all = { .ring_size = 5 };
+
+  pooler_pool_set_strategy (pool, POOLER_STRATEGY_FILL_FIRST);
+  pooler_router_report_failure (router, g_ptr_array_index (accounts, 3), NOW);
+  pooler_router_report_failure (router, g_ptr_array_index (accounts, 1), NOW);
+  {
+    g_autoptr(GPtrArray) order = pooler_router_order (router, pool, accounts, &all, NOW, NULL, NULL);
+
+    g_assert_cmpuint (order->len, ==, G_N_ELEMENTS (expected));
+    for (guint i = 0; i < G_N_ELEMENTS (expected); i++)
+      g_assert_cmpstr (id_at (order, i), ==, expected[i]);
+  }
+}
+
 static void
 test_router_continuity (void)
 {
@@ -352,6 +374,7 @@ main (int   argc,
   g_test_add_func ("/router/fill-first-and-least-recent", test_router_fill_first_and_least_recent);
   g_test_add_func ("/router/quota-first-and-spent", test_router_quota_first_and_spent);
   g_test_add_func ("/router/demotion-and-circuit", test_router_demotion_and_circuit);
+  g_test_add_func ("/router/demotion-keeps-order", test_router_demotion_keeps_order);
   g_test_add_func ("/router/continuity", test_router_continuity);
   g_test_add_func ("/router/ring-size", test_router_ring_size);
 

@@ -20,7 +20,7 @@ struct _PoolerRouter
 {
   GObject                parent_instance;
 
-  GHashTable            *cursors;   /* pool id -> next round-robin offset */
+  GHashTable            *cursors;   /* pool id -> its next round-robin offset (guint *) */
   GHashTable            *health;    /* account id -> Health */
   PoolerRouterQuotaFunc  quota_func;
   gpointer               quota_data;
@@ -50,7 +50,7 @@ pooler_router_class_init (PoolerRouterClass *klass)
 static void
 pooler_router_init (PoolerRouter *self)
 {
-  self->cursors = g_hash_table_new_full (g_int64_hash, g_int64_equal, g_free, NULL);
+  self->cursors = g_hash_table_new_full (g_int64_hash, g_int64_equal, g_free, g_free);
   self->health = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, g_free);
 }
 
@@ -316,50 +316,73 @@ sort_quota_first (PoolerRouter *self,
 }
 
 static void
+reverse_pointers (gpointer *from,
+                  gpointer *to)   /* exclusive */
+{
+  for (; from + 1 < to; from++, to--)
+    {
+      gpointer swap = *from;
+
+      *from = to[-1];
+      to[-1] = swap;
+    }
+}
+
+static void
 rotate_round_robin (PoolerRouter *self,
                     PoolerPool   *pool,
                     GPtrArray    *usable)
 {
   gint64 pool_id = pooler_pool_get_id (pool);
-  g_autofree gpointer *copy = NULL;
-  gpointer value = NULL;
-  guint offset = 0;
+  guint *cursor = g_hash_table_lookup (self->cursors, &pool_id);
+  guint offset;
 
   g_ptr_array_sort (usable, compare_priority);
 
-  if (g_hash_table_lookup_extended (self->cursors, &pool_id, NULL, &value))
-    offset = GPOINTER_TO_UINT (value);
-  g_hash_table_insert (self->cursors, g_memdup2 (&pool_id, sizeof pool_id),
-                       GUINT_TO_POINTER (offset + 1));
+  if (cursor == NULL)
+    {
+      cursor = g_new0 (guint, 1);
+      g_hash_table_insert (self->cursors, g_memdup2 (&pool_id, sizeof pool_id), cursor);
+    }
+  offset = (*cursor)++;
 
   if (usable->len < 2)
     return;
 
-  copy = g_memdup2 (usable->pdata, usable->len * sizeof (gpointer));
-  for (guint i = 0; i < usable->len; i++)
-    usable->pdata[i] = copy[(offset + i) % usable->len];
+  /* Starts at @offset, in place: three reversals turn AB into BA. */
+  offset %= usable->len;
+  reverse_pointers (usable->pdata, usable->pdata + offset);
+  reverse_pointers (usable->pdata + offset, usable->pdata + usable->len);
+  reverse_pointers (usable->pdata, usable->pdata + usable->len);
 }
 
-/* Moves the entries for which @pred holds to the back, keeping order. */
+/* Moves the demoted accounts to the back, keeping the order of both
+ * parts. */
 static void
 demote (PoolerRouter *self,
         GPtrArray    *usable,
         gint64        now)
 {
-  g_autoptr(GPtrArray) front = g_ptr_array_new ();
-  g_autoptr(GPtrArray) back = g_ptr_array_new ();
+  g_autofree gpointer *back = NULL;
+  guint n_front = 0, n_back = 0;
 
   for (guint i = 0; i < usable->len; i++)
     {
       PoolerAccount *account = g_ptr_array_index (usable, i);
 
-      g_ptr_array_add (pooler_router_is_demoted (self, account, now) ? back : front, account);
+      if (!pooler_router_is_demoted (self, account, now))
+        usable->pdata[n_front++] = account;
+      else
+        {
+          /* Usually none is: no copy then. */
+          if (back == NULL)
+            back = g_new (gpointer, usable->len - i);
+          back[n_back++] = account;
+        }
     }
 
-  for (guint i = 0; i < front->len; i++)
-    usable->pdata[i] = front->pdata[i];
-  for (guint i = 0; i < back->len; i++)
-    usable->pdata[front->len + i] = back->pdata[i];
+  for (guint i = 0; i < n_back; i++)
+    usable->pdata[n_front + i] = back[i];
 }
 
 static gint
@@ -382,8 +405,7 @@ pooler_router_order (PoolerRouter           *self,
                      PoolerRouteOutcome     *out_outcome,
                      gint64                 *out_earliest_reset)
 {
-  g_autoptr(GPtrArray) usable = g_ptr_array_new ();
-  GPtrArray *result;
+  g_autoptr(GPtrArray) usable = NULL;
   PoolerRouteQuery defaults = { 0 };
   const char *strategy;
   PoolerRouteOutcome outcome = POOLER_ROUTE_OK;
@@ -399,6 +421,7 @@ pooler_router_order (PoolerRouter           *self,
   if (query == NULL)
     query = &defaults;
 
+  usable = g_ptr_array_sized_new (accounts->len);
   for (guint i = 0; i < accounts->len; i++)
     {
       PoolerAccount *account = g_ptr_array_index (accounts, i);
@@ -470,9 +493,10 @@ pooler_router_order (PoolerRouter           *self,
   if (out_earliest_reset != NULL)
     *out_earliest_reset = earliest;
 
-  result = g_ptr_array_new_full (usable->len, g_object_unref);
+  /* The caller's: each account with a reference. */
   for (guint i = 0; i < usable->len; i++)
-    g_ptr_array_add (result, g_object_ref (g_ptr_array_index (usable, i)));
+    g_object_ref (g_ptr_array_index (usable, i));
+  g_ptr_array_set_free_func (usable, g_object_unref);
 
-  return result;
+  return g_steal_pointer (&usable);
 }
