@@ -78,7 +78,6 @@ typedef struct
   PoolerService       *service;
   PoolerExchange      *exchange;
   PoolerUpstreamResponse *upstream;      /* the current attempt's answer */
-  GCancellable        *cancellable;      /* the whole request */
   GCancellable        *attempt_cancellable;
   char                *key_prefix;       /* of the Pool key, for the usage counters */
   PoolerRequestRecord *record;
@@ -148,7 +147,6 @@ forward_unref (Forward *fw)
 
   g_clear_object (&fw->exchange);
   g_clear_object (&fw->upstream);
-  g_clear_object (&fw->cancellable);
   g_clear_object (&fw->attempt_cancellable);
   g_clear_pointer (&fw->key_prefix, g_free);
   g_clear_pointer (&fw->record, pooler_request_record_free);
@@ -771,7 +769,6 @@ client_went_away (Forward *fw)
     return;
 
   fw->client_gone = TRUE;
-  g_cancellable_cancel (fw->cancellable);
   if (fw->attempt_cancellable != NULL)
     g_cancellable_cancel (fw->attempt_cancellable);
   if (fw->waiting_write)
@@ -1776,7 +1773,6 @@ forward_start (PoolerProxy             *self,
   fw->upstream_path = g_strdup (upstream_path);
   fw->body = body != NULL ? g_bytes_ref (body) : NULL;
   fw->mode = mode;
-  fw->cancellable = g_cancellable_new ();
   fw->started_us = g_get_monotonic_time ();
   fw->is_models = g_str_has_prefix (upstream_path, "/codex/models");
   fw->is_usage = g_str_equal (upstream_path, "/wham/usage");
