@@ -869,8 +869,6 @@ stream_got (Forward *fw,
             GError  *error)
 {
   g_autoptr(GBytes) translated = NULL;
-  GBytes *upstream_bytes = bytes;
-  gboolean look_after;
   gsize size;
 
   if (bytes == NULL)
@@ -918,13 +916,7 @@ stream_got (Forward *fw,
       return;
     }
 
-  /* Passed through after the commit, the bytes go to the client before
-   * they are looked into: what the events say is only written down then
-   * (response.completed's parse was about 4 us in front of the stream's
-   * last event). Before the commit, the first event decides where the
-   * bytes go; a translator's output comes from the events. */
-  look_after = fw->sse != NULL && fw->phase == PHASE_STREAMING && fw->translator == NULL;
-  if (fw->sse != NULL && !look_after)
+  if (fw->sse != NULL)
     pooler_sse_parser_feed (fw->sse, g_bytes_get_data (bytes, NULL), size);
 
   if (fw->translator != NULL)
@@ -983,8 +975,6 @@ stream_got (Forward *fw,
    * may have ended the request with it (pooler_exchange's "finished"). */
   if (fw->done)
     return;
-  if (look_after)
-    pooler_sse_parser_feed (fw->sse, g_bytes_get_data (upstream_bytes, NULL), size);
   if (!pooler_exchange_is_drained (fw->exchange))
     fw->waiting_write = TRUE;
   else
