@@ -935,7 +935,7 @@ static void
 test_answer_deadlines_stay_armed (Fixture       *f,
                                   gconstpointer  data)
 {
-  guint64 arms;
+  guint64 arms = 0;
 
   for (guint i = 0; i < 20; i++)
     {
