@@ -358,6 +358,69 @@ test_refused_refresh_marks_reauth (Fixture       *f,
   g_assert_cmpuint (fake_upstream_get_refresh_count (f->fake, f->members[0].chatgpt_id), ==, 0);
 }
 
+/* A sign-in stored by another process (the command line's import or
+ * login) reaches the running gateway: its held pair is read again, so the
+ * account serves with the new tokens instead of failing on the old ones. */
+static void
+test_sign_in_elsewhere_picked_up (Fixture       *f,
+                                  gconstpointer  data)
+{
+  Member *a = &f->members[0];
+  g_autoptr(SoupMessage) first = NULL, second = NULL;
+  g_autoptr(GBytes) answer1 = NULL, answer2 = NULL;
+  g_autoptr(PoolerRequestRecord) row = NULL;
+  g_autoptr(PoolerService) other = NULL;
+  g_autoptr(PoolerAccount) imported = NULL;
+  g_autoptr(GError) error = NULL;
+  g_autofree char *access = NULL, *refresh = NULL, *path = NULL;
+  gint64 exp = g_get_real_time () / G_USEC_PER_SEC + 20 * 86400;
+  gint64 deadline;
+
+  /* A's refresh token is refused: A needs a new sign-in. */
+  fake_upstream_invalidate_access_token (f->fake, a->chatgpt_id);
+  first = post (f, NULL, &answer1);
+  g_assert_cmpuint (soup_message_get_status (first), ==, 200);
+  g_assert_cmpint (pooler_account_get_status (live_account (f, 0)), ==, POOLER_ACCOUNT_REAUTH_REQUIRED);
+
+  /* The user signs in again, in another process. */
+  access = test_make_jwt (a->chatgpt_id, "a@example.com", exp);
+  refresh = g_strdup_printf ("rt_a_new_%08x", g_random_int ());
+  fake_upstream_add_account (f->fake, a->chatgpt_id, access, refresh);
+  path = test_write_auth_json ("a-again", a->chatgpt_id, "a@example.com", access, refresh, exp);
+  other = pooler_service_new (NULL, &error);
+  g_assert_no_error (error);
+  imported = pooler_service_import_account (other, path, "main", NULL, NULL, &error);
+  g_assert_no_error (error);
+  g_assert_cmpstr (pooler_account_get_id (imported), ==, a->id);
+
+  /* The gateway's periodic check (here, at once) takes the new pair. */
+  pooler_service_reload (f->service);
+  g_assert_cmpint (pooler_account_get_status (live_account (f, 0)), ==, POOLER_ACCOUNT_ACTIVE);
+  deadline = g_get_monotonic_time () + 10 * G_USEC_PER_SEC;
+  while (g_strcmp0 (pooler_service_peek_tokens (f->service, a->id)->access_token, access) != 0)
+    {
+      g_assert_cmpint (g_get_monotonic_time (), <, deadline);
+      if (!g_main_context_iteration (NULL, FALSE))
+        g_usleep (1000);
+    }
+
+  /* A serves at the first try (B and C paused, as A, which just failed,
+   * is tried last for a while); nothing was refreshed. */
+  for (guint i = 1; i < N_ACCOUNTS; i++)
+    {
+      g_assert_true (pooler_service_set_account_status (f->service, f->members[i].id,
+                                                        POOLER_ACCOUNT_PAUSED, &error));
+      g_assert_no_error (error);
+    }
+  second = post (f, NULL, &answer2);
+  g_assert_cmpuint (soup_message_get_status (second), ==, 200);
+  row = test_last_request (f->service);
+  g_assert_cmpstr (row->account_id, ==, a->id);
+  g_assert_cmpuint (row->attempts->len, ==, 1);
+  g_assert_cmpuint (fake_upstream_get_refresh_count (f->fake, a->chatgpt_id), ==, 0);
+  g_assert_cmpuint (f->reauth_signals, ==, 1);
+}
+
 typedef struct
 {
   guint done;
@@ -802,6 +865,7 @@ main (int   argc,
   ADD ("/routing/5xx-and-failed-first-event-fail-over", plain, test_5xx_and_failed_first_event_fail_over);
   ADD ("/routing/401-refreshes-once-and-retries", plain, test_401_refreshes_once_and_retries);
   ADD ("/routing/refused-refresh-marks-reauth", unknown_refresh, test_refused_refresh_marks_reauth);
+  ADD ("/routing/sign-in-elsewhere-picked-up", unknown_refresh, test_sign_in_elsewhere_picked_up);
   ADD ("/routing/single-flight-refresh", expiring, test_single_flight_refresh);
   ADD ("/routing/soft-continuity", rotating, test_soft_continuity);
   ADD ("/routing/continuity-survives-restart", rotating, test_continuity_survives_restart);

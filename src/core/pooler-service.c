@@ -423,9 +423,18 @@ load_tokens_cb (GObject      *object,
   if (tokens == NULL)
     g_warning ("Could not read the tokens of account %s from the keyring: %s",
                load->account_id, error->message);
-  else if (g_hash_table_contains (load->self->accounts, load->account_id))
-    g_hash_table_replace (load->self->tokens, g_strdup (load->account_id),
-                          g_steal_pointer (&tokens));
+  else
+    {
+      PoolerAccount *account = g_hash_table_lookup (load->self->accounts, load->account_id);
+
+      /* A pair read for a change is kept only if it is still the row's:
+       * a refresh of ours that ended meanwhile holds the newer one. */
+      if (account != NULL &&
+          (!g_hash_table_contains (load->self->tokens, load->account_id) ||
+           tokens->expires_at == pooler_account_get_token_expires_at (account)))
+        g_hash_table_replace (load->self->tokens, g_strdup (load->account_id),
+                              g_steal_pointer (&tokens));
+    }
 
   g_object_unref (load->self);
   g_free (load->account_id);
@@ -560,11 +569,18 @@ load_registry (PoolerService  *self,
       g_hash_table_insert (self->keys, g_strdup (record->prefix), pooler_key_record_copy (record));
     }
 
-  /* Tokens: read each account's once, when it first appears. */
+  /* Tokens: read each account's when it first appears, and again when
+   * another process (an import, a sign-in) stored a new pair: the row's
+   * expiry then differs from the held pair's. Our own refreshes update
+   * both. */
   g_hash_table_iter_init (&iter, self->accounts);
   while (g_hash_table_iter_next (&iter, &key, &value))
     {
-      if (g_hash_table_contains (self->tokens, key))
+      const PoolerTokens *held = g_hash_table_lookup (self->tokens, key);
+
+      if (held != NULL &&
+          (held->expires_at == pooler_account_get_token_expires_at (value) ||
+           g_hash_table_contains (self->refreshing, key)))
         continue;
 
       if (sync_tokens)
