@@ -7,92 +7,22 @@
 
 #include "config.h"
 
-#include <errno.h>
 #include <string.h>
-#include <sys/random.h>
 
 #include "pooler-error.h"
 #include "pooler-keys.h"
+#include "pooler-random.h"
 
 #define KEY_ID_BYTES      6
 #define KEY_ID_CHARS      (KEY_ID_BYTES * 2)
 #define KEY_SECRET_BYTES  32
 #define KEY_SECRET_CHARS  43   /* ceil (32 * 4 / 3), no padding */
 
-static const char base64url_alphabet[] =
-  "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
-
 static gboolean
 kind_is_known (const char *kind)
 {
   return g_strcmp0 (kind, POOLER_KEY_KIND_POOL) == 0 ||
          g_strcmp0 (kind, POOLER_KEY_KIND_MCP) == 0;
-}
-
-static void
-wipe (void  *data,
-      gsize  length)
-{
-  volatile guint8 *p = data;
-
-  while (length-- > 0)
-    *p++ = 0;
-}
-
-static gboolean
-fill_random (guint8   *buffer,
-             gsize     length,
-             GError  **error)
-{
-  gsize filled = 0;
-
-  while (filled < length)
-    {
-      ssize_t n = getrandom (buffer + filled, length - filled, 0);
-
-      if (n < 0)
-        {
-          int saved_errno = errno;
-
-          if (saved_errno == EINTR)
-            continue;
-
-          g_set_error (error, POOLER_ERROR, POOLER_ERROR_FAILED,
-                       "Could not read random bytes from the kernel: %s",
-                       g_strerror (saved_errno));
-          return FALSE;
-        }
-
-      filled += (gsize) n;
-    }
-
-  return TRUE;
-}
-
-/* Bit by bit rather than g_base64_encode(), which pads and uses "+/". */
-static char *
-base64url_encode (const guint8 *data,
-                  gsize         length)
-{
-  GString *out = g_string_sized_new ((length * 4 + 2) / 3 + 1);
-  guint32 acc = 0;
-  guint bits = 0;
-  gsize i;
-
-  for (i = 0; i < length; i++)
-    {
-      acc = (acc << 8) | data[i];
-      bits += 8;
-      while (bits >= 6)
-        {
-          bits -= 6;
-          g_string_append_c (out, base64url_alphabet[(acc >> bits) & 0x3f]);
-        }
-    }
-  if (bits > 0)
-    g_string_append_c (out, base64url_alphabet[(acc << (6 - bits)) & 0x3f]);
-
-  return g_string_free (out, FALSE);
 }
 
 static gboolean
@@ -124,10 +54,10 @@ pooler_key_generate (const char  *kind,
   g_return_val_if_fail (kind_is_known (kind), NULL);
   g_return_val_if_fail (error == NULL || *error == NULL, NULL);
 
-  if (!fill_random (id_bytes, sizeof id_bytes, error) ||
-      !fill_random (secret_bytes, sizeof secret_bytes, error))
+  if (!pooler_random_fill (id_bytes, sizeof id_bytes, error) ||
+      !pooler_random_fill (secret_bytes, sizeof secret_bytes, error))
     {
-      wipe (secret_bytes, sizeof secret_bytes);
+      pooler_wipe (secret_bytes, sizeof secret_bytes);
       return NULL;
     }
 
@@ -139,8 +69,8 @@ pooler_key_generate (const char  *kind,
     }
   id[KEY_ID_CHARS] = '\0';
 
-  secret = base64url_encode (secret_bytes, sizeof secret_bytes);
-  wipe (secret_bytes, sizeof secret_bytes);
+  secret = pooler_base64url_encode (secret_bytes, sizeof secret_bytes);
+  pooler_wipe (secret_bytes, sizeof secret_bytes);
   g_assert (strlen (secret) == KEY_SECRET_CHARS);
 
   key = g_strconcat (kind, id, "-", secret, NULL);
@@ -150,7 +80,7 @@ pooler_key_generate (const char  *kind,
   if (out_secret_sha256 != NULL)
     *out_secret_sha256 = pooler_key_hash_secret (secret);
 
-  wipe (secret, KEY_SECRET_CHARS);
+  pooler_wipe (secret, KEY_SECRET_CHARS);
   g_free (secret);
 
   return key;
