@@ -63,14 +63,10 @@ pooler_auth_file_parse (const char  *data,
 {
   static const char * const required[] = { "id_token", "access_token", "refresh_token" };
   g_autoptr(JsonObject) root = NULL;
-  g_autoptr(PoolerJwtClaims) claims = NULL;
-  g_autoptr(PoolerJwtClaims) access_claims = NULL;
   g_autoptr(PoolerAuthFile) auth = NULL;
   g_autoptr(GError) local_error = NULL;
   JsonNode *tokens_node;
   JsonObject *tokens;
-  const char *account_id;
-  gint64 expires_at = 0;
   guint i;
 
   g_return_val_if_fail (data != NULL || length == 0, NULL);
@@ -116,41 +112,16 @@ pooler_auth_file_parse (const char  *data,
         }
     }
 
-  claims = pooler_jwt_claims_parse (get_string (tokens, "id_token"), &local_error);
-  if (claims == NULL)
-    {
-      g_set_error (error, POOLER_ERROR, POOLER_ERROR_INVALID,
-                   "the id_token in this auth.json cannot be read: %s",
-                   local_error->message);
-      return NULL;
-    }
+  auth = pooler_auth_file_new_from_tokens (pooler_tokens_new (get_string (tokens, "access_token"),
+                                                              get_string (tokens, "refresh_token"),
+                                                              get_string (tokens, "id_token"), 0),
+                                           get_string (tokens, "account_id"), "this auth.json", error);
+  if (auth == NULL)
+    return NULL;
 
-  /* The access token is usually a JWT too, but nothing promises it; when
-   * it is not, the expiry is unknown rather than an error. */
-  access_claims = pooler_jwt_claims_parse (get_string (tokens, "access_token"), NULL);
-  if (access_claims != NULL)
+  if (auth->tokens->expires_at != 0 && auth->tokens->expires_at <= now)
     {
-      fill_gap (&claims->email, access_claims->email);
-      fill_gap (&claims->chatgpt_account_id, access_claims->chatgpt_account_id);
-      fill_gap (&claims->plan_type, access_claims->plan_type);
-      fill_gap (&claims->chatgpt_user_id, access_claims->chatgpt_user_id);
-      expires_at = access_claims->expires_at;
-    }
-
-  account_id = get_string (tokens, "account_id");
-  if (account_id == NULL)
-    account_id = claims->chatgpt_account_id;
-  if (account_id == NULL)
-    {
-      g_set_error_literal (error, POOLER_ERROR, POOLER_ERROR_INVALID,
-                           "this auth.json names no ChatGPT account (no tokens.account_id "
-                           "and no chatgpt_account_id claim)");
-      return NULL;
-    }
-
-  if (expires_at != 0 && expires_at <= now)
-    {
-      g_autoptr(GDateTime) when = g_date_time_new_from_unix_utc (expires_at);
+      g_autoptr(GDateTime) when = g_date_time_new_from_unix_utc (auth->tokens->expires_at);
       g_autofree char *iso = when != NULL ? g_date_time_format_iso8601 (when) : NULL;
 
       g_set_error (error, POOLER_ERROR, POOLER_ERROR_EXPIRED,
@@ -160,15 +131,65 @@ pooler_auth_file_parse (const char  *data,
       return NULL;
     }
 
+  return g_steal_pointer (&auth);
+}
+
+PoolerAuthFile *
+pooler_auth_file_new_from_tokens (PoolerTokens  *tokens,
+                                  const char    *account_id,
+                                  const char    *source,
+                                  GError       **error)
+{
+  g_autoptr(PoolerTokens) owned = tokens;
+  g_autoptr(PoolerJwtClaims) claims = NULL;
+  g_autoptr(PoolerJwtClaims) access_claims = NULL;
+  g_autoptr(GError) local_error = NULL;
+  PoolerAuthFile *auth;
+
+  g_return_val_if_fail (tokens != NULL && source != NULL, NULL);
+
+  if (tokens->id_token == NULL)
+    {
+      g_set_error (error, POOLER_ERROR, POOLER_ERROR_INVALID, "%s has no id_token", source);
+      return NULL;
+    }
+  claims = pooler_jwt_claims_parse (tokens->id_token, &local_error);
+  if (claims == NULL)
+    {
+      g_set_error (error, POOLER_ERROR, POOLER_ERROR_INVALID,
+                   "the id_token in %s cannot be read: %s", source, local_error->message);
+      return NULL;
+    }
+
+  /* The access token is usually a JWT too, but nothing promises it; when
+   * it is not, the expiry is unknown rather than an error. */
+  access_claims = pooler_jwt_claims_parse (tokens->access_token, NULL);
+  if (access_claims != NULL)
+    {
+      fill_gap (&claims->email, access_claims->email);
+      fill_gap (&claims->chatgpt_account_id, access_claims->chatgpt_account_id);
+      fill_gap (&claims->plan_type, access_claims->plan_type);
+      fill_gap (&claims->chatgpt_user_id, access_claims->chatgpt_user_id);
+      if (access_claims->expires_at > 0)
+        tokens->expires_at = access_claims->expires_at;
+    }
+
+  if (account_id == NULL)
+    account_id = claims->chatgpt_account_id;
+  if (account_id == NULL)
+    {
+      g_set_error (error, POOLER_ERROR, POOLER_ERROR_INVALID,
+                   "%s names no ChatGPT account (no account id and no chatgpt_account_id claim)",
+                   source);
+      return NULL;
+    }
+
   auth = g_new0 (PoolerAuthFile, 1);
   auth->account_id = g_strdup (account_id);
-  auth->tokens = pooler_tokens_new (get_string (tokens, "access_token"),
-                                    get_string (tokens, "refresh_token"),
-                                    get_string (tokens, "id_token"),
-                                    expires_at);
+  auth->tokens = g_steal_pointer (&owned);
   auth->claims = g_steal_pointer (&claims);
 
-  return g_steal_pointer (&auth);
+  return auth;
 }
 
 static void

@@ -30,6 +30,14 @@ PoolerAuthFile *pooler_auth_file_parse        (const char      *data,
 PoolerAuthFile *pooler_auth_file_load         (const char      *path,
                                                gint64           now,
                                                GError         **error);
+/* The identity that a sign-in's @tokens (taken) carry: the id token's
+ * claims, gaps filled from the access token's, whose "exp" (if any) sets
+ * the tokens' expiry; the account is @account_id, else the claim. @source
+ * names where the tokens came from in messages ("this auth.json"). */
+PoolerAuthFile *pooler_auth_file_new_from_tokens (PoolerTokens *tokens,
+                                                  const char   *account_id,
+                                                  const char   *source,
+                                                  GError      **error);
 void            pooler_auth_file_free         (PoolerAuthFile  *auth);
 
 G_DEFINE_AUTOPTR_CLEANUP_FUNC (PoolerAuthFile, pooler_auth_file_free)

@@ -12,6 +12,7 @@
 #include "pooler-json.h"
 #include "pooler-jwt.h"
 #include "pooler-oauth.h"
+#include "pooler-random.h"
 
 #define MAX_ANSWER (256 * 1024)
 
@@ -47,13 +48,15 @@ is_permanent (const char *code)
   return FALSE;
 }
 
-PoolerTokens *
-pooler_oauth_parse_response (guint        status,
-                             const char  *data,
-                             gsize        length,
-                             const char  *old_refresh_token,
-                             gint64       now,
-                             GError     **error)
+/* @grant names what was refused in the error: "refresh token", "code". */
+static PoolerTokens *
+parse_answer (guint        status,
+              const char  *data,
+              gsize        length,
+              const char  *old_refresh_token,
+              gint64       now,
+              const char  *grant,
+              GError     **error)
 {
   g_autoptr(JsonObject) root = NULL;
   g_autoptr(PoolerJwtClaims) claims = NULL;
@@ -78,8 +81,8 @@ pooler_oauth_parse_response (guint        status,
       if ((status == 400 || status == 401 || status == 403) &&
           (is_permanent (code) || is_permanent (description) || code == NULL))
         g_set_error (error, POOLER_OAUTH_ERROR, POOLER_OAUTH_ERROR_REVOKED,
-                     "the sign-in server refused the refresh token (%u %s%s%s)",
-                     status, code != NULL ? code : "no error code",
+                     "the sign-in server refused the %s (%u %s%s%s)",
+                     grant, status, code != NULL ? code : "no error code",
                      is_permanent (description) ? ", " : "",
                      is_permanent (description) ? description : "");
       else
@@ -111,31 +114,51 @@ pooler_oauth_parse_response (guint        status,
   return pooler_tokens_new (access, refresh, id_token, expires_at);
 }
 
+PoolerTokens *
+pooler_oauth_parse_response (guint        status,
+                             const char  *data,
+                             gsize        length,
+                             const char  *old_refresh_token,
+                             gint64       now,
+                             GError     **error)
+{
+  return parse_answer (status, data, length, old_refresh_token, now, "refresh token", error);
+}
+
 typedef struct
 {
   SoupMessage *msg;
   char        *old_refresh_token;
-} Refresh;
+  const char  *grant;
+} TokenRequest;
 
+/* A form body holds the code and verifier: wiped before it is freed. */
 static void
-refresh_free (Refresh *refresh)
+wipe_and_free (char *text)
 {
-  g_clear_object (&refresh->msg);
-  if (refresh->old_refresh_token != NULL)
-    {
-      memset (refresh->old_refresh_token, 0, strlen (refresh->old_refresh_token));
-      g_free (refresh->old_refresh_token);
-    }
-  g_free (refresh);
+  pooler_wipe (text, strlen (text));
+  g_free (text);
 }
 
 static void
-refresh_cb (GObject      *object,
-            GAsyncResult *result,
-            gpointer      user_data)
+token_request_free (TokenRequest *request)
+{
+  g_clear_object (&request->msg);
+  if (request->old_refresh_token != NULL)
+    {
+      pooler_wipe (request->old_refresh_token, strlen (request->old_refresh_token));
+      g_free (request->old_refresh_token);
+    }
+  g_free (request);
+}
+
+static void
+token_request_cb (GObject      *object,
+                  GAsyncResult *result,
+                  gpointer      user_data)
 {
   g_autoptr(GTask) task = user_data;
-  Refresh *refresh = g_task_get_task_data (task);
+  TokenRequest *request = g_task_get_task_data (task);
   g_autoptr(GError) error = NULL;
   g_autoptr(GBytes) body = NULL;
   PoolerTokens *tokens;
@@ -151,14 +174,46 @@ refresh_cb (GObject      *object,
       return;
     }
 
-  tokens = pooler_oauth_parse_response (soup_message_get_status (refresh->msg),
-                                        g_bytes_get_data (body, NULL), g_bytes_get_size (body),
-                                        refresh->old_refresh_token,
-                                        g_get_real_time () / G_USEC_PER_SEC, &error);
+  tokens = parse_answer (soup_message_get_status (request->msg),
+                         g_bytes_get_data (body, NULL), g_bytes_get_size (body),
+                         request->old_refresh_token, g_get_real_time () / G_USEC_PER_SEC,
+                         request->grant, &error);
   if (tokens == NULL)
     g_task_return_error (task, g_steal_pointer (&error));
   else
     g_task_return_pointer (task, tokens, (GDestroyNotify) pooler_tokens_free);
+}
+
+/* POSTs @body to @auth_url/oauth/token and returns the parsed pair on @task. */
+static void
+send_token_request (GTask        *task,
+                    SoupSession  *session,
+                    const char   *auth_url,
+                    const char   *content_type,
+                    GBytes       *body,
+                    const char   *old_refresh_token,
+                    const char   *grant)
+{
+  g_autofree char *uri = g_strconcat (auth_url, "/oauth/token", NULL);
+  TokenRequest *request = g_new0 (TokenRequest, 1);
+
+  request->msg = soup_message_new (SOUP_METHOD_POST, uri);
+  request->old_refresh_token = g_strdup (old_refresh_token);
+  request->grant = grant;
+  g_task_set_task_data (task, request, (GDestroyNotify) token_request_free);
+
+  if (request->msg == NULL)
+    {
+      g_task_return_new_error (task, POOLER_OAUTH_ERROR, POOLER_OAUTH_ERROR_TRANSIENT,
+                               "the sign-in server URL is not valid");
+      g_object_unref (task);
+      return;
+    }
+
+  soup_message_set_flags (request->msg, SOUP_MESSAGE_NO_REDIRECT);
+  soup_message_set_request_body_from_bytes (request->msg, content_type, body);
+  soup_session_send_and_read_async (session, request->msg, G_PRIORITY_DEFAULT,
+                                    g_task_get_cancellable (task), token_request_cb, task);
 }
 
 void
@@ -173,9 +228,7 @@ pooler_oauth_refresh_async (SoupSession         *session,
   g_autoptr(JsonBuilder) builder = json_builder_new ();
   g_autoptr(JsonGenerator) generator = json_generator_new ();
   g_autoptr(JsonNode) root = NULL;
-  g_autofree char *uri = NULL;
   g_autoptr(GBytes) body = NULL;
-  Refresh *refresh;
   char *text;
   gsize length;
 
@@ -192,19 +245,6 @@ pooler_oauth_refresh_async (SoupSession         *session,
       return;
     }
 
-  uri = g_strconcat (auth_url, "/oauth/token", NULL);
-  refresh = g_new0 (Refresh, 1);
-  refresh->msg = soup_message_new (SOUP_METHOD_POST, uri);
-  refresh->old_refresh_token = g_strdup (refresh_token);
-  g_task_set_task_data (task, refresh, (GDestroyNotify) refresh_free);
-
-  if (refresh->msg == NULL)
-    {
-      g_task_return_new_error (task, POOLER_OAUTH_ERROR, POOLER_OAUTH_ERROR_TRANSIENT,
-                               "the sign-in server URL is not valid");
-      return;
-    }
-
   json_builder_begin_object (builder);
   json_builder_set_member_name (builder, "client_id");
   json_builder_add_string_value (builder, POOLER_OAUTH_CLIENT_ID);
@@ -218,12 +258,52 @@ pooler_oauth_refresh_async (SoupSession         *session,
   root = json_builder_get_root (builder);
   json_generator_set_root (generator, root);
   text = json_generator_to_data (generator, &length);
-
   body = g_bytes_new_take (text, length);
-  soup_message_set_flags (refresh->msg, SOUP_MESSAGE_NO_REDIRECT);
-  soup_message_set_request_body_from_bytes (refresh->msg, "application/json", body);
-  soup_session_send_and_read_async (session, refresh->msg, G_PRIORITY_DEFAULT, cancellable,
-                                    refresh_cb, g_steal_pointer (&task));
+
+  send_token_request (g_steal_pointer (&task), session, auth_url, "application/json", body,
+                      refresh_token, "refresh token");
+}
+
+void
+pooler_oauth_exchange_code_async (SoupSession         *session,
+                                  const char          *auth_url,
+                                  const char          *code,
+                                  const char          *redirect_uri,
+                                  const char          *code_verifier,
+                                  GCancellable        *cancellable,
+                                  GAsyncReadyCallback  callback,
+                                  gpointer             user_data)
+{
+  g_autoptr(GTask) task = NULL;
+  g_autoptr(GBytes) body = NULL;
+  char *form;
+
+  g_return_if_fail (SOUP_IS_SESSION (session));
+  g_return_if_fail (auth_url != NULL);
+  g_return_if_fail (code != NULL && redirect_uri != NULL && code_verifier != NULL);
+
+  task = g_task_new (NULL, cancellable, callback, user_data);
+  g_task_set_source_tag (task, pooler_oauth_exchange_code_async);
+
+  form = soup_form_encode ("grant_type", "authorization_code",
+                           "code", code,
+                           "redirect_uri", redirect_uri,
+                           "client_id", POOLER_OAUTH_CLIENT_ID,
+                           "code_verifier", code_verifier,
+                           NULL);
+  body = g_bytes_new_with_free_func (form, strlen (form), (GDestroyNotify) wipe_and_free, form);
+
+  send_token_request (g_steal_pointer (&task), session, auth_url, "application/x-www-form-urlencoded",
+                      body, NULL, "sign-in code");
+}
+
+PoolerTokens *
+pooler_oauth_exchange_code_finish (GAsyncResult  *result,
+                                   GError       **error)
+{
+  g_return_val_if_fail (g_task_is_valid (result, NULL), NULL);
+
+  return g_task_propagate_pointer (G_TASK (result), error);
 }
 
 PoolerTokens *

@@ -1,4 +1,5 @@
-/* pooler-oauth.h: refreshing an account's tokens at auth.openai.com.
+/* pooler-oauth.h: the token endpoint of auth.openai.com: refreshing an
+ * account's tokens, and exchanging a browser sign-in's code for them.
  *
  * Copyright 2026 The Codex Pooler authors
  * SPDX-License-Identifier: GPL-3.0-or-later
@@ -39,6 +40,20 @@ void          pooler_oauth_refresh_async   (SoupSession          *session,
                                             gpointer              user_data);
 PoolerTokens *pooler_oauth_refresh_finish  (GAsyncResult         *result,
                                             GError              **error);
+/* POST @auth_url/oauth/token, form-encoded, with the authorization_code
+ * grant (PKCE: @code_verifier is the secret whose S256 went out in the
+ * authorize URL). A refusal is POOLER_OAUTH_ERROR_REVOKED: the code is
+ * spent, wrong or expired, and only a new sign-in helps. */
+void          pooler_oauth_exchange_code_async  (SoupSession          *session,
+                                                 const char           *auth_url,
+                                                 const char           *code,
+                                                 const char           *redirect_uri,
+                                                 const char           *code_verifier,
+                                                 GCancellable         *cancellable,
+                                                 GAsyncReadyCallback   callback,
+                                                 gpointer              user_data);
+PoolerTokens *pooler_oauth_exchange_code_finish (GAsyncResult         *result,
+                                                 GError              **error);
 /* Parses a token endpoint answer (exposed for tests and fuzzing). */
 PoolerTokens *pooler_oauth_parse_response  (guint                 status,
                                             const char           *data,
