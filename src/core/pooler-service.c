@@ -881,6 +881,28 @@ find_pool_for_user (PoolerService  *self,
   return pool;
 }
 
+gboolean
+pooler_service_can_add_to_pool (PoolerService  *self,
+                                const char     *pool_slug,
+                                GError        **error)
+{
+  g_autoptr(PoolerPool) pool = NULL;
+
+  g_return_val_if_fail (POOLER_IS_SERVICE (self), FALSE);
+  g_return_val_if_fail (pool_slug != NULL, FALSE);
+
+  pool = find_pool_for_user (self, pool_slug, error);
+  return pool != NULL && pooler_vault_check_available (pooler_service_get_vault (self), NULL, error);
+}
+
+static PoolerAccount *add_signed_in (PoolerService         *self,
+                                     const PoolerAuthFile  *auth,
+                                     const char            *pool_slug,
+                                     const char            *label,
+                                     const char            *audit_created,
+                                     gboolean              *out_created,
+                                     GError               **error);
+
 PoolerAccount *
 pooler_service_import_account (PoolerService  *self,
                                const char     *auth_json_path,
@@ -890,13 +912,7 @@ pooler_service_import_account (PoolerService  *self,
                                GError        **error)
 {
   g_autoptr(PoolerAuthFile) auth = NULL;
-  g_autoptr(PoolerPool) pool = NULL;
-  g_autoptr(PoolerAccount) account = NULL;
-  g_autoptr(GError) local_error = NULL;
   g_autofree char *default_path = NULL;
-  g_autofree char *id = NULL;
-  PoolerVault *vault;
-  gboolean created = FALSE;
   gint64 now = g_get_real_time () / G_USEC_PER_SEC;
 
   g_return_val_if_fail (POOLER_IS_SERVICE (self), NULL);
@@ -908,6 +924,43 @@ pooler_service_import_account (PoolerService  *self,
   auth = pooler_auth_file_load (auth_json_path, now, error);
   if (auth == NULL)
     return NULL;
+
+  return add_signed_in (self, auth, pool_slug, label, "account.import", out_created, error);
+}
+
+PoolerAccount *
+pooler_service_add_signed_in (PoolerService         *self,
+                              const PoolerAuthFile  *auth,
+                              const char            *pool_slug,
+                              const char            *label,
+                              gboolean              *out_created,
+                              GError               **error)
+{
+  g_return_val_if_fail (POOLER_IS_SERVICE (self), NULL);
+  g_return_val_if_fail (auth != NULL, NULL);
+  g_return_val_if_fail (pool_slug != NULL, NULL);
+
+  return add_signed_in (self, auth, pool_slug, label, "account.login", out_created, error);
+}
+
+/* Adds the account @auth names to the Pool, or updates it (found by its
+ * ChatGPT identity): its tokens to the keyring, its row to the database.
+ * @audit_created is the audit action of a new account. */
+static PoolerAccount *
+add_signed_in (PoolerService         *self,
+               const PoolerAuthFile  *auth,
+               const char            *pool_slug,
+               const char            *label,
+               const char            *audit_created,
+               gboolean              *out_created,
+               GError               **error)
+{
+  g_autoptr(PoolerPool) pool = NULL;
+  g_autoptr(PoolerAccount) account = NULL;
+  g_autoptr(GError) local_error = NULL;
+  g_autofree char *id = NULL;
+  PoolerVault *vault;
+  gboolean created = FALSE;
 
   pool = find_pool_for_user (self, pool_slug, error);
   if (pool == NULL)
@@ -962,7 +1015,7 @@ pooler_service_import_account (PoolerService  *self,
       return NULL;
     }
 
-  audit (self, created ? "account.import" : "account.update", pooler_account_get_id (account), pool_slug);
+  audit (self, created ? audit_created : "account.update", pooler_account_get_id (account), pool_slug);
 
   if (self->started)
     g_hash_table_replace (self->tokens, g_strdup (pooler_account_get_id (account)),

@@ -14,6 +14,7 @@
 
 #include "pooler-account.h"
 #include "pooler-affinity.h"
+#include "pooler-auth-file.h"
 #include "pooler-key-record.h"
 #include "pooler-pool.h"
 #include "pooler-quota.h"
@@ -88,6 +89,20 @@ gboolean         pooler_service_set_pool_strategy  (PoolerService    *self,
 /* Accounts */
 PoolerAccount   *pooler_service_import_account     (PoolerService    *self,
                                                     const char       *auth_json_path,
+                                                    const char       *pool_slug,
+                                                    const char       *label,
+                                                    gboolean         *out_created,
+                                                    GError          **error);
+/* Whether an account could be added to @pool_slug now: the Pool exists
+ * and the keyring answers (asked before a sign-in, not after it). */
+gboolean         pooler_service_can_add_to_pool    (PoolerService    *self,
+                                                    const char       *pool_slug,
+                                                    GError          **error);
+/* A browser sign-in's result (pooler_login_wait_finish()): adds the
+ * account to the Pool, or updates it in place when its ChatGPT identity
+ * is known (a new sign-in also ends "needs sign-in"). */
+PoolerAccount   *pooler_service_add_signed_in      (PoolerService    *self,
+                                                    const PoolerAuthFile *auth,
                                                     const char       *pool_slug,
                                                     const char       *label,
                                                     gboolean         *out_created,
