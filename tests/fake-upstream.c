@@ -34,6 +34,7 @@ static const char * const response_modes[] = {
 };
 static const char * const models_modes[] = { "empty", "catalog", "404", "500", NULL };
 static const char * const oauth_modes[] = { "ok", "400", "500", NULL };
+static const char * const sign_in_modes[] = { "ok", "deny", NULL };
 
 static const char * const fixture_names[] = {
   "responses-minimal.sse", "responses-full.sse", "models-empty.json",
@@ -112,7 +113,32 @@ struct _FakeUpstream
   GPtrArray    *requests;           /* FakeUpstreamRequest */
   guint         held_count;
   guint64       token_serial;
+  /* Browser sign-in: who signs in at /oauth/authorize, and the codes it
+   * gave out (code -> Grant, each good once). */
+  char         *sign_in_account;    /* NULL: the authorize page refuses */
+  char         *sign_in_email;
+  char         *sign_in_mode;       /* "ok" or "deny" */
+  GHashTable   *grants;
+  guint         sign_in_count;      /* codes exchanged */
 };
+
+typedef struct
+{
+  char *challenge;
+  char *redirect_uri;
+  char *account_id;
+  char *email;
+} Grant;
+
+static void
+grant_free (Grant *grant)
+{
+  g_free (grant->challenge);
+  g_free (grant->redirect_uri);
+  g_free (grant->account_id);
+  g_free (grant->email);
+  g_free (grant);
+}
 
 G_DEFINE_FINAL_TYPE (FakeUpstream, fake_upstream, G_TYPE_OBJECT)
 
@@ -1137,20 +1163,177 @@ answer_oauth_error (SoupServerMessage *msg,
 }
 
 static void
+answer_tokens (SoupServerMessage *msg,
+               const char        *id_token,
+               const char        *access,
+               const char        *refresh)
+{
+  g_autoptr(JsonBuilder) builder = json_builder_new ();
+  g_autoptr(JsonNode) root = NULL;
+
+  json_builder_begin_object (builder);
+  json_builder_set_member_name (builder, "id_token");
+  json_builder_add_string_value (builder, id_token);
+  json_builder_set_member_name (builder, "access_token");
+  json_builder_add_string_value (builder, access);
+  json_builder_set_member_name (builder, "refresh_token");
+  json_builder_add_string_value (builder, refresh);
+  json_builder_set_member_name (builder, "token_type");
+  json_builder_add_string_value (builder, "Bearer");
+  json_builder_set_member_name (builder, "expires_in");
+  json_builder_add_int_value (builder, TOKEN_LIFETIME_S);
+  json_builder_set_member_name (builder, "scope");
+  json_builder_add_string_value (builder, "openid profile email offline_access");
+  json_builder_end_object (builder);
+  root = json_builder_get_root (builder);
+  answer_json_node (msg, SOUP_STATUS_OK, root);
+}
+
+/* The authorization_code grant of a browser sign-in: the code is good
+ * once, for the redirect URI it went to, and only with the verifier
+ * whose S256 the authorize request carried. The account that signed in
+ * gets a new pair (and is known to the backend from now on). */
+static void
+exchange_code (FakeUpstream      *self,
+               SoupServerMessage *msg,
+               GHashTable        *form)
+{
+  const char *code = g_hash_table_lookup (form, "code");
+  const char *redirect_uri = g_hash_table_lookup (form, "redirect_uri");
+  const char *verifier = g_hash_table_lookup (form, "code_verifier");
+  g_autoptr(GChecksum) sha = g_checksum_new (G_CHECKSUM_SHA256);
+  guint8 digest[32];
+  gsize digest_len = sizeof digest;
+  g_autofree char *challenge = NULL;
+  g_autofree char *hex = random_hex (16);
+  g_autofree char *access = NULL, *id_token = NULL, *refresh = NULL;
+  Grant *grant = NULL;
+  Account *account;
+  gint64 now = g_get_real_time () / G_USEC_PER_SEC;
+
+  g_mutex_lock (&self->mutex);
+  if (code != NULL)
+    g_hash_table_steal_extended (self->grants, code, NULL, (gpointer *) &grant);
+  g_mutex_unlock (&self->mutex);
+  if (grant == NULL)
+    {
+      answer_oauth_error (msg, SOUP_STATUS_BAD_REQUEST, "invalid_grant",
+                          "the authorization code is unknown or used");
+      return;
+    }
+
+  if (verifier != NULL)
+    {
+      g_checksum_update (sha, (const guchar *) verifier, (gssize) strlen (verifier));
+      g_checksum_get_digest (sha, digest, &digest_len);
+      challenge = base64url_encode (digest, digest_len);
+    }
+  if (g_strcmp0 (g_hash_table_lookup (form, "client_id"), CODEX_CLIENT_ID) != 0 ||
+      g_strcmp0 (redirect_uri, grant->redirect_uri) != 0 ||
+      g_strcmp0 (challenge, grant->challenge) != 0)
+    {
+      answer_oauth_error (msg, SOUP_STATUS_BAD_REQUEST, "invalid_grant",
+                          "client_id, redirect_uri or code_verifier does not match the code");
+      grant_free (grant);
+      return;
+    }
+
+  account = g_new0 (Account, 1);
+  account->claims = default_claims (grant->account_id);
+  if (grant->email != NULL)
+    json_object_set_string_member (json_object_get_object_member (account->claims,
+                                                                  "https://api.openai.com/profile"),
+                                   "email", grant->email);
+  access = make_access_token (account->claims, grant->account_id, now);
+  id_token = make_id_token (account->claims, grant->account_id, now);
+  account->access_token = g_strdup (access);
+  account->used_refresh_tokens = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, NULL);
+
+  g_mutex_lock (&self->mutex);
+  refresh = g_strdup_printf ("rt_fake_login_%" G_GUINT64_FORMAT "_%s", ++self->token_serial, hex);
+  account->refresh_token = g_strdup (refresh);
+  g_hash_table_replace (self->accounts, g_strdup (grant->account_id), account);
+  self->sign_in_count++;
+  g_mutex_unlock (&self->mutex);
+
+  grant_free (grant);
+  answer_tokens (msg, id_token, access, refresh);
+}
+
+/* The sign-in page of auth.openai.com, as the browser meets it: it checks
+ * the Codex client's parameters, then sends the browser back to the
+ * redirect URI with a code, or with the error a refused sign-in gives. */
+static void
+handle_oauth_authorize (FakeUpstream      *self,
+                        SoupServerMessage *msg,
+                        GHashTable        *query)
+{
+  const char *redirect_uri = query != NULL ? g_hash_table_lookup (query, "redirect_uri") : NULL;
+  const char *state = query != NULL ? g_hash_table_lookup (query, "state") : NULL;
+  const char *challenge = query != NULL ? g_hash_table_lookup (query, "code_challenge") : NULL;
+  const char *scope = query != NULL ? g_hash_table_lookup (query, "scope") : NULL;
+  g_autofree char *account_id = NULL, *email = NULL, *mode = NULL, *params = NULL, *location = NULL;
+
+  if (query == NULL ||
+      g_strcmp0 (g_hash_table_lookup (query, "response_type"), "code") != 0 ||
+      g_strcmp0 (g_hash_table_lookup (query, "client_id"), CODEX_CLIENT_ID) != 0 ||
+      g_strcmp0 (g_hash_table_lookup (query, "code_challenge_method"), "S256") != 0 ||
+      challenge == NULL || strlen (challenge) != 43 ||
+      state == NULL || *state == '\0' ||
+      scope == NULL || strstr (scope, "offline_access") == NULL ||
+      redirect_uri == NULL || !g_str_has_prefix (redirect_uri, "http://localhost:") ||
+      !g_str_has_suffix (redirect_uri, "/auth/callback"))
+    {
+      soup_server_message_set_status (msg, SOUP_STATUS_BAD_REQUEST, NULL);
+      soup_server_message_set_response (msg, "text/plain", SOUP_MEMORY_STATIC,
+                                        "invalid authorize request\n", 26);
+      return;
+    }
+
+  g_mutex_lock (&self->mutex);
+  account_id = g_strdup (self->sign_in_account);
+  email = g_strdup (self->sign_in_email);
+  mode = g_strdup (self->sign_in_mode);
+  g_mutex_unlock (&self->mutex);
+
+  if (account_id == NULL || g_str_equal (mode, "deny"))
+    params = soup_form_encode ("error", "access_denied",
+                               "error_description", "missing_codex_entitlement",
+                               "state", state, NULL);
+  else
+    {
+      Grant *grant = g_new0 (Grant, 1);
+      g_autofree char *hex = random_hex (16);
+      char *code = g_strconcat ("ac_fake_", hex, NULL);
+
+      grant->challenge = g_strdup (challenge);
+      grant->redirect_uri = g_strdup (redirect_uri);
+      grant->account_id = g_steal_pointer (&account_id);
+      grant->email = g_steal_pointer (&email);
+      params = soup_form_encode ("code", code, "scope", scope, "state", state, NULL);
+      g_mutex_lock (&self->mutex);
+      g_hash_table_replace (self->grants, code, grant);
+      g_mutex_unlock (&self->mutex);
+    }
+
+  location = g_strconcat (redirect_uri, "?", params, NULL);
+  soup_server_message_set_redirect (msg, SOUP_STATUS_FOUND, location);
+}
+
+static void
 handle_oauth_token (FakeUpstream      *self,
                     SoupServerMessage *msg)
 {
   SoupMessageHeaders *req_headers = soup_server_message_get_request_headers (msg);
   g_autoptr(GBytes) flat = soup_message_body_flatten (soup_server_message_get_request_body (msg));
   const char *content_type = soup_message_headers_get_content_type (req_headers, NULL);
+  g_autoptr(GHashTable) form = NULL;
   g_autofree char *grant_type = NULL;
   g_autofree char *refresh_token = NULL;
   g_autofree char *oauth_mode = NULL;
   g_autofree char *access = NULL;
   g_autofree char *id_token = NULL;
   g_autofree char *new_refresh = NULL;
-  g_autoptr(JsonBuilder) builder = NULL;
-  g_autoptr(JsonNode) root = NULL;
   gsize len = 0;
   const char *data = g_bytes_get_data (flat, &len);
   GHashTableIter iter;
@@ -1162,8 +1345,8 @@ handle_oauth_token (FakeUpstream      *self,
   if (content_type != NULL && g_str_equal (content_type, "application/x-www-form-urlencoded"))
     {
       g_autofree char *text = g_strndup (data, len);
-      g_autoptr(GHashTable) form = soup_form_decode (text);
 
+      form = soup_form_decode (text);
       grant_type = g_strdup (g_hash_table_lookup (form, "grant_type"));
       refresh_token = g_strdup (g_hash_table_lookup (form, "refresh_token"));
     }
@@ -1191,10 +1374,18 @@ handle_oauth_token (FakeUpstream      *self,
       answer_fixture (self, msg, SOUP_STATUS_INTERNAL_SERVER_ERROR, "error-500.json");
       return;
     }
+  if (g_strcmp0 (grant_type, "authorization_code") == 0 && form != NULL)
+    {
+      if (g_str_equal (oauth_mode, "400"))
+        answer_oauth_error (msg, SOUP_STATUS_BAD_REQUEST, "invalid_grant", "code_invalid");
+      else
+        exchange_code (self, msg, form);
+      return;
+    }
   if (g_strcmp0 (grant_type, "refresh_token") != 0)
     {
       answer_oauth_error (msg, SOUP_STATUS_BAD_REQUEST, "unsupported_grant_type",
-                          "only refresh_token is supported");
+                          "only refresh_token and authorization_code are supported");
       return;
     }
   if (g_str_equal (oauth_mode, "400") || refresh_token == NULL)
@@ -1242,23 +1433,7 @@ handle_oauth_token (FakeUpstream      *self,
       return;
     }
 
-  builder = json_builder_new ();
-  json_builder_begin_object (builder);
-  json_builder_set_member_name (builder, "id_token");
-  json_builder_add_string_value (builder, id_token);
-  json_builder_set_member_name (builder, "access_token");
-  json_builder_add_string_value (builder, access);
-  json_builder_set_member_name (builder, "refresh_token");
-  json_builder_add_string_value (builder, new_refresh);
-  json_builder_set_member_name (builder, "token_type");
-  json_builder_add_string_value (builder, "Bearer");
-  json_builder_set_member_name (builder, "expires_in");
-  json_builder_add_int_value (builder, TOKEN_LIFETIME_S);
-  json_builder_set_member_name (builder, "scope");
-  json_builder_add_string_value (builder, "openid profile email offline_access");
-  json_builder_end_object (builder);
-  root = json_builder_get_root (builder);
-  answer_json_node (msg, SOUP_STATUS_OK, root);
+  answer_tokens (msg, id_token, access, new_refresh);
 }
 
 /* TRUE when the request may go on; otherwise the 401 is answered. */
@@ -1365,6 +1540,12 @@ handle_ctl (FakeUpstream      *self,
       answer_ctl_error (msg, "unknown oauth mode");
       return;
     }
+  value = g_hash_table_lookup (query, "sign_in_mode");
+  if (value != NULL && !mode_is_valid (sign_in_modes, value))
+    {
+      answer_ctl_error (msg, "unknown sign_in_mode");
+      return;
+    }
   value = g_hash_table_lookup (query, "times");
   if (value != NULL && !parse_uint (value, &times))
     {
@@ -1391,9 +1572,14 @@ handle_ctl (FakeUpstream      *self,
   if ((value = g_hash_table_lookup (query, "models")) != NULL)
     fake_upstream_set_models_mode (self, value);
   if ((value = g_hash_table_lookup (query, "oauth")) != NULL)
+    fake_upstream_set_oauth_mode (self, value);
+  if ((value = g_hash_table_lookup (query, "sign_in")) != NULL)
+    fake_upstream_set_sign_in (self, value, g_hash_table_lookup (query, "sign_in_email"),
+                               g_hash_table_lookup (query, "sign_in_mode"));
+  else if ((value = g_hash_table_lookup (query, "sign_in_mode")) != NULL)
     {
       g_mutex_lock (&self->mutex);
-      set_str (&self->oauth_mode, value);
+      set_str (&self->sign_in_mode, value);
       g_mutex_unlock (&self->mutex);
     }
   if ((value = g_hash_table_lookup (query, "text")) != NULL)
@@ -1540,6 +1726,11 @@ handle_request (SoupServer        *server,
       handle_oauth_token (self, msg);
       return;
     }
+  if (is_get && g_str_equal (path, "/oauth/authorize"))
+    {
+      handle_oauth_authorize (self, msg, query);
+      return;
+    }
 
   if (!g_str_has_prefix (path, "/backend-api/"))
     {
@@ -1668,6 +1859,10 @@ fake_upstream_finalize (GObject *object)
   g_clear_pointer (&self->oauth_mode, g_free);
   g_clear_pointer (&self->reply_text, g_free);
   g_clear_pointer (&self->requests, g_ptr_array_unref);
+  g_clear_pointer (&self->sign_in_account, g_free);
+  g_clear_pointer (&self->sign_in_email, g_free);
+  g_clear_pointer (&self->sign_in_mode, g_free);
+  g_clear_pointer (&self->grants, g_hash_table_unref);
   g_mutex_clear (&self->mutex);
   g_cond_clear (&self->cond);
 
@@ -1697,6 +1892,8 @@ fake_upstream_init (FakeUpstream *self)
   self->requests = g_ptr_array_new_with_free_func ((GDestroyNotify) fake_upstream_request_unref);
   self->models_mode = g_strdup ("empty");
   self->oauth_mode = g_strdup ("ok");
+  self->sign_in_mode = g_strdup ("ok");
+  self->grants = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, (GDestroyNotify) grant_free);
   self->gap_ms = DEFAULT_GAP_MS;
   self->long_deltas = LONG_STREAM_DELTAS;
   self->long_delta_bytes = 0;
@@ -2098,5 +2295,46 @@ fake_upstream_reset (FakeUpstream *self)
   g_hash_table_iter_init (&iter, self->accounts);
   while (g_hash_table_iter_next (&iter, NULL, (gpointer *) &account))
     account->refresh_count = 0;
+  g_mutex_unlock (&self->mutex);
+}
+
+void
+fake_upstream_set_sign_in (FakeUpstream *self,
+                           const char   *chatgpt_account_id,
+                           const char   *email,
+                           const char   *mode)
+{
+  g_return_if_fail (FAKE_IS_UPSTREAM (self));
+  g_return_if_fail (mode == NULL || mode_is_valid (sign_in_modes, mode));
+
+  g_mutex_lock (&self->mutex);
+  set_str (&self->sign_in_account, chatgpt_account_id);
+  set_str (&self->sign_in_email, email);
+  set_str (&self->sign_in_mode, mode != NULL ? mode : "ok");
+  g_mutex_unlock (&self->mutex);
+}
+
+guint
+fake_upstream_get_sign_in_count (FakeUpstream *self)
+{
+  guint count;
+
+  g_return_val_if_fail (FAKE_IS_UPSTREAM (self), 0);
+
+  g_mutex_lock (&self->mutex);
+  count = self->sign_in_count;
+  g_mutex_unlock (&self->mutex);
+  return count;
+}
+
+void
+fake_upstream_set_oauth_mode (FakeUpstream *self,
+                              const char   *mode)
+{
+  g_return_if_fail (FAKE_IS_UPSTREAM (self));
+  g_return_if_fail (mode_is_valid (oauth_modes, mode));
+
+  g_mutex_lock (&self->mutex);
+  set_str (&self->oauth_mode, mode);
   g_mutex_unlock (&self->mutex);
 }

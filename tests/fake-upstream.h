@@ -144,5 +144,21 @@ JsonNode     *fake_upstream_dup_requests_json (FakeUpstream *self);
 /* Back to defaults: modes, reply text, gap, resets_in; forgets recorded
  * requests and counters. Registered accounts and their tokens stay. */
 void          fake_upstream_reset            (FakeUpstream  *self);
+/* Who signs in at GET /oauth/authorize (NULL: nobody, the page refuses
+ * like a denied sign-in), and how: "ok" (a code for the redirect URI,
+ * exchanged once with the PKCE verifier at /oauth/token) or "deny"
+ * (error=access_denied, missing_codex_entitlement). The control URL's
+ * sign_in, sign_in_email and sign_in_mode set the same (sign_in_mode
+ * alone changes only the mode). */
+void          fake_upstream_set_sign_in      (FakeUpstream  *self,
+                                              const char    *chatgpt_account_id,
+                                              const char    *email,
+                                              const char    *mode);
+/* The token endpoint: "ok", "400" (every grant refused, invalid_grant)
+ * or "500"; the control URL's oauth sets the same. */
+void          fake_upstream_set_oauth_mode   (FakeUpstream  *self,
+                                              const char    *mode);
+/* Codes exchanged for tokens so far. */
+guint         fake_upstream_get_sign_in_count (FakeUpstream *self);
 
 G_END_DECLS
