@@ -15,6 +15,7 @@
 #include <string.h>
 
 #include "pooler-cli.h"
+#include "pooler-cli-login.h"
 #include "pooler-cli-mcp.h"
 #include "pooler-cli-util.h"
 #include "pooler-error.h"
@@ -336,10 +337,13 @@ run_account (int    argc,
   g_autofree char *label = NULL;
   g_autofree char *priority = NULL;
   gboolean json = FALSE;
+  gboolean no_browser = FALSE;
   GOptionEntry entries[] = {
-    { "pool", 0, 0, G_OPTION_ARG_STRING, &pool, "Pool to add the account to (import) or to list", "NAME" },
+    { "pool", 0, 0, G_OPTION_ARG_STRING, &pool, "Pool to add the account to (import, login) or to list", "NAME" },
     { "label", 0, 0, G_OPTION_ARG_STRING, &label, "A name for the account", "L" },
     { "priority", 0, 0, G_OPTION_ARG_STRING, &priority, "Order under fill-first (lower first; set)", "N" },
+    { "no-browser", 0, 0, G_OPTION_ARG_NONE, &no_browser,
+      "Print the sign-in page's address without opening a browser (login)", NULL },
     { "json", 0, 0, G_OPTION_ARG_NONE, &json, "Print JSON", NULL },
     { NULL }
   };
@@ -357,19 +361,26 @@ run_account (int    argc,
                                    "account needs a verb: import, login, list, set, pause, resume or remove");
   verb = argv[1];
 
-  if (strcmp (verb, "import") == 0)
+  if (strcmp (verb, "import") == 0 || strcmp (verb, "login") == 0)
     {
       g_autoptr(PoolerAccount) account = NULL;
       g_auto(GStrv) pools = NULL;
+      gboolean importing = strcmp (verb, "import") == 0;
       gboolean created = FALSE;
 
-      if (argc > 3 || pool == NULL)
+      if (importing && (argc > 3 || pool == NULL))
         return pooler_cli_usage_error (POOLER_CLI_HELP,
                                        "usage: codex-pooler account import [FILE] --pool NAME [--label L]");
+      if (!importing && (argc != 2 || pool == NULL))
+        return pooler_cli_usage_error (POOLER_CLI_HELP,
+                                       "usage: codex-pooler account login --pool NAME [--label L] [--no-browser]");
       if (!(service = pooler_cli_open_service (&exit_code)))
         return exit_code;
-      account = pooler_service_import_account (service, argc == 3 ? argv[2] : NULL, pool, label,
-                                               &created, &error);
+      if (importing)
+        account = pooler_service_import_account (service, argc == 3 ? argv[2] : NULL, pool, label,
+                                                 &created, &error);
+      else
+        account = pooler_cli_sign_in (service, pool, label, json, no_browser, &created, &error);
       if (account == NULL)
         return pooler_cli_user_error (error);
       if (json)
@@ -382,16 +393,10 @@ run_account (int    argc,
           pooler_cli_print_json (builder);
         }
       else
-        g_print ("%s account %s (%s) in Pool “%s”\n", created ? "Imported" : "Updated",
+        g_print ("%s account %s (%s) in Pool “%s”\n",
+                 !created ? "Updated" : importing ? "Imported" : "Signed in",
                  pooler_account_get_id (account), pooler_account_get_label (account), pool);
       return POOLER_EXIT_OK;
-    }
-
-  if (strcmp (verb, "login") == 0)
-    {
-      g_printerr ("codex-pooler: browser sign-in is not built yet; sign in with `codex login`, then run "
-                  "`codex-pooler account import --pool NAME`\n");
-      return POOLER_EXIT_ERROR;
     }
 
   if (strcmp (verb, "list") == 0)

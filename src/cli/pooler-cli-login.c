@@ -1,0 +1,117 @@
+/* pooler-cli-login.c
+ *
+ * Copyright 2026 The Codex Pooler authors
+ * SPDX-License-Identifier: GPL-3.0-or-later
+ */
+#define G_LOG_DOMAIN "pooler-cli"
+
+#include "config.h"
+
+#include <glib-unix.h>
+#include <signal.h>
+#include <stdio.h>
+
+#include "pooler-cli-login.h"
+#include "pooler-error.h"
+#include "pooler-login.h"
+
+typedef struct
+{
+  GMainLoop      *loop;
+  PoolerAuthFile *auth;
+  GError         *error;
+} Wait;
+
+static void
+waited_cb (GObject      *object,
+           GAsyncResult *result,
+           gpointer      user_data)
+{
+  Wait *wait = user_data;
+
+  wait->auth = pooler_login_wait_finish (POOLER_LOGIN (object), result, &wait->error);
+  g_main_loop_quit (wait->loop);
+}
+
+static gboolean
+interrupted (gpointer user_data)
+{
+  g_cancellable_cancel (user_data);
+  return G_SOURCE_CONTINUE;
+}
+
+/* CODEX_POOLER_LOGIN_PORT, for tests; 0 (1455, else 1457) otherwise. */
+static gboolean
+callback_port (guint   *port,
+               GError **error)
+{
+  const char *value = g_getenv ("CODEX_POOLER_LOGIN_PORT");
+  guint64 number = 0;
+
+  *port = 0;
+  if (value == NULL || *value == '\0')
+    return TRUE;
+  if (!g_ascii_string_to_unsigned (value, 10, 1, G_MAXUINT16, &number, NULL))
+    {
+      g_set_error (error, POOLER_ERROR, POOLER_ERROR_INVALID,
+                   "CODEX_POOLER_LOGIN_PORT must be a port number, not “%s”", value);
+      return FALSE;
+    }
+  *port = (guint) number;
+  return TRUE;
+}
+
+PoolerAccount *
+pooler_cli_sign_in (PoolerService  *service,
+                    const char     *pool_slug,
+                    const char     *label,
+                    gboolean        json,
+                    gboolean        no_browser,
+                    gboolean       *out_created,
+                    GError        **error)
+{
+  g_autoptr(PoolerLogin) login = NULL;
+  g_autoptr(GCancellable) cancellable = g_cancellable_new ();
+  g_autoptr(GMainLoop) loop = g_main_loop_new (NULL, FALSE);
+  g_autoptr(PoolerAuthFile) auth = NULL;
+  FILE *out = json ? stderr : stdout;
+  Wait wait = { loop, NULL, NULL };
+  guint port;
+  guint sigint, sigterm;
+
+  /* Before the user signs in: the Pool and the keyring must be there. */
+  if (!pooler_service_can_add_to_pool (service, pool_slug, error) || !callback_port (&port, error))
+    return NULL;
+
+  login = pooler_login_new (pooler_service_get_session (service), pooler_service_get_auth_url (service));
+  if (!pooler_login_listen (login, port, error))
+    return NULL;
+
+  fprintf (out, "Sign in to the account to add to Pool “%s” on this page:\n\n  %s\n\n",
+           pool_slug, pooler_login_get_authorize_url (login));
+  if (!no_browser)
+    {
+      g_autoptr(GError) browser_error = NULL;
+
+      if (!g_app_info_launch_default_for_uri (pooler_login_get_authorize_url (login), NULL, &browser_error))
+        fprintf (out, "(No browser could be opened: %s. Open the page yourself.)\n", browser_error->message);
+    }
+  fprintf (out, "Waiting for the sign-in to finish (Ctrl+C stops)…\n");
+  fflush (out);
+
+  sigint = g_unix_signal_add (SIGINT, interrupted, cancellable);
+  sigterm = g_unix_signal_add (SIGTERM, interrupted, cancellable);
+  pooler_login_wait_async (login, cancellable, waited_cb, &wait);
+  g_main_loop_run (loop);
+  g_source_remove (sigint);
+  g_source_remove (sigterm);
+
+  if (wait.auth == NULL)
+    {
+      g_propagate_error (error, wait.error);
+      return NULL;
+    }
+  auth = wait.auth;
+
+  return pooler_service_add_signed_in (service, auth, pool_slug, label, out_created, error);
+}
