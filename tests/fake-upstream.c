@@ -1213,7 +1213,12 @@ exchange_code (FakeUpstream      *self,
 
   g_mutex_lock (&self->mutex);
   if (code != NULL)
-    g_hash_table_steal_extended (self->grants, code, NULL, (gpointer *) &grant);
+    {
+      gpointer stolen_code = NULL;
+
+      g_hash_table_steal_extended (self->grants, code, &stolen_code, (gpointer *) &grant);
+      g_free (stolen_code);
+    }
   g_mutex_unlock (&self->mutex);
   if (grant == NULL)
     {
