@@ -33,7 +33,7 @@ static const char * const response_modes[] = {
   "cut", "garbage", "hang", "hold", "slow", "long", "huge_headers", NULL
 };
 static const char * const models_modes[] = { "empty", "catalog", "404", "500", NULL };
-static const char * const oauth_modes[] = { "ok", "400", "500", NULL };
+static const char * const oauth_modes[] = { "ok", "400", "500", "hold", NULL };
 static const char * const sign_in_modes[] = { "ok", "deny", NULL };
 
 static const char * const fixture_names[] = {
@@ -94,6 +94,7 @@ struct _FakeUpstream
   /* Server thread only. */
   SoupServer   *server;
   GList        *streams;            /* Stream * */
+  GList        *held_tokens;        /* SoupServerMessage *: /oauth/token, paused */
 
   GMutex        mutex;
   GCond         cond;
@@ -1472,6 +1473,30 @@ check_backend_auth (FakeUpstream      *self,
 
 /* Control endpoints */
 
+/* Held token requests are answered as in "ok" mode. */
+static void
+release_tokens (FakeUpstream *self,
+                gboolean      answer)
+{
+  GList *held = g_steal_pointer (&self->held_tokens);
+
+  for (GList *l = held; l != NULL; l = l->next)
+    {
+      SoupServerMessage *msg = l->data;
+
+      g_mutex_lock (&self->mutex);
+      self->held_count--;
+      g_cond_broadcast (&self->cond);
+      g_mutex_unlock (&self->mutex);
+      if (answer)
+        {
+          handle_oauth_token (self, msg);
+          soup_server_message_unpause (msg);
+        }
+    }
+  g_list_free_full (held, g_object_unref);
+}
+
 static void
 release_all (FakeUpstream *self)
 {
@@ -1480,6 +1505,7 @@ release_all (FakeUpstream *self)
   for (GList *l = streams; l != NULL; l = l->next)
     stream_release (l->data);
   g_list_free (streams);
+  release_tokens (self, TRUE);
 }
 
 static gboolean
@@ -1728,7 +1754,21 @@ handle_request (SoupServer        *server,
 
   if (is_post && g_str_equal (path, "/oauth/token"))
     {
-      handle_oauth_token (self, msg);
+      gboolean hold;
+
+      g_mutex_lock (&self->mutex);
+      hold = g_str_equal (self->oauth_mode, "hold");
+      if (hold)
+        self->held_count++;
+      g_cond_broadcast (&self->cond);
+      g_mutex_unlock (&self->mutex);
+      if (hold)
+        {
+          soup_server_message_pause (msg);
+          self->held_tokens = g_list_append (self->held_tokens, g_object_ref (msg));
+        }
+      else
+        handle_oauth_token (self, msg);
       return;
     }
   if (is_get && g_str_equal (path, "/oauth/authorize"))
@@ -1805,6 +1845,7 @@ server_thread (gpointer data)
 
   while (self->streams != NULL)
     stream_free (self->streams->data);
+  release_tokens (self, FALSE);
   soup_server_disconnect (self->server);
   g_clear_object (&self->server);
   while (g_main_context_iteration (self->context, FALSE))

@@ -154,8 +154,10 @@ void          fake_upstream_set_sign_in      (FakeUpstream  *self,
                                               const char    *chatgpt_account_id,
                                               const char    *email,
                                               const char    *mode);
-/* The token endpoint: "ok", "400" (every grant refused, invalid_grant)
- * or "500"; the control URL's oauth sets the same. */
+/* The token endpoint: "ok", "400" (every grant refused, invalid_grant),
+ * "500", or "hold" (each request waits, counted in the held count, until
+ * fake_upstream_release(), then is answered as in "ok"); the control
+ * URL's oauth sets the same. */
 void          fake_upstream_set_oauth_mode   (FakeUpstream  *self,
                                               const char    *mode);
 /* Codes exchanged for tokens so far. */

@@ -70,13 +70,19 @@ free_port (void)
   return g_inet_socket_address_get_port (G_INET_SOCKET_ADDRESS (bound));
 }
 
+/* The login listens on ::1 too, where the port might be taken. */
 static void
 listen_on_free_port (Fixture *f)
 {
   g_autoptr(GError) error = NULL;
 
-  g_assert_true (pooler_login_listen (f->login, free_port (), &error));
+  for (guint i = 0; i < 5 && !pooler_login_listen (f->login, free_port (), &error); i++)
+    {
+      g_assert_error (error, G_IO_ERROR, G_IO_ERROR_ADDRESS_IN_USE);
+      g_clear_error (&error);
+    }
   g_assert_no_error (error);
+  g_assert_cmpuint (pooler_login_get_port (f->login), !=, 0);
 }
 
 typedef struct
@@ -369,6 +375,124 @@ test_times_out (Fixture       *f,
   g_clear_error (&waited.error);
 }
 
+/* Held tokens at the sign-in server: the main loop runs meanwhile. */
+static void
+spin_until_held (Fixture *f,
+                 guint    count)
+{
+  gint64 deadline = g_get_monotonic_time () + 20 * G_USEC_PER_SEC;
+
+  while (fake_upstream_get_held_count (f->fake) < count)
+    {
+      g_assert_cmpint (g_get_monotonic_time (), <, deadline);
+      if (!g_main_context_iteration (NULL, FALSE))
+        g_usleep (1000);
+    }
+}
+
+/* The waiter may keep no reference of its own: the task keeps the login
+ * until its callback, and the page still goes out whole. */
+static void
+test_caller_drops_its_reference (Fixture       *f,
+                                 gconstpointer  data)
+{
+  g_autoptr(GBytes) page = NULL;
+  g_autofree char *url = NULL;
+  Waited waited = { 0 };
+  guint status = 0;
+
+  fake_upstream_set_sign_in (f->fake, "acct_login_5", NULL, "ok");
+  listen_on_free_port (f);
+  url = g_strdup (pooler_login_get_authorize_url (f->login));
+  pooler_login_wait_async (f->login, NULL, waited_cb, &waited);
+  g_clear_object (&f->login);
+
+  page = browse (f, url, &status);
+  g_assert_cmpuint (status, ==, SOUP_STATUS_OK);
+  g_assert_true (test_bytes_contain (page, "</html>"));
+  spin_until (&waited.done);
+  g_assert_no_error (waited.error);
+  g_assert_cmpstr (waited.auth->account_id, ==, "acct_login_5");
+  pooler_auth_file_free (waited.auth);
+}
+
+/* Cancelled while the code is being exchanged: the wait ends at once,
+ * the page says nothing was kept, and the answer is dropped. */
+static void
+test_cancelled_during_exchange (Fixture       *f,
+                                gconstpointer  data)
+{
+  g_autoptr(GCancellable) cancellable = g_cancellable_new ();
+  g_autoptr(SoupMessage) msg = NULL;
+  TestSent sent = { 0 };
+  Waited waited = { 0 };
+
+  fake_upstream_set_sign_in (f->fake, "acct_login_6", NULL, "ok");
+  fake_upstream_set_oauth_mode (f->fake, "hold");
+  listen_on_free_port (f);
+  pooler_login_wait_async (f->login, cancellable, waited_cb, &waited);
+
+  msg = soup_message_new (SOUP_METHOD_GET, pooler_login_get_authorize_url (f->login));
+  test_send_and_read_start (f->browser, msg, &sent);
+  spin_until_held (f, 1);
+  g_cancellable_cancel (cancellable);
+  spin_until (&waited.done);
+  g_assert_error (waited.error, G_IO_ERROR, G_IO_ERROR_CANCELLED);
+  g_assert_null (waited.auth);
+  g_clear_error (&waited.error);
+
+  fake_upstream_release (f->fake);
+  spin_until (&sent.done);
+  g_assert_no_error (sent.error);
+  g_assert_cmpuint (soup_message_get_status (msg), ==, SOUP_STATUS_CONFLICT);
+  g_assert_true (test_bytes_contain (sent.body, "Sign-in stopped"));
+  g_bytes_unref (sent.body);
+}
+
+/* Neither the time limit nor a newer sign-in's /cancel cuts a code
+ * exchange that is under way: it finishes, and the account is kept. */
+static void
+test_exchange_outlives_the_limit (Fixture       *f,
+                                  gconstpointer  data)
+{
+  g_autoptr(SoupMessage) msg = NULL;
+  g_autoptr(GBytes) refused = NULL;
+  g_autofree char *cancel_url = NULL;
+  TestSent sent = { 0 };
+  Waited waited = { 0 };
+  gint64 past_limit;
+  guint status = 0;
+
+  fake_upstream_set_sign_in (f->fake, "acct_login_7", NULL, "ok");
+  fake_upstream_set_oauth_mode (f->fake, "hold");
+  listen_on_free_port (f);
+  pooler_login_set_timeout (f->login, 1);
+  pooler_login_wait_async (f->login, NULL, waited_cb, &waited);
+
+  msg = soup_message_new (SOUP_METHOD_GET, pooler_login_get_authorize_url (f->login));
+  test_send_and_read_start (f->browser, msg, &sent);
+  spin_until_held (f, 1);
+
+  cancel_url = g_strdup_printf ("http://127.0.0.1:%u/cancel", pooler_login_get_port (f->login));
+  refused = browse (f, cancel_url, &status);
+  g_assert_cmpuint (status, ==, SOUP_STATUS_CONFLICT);
+
+  past_limit = g_get_monotonic_time () + 1500 * G_TIME_SPAN_MILLISECOND;
+  while (g_get_monotonic_time () < past_limit)
+    if (!g_main_context_iteration (NULL, FALSE))
+      g_usleep (1000);
+  g_assert_false (waited.done);
+
+  fake_upstream_release (f->fake);
+  spin_until (&waited.done);
+  g_assert_no_error (waited.error);
+  g_assert_cmpstr (waited.auth->account_id, ==, "acct_login_7");
+  spin_until (&sent.done);
+  g_assert_cmpuint (soup_message_get_status (msg), ==, SOUP_STATUS_OK);
+  g_bytes_unref (sent.body);
+  pooler_auth_file_free (waited.auth);
+}
+
 /* Only 1455 and 1457 are accepted as redirects: with 1455 taken, 1457. */
 static void
 test_fallback_port (Fixture       *f,
@@ -384,7 +508,8 @@ test_fallback_port (Fixture       *f,
     }
   if (!pooler_login_listen (f->login, 0, &error))
     {
-      g_assert_error (error, G_IO_ERROR, G_IO_ERROR_ADDRESS_IN_USE);
+      g_assert_error (error, POOLER_ERROR, POOLER_ERROR_FAILED);
+      g_assert_nonnull (strstr (error->message, "both in use"));
       g_test_skip ("port 1457 is in use on this machine");
       return;
     }
@@ -408,6 +533,9 @@ main (int   argc,
   ADD ("/login/exchange-refused", test_exchange_refused);
   ADD ("/login/cancelled", test_cancelled);
   ADD ("/login/times-out", test_times_out);
+  ADD ("/login/caller-drops-its-reference", test_caller_drops_its_reference);
+  ADD ("/login/cancelled-during-exchange", test_cancelled_during_exchange);
+  ADD ("/login/exchange-outlives-the-limit", test_exchange_outlives_the_limit);
   ADD ("/login/fallback-port", test_fallback_port);
 #undef ADD
 

@@ -34,6 +34,7 @@ struct _PoolerLogin
   char           *authorize_url;
 
   GTask          *task;            /* the wait, while it runs */
+  GCancellable   *exchanging;      /* the code exchange, while it runs */
   GSource        *timeout;
   GSource        *cancelled;
   gboolean        settled;         /* a code is being exchanged, or it failed */
@@ -106,16 +107,25 @@ typedef struct
   GError         *error;
 } Pending;
 
+static gboolean
+finish_pending (gpointer user_data)
+{
+  Pending *pending = user_data;
+
+  finish (pending->self, pending->result, pending->error);
+  g_object_unref (pending->self);
+  g_free (pending);
+  return G_SOURCE_REMOVE;
+}
+
+/* From libsoup's own emission: the outcome goes out from the loop, where
+ * the waiter may drop the last reference (and the server with it). */
 static void
 page_written (SoupServerMessage *msg,
               gpointer           user_data)
 {
-  Pending *pending = user_data;
-
-  g_signal_handlers_disconnect_by_data (msg, pending);
-  finish (pending->self, pending->result, pending->error);
-  g_object_unref (pending->self);
-  g_free (pending);
+  g_signal_handlers_disconnect_by_data (msg, user_data);
+  g_idle_add (finish_pending, user_data);
 }
 
 /* Settles the outcome now, and makes it final once @msg's page has gone
@@ -184,11 +194,27 @@ exchanged_cb (GObject      *object,
   PoolerTokens *tokens;
   PoolerAuthFile *auth = NULL;
 
+  g_clear_object (&self->exchanging);
   tokens = pooler_oauth_exchange_code_finish (result, &error);
+  if (tokens != NULL && tokens->refresh_token == NULL)
+    {
+      /* Without it the account would stop within days, unannounced. */
+      g_clear_pointer (&tokens, pooler_tokens_free);
+      g_set_error_literal (&error, POOLER_ERROR, POOLER_ERROR_FAILED,
+                           "the sign-in server's answer has no refresh token");
+    }
   if (tokens != NULL)
     auth = pooler_auth_file_new_from_tokens (tokens, NULL, "the sign-in server's answer", &error);
 
-  if (auth != NULL)
+  if (self->done)
+    {
+      /* The wait was cancelled meanwhile: nothing is kept. */
+      g_clear_pointer (&auth, pooler_auth_file_free);
+      set_page (exchange->msg, SOUP_STATUS_CONFLICT, "Sign-in stopped",
+                "Codex Pooler stopped waiting for this sign-in before it finished, and kept "
+                "nothing. Start the sign-in again.");
+    }
+  else if (auth != NULL)
     {
       g_autofree char *text = g_strdup_printf ("Codex Pooler has the account of %s. "
                                                "You can close this tab.",
@@ -262,11 +288,16 @@ handle_request (SoupServer        *server,
   /* A newer sign-in (ours or `codex login`) takes the port over. */
   if (strcmp (path, "/cancel") == 0)
     {
+      if (self->settled)
+        {
+          set_page (msg, SOUP_STATUS_CONFLICT, "Already finishing",
+                    "This sign-in is already finishing; it ends in a moment.");
+          return;
+        }
       set_page (msg, SOUP_STATUS_OK, "Sign-in cancelled", "This sign-in was cancelled.");
-      if (!self->settled)
-        finish_after_page (self, msg, NULL,
-                           g_error_new_literal (G_IO_ERROR, G_IO_ERROR_CANCELLED,
-                                                "the sign-in was cancelled by a newer one"));
+      finish_after_page (self, msg, NULL,
+                         g_error_new_literal (G_IO_ERROR, G_IO_ERROR_CANCELLED,
+                                              "the sign-in was cancelled by a newer one"));
       return;
     }
 
@@ -317,9 +348,10 @@ handle_request (SoupServer        *server,
   exchange = g_new0 (Exchange, 1);
   exchange->self = g_object_ref (self);
   exchange->msg = g_object_ref (msg);
+  self->exchanging = g_cancellable_new ();
   soup_server_message_pause (msg);
   pooler_oauth_exchange_code_async (self->session, self->auth_url, code, self->redirect_uri,
-                                    self->verifier, NULL, exchanged_cb, exchange);
+                                    self->verifier, self->exchanging, exchanged_cb, exchange);
 }
 
 /* ---- set-up ----------------------------------------------------------- */
@@ -364,6 +396,8 @@ pooler_login_listen (PoolerLogin  *self,
   g_return_val_if_fail (port <= G_MAXUINT16, FALSE);
 
   /* 64 random bytes (86 characters, within RFC 7636's 43-128), as Codex. */
+  wipe_string (&self->verifier);
+  wipe_string (&self->state);
   self->verifier = pooler_random_base64url (64, error);
   if (self->verifier == NULL)
     return FALSE;
@@ -454,6 +488,10 @@ timed_out (gpointer user_data)
   PoolerLogin *self = user_data;
 
   g_clear_pointer (&self->timeout, g_source_unref);
+  /* A code being exchanged, or a page being written, ends on its own
+   * (the session's own timeout bounds the exchange). */
+  if (self->settled)
+    return G_SOURCE_REMOVE;
   finish (self, NULL, g_error_new (POOLER_ERROR, POOLER_ERROR_EXPIRED,
                                    "the sign-in was not completed within %u minutes; start it again",
                                    (self->timeout_s + 59) / 60));
@@ -467,6 +505,8 @@ wait_cancelled (GCancellable *cancellable,
   PoolerLogin *self = user_data;
 
   g_clear_pointer (&self->cancelled, g_source_unref);
+  if (self->exchanging != NULL)
+    g_cancellable_cancel (self->exchanging);
   finish (self, NULL, g_error_new_literal (G_IO_ERROR, G_IO_ERROR_CANCELLED, "the sign-in was cancelled"));
   return G_SOURCE_REMOVE;
 }
@@ -546,6 +586,9 @@ pooler_login_dispose (GObject *object)
 
   clear_source (&self->timeout);
   clear_source (&self->cancelled);
+  if (self->exchanging != NULL)
+    g_cancellable_cancel (self->exchanging);
+  g_clear_object (&self->exchanging);
   if (self->server != NULL)
     soup_server_disconnect (self->server);
   g_clear_object (&self->server);
