@@ -397,7 +397,8 @@ test_sign_in_elsewhere_picked_up (Fixture       *f,
   pooler_service_reload (f->service);
   g_assert_cmpint (pooler_account_get_status (live_account (f, 0)), ==, POOLER_ACCOUNT_ACTIVE);
   deadline = g_get_monotonic_time () + 10 * G_USEC_PER_SEC;
-  while (g_strcmp0 (pooler_service_peek_tokens (f->service, a->id)->access_token, access) != 0)
+  while (pooler_service_peek_tokens (f->service, a->id) == NULL ||
+         g_strcmp0 (pooler_service_peek_tokens (f->service, a->id)->access_token, access) != 0)
     {
       g_assert_cmpint (g_get_monotonic_time (), <, deadline);
       if (!g_main_context_iteration (NULL, FALSE))
@@ -419,6 +420,94 @@ test_sign_in_elsewhere_picked_up (Fixture       *f,
   g_assert_cmpuint (row->attempts->len, ==, 1);
   g_assert_cmpuint (fake_upstream_get_refresh_count (f->fake, a->chatgpt_id), ==, 0);
   g_assert_cmpuint (f->reauth_signals, ==, 1);
+}
+
+/* A refresh of the old pair that is still running when the account is
+ * signed in again elsewhere, and then refused (the old family is gone):
+ * the account is not marked as needing a sign-in; its new pair serves. */
+static void
+test_sign_in_during_refresh (Fixture       *f,
+                             gconstpointer  data)
+{
+  Member *a = &f->members[0];
+  g_autoptr(SoupMessage) first = NULL, second = NULL;
+  g_autoptr(GBytes) answer2 = NULL;
+  g_autoptr(PoolerRequestRecord) row = NULL;
+  g_autoptr(PoolerService) other = NULL;
+  g_autoptr(PoolerAccount) imported = NULL;
+  g_autoptr(PoolerAccount) stored = NULL;
+  g_autoptr(GError) error = NULL;
+  g_autofree char *access = NULL, *refresh = NULL, *path = NULL;
+  gint64 exp = g_get_real_time () / G_USEC_PER_SEC + 20 * 86400;
+  gint64 deadline;
+  TestSent sent = { 0 };
+
+  /* A's access token is refused: the gateway refreshes, and the sign-in
+   * server holds that refresh. */
+  fake_upstream_invalidate_access_token (f->fake, a->chatgpt_id);
+  fake_upstream_set_oauth_mode (f->fake, "hold");
+  first = test_new_message (f->base, "POST", "/backend-api/codex/responses", f->key);
+  soup_message_set_request_body_from_bytes (first, "application/json", f->codex_body);
+  test_send_and_read_start (f->client, first, &sent);
+  deadline = g_get_monotonic_time () + 10 * G_USEC_PER_SEC;
+  while (fake_upstream_get_held_count (f->fake) < 1)
+    {
+      g_assert_cmpint (g_get_monotonic_time (), <, deadline);
+      if (!g_main_context_iteration (NULL, FALSE))
+        g_usleep (1000);
+    }
+
+  /* Meanwhile the user signs A in again, in another process; the
+   * gateway's check sees it. */
+  access = test_make_jwt (a->chatgpt_id, "a@example.com", exp);
+  refresh = g_strdup_printf ("rt_a_new_%08x", g_random_int ());
+  fake_upstream_add_account (f->fake, a->chatgpt_id, access, refresh);
+  path = test_write_auth_json ("a-again", a->chatgpt_id, "a@example.com", access, refresh, exp);
+  other = pooler_service_new (NULL, &error);
+  g_assert_no_error (error);
+  imported = pooler_service_import_account (other, path, "main", NULL, NULL, &error);
+  g_assert_no_error (error);
+  pooler_service_reload (f->service);
+
+  /* The old refresh token is now unknown to the server: refused. */
+  fake_upstream_set_oauth_mode (f->fake, "ok");
+  fake_upstream_release (f->fake);
+  deadline = g_get_monotonic_time () + 10 * G_USEC_PER_SEC;
+  while (!sent.done)
+    {
+      g_assert_cmpint (g_get_monotonic_time (), <, deadline);
+      if (!g_main_context_iteration (NULL, FALSE))
+        g_usleep (1000);
+    }
+  g_assert_no_error (sent.error);
+  g_clear_pointer (&sent.body, g_bytes_unref);
+
+  g_assert_cmpuint (f->reauth_signals, ==, 0);
+  g_assert_cmpint (pooler_account_get_status (live_account (f, 0)), ==, POOLER_ACCOUNT_ACTIVE);
+  stored = pooler_store_find_account (pooler_service_get_store (f->service), a->id, &error);
+  g_assert_no_error (error);
+  g_assert_cmpint (pooler_account_get_status (stored), ==, POOLER_ACCOUNT_ACTIVE);
+
+  /* The new pair is read and serves. */
+  deadline = g_get_monotonic_time () + 10 * G_USEC_PER_SEC;
+  while (pooler_service_peek_tokens (f->service, a->id) == NULL ||
+         g_strcmp0 (pooler_service_peek_tokens (f->service, a->id)->access_token, access) != 0)
+    {
+      g_assert_cmpint (g_get_monotonic_time (), <, deadline);
+      if (!g_main_context_iteration (NULL, FALSE))
+        g_usleep (1000);
+    }
+  for (guint i = 1; i < N_ACCOUNTS; i++)
+    {
+      g_assert_true (pooler_service_set_account_status (f->service, f->members[i].id,
+                                                        POOLER_ACCOUNT_PAUSED, &error));
+      g_assert_no_error (error);
+    }
+  second = post (f, NULL, &answer2);
+  g_assert_cmpuint (soup_message_get_status (second), ==, 200);
+  row = test_last_request (f->service);
+  g_assert_cmpstr (row->account_id, ==, a->id);
+  g_assert_cmpuint (row->attempts->len, ==, 1);
 }
 
 typedef struct
@@ -866,6 +955,7 @@ main (int   argc,
   ADD ("/routing/401-refreshes-once-and-retries", plain, test_401_refreshes_once_and_retries);
   ADD ("/routing/refused-refresh-marks-reauth", unknown_refresh, test_refused_refresh_marks_reauth);
   ADD ("/routing/sign-in-elsewhere-picked-up", unknown_refresh, test_sign_in_elsewhere_picked_up);
+  ADD ("/routing/sign-in-during-refresh", plain, test_sign_in_during_refresh);
   ADD ("/routing/single-flight-refresh", expiring, test_single_flight_refresh);
   ADD ("/routing/soft-continuity", rotating, test_soft_continuity);
   ADD ("/routing/continuity-survives-restart", rotating, test_continuity_survives_restart);

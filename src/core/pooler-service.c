@@ -441,6 +441,19 @@ load_tokens_cb (GObject      *object,
   g_free (load);
 }
 
+/* Reads the account's pair from the keyring into memory, in the background. */
+static void
+read_tokens_async (PoolerService *self,
+                   const char    *account_id)
+{
+  TokenLoad *load = g_new0 (TokenLoad, 1);
+
+  load->self = g_object_ref (self);
+  load->account_id = g_strdup (account_id);
+  pooler_vault_lookup_async (pooler_service_get_vault (self), account_id, NULL,
+                             load_tokens_cb, load);
+}
+
 static gboolean quota_is_spent (PoolerService *self,
                                 PoolerAccount *account,
                                 gint64         now,
@@ -578,10 +591,15 @@ load_registry (PoolerService  *self,
     {
       const PoolerTokens *held = g_hash_table_lookup (self->tokens, key);
 
-      if (held != NULL &&
-          (held->expires_at == pooler_account_get_token_expires_at (value) ||
-           g_hash_table_contains (self->refreshing, key)))
-        continue;
+      if (held != NULL)
+        {
+          if (held->expires_at == pooler_account_get_token_expires_at (value) ||
+              g_hash_table_contains (self->refreshing, key))
+            continue;
+          /* The held pair may be dead now (the reason for a new sign-in):
+           * the account waits for the new one rather than fail on it. */
+          g_hash_table_remove (self->tokens, key);
+        }
 
       if (sync_tokens)
         {
@@ -601,14 +619,7 @@ load_registry (PoolerService  *self,
                        (const char *) key, local_error->message);
         }
       else
-        {
-          TokenLoad *load = g_new0 (TokenLoad, 1);
-
-          load->self = g_object_ref (self);
-          load->account_id = g_strdup (key);
-          pooler_vault_lookup_async (pooler_service_get_vault (self), key, NULL,
-                                     load_tokens_cb, load);
-        }
+        read_tokens_async (self, key);
     }
 
   self->config_version = version;
@@ -1572,6 +1583,7 @@ typedef struct
   PoolerTokens  *tokens;   /* the new pair, until it is in memory */
   GCancellable  *cancellable;
   guint          timeout_id;
+  gint64         started_expires_at;   /* the row's, when the refresh began */
 } RefreshFlight;
 
 static void
@@ -1659,10 +1671,18 @@ refresh_failed (RefreshFlight *flight,
   PoolerService *self = flight->self;
   const char *id = pooler_account_get_id (flight->account);
 
-  if (g_error_matches (error, POOLER_OAUTH_ERROR, POOLER_OAUTH_ERROR_REVOKED))
-    {
-      g_autoptr(PoolerAccount) stored = pooler_store_find_account (self->store, id, NULL);
+  g_autoptr(PoolerAccount) stored = pooler_store_find_account (self->store, id, NULL);
 
+  if (stored != NULL && pooler_account_get_token_expires_at (stored) != flight->started_expires_at)
+    {
+      /* Signed in again (another process) while this refresh of the old
+       * pair ran: that one has new tokens, whatever happened to these. */
+      g_message ("Account %s was signed in again meanwhile; reading its new tokens", id);
+      g_hash_table_remove (self->tokens, id);
+      read_tokens_async (self, id);
+    }
+  else if (g_error_matches (error, POOLER_OAUTH_ERROR, POOLER_OAUTH_ERROR_REVOKED))
+    {
       g_message ("Account %s needs to sign in again: %s", id, error->message);
       pooler_account_set_status (flight->account, POOLER_ACCOUNT_REAUTH_REQUIRED);
       pooler_account_set_last_error (flight->account, "refresh_token_refused");
@@ -1777,6 +1797,7 @@ pooler_service_refresh_tokens_async (PoolerService       *self,
   flight = g_new0 (RefreshFlight, 1);
   flight->self = g_object_ref (self);
   flight->account = g_object_ref (account);
+  flight->started_expires_at = pooler_account_get_token_expires_at (account);
   pooler_oauth_refresh_async (self->session, self->auth_url, tokens->refresh_token, NULL,
                               refresh_answered_cb, flight);
 }
