@@ -505,7 +505,7 @@ test_reauth (Fixture       *fixture,
   g_assert_cmpuint (calls->len, ==, 1);
   call = calls->pdata[0];
   g_assert_cmpstr (call->summary, ==, "ops@example.com needs to sign in again");
-  g_assert_cmpstr (call->body, ==, "Sign in with Codex and import the account again");
+  g_assert_cmpstr (call->body, ==, "Run “codex-pooler account login --pool POOL” and sign in to this account");
   g_assert_cmpint (call->urgency, ==, 2);
   g_assert_cmpuint (pooler_notifier_get_sent (fixture->notifier), ==, 1);
 
@@ -516,6 +516,29 @@ test_reauth (Fixture       *fixture,
   calls = get_notify_calls ();
   g_assert_cmpuint (calls->len, ==, 2);
   g_assert_cmpuint (((NotifyCall *)calls->pdata[1])->replaces_id, ==, 0);
+
+  /* An account in a Pool is told the command for that Pool. */
+  {
+    PoolerStore *store = pooler_service_get_store (fixture->service);
+    g_autoptr(PoolerAccount) member = pooler_account_new ("acc_00000000cafe");
+    g_autoptr(PoolerPool) team = NULL;
+    g_autoptr(GError) error = NULL;
+
+    pooler_account_set_email (member, "dev@example.com");
+    pooler_account_set_chatgpt_account_id (member, "acct_dev");
+    team = pooler_store_create_pool (store, "team", NULL, &error);
+    g_assert_no_error (error);
+    pooler_store_save_account (store, member, &error);
+    g_assert_no_error (error);
+    g_assert_true (pooler_store_add_pool_account (store, pooler_pool_get_id (team), "acc_00000000cafe", &error));
+    g_signal_emit_by_name (fixture->service, "reauth-required", member);
+    pooler_notifier_flush (fixture->notifier);
+    g_clear_pointer (&calls, g_ptr_array_unref);
+    calls = get_notify_calls ();
+    g_assert_cmpuint (calls->len, ==, 3);
+    g_assert_cmpstr (((NotifyCall *) calls->pdata[2])->body, ==,
+                     "Run “codex-pooler account login --pool team” and sign in to this account");
+  }
 }
 
 /* Makes the mock's Notify take @seconds; the mock is restarted by the

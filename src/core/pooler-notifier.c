@@ -347,10 +347,17 @@ on_reauth_required (PoolerService  *service,
 {
   g_autofree char *slot = g_strdup_printf ("reauth-required:%s", pooler_account_get_id (account));
   g_autofree char *summary = g_strdup_printf ("%s needs to sign in again", account_name (account));
+  g_auto(GStrv) pools = pooler_store_list_account_pools (pooler_service_get_store (service),
+                                                         pooler_account_get_id (account), NULL);
+  g_autofree char *body = NULL;
 
-  queue_event (self, EVENT_REAUTH_REQUIRED, slot, 0, summary,
-               "Sign in with Codex and import the account again",
-               NOTIFY_URGENCY_CRITICAL);
+  /* What to run; the window will offer it as an action. */
+  if (pools != NULL && pools[0] != NULL)
+    body = g_strdup_printf ("Run “codex-pooler account login --pool %s” and sign in to this account",
+                            pools[0]);
+  else
+    body = g_strdup ("Run “codex-pooler account login --pool POOL” and sign in to this account");
+  queue_event (self, EVENT_REAUTH_REQUIRED, slot, 0, summary, body, NOTIFY_URGENCY_CRITICAL);
 }
 
 /* Exhausted and restored share a slot, so "can serve again" replaces the

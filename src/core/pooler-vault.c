@@ -234,7 +234,7 @@ tokens_from_secret (const char  *secret,
     {
       g_set_error_literal (error, POOLER_ERROR, POOLER_ERROR_INVALID,
                            "The keyring item for this account is not readable; "
-                           "remove the account and import it again");
+                           "sign the account in again (codex-pooler account login) or import it again");
       return NULL;
     }
 
@@ -244,7 +244,7 @@ tokens_from_secret (const char  *secret,
     {
       g_set_error_literal (error, POOLER_ERROR, POOLER_ERROR_INVALID,
                            "The keyring item for this account has no access or refresh token; "
-                           "remove the account and import it again");
+                           "sign the account in again (codex-pooler account login) or import it again");
       return NULL;
     }
 
