@@ -493,6 +493,67 @@ test_exchange_outlives_the_limit (Fixture       *f,
   pooler_auth_file_free (waited.auth);
 }
 
+/* A browser on another machine: the redirect to localhost goes nowhere
+ * there, so the user pastes the address it ended on. */
+static void
+test_pasted_address (Fixture       *f,
+                     gconstpointer  data)
+{
+  g_autoptr(SoupMessage) msg = NULL;
+  g_autoptr(GError) error = NULL;
+  g_autofree char *location = NULL;
+  g_autofree char *forged = NULL;
+  g_autofree char *pasted = NULL;
+  TestSent sent = { 0 };
+  Waited waited = { 0 };
+  const char *state_at;
+
+  fake_upstream_set_sign_in (f->fake, "acct_login_8", "far@example.com", "ok");
+  listen_on_free_port (f);
+  pooler_login_wait_async (f->login, NULL, waited_cb, &waited);
+
+  /* The sign-in page's redirect, not followed. */
+  msg = soup_message_new (SOUP_METHOD_GET, pooler_login_get_authorize_url (f->login));
+  soup_message_add_flags (msg, SOUP_MESSAGE_NO_REDIRECT);
+  test_send_and_read_start (f->browser, msg, &sent);
+  spin_until (&sent.done);
+  g_assert_no_error (sent.error);
+  g_bytes_unref (sent.body);
+  g_assert_cmpuint (soup_message_get_status (msg), ==, SOUP_STATUS_FOUND);
+  location = g_strdup (soup_message_headers_get_one (soup_message_get_response_headers (msg), "Location"));
+  g_assert_nonnull (location);
+
+  /* Not an address of this sign-in: told so, and the wait goes on. */
+  g_assert_false (pooler_login_take_address (f->login, "hello", &error));
+  g_assert_error (error, POOLER_ERROR, POOLER_ERROR_INVALID);
+  g_clear_error (&error);
+  state_at = strstr (location, "state=");
+  g_assert_nonnull (state_at);
+  forged = g_strdup_printf ("%.*sstate=forged", (int) (state_at - location), location);
+  g_assert_false (pooler_login_take_address (f->login, forged, &error));
+  g_assert_error (error, POOLER_ERROR, POOLER_ERROR_INVALID);
+  g_clear_error (&error);
+  for (guint i = 0; i < 20; i++)
+    g_main_context_iteration (NULL, FALSE);
+  g_assert_false (waited.done);
+  g_assert_cmpuint (fake_upstream_get_sign_in_count (f->fake), ==, 0);
+
+  /* The real one, as pasted into a terminal. */
+  pasted = g_strdup_printf ("  %s\n", location);
+  g_assert_true (pooler_login_take_address (f->login, pasted, &error));
+  g_assert_no_error (error);
+  spin_until (&waited.done);
+  g_assert_no_error (waited.error);
+  g_assert_cmpstr (waited.auth->account_id, ==, "acct_login_8");
+  g_assert_cmpstr (waited.auth->claims->email, ==, "far@example.com");
+
+  /* Once only. */
+  g_assert_false (pooler_login_take_address (f->login, location, &error));
+  g_assert_error (error, POOLER_ERROR, POOLER_ERROR_FAILED);
+  g_assert_cmpuint (fake_upstream_get_sign_in_count (f->fake), ==, 1);
+  pooler_auth_file_free (waited.auth);
+}
+
 /* Only 1455 and 1457 are accepted as redirects: with 1455 taken, 1457. */
 static void
 test_fallback_port (Fixture       *f,
@@ -536,6 +597,7 @@ main (int   argc,
   ADD ("/login/caller-drops-its-reference", test_caller_drops_its_reference);
   ADD ("/login/cancelled-during-exchange", test_cancelled_during_exchange);
   ADD ("/login/exchange-outlives-the-limit", test_exchange_outlives_the_limit);
+  ADD ("/login/pasted-address", test_pasted_address);
   ADD ("/login/fallback-port", test_fallback_port);
 #undef ADD
 

@@ -210,29 +210,37 @@ exchanged_cb (GObject      *object,
     {
       /* The wait was cancelled meanwhile: nothing is kept. */
       g_clear_pointer (&auth, pooler_auth_file_free);
-      set_page (exchange->msg, SOUP_STATUS_CONFLICT, "Sign-in stopped",
-                "Codex Pooler stopped waiting for this sign-in before it finished, and kept "
-                "nothing. Start the sign-in again.");
+      if (exchange->msg != NULL)
+        set_page (exchange->msg, SOUP_STATUS_CONFLICT, "Sign-in stopped",
+                  "Codex Pooler stopped waiting for this sign-in before it finished, and kept "
+                  "nothing. Start the sign-in again.");
     }
-  else if (auth != NULL)
-    {
-      g_autofree char *text = g_strdup_printf ("Codex Pooler has the account of %s. "
-                                               "You can close this tab.",
-                                               auth->claims->email != NULL ? auth->claims->email
-                                                                           : auth->account_id);
+  else if (auth == NULL)
+    g_prefix_error (&error, "could not finish the sign-in: ");
 
-      set_page (exchange->msg, SOUP_STATUS_OK, "Signed in", text);
+  if (exchange->msg == NULL)
+    {
+      /* A pasted address: no page to write. */
+      finish (self, auth, g_steal_pointer (&error));
     }
   else
     {
-      g_prefix_error (&error, "could not finish the sign-in: ");
-      set_page (exchange->msg, SOUP_STATUS_BAD_GATEWAY, "Sign-in failed", error->message);
+      if (!self->done && auth != NULL)
+        {
+          g_autofree char *text = g_strdup_printf ("Codex Pooler has the account of %s. "
+                                                   "You can close this tab.",
+                                                   auth->claims->email != NULL ? auth->claims->email
+                                                                               : auth->account_id);
+
+          set_page (exchange->msg, SOUP_STATUS_OK, "Signed in", text);
+        }
+      else if (!self->done)
+        set_page (exchange->msg, SOUP_STATUS_BAD_GATEWAY, "Sign-in failed", error->message);
+      finish_after_page (self, exchange->msg, auth, g_steal_pointer (&error));
+      soup_server_message_unpause (exchange->msg);
+      g_object_unref (exchange->msg);
     }
 
-  finish_after_page (self, exchange->msg, auth, g_steal_pointer (&error));
-  soup_server_message_unpause (exchange->msg);
-
-  g_object_unref (exchange->msg);
   g_object_unref (exchange->self);
   g_free (exchange);
 }
@@ -265,6 +273,80 @@ describe_refusal (const char *error,
                           description != NULL ? description : "");
 }
 
+/* The redirect's query, from the browser (@msg, which gets a page) or
+ * pasted (@msg NULL). FALSE, with @error, when it is not taken: another
+ * sign-in's state (a stale tab, another site's request), or this one is
+ * over or finishing; the wait goes on. */
+static gboolean
+take_redirect (PoolerLogin        *self,
+               GHashTable         *query,
+               SoupServerMessage  *msg,
+               GError            **error)
+{
+  const char *state = query != NULL ? g_hash_table_lookup (query, "state") : NULL;
+  const char *refusal = query != NULL ? g_hash_table_lookup (query, "error") : NULL;
+  const char *code = query != NULL ? g_hash_table_lookup (query, "code") : NULL;
+  GError *outcome = NULL;
+  Exchange *exchange;
+
+  if (!same_secret (state, self->state))
+    {
+      if (msg != NULL)
+        set_page (msg, SOUP_STATUS_BAD_REQUEST, "Not this sign-in",
+                  "This link does not belong to the sign-in Codex Pooler is waiting for. "
+                  "Start the sign-in again.");
+      g_set_error_literal (error, POOLER_ERROR, POOLER_ERROR_INVALID,
+                           "this address belongs to another sign-in (its state differs)");
+      return FALSE;
+    }
+
+  if (self->settled)
+    {
+      if (msg != NULL)
+        set_page (msg, SOUP_STATUS_CONFLICT, "Already done",
+                  "This sign-in has already been completed or has failed. Start a new one if needed.");
+      g_set_error_literal (error, POOLER_ERROR, POOLER_ERROR_FAILED,
+                           "this sign-in is already over or finishing");
+      return FALSE;
+    }
+
+  if (refusal != NULL)
+    {
+      g_autofree char *why = describe_refusal (refusal, g_hash_table_lookup (query, "error_description"));
+
+      outcome = g_error_new_literal (POOLER_ERROR, POOLER_ERROR_FAILED, why);
+      if (msg != NULL)
+        set_page (msg, SOUP_STATUS_FORBIDDEN, "Sign-in refused", why);
+    }
+  else if (code == NULL || *code == '\0')
+    {
+      static const char why[] = "the sign-in server sent the browser back without a code";
+
+      outcome = g_error_new_literal (POOLER_ERROR, POOLER_ERROR_FAILED, why);
+      if (msg != NULL)
+        set_page (msg, SOUP_STATUS_BAD_REQUEST, "Sign-in failed", why);
+    }
+  if (outcome != NULL)
+    {
+      if (msg != NULL)
+        finish_after_page (self, msg, NULL, outcome);
+      else
+        finish (self, NULL, outcome);
+      return TRUE;
+    }
+
+  self->settled = TRUE;
+  exchange = g_new0 (Exchange, 1);
+  exchange->self = g_object_ref (self);
+  exchange->msg = msg != NULL ? g_object_ref (msg) : NULL;
+  self->exchanging = g_cancellable_new ();
+  if (msg != NULL)
+    soup_server_message_pause (msg);
+  pooler_oauth_exchange_code_async (self->session, self->auth_url, code, self->redirect_uri,
+                                    self->verifier, self->exchanging, exchanged_cb, exchange);
+  return TRUE;
+}
+
 static void
 handle_request (SoupServer        *server,
                 SoupServerMessage *msg,
@@ -274,10 +356,6 @@ handle_request (SoupServer        *server,
 {
   PoolerLogin *self = user_data;
   const char *method = soup_server_message_get_method (msg);
-  const char *state = query != NULL ? g_hash_table_lookup (query, "state") : NULL;
-  const char *refusal = query != NULL ? g_hash_table_lookup (query, "error") : NULL;
-  const char *code = query != NULL ? g_hash_table_lookup (query, "code") : NULL;
-  Exchange *exchange;
 
   if (strcmp (method, SOUP_METHOD_GET) != 0)
     {
@@ -307,51 +385,7 @@ handle_request (SoupServer        *server,
       return;
     }
 
-  /* Not our state: a stale tab, or another site's request. The wait
-   * goes on for the real one. */
-  if (!same_secret (state, self->state))
-    {
-      set_page (msg, SOUP_STATUS_BAD_REQUEST, "Not this sign-in",
-                "This link does not belong to the sign-in Codex Pooler is waiting for. "
-                "Start the sign-in again.");
-      return;
-    }
-
-  if (self->settled)
-    {
-      set_page (msg, SOUP_STATUS_CONFLICT, "Already done",
-                "This sign-in has already been completed or has failed. Start a new one if needed.");
-      return;
-    }
-
-  if (refusal != NULL)
-    {
-      g_autofree char *why = describe_refusal (refusal,
-                                               query != NULL ? g_hash_table_lookup (query, "error_description")
-                                                             : NULL);
-
-      set_page (msg, SOUP_STATUS_FORBIDDEN, "Sign-in refused", why);
-      finish_after_page (self, msg, NULL, g_error_new_literal (POOLER_ERROR, POOLER_ERROR_FAILED, why));
-      return;
-    }
-
-  if (code == NULL || *code == '\0')
-    {
-      static const char why[] = "the sign-in server sent the browser back without a code";
-
-      set_page (msg, SOUP_STATUS_BAD_REQUEST, "Sign-in failed", why);
-      finish_after_page (self, msg, NULL, g_error_new_literal (POOLER_ERROR, POOLER_ERROR_FAILED, why));
-      return;
-    }
-
-  self->settled = TRUE;
-  exchange = g_new0 (Exchange, 1);
-  exchange->self = g_object_ref (self);
-  exchange->msg = g_object_ref (msg);
-  self->exchanging = g_cancellable_new ();
-  soup_server_message_pause (msg);
-  pooler_oauth_exchange_code_async (self->session, self->auth_url, code, self->redirect_uri,
-                                    self->verifier, self->exchanging, exchanged_cb, exchange);
+  take_redirect (self, query, msg, NULL);
 }
 
 /* ---- set-up ----------------------------------------------------------- */
@@ -478,6 +512,34 @@ pooler_login_set_timeout (PoolerLogin *self,
   g_return_if_fail (seconds > 0);
 
   self->timeout_s = seconds;
+}
+
+gboolean
+pooler_login_take_address (PoolerLogin  *self,
+                           const char   *address,
+                           GError      **error)
+{
+  g_autofree char *trimmed = NULL;
+  g_autoptr(GUri) uri = NULL;
+  g_autoptr(GHashTable) query = NULL;
+
+  g_return_val_if_fail (POOLER_IS_LOGIN (self), FALSE);
+  g_return_val_if_fail (address != NULL, FALSE);
+  g_return_val_if_fail (self->server != NULL, FALSE);
+
+  trimmed = g_strstrip (g_strdup (address));
+  uri = g_uri_parse (trimmed, G_URI_FLAGS_ENCODED_QUERY, NULL);
+  if (uri == NULL || g_strcmp0 (g_uri_get_path (uri), POOLER_LOGIN_CALLBACK_PATH) != 0 ||
+      g_uri_get_query (uri) == NULL)
+    {
+      g_set_error (error, POOLER_ERROR, POOLER_ERROR_INVALID,
+                   "that is not the address the sign-in ends on (it starts with %s?)",
+                   self->redirect_uri);
+      return FALSE;
+    }
+
+  query = soup_form_decode (g_uri_get_query (uri));
+  return take_redirect (self, query, NULL, error);
 }
 
 /* ---- the wait --------------------------------------------------------- */

@@ -44,6 +44,15 @@ gboolean        pooler_login_listen            (PoolerLogin          *self,
 guint           pooler_login_get_port          (PoolerLogin          *self);
 /* The page to open in the browser (after pooler_login_listen()). */
 const char     *pooler_login_get_authorize_url (PoolerLogin          *self);
+/* For a browser on another machine, whose redirect to localhost did not
+ * load there: the address it ended on, pasted by the user, is taken as
+ * the redirect itself would be (no page). FALSE with POOLER_ERROR_INVALID
+ * when it is not such an address or has another sign-in's state, and
+ * POOLER_ERROR_FAILED when this sign-in is over or finishing; the wait
+ * goes on either way. */
+gboolean        pooler_login_take_address      (PoolerLogin          *self,
+                                                const char           *address,
+                                                GError              **error);
 /* Seconds the wait allows (POOLER_LOGIN_TIMEOUT_S); set before waiting. */
 void            pooler_login_set_timeout       (PoolerLogin          *self,
                                                 guint                 seconds);
