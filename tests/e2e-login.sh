@@ -22,13 +22,14 @@ free_port () {
 
 # start_login ARGS...: `account login --pool main ARGS` in the background
 # on a free callback port; waits for the page's address (LOGIN_URL).
+# LOGIN_STDIN (default /dev/null) is its standard input.
 start_login () {
   local i
   LOGIN_PORT=$(free_port)
   : >"$E2E_TMP/login.out"
   : >"$E2E_TMP/login.err"
   CODEX_POOLER_LOGIN_PORT=$LOGIN_PORT timeout 120 "$POOLER_BIN" account login --pool main --no-browser "$@" \
-    >"$E2E_TMP/login.out" 2>"$E2E_TMP/login.err" </dev/null &
+    >"$E2E_TMP/login.out" 2>"$E2E_TMP/login.err" <"${LOGIN_STDIN:-/dev/null}" &
   LOGIN_PID=$!
   e2e_track "$LOGIN_PID"
   LOGIN_URL=
@@ -120,6 +121,29 @@ e2e_is "$LOGIN_RC" 0 "... and exits 0"
 e2e_contains "$(cat "$E2E_TMP/login.out")" "Updated account $ACCOUNT_ID" "... updating the same account"
 e2e_pooler account list --json
 e2e_is "$(e2e_json_get 'len(d if isinstance(d, list) else d["accounts"])' <<<"$E2E_OUT" 2>/dev/null || true)" 1 "... so the Pool still has one account"
+
+# --- a browser on another machine: the address it ended on, pasted ---------------
+
+mkfifo "$E2E_TMP/paste"
+exec 7<>"$E2E_TMP/paste"        # held open: the command sees no end of input
+LOGIN_STDIN=$E2E_TMP/paste start_login
+# That browser does not follow the redirect to this machine's localhost.
+REDIRECT=$(curl -sS --max-time 30 -o /dev/null -w '%{redirect_url}' "$LOGIN_URL" || true)
+e2e_contains "$REDIRECT" "http://localhost:$LOGIN_PORT/auth/callback?code=" \
+             "the sign-in page sends a far browser to this machine's callback"
+printf 'not an address\n' >&7
+for ((i = 0; i < 100; i++)); do
+  grep -q 'not the address' "$E2E_TMP/login.err" && break
+  sleep 0.1
+done
+e2e_contains "$(cat "$E2E_TMP/login.err")" "not the address the sign-in ends on" \
+             "a pasted line that is not the address is refused"
+e2e_check "... and the command keeps waiting" e2e_is_running "$LOGIN_PID"
+printf '%s\n' "$REDIRECT" >&7
+finish_login
+exec 7>&-
+e2e_is "$LOGIN_RC" 0 "pasting the address it ended on completes the sign-in"
+e2e_contains "$(cat "$E2E_TMP/login.out")" "Updated account $ACCOUNT_ID" "... of the same account"
 
 # --- a refused sign-in ----------------------------------------------------------
 

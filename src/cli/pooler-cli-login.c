@@ -7,9 +7,11 @@
 
 #include "config.h"
 
+#include <gio/gunixinputstream.h>
 #include <glib-unix.h>
 #include <signal.h>
 #include <stdio.h>
+#include <unistd.h>
 
 #include "pooler-cli-login.h"
 #include "pooler-error.h"
@@ -31,6 +33,52 @@ waited_cb (GObject      *object,
 
   wait->auth = pooler_login_wait_finish (POOLER_LOGIN (object), result, &wait->error);
   g_main_loop_quit (wait->loop);
+}
+
+/* Lines on standard input: the address a browser on another machine
+ * ended on, pasted. */
+typedef struct
+{
+  PoolerLogin      *login;
+  GDataInputStream *input;
+  GCancellable     *cancellable;
+  gboolean          reading;
+} Paste;
+
+static void read_pasted (Paste *paste);
+
+static void
+pasted_cb (GObject      *object,
+           GAsyncResult *result,
+           gpointer      user_data)
+{
+  Paste *paste = user_data;
+  g_autoptr(GError) error = NULL;
+  g_autofree char *line = NULL;
+
+  paste->reading = FALSE;
+  line = g_data_input_stream_read_line_finish_utf8 (paste->input, result, NULL, &error);
+  if (line == NULL)
+    return;   /* the end of input, an unreadable line, or the sign-in is over */
+
+  g_strstrip (line);
+  if (*line != '\0')
+    {
+      g_autoptr(GError) take_error = NULL;
+
+      if (pooler_login_take_address (paste->login, line, &take_error))
+        return;
+      g_printerr ("codex-pooler: %s\n", take_error->message);
+    }
+  read_pasted (paste);
+}
+
+static void
+read_pasted (Paste *paste)
+{
+  paste->reading = TRUE;
+  g_data_input_stream_read_line_async (paste->input, G_PRIORITY_DEFAULT, paste->cancellable,
+                                       pasted_cb, paste);
 }
 
 static gboolean
@@ -74,8 +122,11 @@ pooler_cli_sign_in (PoolerService  *service,
   g_autoptr(GCancellable) cancellable = g_cancellable_new ();
   g_autoptr(GMainLoop) loop = g_main_loop_new (NULL, FALSE);
   g_autoptr(PoolerAuthFile) auth = NULL;
+  g_autoptr(GInputStream) stdin_stream = NULL;
+  g_autoptr(GCancellable) stop_reading = g_cancellable_new ();
   FILE *out = json ? stderr : stdout;
   Wait wait = { loop, NULL, NULL };
+  Paste paste = { NULL, NULL, NULL, FALSE };
   guint port;
   guint sigint, sigterm;
 
@@ -96,8 +147,16 @@ pooler_cli_sign_in (PoolerService  *service,
       if (!g_app_info_launch_default_for_uri (pooler_login_get_authorize_url (login), NULL, &browser_error))
         fprintf (out, "(No browser could be opened: %s. Open the page yourself.)\n", browser_error->message);
     }
-  fprintf (out, "Waiting for the sign-in to finish (Ctrl+C stops)…\n");
+  fprintf (out, "If the browser is on another machine, the page it ends on does not load: paste its "
+                "address here and press Enter.\n"
+                "Waiting for the sign-in to finish (Ctrl+C stops)…\n");
   fflush (out);
+
+  stdin_stream = g_unix_input_stream_new (STDIN_FILENO, FALSE);
+  paste.login = login;
+  paste.input = g_data_input_stream_new (stdin_stream);
+  paste.cancellable = stop_reading;
+  read_pasted (&paste);
 
   sigint = g_unix_signal_add (SIGINT, interrupted, cancellable);
   sigterm = g_unix_signal_add (SIGTERM, interrupted, cancellable);
@@ -105,6 +164,12 @@ pooler_cli_sign_in (PoolerService  *service,
   g_main_loop_run (loop);
   g_source_remove (sigint);
   g_source_remove (sigterm);
+
+  /* The read under way ends before its stream and data do. */
+  g_cancellable_cancel (stop_reading);
+  while (paste.reading)
+    g_main_context_iteration (NULL, TRUE);
+  g_clear_object (&paste.input);
 
   if (wait.auth == NULL)
     {
