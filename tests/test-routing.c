@@ -358,33 +358,63 @@ test_refused_refresh_marks_reauth (Fixture       *f,
   g_assert_cmpuint (fake_upstream_get_refresh_count (f->fake, f->members[0].chatgpt_id), ==, 0);
 }
 
-/* A sign-in stored by another process (the command line's import or
- * login) reaches the running gateway: its held pair is read again, so the
- * account serves with the new tokens instead of failing on the old ones. */
+/* Spins the default context (the gateway's) until @ready says so, or
+ * fails after 10 s. */
+typedef gboolean (*Ready) (Fixture *f, gconstpointer data);
+
 static void
-test_sign_in_elsewhere_picked_up (Fixture       *f,
-                                  gconstpointer  data)
+spin_until (Fixture       *f,
+            Ready          ready,
+            gconstpointer  data)
+{
+  gint64 deadline = g_get_monotonic_time () + 10 * G_USEC_PER_SEC;
+
+  while (!ready (f, data))
+    {
+      g_assert_cmpint (g_get_monotonic_time (), <, deadline);
+      if (!g_main_context_iteration (NULL, FALSE))
+        g_usleep (1000);
+    }
+}
+
+/* Whether the gateway holds @data as A's access token. */
+static gboolean
+holds_access_token (Fixture       *f,
+                    gconstpointer  data)
+{
+  const PoolerTokens *tokens = pooler_service_peek_tokens (f->service, f->members[0].id);
+
+  return tokens != NULL && g_strcmp0 (tokens->access_token, data) == 0;
+}
+
+static gboolean
+token_request_held (Fixture       *f,
+                    gconstpointer  data)
+{
+  return fake_upstream_get_held_count (f->fake) >= 1;
+}
+
+static gboolean
+answer_read (Fixture       *f,
+             gconstpointer  data)
+{
+  return ((const TestSent *) data)->done;
+}
+
+/* The user signs A in again, in another process (as `account login` or
+ * `account import` would); returns the new access token. */
+static char *
+sign_a_in_elsewhere (Fixture *f)
 {
   Member *a = &f->members[0];
-  g_autoptr(SoupMessage) first = NULL, second = NULL;
-  g_autoptr(GBytes) answer1 = NULL, answer2 = NULL;
-  g_autoptr(PoolerRequestRecord) row = NULL;
   g_autoptr(PoolerService) other = NULL;
   g_autoptr(PoolerAccount) imported = NULL;
   g_autoptr(GError) error = NULL;
-  g_autofree char *access = NULL, *refresh = NULL, *path = NULL;
+  g_autofree char *refresh = g_strdup_printf ("rt_a_new_%08x", g_random_int ());
+  g_autofree char *path = NULL;
   gint64 exp = g_get_real_time () / G_USEC_PER_SEC + 20 * 86400;
-  gint64 deadline;
+  char *access = test_make_jwt (a->chatgpt_id, "a@example.com", exp);
 
-  /* A's refresh token is refused: A needs a new sign-in. */
-  fake_upstream_invalidate_access_token (f->fake, a->chatgpt_id);
-  first = post (f, NULL, &answer1);
-  g_assert_cmpuint (soup_message_get_status (first), ==, 200);
-  g_assert_cmpint (pooler_account_get_status (live_account (f, 0)), ==, POOLER_ACCOUNT_REAUTH_REQUIRED);
-
-  /* The user signs in again, in another process. */
-  access = test_make_jwt (a->chatgpt_id, "a@example.com", exp);
-  refresh = g_strdup_printf ("rt_a_new_%08x", g_random_int ());
   fake_upstream_add_account (f->fake, a->chatgpt_id, access, refresh);
   path = test_write_auth_json ("a-again", a->chatgpt_id, "a@example.com", access, refresh, exp);
   other = pooler_service_new (NULL, &error);
@@ -393,31 +423,58 @@ test_sign_in_elsewhere_picked_up (Fixture       *f,
   g_assert_no_error (error);
   g_assert_cmpstr (pooler_account_get_id (imported), ==, a->id);
 
-  /* The gateway's periodic check (here, at once) takes the new pair. */
-  pooler_service_reload (f->service);
-  g_assert_cmpint (pooler_account_get_status (live_account (f, 0)), ==, POOLER_ACCOUNT_ACTIVE);
-  deadline = g_get_monotonic_time () + 10 * G_USEC_PER_SEC;
-  while (pooler_service_peek_tokens (f->service, a->id) == NULL ||
-         g_strcmp0 (pooler_service_peek_tokens (f->service, a->id)->access_token, access) != 0)
-    {
-      g_assert_cmpint (g_get_monotonic_time (), <, deadline);
-      if (!g_main_context_iteration (NULL, FALSE))
-        g_usleep (1000);
-    }
+  return access;
+}
 
-  /* A serves at the first try (B and C paused, as A, which just failed,
-   * is tried last for a while); nothing was refreshed. */
+/* With B and C paused (A, which just failed, is tried last for a while),
+ * A serves at the first try. */
+static void
+assert_a_serves (Fixture *f)
+{
+  g_autoptr(SoupMessage) msg = NULL;
+  g_autoptr(GBytes) answer = NULL;
+  g_autoptr(PoolerRequestRecord) row = NULL;
+  g_autoptr(GError) error = NULL;
+
   for (guint i = 1; i < N_ACCOUNTS; i++)
     {
       g_assert_true (pooler_service_set_account_status (f->service, f->members[i].id,
                                                         POOLER_ACCOUNT_PAUSED, &error));
       g_assert_no_error (error);
     }
-  second = post (f, NULL, &answer2);
-  g_assert_cmpuint (soup_message_get_status (second), ==, 200);
+  msg = post (f, NULL, &answer);
+  g_assert_cmpuint (soup_message_get_status (msg), ==, 200);
   row = test_last_request (f->service);
-  g_assert_cmpstr (row->account_id, ==, a->id);
+  g_assert_cmpstr (row->account_id, ==, f->members[0].id);
   g_assert_cmpuint (row->attempts->len, ==, 1);
+}
+
+/* A sign-in stored by another process (the command line's import or
+ * login) reaches the running gateway: its held pair is read again, so the
+ * account serves with the new tokens instead of failing on the old ones. */
+static void
+test_sign_in_elsewhere_picked_up (Fixture       *f,
+                                  gconstpointer  data)
+{
+  Member *a = &f->members[0];
+  g_autoptr(SoupMessage) first = NULL;
+  g_autoptr(GBytes) answer = NULL;
+  g_autofree char *access = NULL;
+
+  /* A's refresh token is refused: A needs a new sign-in. */
+  fake_upstream_invalidate_access_token (f->fake, a->chatgpt_id);
+  first = post (f, NULL, &answer);
+  g_assert_cmpuint (soup_message_get_status (first), ==, 200);
+  g_assert_cmpint (pooler_account_get_status (live_account (f, 0)), ==, POOLER_ACCOUNT_REAUTH_REQUIRED);
+
+  access = sign_a_in_elsewhere (f);
+
+  /* The gateway's periodic check (here, at once) takes the new pair. */
+  pooler_service_reload (f->service);
+  g_assert_cmpint (pooler_account_get_status (live_account (f, 0)), ==, POOLER_ACCOUNT_ACTIVE);
+  spin_until (f, holds_access_token, access);
+
+  assert_a_serves (f);
   g_assert_cmpuint (fake_upstream_get_refresh_count (f->fake, a->chatgpt_id), ==, 0);
   g_assert_cmpuint (f->reauth_signals, ==, 1);
 }
@@ -430,16 +487,10 @@ test_sign_in_during_refresh (Fixture       *f,
                              gconstpointer  data)
 {
   Member *a = &f->members[0];
-  g_autoptr(SoupMessage) first = NULL, second = NULL;
-  g_autoptr(GBytes) answer2 = NULL;
-  g_autoptr(PoolerRequestRecord) row = NULL;
-  g_autoptr(PoolerService) other = NULL;
-  g_autoptr(PoolerAccount) imported = NULL;
+  g_autoptr(SoupMessage) first = NULL;
   g_autoptr(PoolerAccount) stored = NULL;
   g_autoptr(GError) error = NULL;
-  g_autofree char *access = NULL, *refresh = NULL, *path = NULL;
-  gint64 exp = g_get_real_time () / G_USEC_PER_SEC + 20 * 86400;
-  gint64 deadline;
+  g_autofree char *access = NULL;
   TestSent sent = { 0 };
 
   /* A's access token is refused: the gateway refreshes, and the sign-in
@@ -449,36 +500,16 @@ test_sign_in_during_refresh (Fixture       *f,
   first = test_new_message (f->base, "POST", "/backend-api/codex/responses", f->key);
   soup_message_set_request_body_from_bytes (first, "application/json", f->codex_body);
   test_send_and_read_start (f->client, first, &sent);
-  deadline = g_get_monotonic_time () + 10 * G_USEC_PER_SEC;
-  while (fake_upstream_get_held_count (f->fake) < 1)
-    {
-      g_assert_cmpint (g_get_monotonic_time (), <, deadline);
-      if (!g_main_context_iteration (NULL, FALSE))
-        g_usleep (1000);
-    }
+  spin_until (f, token_request_held, NULL);
 
-  /* Meanwhile the user signs A in again, in another process; the
-   * gateway's check sees it. */
-  access = test_make_jwt (a->chatgpt_id, "a@example.com", exp);
-  refresh = g_strdup_printf ("rt_a_new_%08x", g_random_int ());
-  fake_upstream_add_account (f->fake, a->chatgpt_id, access, refresh);
-  path = test_write_auth_json ("a-again", a->chatgpt_id, "a@example.com", access, refresh, exp);
-  other = pooler_service_new (NULL, &error);
-  g_assert_no_error (error);
-  imported = pooler_service_import_account (other, path, "main", NULL, NULL, &error);
-  g_assert_no_error (error);
+  /* Meanwhile A is signed in again; the gateway's check sees it. */
+  access = sign_a_in_elsewhere (f);
   pooler_service_reload (f->service);
 
   /* The old refresh token is now unknown to the server: refused. */
   fake_upstream_set_oauth_mode (f->fake, "ok");
   fake_upstream_release (f->fake);
-  deadline = g_get_monotonic_time () + 10 * G_USEC_PER_SEC;
-  while (!sent.done)
-    {
-      g_assert_cmpint (g_get_monotonic_time (), <, deadline);
-      if (!g_main_context_iteration (NULL, FALSE))
-        g_usleep (1000);
-    }
+  spin_until (f, answer_read, &sent);
   g_assert_no_error (sent.error);
   g_clear_pointer (&sent.body, g_bytes_unref);
 
@@ -489,25 +520,8 @@ test_sign_in_during_refresh (Fixture       *f,
   g_assert_cmpint (pooler_account_get_status (stored), ==, POOLER_ACCOUNT_ACTIVE);
 
   /* The new pair is read and serves. */
-  deadline = g_get_monotonic_time () + 10 * G_USEC_PER_SEC;
-  while (pooler_service_peek_tokens (f->service, a->id) == NULL ||
-         g_strcmp0 (pooler_service_peek_tokens (f->service, a->id)->access_token, access) != 0)
-    {
-      g_assert_cmpint (g_get_monotonic_time (), <, deadline);
-      if (!g_main_context_iteration (NULL, FALSE))
-        g_usleep (1000);
-    }
-  for (guint i = 1; i < N_ACCOUNTS; i++)
-    {
-      g_assert_true (pooler_service_set_account_status (f->service, f->members[i].id,
-                                                        POOLER_ACCOUNT_PAUSED, &error));
-      g_assert_no_error (error);
-    }
-  second = post (f, NULL, &answer2);
-  g_assert_cmpuint (soup_message_get_status (second), ==, 200);
-  row = test_last_request (f->service);
-  g_assert_cmpstr (row->account_id, ==, a->id);
-  g_assert_cmpuint (row->attempts->len, ==, 1);
+  spin_until (f, holds_access_token, access);
+  assert_a_serves (f);
 }
 
 typedef struct
