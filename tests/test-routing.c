@@ -224,6 +224,64 @@ attempt_account (PoolerRequestRecord *row,
   return ((PoolerAttemptRecord *) g_ptr_array_index (row->attempts, i))->account_id;
 }
 
+/* Spins the default context (the gateway's) until @ready says so, or
+ * fails after 10 s. */
+typedef gboolean (*Ready) (Fixture *f, gconstpointer data);
+
+static void
+spin_until (Fixture       *f,
+            Ready          ready,
+            gconstpointer  data)
+{
+  gint64 deadline = g_get_monotonic_time () + 10 * G_USEC_PER_SEC;
+
+  while (!ready (f, data))
+    {
+      g_assert_cmpint (g_get_monotonic_time (), <, deadline);
+      if (!g_main_context_iteration (NULL, FALSE))
+        g_usleep (1000);
+    }
+}
+
+/* Whether the gateway holds @data as A's access token. */
+static gboolean
+holds_access_token (Fixture       *f,
+                    gconstpointer  data)
+{
+  const PoolerTokens *tokens = pooler_service_peek_tokens (f->service, f->members[0].id);
+
+  return tokens != NULL && g_strcmp0 (tokens->access_token, data) == 0;
+}
+
+static gboolean
+token_request_held (Fixture       *f,
+                    gconstpointer  data)
+{
+  return fake_upstream_get_held_count (f->fake) >= 1;
+}
+
+static gboolean
+answer_read (Fixture       *f,
+             gconstpointer  data)
+{
+  return ((const TestSent *) data)->done;
+}
+
+static gboolean
+a_needs_sign_in (Fixture       *f,
+                 gconstpointer  data)
+{
+  return pooler_account_get_status (live_account (f, 0)) == POOLER_ACCOUNT_REAUTH_REQUIRED;
+}
+
+/* A refused refresh has been judged: A holds the pair @data, or is marked. */
+static gboolean
+refusal_decided (Fixture       *f,
+                 gconstpointer  data)
+{
+  return holds_access_token (f, data) || a_needs_sign_in (f, NULL);
+}
+
 static void
 test_429_fails_over_and_cools_down (Fixture       *f,
                                     gconstpointer  data)
@@ -349,56 +407,14 @@ test_refused_refresh_marks_reauth (Fixture       *f,
   row = test_last_request (f->service);
   g_assert_cmpstr (row->account_id, ==, f->members[1].id);
 
-  /* Kept, not deleted; told once. */
-  g_assert_cmpint (pooler_account_get_status (live_account (f, 0)), ==, POOLER_ACCOUNT_REAUTH_REQUIRED);
+  /* Kept, not deleted; told once (after the keyring is seen to hold no
+   * newer pair). */
+  spin_until (f, a_needs_sign_in, NULL);
   stored = pooler_store_find_account (pooler_service_get_store (f->service), f->members[0].id, &error);
   g_assert_no_error (error);
   g_assert_cmpint (pooler_account_get_status (stored), ==, POOLER_ACCOUNT_REAUTH_REQUIRED);
   g_assert_cmpuint (f->reauth_signals, ==, 1);
   g_assert_cmpuint (fake_upstream_get_refresh_count (f->fake, f->members[0].chatgpt_id), ==, 0);
-}
-
-/* Spins the default context (the gateway's) until @ready says so, or
- * fails after 10 s. */
-typedef gboolean (*Ready) (Fixture *f, gconstpointer data);
-
-static void
-spin_until (Fixture       *f,
-            Ready          ready,
-            gconstpointer  data)
-{
-  gint64 deadline = g_get_monotonic_time () + 10 * G_USEC_PER_SEC;
-
-  while (!ready (f, data))
-    {
-      g_assert_cmpint (g_get_monotonic_time (), <, deadline);
-      if (!g_main_context_iteration (NULL, FALSE))
-        g_usleep (1000);
-    }
-}
-
-/* Whether the gateway holds @data as A's access token. */
-static gboolean
-holds_access_token (Fixture       *f,
-                    gconstpointer  data)
-{
-  const PoolerTokens *tokens = pooler_service_peek_tokens (f->service, f->members[0].id);
-
-  return tokens != NULL && g_strcmp0 (tokens->access_token, data) == 0;
-}
-
-static gboolean
-token_request_held (Fixture       *f,
-                    gconstpointer  data)
-{
-  return fake_upstream_get_held_count (f->fake) >= 1;
-}
-
-static gboolean
-answer_read (Fixture       *f,
-             gconstpointer  data)
-{
-  return ((const TestSent *) data)->done;
 }
 
 /* The user signs A in again, in another process (as `account login` or
@@ -465,7 +481,7 @@ test_sign_in_elsewhere_picked_up (Fixture       *f,
   fake_upstream_invalidate_access_token (f->fake, a->chatgpt_id);
   first = post (f, NULL, &answer);
   g_assert_cmpuint (soup_message_get_status (first), ==, 200);
-  g_assert_cmpint (pooler_account_get_status (live_account (f, 0)), ==, POOLER_ACCOUNT_REAUTH_REQUIRED);
+  spin_until (f, a_needs_sign_in, NULL);
 
   access = sign_a_in_elsewhere (f);
 
@@ -502,25 +518,27 @@ test_sign_in_during_refresh (Fixture       *f,
   test_send_and_read_start (f->client, first, &sent);
   spin_until (f, token_request_held, NULL);
 
-  /* Meanwhile A is signed in again; the gateway's check sees it. */
+  /* Meanwhile A is signed in again (before the gateway's periodic check
+   * has read the new pair). */
   access = sign_a_in_elsewhere (f);
-  pooler_service_reload (f->service);
 
-  /* The old refresh token is now unknown to the server: refused. */
+  /* The old refresh token is now unknown to the server: refused. Then
+   * the keyring is asked, and A either takes the new pair or (wrongly)
+   * is marked. */
   fake_upstream_set_oauth_mode (f->fake, "ok");
   fake_upstream_release (f->fake);
   spin_until (f, answer_read, &sent);
   g_assert_no_error (sent.error);
   g_clear_pointer (&sent.body, g_bytes_unref);
+  spin_until (f, refusal_decided, access);
 
+  g_assert_true (holds_access_token (f, access));
   g_assert_cmpuint (f->reauth_signals, ==, 0);
   g_assert_cmpint (pooler_account_get_status (live_account (f, 0)), ==, POOLER_ACCOUNT_ACTIVE);
   stored = pooler_store_find_account (pooler_service_get_store (f->service), a->id, &error);
   g_assert_no_error (error);
   g_assert_cmpint (pooler_account_get_status (stored), ==, POOLER_ACCOUNT_ACTIVE);
 
-  /* The new pair is read and serves. */
-  spin_until (f, holds_access_token, access);
   assert_a_serves (f);
 }
 

@@ -14,6 +14,7 @@
 #include "pooler-error.h"
 #include "pooler-keys.h"
 #include "pooler-oauth.h"
+#include "pooler-random.h"
 #include "pooler-service.h"
 #include "pooler-store-writer.h"
 
@@ -591,15 +592,12 @@ load_registry (PoolerService  *self,
     {
       const PoolerTokens *held = g_hash_table_lookup (self->tokens, key);
 
-      if (held != NULL)
-        {
-          if (held->expires_at == pooler_account_get_token_expires_at (value) ||
-              g_hash_table_contains (self->refreshing, key))
-            continue;
-          /* The held pair may be dead now (the reason for a new sign-in):
-           * the account waits for the new one rather than fail on it. */
-          g_hash_table_remove (self->tokens, key);
-        }
+      /* The held pair serves until the new one is read: if it is dead
+       * meanwhile, the refusal of its refresh finds the new pair. */
+      if (held != NULL &&
+          (held->expires_at == pooler_account_get_token_expires_at (value) ||
+           g_hash_table_contains (self->refreshing, key)))
+        continue;
 
       if (sync_tokens)
         {
@@ -1583,7 +1581,7 @@ typedef struct
   PoolerTokens  *tokens;   /* the new pair, until it is in memory */
   GCancellable  *cancellable;
   guint          timeout_id;
-  gint64         started_expires_at;   /* the row's, when the refresh began */
+  char          *used_refresh;   /* the refresh token sent (wiped when freed) */
 } RefreshFlight;
 
 static void
@@ -1594,6 +1592,9 @@ refresh_flight_free (RefreshFlight *flight)
   g_clear_object (&flight->self);
   g_clear_object (&flight->account);
   g_clear_pointer (&flight->tokens, pooler_tokens_free);
+  if (flight->used_refresh != NULL)
+    pooler_wipe (flight->used_refresh, strlen (flight->used_refresh));
+  g_free (flight->used_refresh);
   g_free (flight);
 }
 
@@ -1664,6 +1665,79 @@ refresh_stored_cb (GObject      *object,
   refresh_complete (flight, NULL);
 }
 
+/* The account's refresh token was refused for good: it needs a new
+ * sign-in (kept, not deleted; told once). */
+static void
+mark_reauth_required (PoolerService *self,
+                      PoolerAccount *account,
+                      const char    *why)
+{
+  const char *id = pooler_account_get_id (account);
+  g_autoptr(PoolerAccount) stored = pooler_store_find_account (self->store, id, NULL);
+
+  g_message ("Account %s needs to sign in again: %s", id, why);
+  pooler_account_set_status (account, POOLER_ACCOUNT_REAUTH_REQUIRED);
+  pooler_account_set_last_error (account, "refresh_token_refused");
+  if (stored != NULL)
+    {
+      g_autoptr(GError) save_error = NULL;
+
+      pooler_account_set_status (stored, POOLER_ACCOUNT_REAUTH_REQUIRED);
+      pooler_account_set_last_error (stored, "refresh_token_refused");
+      if (!pooler_store_save_account (self->store, stored, &save_error))
+        g_warning ("Could not save account %s: %s", id, save_error->message);
+    }
+  audit (self, "account.reauth-required", id, "refresh token refused");
+  g_signal_emit (self, signals [REAUTH_REQUIRED], 0, account);
+  g_signal_emit (self, signals [ACCOUNT_CHANGED], 0, account);
+}
+
+typedef struct
+{
+  PoolerService *self;
+  PoolerAccount *account;
+  char          *refused;   /* the refresh token refused (wiped when freed) */
+  char          *why;
+} RefusalCheck;
+
+static void
+refusal_check_free (RefusalCheck *check)
+{
+  g_clear_object (&check->self);
+  g_clear_object (&check->account);
+  pooler_wipe (check->refused, strlen (check->refused));
+  g_free (check->refused);
+  g_free (check->why);
+  g_free (check);
+}
+
+static void
+refusal_checked_cb (GObject      *object,
+                    GAsyncResult *result,
+                    gpointer      user_data)
+{
+  RefusalCheck *check = user_data;
+  PoolerService *self = check->self;
+  const char *id = pooler_account_get_id (check->account);
+  g_autoptr(PoolerTokens) stored = NULL;
+
+  stored = pooler_vault_lookup_finish (POOLER_VAULT (object), result, NULL);
+  if (self->tokens == NULL || !g_hash_table_contains (self->accounts, id))
+    ;   /* stopped, or the account is gone */
+  else if (stored != NULL && stored->refresh_token != NULL &&
+           g_strcmp0 (stored->refresh_token, check->refused) != 0)
+    {
+      /* Signed in again (or imported) by another process, before this
+       * process read the new pair: that one serves. */
+      g_message ("Account %s has a new sign-in in the keyring; using it", id);
+      g_hash_table_replace (self->tokens, g_strdup (id), g_steal_pointer (&stored));
+    }
+  else if (pooler_account_get_status (check->account) != POOLER_ACCOUNT_REAUTH_REQUIRED)
+    mark_reauth_required (self, check->account, check->why);
+
+  refusal_check_free (check);
+}
+
 static void
 refresh_failed (RefreshFlight *flight,
                 const GError  *error)
@@ -1671,33 +1745,16 @@ refresh_failed (RefreshFlight *flight,
   PoolerService *self = flight->self;
   const char *id = pooler_account_get_id (flight->account);
 
-  g_autoptr(PoolerAccount) stored = pooler_store_find_account (self->store, id, NULL);
-
-  if (stored != NULL && pooler_account_get_token_expires_at (stored) != flight->started_expires_at)
+  if (g_error_matches (error, POOLER_OAUTH_ERROR, POOLER_OAUTH_ERROR_REVOKED))
     {
-      /* Signed in again (another process) while this refresh of the old
-       * pair ran: that one has new tokens, whatever happened to these. */
-      g_message ("Account %s was signed in again meanwhile; reading its new tokens", id);
-      g_hash_table_remove (self->tokens, id);
-      read_tokens_async (self, id);
-    }
-  else if (g_error_matches (error, POOLER_OAUTH_ERROR, POOLER_OAUTH_ERROR_REVOKED))
-    {
-      g_message ("Account %s needs to sign in again: %s", id, error->message);
-      pooler_account_set_status (flight->account, POOLER_ACCOUNT_REAUTH_REQUIRED);
-      pooler_account_set_last_error (flight->account, "refresh_token_refused");
-      if (stored != NULL)
-        {
-          g_autoptr(GError) save_error = NULL;
+      /* Marked only if the keyring still holds the refused pair. */
+      RefusalCheck *check = g_new0 (RefusalCheck, 1);
 
-          pooler_account_set_status (stored, POOLER_ACCOUNT_REAUTH_REQUIRED);
-          pooler_account_set_last_error (stored, "refresh_token_refused");
-          if (!pooler_store_save_account (self->store, stored, &save_error))
-            g_warning ("Could not save account %s: %s", id, save_error->message);
-        }
-      audit (self, "account.reauth-required", id, "refresh token refused");
-      g_signal_emit (self, signals [REAUTH_REQUIRED], 0, flight->account);
-      g_signal_emit (self, signals [ACCOUNT_CHANGED], 0, flight->account);
+      check->self = g_object_ref (self);
+      check->account = g_object_ref (flight->account);
+      check->refused = g_strdup (flight->used_refresh != NULL ? flight->used_refresh : "");
+      check->why = g_strdup (error->message);
+      pooler_vault_lookup_async (pooler_service_get_vault (self), id, NULL, refusal_checked_cb, check);
     }
   else
     {
@@ -1797,7 +1854,7 @@ pooler_service_refresh_tokens_async (PoolerService       *self,
   flight = g_new0 (RefreshFlight, 1);
   flight->self = g_object_ref (self);
   flight->account = g_object_ref (account);
-  flight->started_expires_at = pooler_account_get_token_expires_at (account);
+  flight->used_refresh = g_strdup (tokens->refresh_token);
   pooler_oauth_refresh_async (self->session, self->auth_url, tokens->refresh_token, NULL,
                               refresh_answered_cb, flight);
 }
