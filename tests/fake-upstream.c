@@ -34,7 +34,7 @@ static const char * const response_modes[] = {
 };
 static const char * const models_modes[] = { "empty", "catalog", "404", "500", NULL };
 static const char * const oauth_modes[] = { "ok", "400", "500", "hold", NULL };
-static const char * const sign_in_modes[] = { "ok", "deny", NULL };
+static const char * const sign_in_modes[] = { "ok", "deny", "norefresh", NULL };
 
 static const char * const fixture_names[] = {
   "responses-minimal.sse", "responses-full.sse", "models-empty.json",
@@ -1177,8 +1177,11 @@ answer_tokens (SoupServerMessage *msg,
   json_builder_add_string_value (builder, id_token);
   json_builder_set_member_name (builder, "access_token");
   json_builder_add_string_value (builder, access);
-  json_builder_set_member_name (builder, "refresh_token");
-  json_builder_add_string_value (builder, refresh);
+  if (refresh != NULL)
+    {
+      json_builder_set_member_name (builder, "refresh_token");
+      json_builder_add_string_value (builder, refresh);
+    }
   json_builder_set_member_name (builder, "token_type");
   json_builder_add_string_value (builder, "Bearer");
   json_builder_set_member_name (builder, "expires_in");
@@ -1210,6 +1213,7 @@ exchange_code (FakeUpstream      *self,
   g_autofree char *access = NULL, *id_token = NULL, *refresh = NULL;
   Grant *grant = NULL;
   Account *account;
+  gboolean without_refresh;
   gint64 now = g_get_real_time () / G_USEC_PER_SEC;
 
   g_mutex_lock (&self->mutex);
@@ -1260,10 +1264,11 @@ exchange_code (FakeUpstream      *self,
   account->refresh_token = g_strdup (refresh);
   g_hash_table_replace (self->accounts, g_strdup (grant->account_id), account);
   self->sign_in_count++;
+  without_refresh = g_str_equal (self->sign_in_mode, "norefresh");
   g_mutex_unlock (&self->mutex);
 
   grant_free (grant);
-  answer_tokens (msg, id_token, access, refresh);
+  answer_tokens (msg, id_token, access, without_refresh ? NULL : refresh);
 }
 
 /* The sign-in page of auth.openai.com, as the browser meets it: it checks

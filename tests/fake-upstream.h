@@ -146,7 +146,8 @@ JsonNode     *fake_upstream_dup_requests_json (FakeUpstream *self);
 void          fake_upstream_reset            (FakeUpstream  *self);
 /* Who signs in at GET /oauth/authorize (NULL: nobody, the page refuses
  * like a denied sign-in), and how: "ok" (a code for the redirect URI,
- * exchanged once with the PKCE verifier at /oauth/token) or "deny"
+ * exchanged once with the PKCE verifier at /oauth/token), "norefresh"
+ * (the same, but the exchange's answer has no refresh token) or "deny"
  * (error=access_denied, missing_codex_entitlement). The control URL's
  * sign_in, sign_in_email and sign_in_mode set the same (sign_in_mode
  * alone changes only the mode). */

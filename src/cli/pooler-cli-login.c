@@ -57,12 +57,14 @@ pasted_cb (GObject      *object,
   g_autofree char *line = NULL;
 
   paste->reading = FALSE;
-  line = g_data_input_stream_read_line_finish_utf8 (paste->input, result, NULL, &error);
+  line = g_data_input_stream_read_line_finish (paste->input, result, NULL, &error);
   if (line == NULL)
-    return;   /* the end of input, an unreadable line, or the sign-in is over */
+    return;   /* the end of input, a read error, or the sign-in is over */
 
   g_strstrip (line);
-  if (*line != '\0')
+  if (!g_utf8_validate (line, -1, NULL))
+    g_printerr ("codex-pooler: that line is not text; paste the address the browser ended on\n");
+  else if (*line != '\0')
     {
       g_autoptr(GError) take_error = NULL;
 
@@ -129,6 +131,7 @@ pooler_cli_sign_in (PoolerService  *service,
   Paste paste = { NULL, NULL, NULL, FALSE };
   guint port;
   guint sigint, sigterm;
+  gboolean read_stdin;
 
   /* Before the user signs in: the Pool and the keyring must be there. */
   if (!pooler_service_can_add_to_pool (service, pool_slug, error) || !callback_port (&port, error))
@@ -147,16 +150,23 @@ pooler_cli_sign_in (PoolerService  *service,
       if (!g_app_info_launch_default_for_uri (pooler_login_get_authorize_url (login), NULL, &browser_error))
         fprintf (out, "(No browser could be opened: %s. Open the page yourself.)\n", browser_error->message);
     }
-  fprintf (out, "If the browser is on another machine, the page it ends on does not load: paste its "
-                "address here and press Enter.\n"
-                "Waiting for the sign-in to finish (Ctrl+C stops)…\n");
+  /* Not from a terminal this process does not own (started with "&"):
+   * a read there would stop it (SIGTTIN). */
+  read_stdin = !isatty (STDIN_FILENO) || tcgetpgrp (STDIN_FILENO) == getpgrp ();
+  if (read_stdin)
+    fprintf (out, "If the browser is on another machine, the page it ends on does not load: paste its "
+                  "address here and press Enter.\n");
+  fprintf (out, "Waiting for the sign-in to finish (Ctrl+C stops)…\n");
   fflush (out);
 
-  stdin_stream = g_unix_input_stream_new (STDIN_FILENO, FALSE);
-  paste.login = login;
-  paste.input = g_data_input_stream_new (stdin_stream);
-  paste.cancellable = stop_reading;
-  read_pasted (&paste);
+  if (read_stdin)
+    {
+      stdin_stream = g_unix_input_stream_new (STDIN_FILENO, FALSE);
+      paste.login = login;
+      paste.input = g_data_input_stream_new (stdin_stream);
+      paste.cancellable = stop_reading;
+      read_pasted (&paste);
+    }
 
   sigint = g_unix_signal_add (SIGINT, interrupted, cancellable);
   sigterm = g_unix_signal_add (SIGTERM, interrupted, cancellable);

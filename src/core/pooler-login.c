@@ -33,6 +33,7 @@ struct _PoolerLogin
   char           *redirect_uri;
   char           *authorize_url;
 
+  GMainContext   *context;         /* the thread-default one at listen() */
   GTask          *task;            /* the wait, while it runs */
   GCancellable   *exchanging;      /* the code exchange, while it runs */
   GSource        *timeout;
@@ -124,8 +125,12 @@ static void
 page_written (SoupServerMessage *msg,
               gpointer           user_data)
 {
-  g_signal_handlers_disconnect_by_data (msg, user_data);
-  g_idle_add (finish_pending, user_data);
+  Pending *pending = user_data;
+  g_autoptr(GSource) idle = g_idle_source_new ();
+
+  g_signal_handlers_disconnect_by_data (msg, pending);
+  g_source_set_callback (idle, finish_pending, pending, NULL);
+  g_source_attach (idle, pending->self->context);
 }
 
 /* Settles the outcome now, and makes it final once @msg's page has gone
@@ -470,6 +475,7 @@ pooler_login_listen (PoolerLogin  *self,
     return FALSE;
 
   self->port = port;
+  self->context = g_main_context_ref_thread_default ();
   self->redirect_uri = g_strdup_printf ("http://localhost:%u%s", port, POOLER_LOGIN_CALLBACK_PATH);
   challenge = challenge_of (self->verifier);
   query = soup_form_encode ("response_type", "code",
@@ -528,6 +534,14 @@ pooler_login_take_address (PoolerLogin  *self,
   g_return_val_if_fail (self->server != NULL, FALSE);
 
   trimmed = g_strstrip (g_strdup (address));
+  /* Some address bars hide the scheme, and a copy can leave it behind. */
+  if (strstr (trimmed, "://") == NULL)
+    {
+      char *with_scheme = g_strconcat ("http://", trimmed, NULL);
+
+      g_free (trimmed);
+      trimmed = with_scheme;
+    }
   uri = g_uri_parse (trimmed, G_URI_FLAGS_ENCODED_QUERY, NULL);
   if (uri == NULL || g_strcmp0 (g_uri_get_path (uri), POOLER_LOGIN_CALLBACK_PATH) != 0 ||
       g_uri_get_query (uri) == NULL)
@@ -565,11 +579,14 @@ wait_cancelled (GCancellable *cancellable,
                 gpointer      user_data)
 {
   PoolerLogin *self = user_data;
+  g_autoptr(PoolerLogin) hold = g_object_ref (self);   /* the waiter may drop it */
 
   g_clear_pointer (&self->cancelled, g_source_unref);
+  /* Over first, so an exchange that ends inside the cancellation finds
+   * the sign-in over and keeps nothing. */
+  finish (self, NULL, g_error_new_literal (G_IO_ERROR, G_IO_ERROR_CANCELLED, "the sign-in was cancelled"));
   if (self->exchanging != NULL)
     g_cancellable_cancel (self->exchanging);
-  finish (self, NULL, g_error_new_literal (G_IO_ERROR, G_IO_ERROR_CANCELLED, "the sign-in was cancelled"));
   return G_SOURCE_REMOVE;
 }
 
@@ -598,7 +615,7 @@ pooler_login_wait_async (PoolerLogin         *self,
       return;
     }
 
-  self->timeout = g_timeout_source_new_seconds (self->timeout_s);
+  self->timeout = g_timeout_source_new (self->timeout_s * 1000);
   g_source_set_callback (self->timeout, timed_out, self, NULL);
   g_source_attach (self->timeout, g_task_get_context (self->task));
   if (cancellable != NULL)
@@ -655,6 +672,7 @@ pooler_login_dispose (GObject *object)
     soup_server_disconnect (self->server);
   g_clear_object (&self->server);
   g_clear_object (&self->session);
+  g_clear_pointer (&self->context, g_main_context_unref);
 
   G_OBJECT_CLASS (pooler_login_parent_class)->dispose (object);
 }
