@@ -515,7 +515,7 @@ pooler_login_set_timeout (PoolerLogin *self,
                           guint        seconds)
 {
   g_return_if_fail (POOLER_IS_LOGIN (self));
-  g_return_if_fail (seconds > 0);
+  g_return_if_fail (seconds > 0 && seconds <= 24 * 3600);
 
   self->timeout_s = seconds;
 }
@@ -578,8 +578,7 @@ static gboolean
 wait_cancelled (GCancellable *cancellable,
                 gpointer      user_data)
 {
-  PoolerLogin *self = user_data;
-  g_autoptr(PoolerLogin) hold = g_object_ref (self);   /* the waiter may drop it */
+  PoolerLogin *self = g_object_ref (user_data);   /* the waiter may drop it */
 
   g_clear_pointer (&self->cancelled, g_source_unref);
   /* Over first, so an exchange that ends inside the cancellation finds
@@ -587,6 +586,7 @@ wait_cancelled (GCancellable *cancellable,
   finish (self, NULL, g_error_new_literal (G_IO_ERROR, G_IO_ERROR_CANCELLED, "the sign-in was cancelled"));
   if (self->exchanging != NULL)
     g_cancellable_cancel (self->exchanging);
+  g_object_unref (self);
   return G_SOURCE_REMOVE;
 }
 

@@ -1695,22 +1695,41 @@ mark_reauth_required (PoolerService *self,
 typedef struct
 {
   PoolerService *self;
-  PoolerAccount *account;
+  char          *account_id;
   char          *refused;   /* the refresh token refused (wiped when freed) */
   char          *why;
+  GCancellable  *cancellable;
+  guint          timeout_id;
 } RefusalCheck;
 
 static void
 refusal_check_free (RefusalCheck *check)
 {
+  g_clear_handle_id (&check->timeout_id, g_source_remove);
+  g_clear_object (&check->cancellable);
   g_clear_object (&check->self);
-  g_clear_object (&check->account);
+  g_free (check->account_id);
   pooler_wipe (check->refused, strlen (check->refused));
   g_free (check->refused);
   g_free (check->why);
   g_free (check);
 }
 
+static gboolean
+refusal_check_timeout (gpointer user_data)
+{
+  RefusalCheck *check = user_data;
+
+  check->timeout_id = 0;
+  g_cancellable_cancel (check->cancellable);
+  return G_SOURCE_REMOVE;
+}
+
+/* The keyring's answer for a refused refresh: another refresh token there
+ * is a sign-in stored by another process (during the refresh, or before
+ * the reload read it), and serves; the refused one still there, nothing
+ * there, or no answer (an error, a locked keyring after
+ * KEYRING_WRITE_SECONDS) means the account needs a sign-in. */
 static void
 refusal_checked_cb (GObject      *object,
                     GAsyncResult *result,
@@ -1718,22 +1737,30 @@ refusal_checked_cb (GObject      *object,
 {
   RefusalCheck *check = user_data;
   PoolerService *self = check->self;
-  const char *id = pooler_account_get_id (check->account);
+  const char *id = check->account_id;
   g_autoptr(PoolerTokens) stored = NULL;
+  g_autoptr(GError) error = NULL;
+  PoolerAccount *account;
+  const PoolerTokens *held;
 
-  stored = pooler_vault_lookup_finish (POOLER_VAULT (object), result, NULL);
-  if (self->tokens == NULL || !g_hash_table_contains (self->accounts, id))
-    ;   /* stopped, or the account is gone */
+  stored = pooler_vault_lookup_finish (POOLER_VAULT (object), result, &error);
+  account = self->started ? g_hash_table_lookup (self->accounts, id) : NULL;
+  held = account != NULL ? g_hash_table_lookup (self->tokens, id) : NULL;
+
+  if (account == NULL || (held != NULL && g_strcmp0 (held->refresh_token, check->refused) != 0))
+    ;   /* stopped, the account gone, or a newer pair arrived meanwhile */
   else if (stored != NULL && stored->refresh_token != NULL &&
            g_strcmp0 (stored->refresh_token, check->refused) != 0)
     {
-      /* Signed in again (or imported) by another process, before this
-       * process read the new pair: that one serves. */
       g_message ("Account %s has a new sign-in in the keyring; using it", id);
       g_hash_table_replace (self->tokens, g_strdup (id), g_steal_pointer (&stored));
     }
-  else if (pooler_account_get_status (check->account) != POOLER_ACCOUNT_REAUTH_REQUIRED)
-    mark_reauth_required (self, check->account, check->why);
+  else if (pooler_account_get_status (account) != POOLER_ACCOUNT_REAUTH_REQUIRED)
+    {
+      if (error != NULL)
+        g_message ("Could not look account %s up in the keyring: %s", id, error->message);
+      mark_reauth_required (self, account, check->why);
+    }
 
   refusal_check_free (check);
 }
@@ -1747,14 +1774,20 @@ refresh_failed (RefreshFlight *flight,
 
   if (g_error_matches (error, POOLER_OAUTH_ERROR, POOLER_OAUTH_ERROR_REVOKED))
     {
-      /* Marked only if the keyring still holds the refused pair. */
       RefusalCheck *check = g_new0 (RefusalCheck, 1);
 
+      /* Out of rotation at once (requests, maintenance and refreshes skip
+       * an account without tokens); then marked, unless the keyring holds
+       * another pair. */
+      g_hash_table_remove (self->tokens, id);
       check->self = g_object_ref (self);
-      check->account = g_object_ref (flight->account);
+      check->account_id = g_strdup (id);
       check->refused = g_strdup (flight->used_refresh != NULL ? flight->used_refresh : "");
       check->why = g_strdup (error->message);
-      pooler_vault_lookup_async (pooler_service_get_vault (self), id, NULL, refusal_checked_cb, check);
+      check->cancellable = g_cancellable_new ();
+      check->timeout_id = g_timeout_add_seconds (KEYRING_WRITE_SECONDS, refusal_check_timeout, check);
+      pooler_vault_lookup_async (pooler_service_get_vault (self), id, check->cancellable,
+                                 refusal_checked_cb, check);
     }
   else
     {
