@@ -1574,20 +1574,49 @@ pooler_service_get_refresh_count (PoolerService *self)
  * serves anyway (a locked or wedged keyring must not strand requests). */
 #define KEYRING_WRITE_SECONDS 10
 
+static gboolean
+cancel_now (gpointer cancellable)
+{
+  g_cancellable_cancel (cancellable);
+  return G_SOURCE_REMOVE;
+}
+
+/* Cancels @cancellable after KEYRING_WRITE_SECONDS unless the source is
+ * destroyed first (clear_keyring_deadline()). */
+static GSource *
+keyring_deadline (GCancellable *cancellable)
+{
+  GSource *source = g_timeout_source_new_seconds (KEYRING_WRITE_SECONDS);
+
+  g_source_set_callback (source, cancel_now, g_object_ref (cancellable), g_object_unref);
+  g_source_attach (source, g_main_context_get_thread_default ());
+  return source;
+}
+
+static void
+clear_keyring_deadline (GSource **source)
+{
+  if (*source != NULL)
+    {
+      g_source_destroy (*source);
+      g_clear_pointer (source, g_source_unref);
+    }
+}
+
 typedef struct
 {
   PoolerService *self;
   PoolerAccount *account;
   PoolerTokens  *tokens;   /* the new pair, until it is in memory */
   GCancellable  *cancellable;
-  guint          timeout_id;
+  GSource       *deadline;       /* of the keyring write */
   char          *used_refresh;   /* the refresh token sent (wiped when freed) */
 } RefreshFlight;
 
 static void
 refresh_flight_free (RefreshFlight *flight)
 {
-  g_clear_handle_id (&flight->timeout_id, g_source_remove);
+  clear_keyring_deadline (&flight->deadline);
   g_clear_object (&flight->cancellable);
   g_clear_object (&flight->self);
   g_clear_object (&flight->account);
@@ -1637,7 +1666,7 @@ refresh_stored_cb (GObject      *object,
   g_autoptr(PoolerAccount) stored = NULL;
   const char *id = pooler_account_get_id (flight->account);
 
-  g_clear_handle_id (&flight->timeout_id, g_source_remove);
+  clear_keyring_deadline (&flight->deadline);
 
   /* The upstream has rotated the pair already: the new one must serve
    * even if the keyring refused it (it is retried at the next refresh). */
@@ -1699,13 +1728,13 @@ typedef struct
   char          *refused;   /* the refresh token refused (wiped when freed) */
   char          *why;
   GCancellable  *cancellable;
-  guint          timeout_id;
+  GSource       *deadline;
 } RefusalCheck;
 
 static void
 refusal_check_free (RefusalCheck *check)
 {
-  g_clear_handle_id (&check->timeout_id, g_source_remove);
+  clear_keyring_deadline (&check->deadline);
   g_clear_object (&check->cancellable);
   g_clear_object (&check->self);
   g_free (check->account_id);
@@ -1713,16 +1742,6 @@ refusal_check_free (RefusalCheck *check)
   g_free (check->refused);
   g_free (check->why);
   g_free (check);
-}
-
-static gboolean
-refusal_check_timeout (gpointer user_data)
-{
-  RefusalCheck *check = user_data;
-
-  check->timeout_id = 0;
-  g_cancellable_cancel (check->cancellable);
-  return G_SOURCE_REMOVE;
 }
 
 /* The keyring's answer for a refused refresh: another refresh token there
@@ -1785,7 +1804,7 @@ refresh_failed (RefreshFlight *flight,
       check->refused = g_strdup (flight->used_refresh != NULL ? flight->used_refresh : "");
       check->why = g_strdup (error->message);
       check->cancellable = g_cancellable_new ();
-      check->timeout_id = g_timeout_add_seconds (KEYRING_WRITE_SECONDS, refusal_check_timeout, check);
+      check->deadline = keyring_deadline (check->cancellable);
       pooler_vault_lookup_async (pooler_service_get_vault (self), id, check->cancellable,
                                  refusal_checked_cb, check);
     }
@@ -1810,16 +1829,6 @@ refresh_failed (RefreshFlight *flight,
   refresh_complete (flight, error);
 }
 
-static gboolean
-keyring_write_timeout (gpointer user_data)
-{
-  RefreshFlight *flight = user_data;
-
-  flight->timeout_id = 0;
-  g_cancellable_cancel (flight->cancellable);
-  return G_SOURCE_REMOVE;
-}
-
 static void
 refresh_answered_cb (GObject      *object,
                      GAsyncResult *result,
@@ -1837,7 +1846,7 @@ refresh_answered_cb (GObject      *object,
 
   flight->self->refresh_count++;
   flight->cancellable = g_cancellable_new ();
-  flight->timeout_id = g_timeout_add_seconds (KEYRING_WRITE_SECONDS, keyring_write_timeout, flight);
+  flight->deadline = keyring_deadline (flight->cancellable);
   pooler_vault_store_async (pooler_service_get_vault (flight->self),
                             pooler_account_get_id (flight->account),
                             pooler_account_get_label (flight->account),
