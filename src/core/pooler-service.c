@@ -1763,7 +1763,7 @@ refusal_checked_cb (GObject      *object,
   const PoolerTokens *held;
 
   stored = pooler_vault_lookup_finish (POOLER_VAULT (object), result, &error);
-  account = self->started ? g_hash_table_lookup (self->accounts, id) : NULL;
+  account = self->started && self->tokens != NULL ? g_hash_table_lookup (self->accounts, id) : NULL;
   held = account != NULL ? g_hash_table_lookup (self->tokens, id) : NULL;
 
   if (account == NULL || (held != NULL && g_strcmp0 (held->refresh_token, check->refused) != 0))
@@ -1798,7 +1798,8 @@ refresh_failed (RefreshFlight *flight,
       /* Out of rotation at once (requests, maintenance and refreshes skip
        * an account without tokens); then marked, unless the keyring holds
        * another pair. */
-      g_hash_table_remove (self->tokens, id);
+      if (self->tokens != NULL)
+        g_hash_table_remove (self->tokens, id);
       check->self = g_object_ref (self);
       check->account_id = g_strdup (id);
       check->refused = g_strdup (flight->used_refresh != NULL ? flight->used_refresh : "");
