@@ -16,8 +16,22 @@ e2e_start_fake
 export CODEX_POOLER_AUTH_URL=$FAKE_AUTH_URL CODEX_POOLER_UPSTREAM_URL=$FAKE_BASE_URL
 
 count_lines () { if [[ -s $1 ]]; then wc -l <"$1" | tr -d ' '; else echo 0; fi; }
+# free_port: a port free on 127.0.0.1 and on ::1 (the login listens on both;
+# a machine without IPv6 only needs the first).
 free_port () {
-  e2e_py 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1]); s.close()'
+  e2e_py '
+import errno, socket
+for _ in range(50):
+    v4 = socket.socket(); v4.bind(("127.0.0.1", 0)); port = v4.getsockname()[1]
+    try:
+        v6 = socket.socket(socket.AF_INET6); v6.bind(("::1", port)); v6.close()
+    except OSError as e:
+        if e.errno == errno.EADDRINUSE:
+            v4.close(); continue
+    v4.close(); print(port); break
+else:
+    raise SystemExit("no port free on both 127.0.0.1 and ::1")
+'
 }
 
 # start_login ARGS...: `account login --pool main ARGS` in the background
