@@ -59,6 +59,54 @@ test_depth_limit (void)
   g_assert_false (pooler_json_depth_ok ("[", 1, 0));
 }
 
+/* json-glib reads comments and single-quoted strings; either could hide a
+ * '"' from the depth count and let deep input reach json-glib's recursion
+ * (a stack overflow). Such input is refused before json-glib sees it. */
+static void
+test_not_strict (void)
+{
+  g_autofree char *opens = g_strnfill (200000, '[');
+  g_autofree char *closes = g_strnfill (200000, ']');
+  g_autofree char *comment = g_strconcat ("/*\"*/", opens, closes, NULL);
+  g_autofree char *quoted = g_strconcat ("['\"',", opens, closes, "]", NULL);
+  const char *lenient[] = { "/*x*/ {\"a\":1}", "{'a':1}", "[1] // x", "[1, #2]", "[`x`]" };
+  const char *strict[] = { "[-1.5e+3, true, false, null]", " {\"a\" : [ \"/*'#\" ]}\r\n",
+                           "\xEF\xBB\xBF{\"bom\":1}" };
+
+  for (guint i = 0; i < 2; i++)
+    {
+      const char *deep = i == 0 ? comment : quoted;
+      g_autoptr(JsonNode) node = NULL;
+      g_autoptr(GError) error = NULL;
+
+      g_assert_false (pooler_json_depth_ok (deep, strlen (deep), POOLER_JSON_MAX_DEPTH));
+      node = pooler_json_parse (deep, strlen (deep), &error);
+      g_assert_null (node);
+      g_assert_error (error, POOLER_ERROR, POOLER_ERROR_INVALID);
+      g_assert_nonnull (strstr (error->message, "Invalid JSON at byte"));
+    }
+
+  for (guint i = 0; i < G_N_ELEMENTS (lenient); i++)
+    {
+      g_autoptr(JsonNode) node = NULL;
+      g_autoptr(GError) error = NULL;
+
+      node = pooler_json_parse (lenient[i], strlen (lenient[i]), &error);
+      g_assert_null (node);
+      g_assert_error (error, POOLER_ERROR, POOLER_ERROR_INVALID);
+    }
+
+  for (guint i = 0; i < G_N_ELEMENTS (strict); i++)
+    {
+      g_autoptr(JsonNode) node = NULL;
+      g_autoptr(GError) error = NULL;
+
+      node = pooler_json_parse (strict[i], strlen (strict[i]), &error);
+      g_assert_no_error (error);
+      g_assert_nonnull (node);
+    }
+}
+
 static void
 test_depth_strings (void)
 {
@@ -232,6 +280,7 @@ main (int   argc,
   g_test_add_func ("/json/depth/limit", test_depth_limit);
   g_test_add_func ("/json/depth/strings", test_depth_strings);
   g_test_add_func ("/json/depth/very-deep", test_very_deep);
+  g_test_add_func ("/json/depth/not-strict", test_not_strict);
   g_test_add_func ("/json/parse/errors", test_parse_errors);
   g_test_add_func ("/json/parse/error-hides-input", test_parse_error_hides_input);
   g_test_add_func ("/json/parse/length", test_length_respected);

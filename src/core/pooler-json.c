@@ -8,24 +8,59 @@
 #include "config.h"
 
 #include <stdio.h>
+#include <string.h>
 
 #include "pooler-error.h"
 #include "pooler-json.h"
 
-gboolean
-pooler_json_depth_ok (const char *data,
-                      gsize       length,
-                      guint       max_depth)
+typedef enum
+{
+  SHAPE_OK,
+  SHAPE_TOO_DEEP,
+  SHAPE_NOT_STRICT,
+} Shape;
+
+/* Whether a byte may stand outside a string in strict JSON (RFC 8259):
+ * structure, whitespace, and what numbers and true/false/null are made
+ * of. Letters are let through for json-glib to judge as bare words. */
+static inline gboolean
+may_stand_outside_string (guchar c)
+{
+  switch (c)
+    {
+    case '{': case '}': case '[': case ']': case ',': case ':':
+    case ' ': case '\t': case '\n': case '\r':
+    case '-': case '+': case '.':
+      return TRUE;
+    default:
+      return g_ascii_isalnum (c);
+    }
+}
+
+/* json-glib 1.6 is laxer than JSON: it skips comments and reads
+ * single-quoted strings, either of which can hide a '"' from a count
+ * that only knows double quotes, and then brackets from the depth check
+ * (a segfault in json-glib's recursion). So any byte that strict JSON
+ * never has outside a string ends the check as SHAPE_NOT_STRICT, with its
+ * offset in @at. */
+static Shape
+json_shape (const char *data,
+            gsize       length,
+            guint       max_depth,
+            gsize      *at)
 {
   guint depth = 0;
   gboolean in_string = FALSE;
-  gsize i;
+  gsize i = 0;
 
-  g_return_val_if_fail (data != NULL || length == 0, FALSE);
+  /* A UTF-8 byte order mark, which json-glib skips (editors on Windows
+   * write one into auth.json). */
+  if (length >= 3 && memcmp (data, "\xEF\xBB\xBF", 3) == 0)
+    i = 3;
 
-  for (i = 0; i < length; i++)
+  for (; i < length; i++)
     {
-      char c = data[i];
+      guchar c = (guchar) data[i];
 
       if (in_string)
         {
@@ -47,7 +82,7 @@ pooler_json_depth_ok (const char *data,
         case '{':
         case '[':
           if (++depth > max_depth)
-            return FALSE;
+            return SHAPE_TOO_DEEP;
           break;
 
         case '}':
@@ -58,11 +93,28 @@ pooler_json_depth_ok (const char *data,
           break;
 
         default:
+          if (!may_stand_outside_string (c))
+            {
+              *at = i;
+              return SHAPE_NOT_STRICT;
+            }
           break;
         }
     }
 
-  return TRUE;
+  return SHAPE_OK;
+}
+
+gboolean
+pooler_json_depth_ok (const char *data,
+                      gsize       length,
+                      guint       max_depth)
+{
+  gsize at = 0;
+
+  g_return_val_if_fail (data != NULL || length == 0, FALSE);
+
+  return json_shape (data, length, max_depth, &at) == SHAPE_OK;
 }
 
 /* json-glib's messages quote the offending token ("unexpected string
@@ -118,6 +170,7 @@ pooler_json_parse (const char  *data,
 {
   g_autoptr(JsonParser) parser = NULL;
   g_autoptr(GError) local_error = NULL;
+  gsize at = 0;
 
   g_return_val_if_fail (data != NULL || length == 0, NULL);
   g_return_val_if_fail (error == NULL || *error == NULL, NULL);
@@ -138,11 +191,21 @@ pooler_json_parse (const char  *data,
 
   /* json-glib recurses once per level and overflows the stack on deep
    * input, so this check must come before it ever sees the data. */
-  if (!pooler_json_depth_ok (data, length, POOLER_JSON_MAX_DEPTH))
+  switch (json_shape (data, length, POOLER_JSON_MAX_DEPTH, &at))
     {
+    case SHAPE_TOO_DEEP:
       g_set_error (error, POOLER_ERROR, POOLER_ERROR_INVALID,
                    "JSON nests deeper than %d levels", POOLER_JSON_MAX_DEPTH);
       return NULL;
+    case SHAPE_NOT_STRICT:
+      /* No quote of the byte: it may be the start of a secret. */
+      g_set_error (error, POOLER_ERROR, POOLER_ERROR_INVALID,
+                   "Invalid JSON at byte %" G_GSIZE_FORMAT ": a character that JSON does not "
+                   "allow outside a string (comments and single quotes are not JSON)", at);
+      return NULL;
+    case SHAPE_OK:
+    default:
+      break;
     }
 
   parser = json_parser_new_immutable ();

@@ -17,8 +17,11 @@ G_BEGIN_DECLS
  * (longer ones grow). */
 #define POOLER_JSON_KEY_SIZE 63
 
-/* TRUE when no array/object nests deeper than @max_depth; strings (and the
- * brackets inside them) are skipped correctly. Does not validate JSON. */
+/* TRUE when no array/object nests deeper than @max_depth (strings, and
+ * the brackets inside them, are skipped correctly) and nothing outside a
+ * string is a byte that strict JSON never has there: json-glib reads
+ * comments and single-quoted strings, which could hide brackets from this
+ * count. Does not otherwise validate JSON. */
 gboolean  pooler_json_depth_ok   (const char  *data,
                                   gsize        length,
                                   guint        max_depth);
