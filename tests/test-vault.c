@@ -330,6 +330,21 @@ test_async (Fixture       *fixture,
   result = wait_for_result (&data);
   g_assert_null (pooler_vault_lookup_finish (fixture->vault, result, &error));
   g_assert_error (error, POOLER_ERROR, POOLER_ERROR_NOT_FOUND);
+  g_clear_error (&error);
+  g_clear_object (&result);
+
+  /* Cleared: the item is gone, and clearing again still succeeds. */
+  for (guint i = 0; i < 2; i++)
+    {
+      pooler_vault_clear_async (fixture->vault, fixture->account_id, NULL, async_ready_cb, &data);
+      result = wait_for_result (&data);
+      g_assert_true (pooler_vault_clear_finish (fixture->vault, result, &error));
+      g_assert_no_error (error);
+      g_clear_object (&result);
+      g_assert_null (pooler_vault_lookup_sync (fixture->vault, fixture->account_id, NULL, &error));
+      g_assert_error (error, POOLER_ERROR, POOLER_ERROR_NOT_FOUND);
+      g_clear_error (&error);
+    }
 }
 
 static void

@@ -679,3 +679,58 @@ pooler_vault_lookup_finish (PoolerVault   *self,
 
   return g_task_propagate_pointer (G_TASK (result), error);
 }
+
+static void
+clear_cb (GObject      *object,
+          GAsyncResult *result,
+          gpointer      user_data)
+{
+  g_autoptr(GTask) task = user_data;
+  GError *local_error = NULL;
+
+  /* FALSE without an error only means there was nothing to remove. */
+  if (!secret_password_clear_finish (result, &local_error) && local_error != NULL)
+    {
+      GError *error = NULL;
+
+      propagate_secret_error (&error, local_error, "removing an account's tokens");
+      g_task_return_error (task, error);
+      return;
+    }
+
+  g_task_return_boolean (task, TRUE);
+}
+
+void
+pooler_vault_clear_async (PoolerVault         *self,
+                          const char          *account_id,
+                          GCancellable        *cancellable,
+                          GAsyncReadyCallback  callback,
+                          gpointer             user_data)
+{
+  g_autoptr(GTask) task = NULL;
+
+  g_return_if_fail (POOLER_IS_VAULT (self));
+  g_return_if_fail (account_id != NULL && account_id[0] != '\0');
+  g_return_if_fail (cancellable == NULL || G_IS_CANCELLABLE (cancellable));
+
+  task = g_task_new (self, cancellable, callback, user_data);
+  g_task_set_source_tag (task, pooler_vault_clear_async);
+
+  secret_password_clear (pooler_vault_get_schema (), cancellable,
+                         clear_cb, g_steal_pointer (&task),
+                         "account-id", account_id,
+                         NULL);
+}
+
+gboolean
+pooler_vault_clear_finish (PoolerVault   *self,
+                           GAsyncResult  *result,
+                           GError       **error)
+{
+  g_return_val_if_fail (POOLER_IS_VAULT (self), FALSE);
+  g_return_val_if_fail (g_task_is_valid (result, self), FALSE);
+  g_return_val_if_fail (g_task_get_source_tag (G_TASK (result)) == pooler_vault_clear_async, FALSE);
+
+  return g_task_propagate_boolean (G_TASK (result), error);
+}

@@ -61,5 +61,14 @@ void          pooler_vault_lookup_async     (PoolerVault         *self,
 PoolerTokens *pooler_vault_lookup_finish    (PoolerVault         *self,
                                              GAsyncResult        *result,
                                              GError             **error);
+/* Succeeds when there was no item to remove. */
+void          pooler_vault_clear_async      (PoolerVault         *self,
+                                             const char          *account_id,
+                                             GCancellable        *cancellable,
+                                             GAsyncReadyCallback  callback,
+                                             gpointer             user_data);
+gboolean      pooler_vault_clear_finish     (PoolerVault         *self,
+                                             GAsyncResult        *result,
+                                             GError             **error);
 
 G_END_DECLS
