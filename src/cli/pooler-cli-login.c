@@ -21,6 +21,8 @@ typedef struct
 {
   GMainLoop      *loop;
   PoolerAuthFile *auth;
+  PoolerAccount  *account;
+  gboolean        created;
   GError         *error;
 } Wait;
 
@@ -32,6 +34,18 @@ waited_cb (GObject      *object,
   Wait *wait = user_data;
 
   wait->auth = pooler_login_wait_finish (POOLER_LOGIN (object), result, &wait->error);
+  g_main_loop_quit (wait->loop);
+}
+
+static void
+added_cb (GObject      *object,
+          GAsyncResult *result,
+          gpointer      user_data)
+{
+  Wait *wait = user_data;
+
+  wait->account = pooler_service_add_signed_in_finish (POOLER_SERVICE (object), result,
+                                                       &wait->created, &wait->error);
   g_main_loop_quit (wait->loop);
 }
 
@@ -127,7 +141,7 @@ pooler_cli_sign_in (PoolerService  *service,
   g_autoptr(GInputStream) stdin_stream = NULL;
   g_autoptr(GCancellable) stop_reading = g_cancellable_new ();
   FILE *out = json ? stderr : stdout;
-  Wait wait = { loop, NULL, NULL };
+  Wait wait = { loop, NULL, NULL, FALSE, NULL };
   Paste paste = { NULL, NULL, NULL, FALSE };
   guint port;
   guint sigint, sigterm;
@@ -172,8 +186,6 @@ pooler_cli_sign_in (PoolerService  *service,
   sigterm = g_unix_signal_add (SIGTERM, interrupted, cancellable);
   pooler_login_wait_async (login, cancellable, waited_cb, &wait);
   g_main_loop_run (loop);
-  g_source_remove (sigint);
-  g_source_remove (sigterm);
 
   /* The read under way ends before its stream and data do. */
   g_cancellable_cancel (stop_reading);
@@ -181,12 +193,24 @@ pooler_cli_sign_in (PoolerService  *service,
     g_main_context_iteration (NULL, TRUE);
   g_clear_object (&paste.input);
 
-  if (wait.auth == NULL)
+  auth = wait.auth;
+  if (auth != NULL)
+    {
+      /* A keyring that asks to be unlocked can take a while; Ctrl+C
+       * still stops it, and leaves no new account behind. */
+      pooler_service_add_signed_in_async (service, auth, pool_slug, label, cancellable, added_cb, &wait);
+      g_main_loop_run (loop);
+    }
+  g_source_remove (sigint);
+  g_source_remove (sigterm);
+
+  if (wait.account == NULL)
     {
       g_propagate_error (error, wait.error);
       return NULL;
     }
-  auth = wait.auth;
+  if (out_created != NULL)
+    *out_created = wait.created;
 
-  return pooler_service_add_signed_in (service, auth, pool_slug, label, out_created, error);
+  return wait.account;
 }

@@ -904,13 +904,142 @@ pooler_service_can_add_to_pool (PoolerService  *self,
   return pool != NULL && pooler_vault_check_available (pooler_service_get_vault (self), NULL, error);
 }
 
-static PoolerAccount *add_signed_in (PoolerService         *self,
-                                     const PoolerAuthFile  *auth,
-                                     const char            *pool_slug,
-                                     const char            *label,
-                                     const char            *audit_created,
-                                     gboolean              *out_created,
-                                     GError               **error);
+/* A sign-in on its way in (import, browser sign-in): the Pool, the
+ * account row as it will be saved and the tokens for the keyring. */
+typedef struct
+{
+  PoolerPool    *pool;
+  PoolerAccount *account;
+  PoolerTokens  *tokens;
+  char          *pool_slug;
+  const char    *audit_created;  /* static */
+  gboolean       created;
+} SignIn;
+
+static void
+sign_in_free (SignIn *sign_in)
+{
+  g_clear_object (&sign_in->pool);
+  g_clear_object (&sign_in->account);
+  g_clear_pointer (&sign_in->tokens, pooler_tokens_free);
+  g_free (sign_in->pool_slug);
+  g_free (sign_in);
+}
+
+G_DEFINE_AUTOPTR_CLEANUP_FUNC (SignIn, sign_in_free)
+
+/* The account @auth names, found by its ChatGPT identity or new, with
+ * what @auth says of it; nothing is written yet. @audit_created is the
+ * audit action of a new account. */
+static SignIn *
+sign_in_prepare (PoolerService         *self,
+                 const PoolerAuthFile  *auth,
+                 const char            *pool_slug,
+                 const char            *label,
+                 const char            *audit_created,
+                 GError               **error)
+{
+  g_autoptr(SignIn) sign_in = g_new0 (SignIn, 1);
+  g_autoptr(GError) local_error = NULL;
+  g_autofree char *new_id = NULL;
+  PoolerAccount *account;
+
+  sign_in->pool = find_pool_for_user (self, pool_slug, error);
+  if (sign_in->pool == NULL)
+    return NULL;
+  sign_in->pool_slug = g_strdup (pool_slug);
+  sign_in->audit_created = audit_created;
+  sign_in->tokens = pooler_tokens_copy (auth->tokens);
+
+  sign_in->account = pooler_store_find_account_by_identity (self->store, auth->account_id,
+                                                            auth->claims->chatgpt_user_id, &local_error);
+  if (sign_in->account == NULL)
+    {
+      if (!g_error_matches (local_error, POOLER_ERROR, POOLER_ERROR_NOT_FOUND))
+        {
+          g_propagate_error (error, g_steal_pointer (&local_error));
+          return NULL;
+        }
+      new_id = new_account_id ();
+      sign_in->account = pooler_account_new (new_id);
+      sign_in->created = TRUE;
+    }
+  account = sign_in->account;
+
+  pooler_account_set_chatgpt_account_id (account, auth->account_id);
+  pooler_account_set_chatgpt_user_id (account, auth->claims->chatgpt_user_id);
+  pooler_account_set_email (account, auth->claims->email);
+  pooler_account_set_plan (account, auth->claims->plan_type);
+  pooler_account_set_token_expires_at (account, auth->tokens->expires_at);
+  if (label != NULL)
+    pooler_account_set_label (account, label);
+  else if (pooler_account_get_label (account) == NULL)
+    pooler_account_set_label (account, auth->claims->email != NULL ? auth->claims->email
+                                                                  : auth->account_id);
+  /* A fresh sign-in answers for a past refresh failure. */
+  if (pooler_account_get_status (account) == POOLER_ACCOUNT_REAUTH_REQUIRED)
+    pooler_account_set_status (account, POOLER_ACCOUNT_ACTIVE);
+
+  return g_steal_pointer (&sign_in);
+}
+
+/* After the tokens are in the keyring: the row, the Pool link, the
+ * audit event, the running gateway's copy of the tokens. */
+static PoolerAccount *
+sign_in_commit (PoolerService  *self,
+                SignIn         *sign_in,
+                GError        **error)
+{
+  PoolerAccount *account = sign_in->account;
+  const char *id = pooler_account_get_id (account);
+
+  /* On failure the caller takes a new account's tokens back: without a
+   * row they serve nothing. */
+  if (!pooler_store_save_account_in_pool (self->store, account, pooler_pool_get_id (sign_in->pool), error))
+    return NULL;
+
+  audit (self, sign_in->created ? sign_in->audit_created : "account.update", id, sign_in->pool_slug);
+
+  if (self->started)
+    g_hash_table_replace (self->tokens, g_strdup (id), pooler_tokens_copy (sign_in->tokens));
+  pooler_service_reload (self);
+  g_signal_emit (self, signals [ACCOUNT_CHANGED], 0, account);
+
+  return g_object_ref (account);
+}
+
+/* Adds the account @auth names to the Pool, or updates it: tokens to the
+ * keyring first (a row without tokens would be an account that cannot
+ * serve), then the row. */
+static PoolerAccount *
+add_signed_in (PoolerService         *self,
+               const PoolerAuthFile  *auth,
+               const char            *pool_slug,
+               const char            *label,
+               const char            *audit_created,
+               gboolean              *out_created,
+               GError               **error)
+{
+  g_autoptr(SignIn) sign_in = NULL;
+  PoolerVault *vault = pooler_service_get_vault (self);
+  PoolerAccount *account;
+
+  sign_in = sign_in_prepare (self, auth, pool_slug, label, audit_created, error);
+  if (sign_in == NULL || !pooler_vault_check_available (vault, NULL, error))
+    return NULL;
+
+  if (!pooler_vault_store_sync (vault, pooler_account_get_id (sign_in->account),
+                                pooler_account_get_label (sign_in->account), sign_in->tokens, NULL, error))
+    return NULL;
+
+  account = sign_in_commit (self, sign_in, error);
+  if (account == NULL && sign_in->created)
+    pooler_vault_clear_sync (vault, pooler_account_get_id (sign_in->account), NULL, NULL);
+  if (account != NULL && out_created != NULL)
+    *out_created = sign_in->created;
+
+  return account;
+}
 
 PoolerAccount *
 pooler_service_import_account (PoolerService  *self,
@@ -952,90 +1081,159 @@ pooler_service_add_signed_in (PoolerService         *self,
   return add_signed_in (self, auth, pool_slug, label, "account.login", out_created, error);
 }
 
-/* Adds the account @auth names to the Pool, or updates it (found by its
- * ChatGPT identity): its tokens to the keyring, its row to the database.
- * @audit_created is the audit action of a new account. */
-static PoolerAccount *
-add_signed_in (PoolerService         *self,
-               const PoolerAuthFile  *auth,
-               const char            *pool_slug,
-               const char            *label,
-               const char            *audit_created,
-               gboolean              *out_created,
-               GError               **error)
+static void
+sign_in_stored_cb (GObject      *source,
+                   GAsyncResult *result,
+                   gpointer      user_data)
 {
-  g_autoptr(PoolerPool) pool = NULL;
-  g_autoptr(PoolerAccount) account = NULL;
-  g_autoptr(GError) local_error = NULL;
-  g_autofree char *id = NULL;
-  PoolerVault *vault;
-  gboolean created = FALSE;
+  g_autoptr(GTask) task = user_data;
+  PoolerService *self = g_task_get_source_object (task);
+  SignIn *sign_in = g_task_get_task_data (task);
+  PoolerAccount *account;
+  GError *error = NULL;
 
-  pool = find_pool_for_user (self, pool_slug, error);
-  if (pool == NULL)
-    return NULL;
+  if (pooler_vault_store_finish (POOLER_VAULT (source), result, &error))
+    account = sign_in_commit (self, sign_in, &error);
+  else
+    account = NULL;
 
-  vault = pooler_service_get_vault (self);
-  if (!pooler_vault_check_available (vault, NULL, error))
-    return NULL;
-
-  account = pooler_store_find_account_by_identity (self->store, auth->account_id,
-                                                   auth->claims->chatgpt_user_id, &local_error);
   if (account == NULL)
     {
-      if (!g_error_matches (local_error, POOLER_ERROR, POOLER_ERROR_NOT_FOUND))
-        {
-          g_propagate_error (error, g_steal_pointer (&local_error));
-          return NULL;
-        }
-      g_clear_error (&local_error);
-      id = new_account_id ();
-      account = pooler_account_new (id);
-      created = TRUE;
+      /* A new account's tokens go again: without a row they serve
+       * nothing (and a cancelled store may still have kept them). An
+       * update's replaced the old pair, which still names this account. */
+      if (sign_in->created)
+        pooler_vault_clear_async (POOLER_VAULT (source), pooler_account_get_id (sign_in->account),
+                                  NULL, NULL, NULL);
+      g_task_return_error (task, error);
+      return;
     }
 
-  pooler_account_set_chatgpt_account_id (account, auth->account_id);
-  pooler_account_set_chatgpt_user_id (account, auth->claims->chatgpt_user_id);
-  pooler_account_set_email (account, auth->claims->email);
-  pooler_account_set_plan (account, auth->claims->plan_type);
-  pooler_account_set_token_expires_at (account, auth->tokens->expires_at);
-  if (label != NULL)
-    pooler_account_set_label (account, label);
-  else if (pooler_account_get_label (account) == NULL)
-    pooler_account_set_label (account, auth->claims->email != NULL ? auth->claims->email
-                                                                  : auth->account_id);
-  /* A fresh sign-in answers for a past refresh failure. */
-  if (pooler_account_get_status (account) == POOLER_ACCOUNT_REAUTH_REQUIRED)
-    pooler_account_set_status (account, POOLER_ACCOUNT_ACTIVE);
+  g_task_return_pointer (task, account, g_object_unref);
+}
 
-  /* Keyring first: a row without tokens would be an account that cannot
-   * serve; tokens without a row are removed again below. */
-  if (!pooler_vault_store_sync (vault, pooler_account_get_id (account),
-                                pooler_account_get_label (account), auth->tokens, NULL, error))
-    return NULL;
+static void
+add_signed_in_async (PoolerService         *self,
+                     const PoolerAuthFile  *auth,
+                     const char            *pool_slug,
+                     const char            *label,
+                     const char            *audit_created,
+                     GCancellable          *cancellable,
+                     GAsyncReadyCallback    callback,
+                     gpointer               user_data,
+                     gpointer               source_tag)
+{
+  g_autoptr(GTask) task = g_task_new (self, cancellable, callback, user_data);
+  GError *error = NULL;
+  SignIn *sign_in;
 
-  if (!pooler_store_save_account (self->store, account, &local_error) ||
-      !pooler_store_add_pool_account (self->store, pooler_pool_get_id (pool),
-                                      pooler_account_get_id (account), &local_error))
+  g_task_set_source_tag (task, source_tag);
+  /* Once the keyring has the tokens the account is added; a late
+   * cancellation must not report otherwise. */
+  g_task_set_check_cancellable (task, FALSE);
+
+  sign_in = sign_in_prepare (self, auth, pool_slug, label, audit_created, &error);
+  if (sign_in == NULL)
     {
-      if (created)
-        pooler_vault_clear_sync (vault, pooler_account_get_id (account), NULL, NULL);
-      g_propagate_error (error, g_steal_pointer (&local_error));
-      return NULL;
+      g_task_return_error (task, error);
+      return;
+    }
+  g_task_set_task_data (task, sign_in, (GDestroyNotify) sign_in_free);
+
+  pooler_vault_store_async (pooler_service_get_vault (self), pooler_account_get_id (sign_in->account),
+                            pooler_account_get_label (sign_in->account), sign_in->tokens,
+                            cancellable, sign_in_stored_cb, g_steal_pointer (&task));
+}
+
+static PoolerAccount *
+add_signed_in_finish (PoolerService  *self,
+                      GAsyncResult   *result,
+                      gpointer        source_tag,
+                      gboolean       *out_created,
+                      GError        **error)
+{
+  PoolerAccount *account;
+
+  g_return_val_if_fail (g_task_is_valid (result, self), NULL);
+  g_return_val_if_fail (g_task_get_source_tag (G_TASK (result)) == source_tag, NULL);
+
+  account = g_task_propagate_pointer (G_TASK (result), error);
+  if (account != NULL && out_created != NULL)
+    *out_created = ((SignIn *) g_task_get_task_data (G_TASK (result)))->created;
+
+  return account;
+}
+
+void
+pooler_service_add_signed_in_async (PoolerService         *self,
+                                    const PoolerAuthFile  *auth,
+                                    const char            *pool_slug,
+                                    const char            *label,
+                                    GCancellable          *cancellable,
+                                    GAsyncReadyCallback    callback,
+                                    gpointer               user_data)
+{
+  g_return_if_fail (POOLER_IS_SERVICE (self));
+  g_return_if_fail (auth != NULL);
+  g_return_if_fail (pool_slug != NULL);
+  g_return_if_fail (cancellable == NULL || G_IS_CANCELLABLE (cancellable));
+
+  add_signed_in_async (self, auth, pool_slug, label, "account.login", cancellable, callback, user_data,
+                       pooler_service_add_signed_in_async);
+}
+
+PoolerAccount *
+pooler_service_add_signed_in_finish (PoolerService  *self,
+                                     GAsyncResult   *result,
+                                     gboolean       *out_created,
+                                     GError        **error)
+{
+  g_return_val_if_fail (POOLER_IS_SERVICE (self), NULL);
+
+  return add_signed_in_finish (self, result, pooler_service_add_signed_in_async, out_created, error);
+}
+
+void
+pooler_service_import_account_async (PoolerService        *self,
+                                     const char           *auth_json_path,
+                                     const char           *pool_slug,
+                                     const char           *label,
+                                     GCancellable         *cancellable,
+                                     GAsyncReadyCallback   callback,
+                                     gpointer              user_data)
+{
+  g_autoptr(PoolerAuthFile) auth = NULL;
+  g_autofree char *default_path = NULL;
+  GError *error = NULL;
+
+  g_return_if_fail (POOLER_IS_SERVICE (self));
+  g_return_if_fail (pool_slug != NULL);
+  g_return_if_fail (cancellable == NULL || G_IS_CANCELLABLE (cancellable));
+
+  if (auth_json_path == NULL)
+    auth_json_path = default_path = pooler_auth_file_default_path ();
+
+  /* A small local file: read here, the keyring is what may take long. */
+  auth = pooler_auth_file_load (auth_json_path, g_get_real_time () / G_USEC_PER_SEC, &error);
+  if (auth == NULL)
+    {
+      g_task_report_error (self, callback, user_data, pooler_service_import_account_async, error);
+      return;
     }
 
-  audit (self, created ? audit_created : "account.update", pooler_account_get_id (account), pool_slug);
+  add_signed_in_async (self, auth, pool_slug, label, "account.import", cancellable, callback, user_data,
+                       pooler_service_import_account_async);
+}
 
-  if (self->started)
-    g_hash_table_replace (self->tokens, g_strdup (pooler_account_get_id (account)),
-                          pooler_tokens_copy (auth->tokens));
-  pooler_service_reload (self);
-  g_signal_emit (self, signals [ACCOUNT_CHANGED], 0, account);
+PoolerAccount *
+pooler_service_import_account_finish (PoolerService  *self,
+                                      GAsyncResult   *result,
+                                      gboolean       *out_created,
+                                      GError        **error)
+{
+  g_return_val_if_fail (POOLER_IS_SERVICE (self), NULL);
 
-  if (out_created != NULL)
-    *out_created = created;
-
-  return g_steal_pointer (&account);
+  return add_signed_in_finish (self, result, pooler_service_import_account_async, out_created, error);
 }
 
 gboolean
@@ -1098,35 +1296,109 @@ pooler_service_update_account (PoolerService  *self,
   return TRUE;
 }
 
-gboolean
-pooler_service_remove_account (PoolerService  *self,
-                               const char     *account_id,
-                               GError        **error)
+/* The row goes first: from then on the tokens serve nothing, so a
+ * keyring that is away leaves an orphan item, harmless and reported
+ * (warn_orphan()). */
+static gboolean
+remove_account_row (PoolerService  *self,
+                    const char     *account_id,
+                    GError        **error)
 {
   g_autoptr(PoolerAccount) stored = NULL;
-  g_autoptr(GError) local_error = NULL;
-
-  g_return_val_if_fail (POOLER_IS_SERVICE (self), FALSE);
 
   stored = pooler_store_find_account (self->store, account_id, error);
-  if (stored == NULL)
+  if (stored == NULL || !pooler_store_remove_account (self->store, account_id, error))
     return FALSE;
-
-  if (!pooler_store_remove_account (self->store, account_id, error))
-    return FALSE;
-
-  /* The row is gone, so the tokens serve nothing: a keyring that is away
-   * now leaves an orphan item, which is harmless and reported. */
-  if (!pooler_vault_clear_sync (pooler_service_get_vault (self), account_id, NULL, &local_error) &&
-      !g_error_matches (local_error, POOLER_ERROR, POOLER_ERROR_NOT_FOUND))
-    g_warning ("Removed account %s, but could not delete its keyring item: %s",
-               account_id, local_error->message);
 
   audit (self, "account.remove", account_id, NULL);
   pooler_service_reload (self);
   g_signal_emit (self, signals [ACCOUNT_CHANGED], 0, stored);
 
   return TRUE;
+}
+
+static void
+warn_orphan (const char   *account_id,
+             const GError *error)
+{
+  if (!g_error_matches (error, POOLER_ERROR, POOLER_ERROR_NOT_FOUND))
+    g_warning ("Removed account %s, but could not delete its keyring item: %s",
+               account_id, error->message);
+}
+
+gboolean
+pooler_service_remove_account (PoolerService  *self,
+                               const char     *account_id,
+                               GError        **error)
+{
+  g_autoptr(GError) local_error = NULL;
+
+  g_return_val_if_fail (POOLER_IS_SERVICE (self), FALSE);
+  g_return_val_if_fail (account_id != NULL, FALSE);
+
+  if (!remove_account_row (self, account_id, error))
+    return FALSE;
+
+  if (!pooler_vault_clear_sync (pooler_service_get_vault (self), account_id, NULL, &local_error))
+    warn_orphan (account_id, local_error);
+
+  return TRUE;
+}
+
+static void
+removed_cleared_cb (GObject      *source,
+                    GAsyncResult *result,
+                    gpointer      user_data)
+{
+  g_autoptr(GTask) task = user_data;
+  g_autoptr(GError) error = NULL;
+
+  if (!pooler_vault_clear_finish (POOLER_VAULT (source), result, &error))
+    warn_orphan (g_task_get_task_data (task), error);
+
+  g_task_return_boolean (task, TRUE);
+}
+
+void
+pooler_service_remove_account_async (PoolerService        *self,
+                                     const char           *account_id,
+                                     GCancellable         *cancellable,
+                                     GAsyncReadyCallback   callback,
+                                     gpointer              user_data)
+{
+  g_autoptr(GTask) task = NULL;
+  GError *error = NULL;
+
+  g_return_if_fail (POOLER_IS_SERVICE (self));
+  g_return_if_fail (account_id != NULL);
+  g_return_if_fail (cancellable == NULL || G_IS_CANCELLABLE (cancellable));
+
+  task = g_task_new (self, cancellable, callback, user_data);
+  g_task_set_source_tag (task, pooler_service_remove_account_async);
+  /* The account is gone once its row is. */
+  g_task_set_check_cancellable (task, FALSE);
+
+  if (!remove_account_row (self, account_id, &error))
+    {
+      g_task_return_error (task, error);
+      return;
+    }
+
+  g_task_set_task_data (task, g_strdup (account_id), g_free);
+  pooler_vault_clear_async (pooler_service_get_vault (self), account_id, cancellable,
+                            removed_cleared_cb, g_steal_pointer (&task));
+}
+
+gboolean
+pooler_service_remove_account_finish (PoolerService  *self,
+                                      GAsyncResult   *result,
+                                      GError        **error)
+{
+  g_return_val_if_fail (POOLER_IS_SERVICE (self), FALSE);
+  g_return_val_if_fail (g_task_is_valid (result, self), FALSE);
+  g_return_val_if_fail (g_task_get_source_tag (G_TASK (result)) == pooler_service_remove_account_async, FALSE);
+
+  return g_task_propagate_boolean (G_TASK (result), error);
 }
 
 char *

@@ -107,6 +107,33 @@ PoolerAccount   *pooler_service_add_signed_in      (PoolerService    *self,
                                                     const char       *label,
                                                     gboolean         *out_created,
                                                     GError          **error);
+/* The same two without blocking on the keyring (for a main loop that
+ * also serves: the window's). The tokens are stored asynchronously;
+ * @cancellable stops the wait for the keyring (an unlock prompt, say),
+ * and a new account whose store was cancelled or failed leaves nothing
+ * behind. The auth file of an import is read before the call returns. */
+void             pooler_service_import_account_async  (PoolerService        *self,
+                                                       const char           *auth_json_path,
+                                                       const char           *pool_slug,
+                                                       const char           *label,
+                                                       GCancellable         *cancellable,
+                                                       GAsyncReadyCallback   callback,
+                                                       gpointer              user_data);
+PoolerAccount   *pooler_service_import_account_finish (PoolerService        *self,
+                                                       GAsyncResult         *result,
+                                                       gboolean             *out_created,
+                                                       GError              **error);
+void             pooler_service_add_signed_in_async   (PoolerService        *self,
+                                                       const PoolerAuthFile *auth,
+                                                       const char           *pool_slug,
+                                                       const char           *label,
+                                                       GCancellable         *cancellable,
+                                                       GAsyncReadyCallback   callback,
+                                                       gpointer              user_data);
+PoolerAccount   *pooler_service_add_signed_in_finish  (PoolerService        *self,
+                                                       GAsyncResult         *result,
+                                                       gboolean             *out_created,
+                                                       GError              **error);
 gboolean         pooler_service_set_account_status (PoolerService    *self,
                                                     const char       *account_id,
                                                     PoolerAccountStatus status,
@@ -121,6 +148,17 @@ gboolean         pooler_service_update_account     (PoolerService    *self,
 gboolean         pooler_service_remove_account     (PoolerService    *self,
                                                     const char       *account_id,
                                                     GError          **error);
+/* The row goes at once (the account stops serving); the keyring item
+ * after it, without blocking. A keyring that fails then leaves an orphan
+ * item, which is logged, not an error. */
+void             pooler_service_remove_account_async  (PoolerService        *self,
+                                                       const char           *account_id,
+                                                       GCancellable         *cancellable,
+                                                       GAsyncReadyCallback   callback,
+                                                       gpointer              user_data);
+gboolean         pooler_service_remove_account_finish (PoolerService        *self,
+                                                       GAsyncResult         *result,
+                                                       GError              **error);
 
 /* Keys: returns the whole key, which is never stored and cannot be shown
  * again. */

@@ -1224,6 +1224,30 @@ pooler_store_add_pool_account (PoolerStore  *self,
   return TRUE;
 }
 
+gboolean
+pooler_store_save_account_in_pool (PoolerStore    *self,
+                                   PoolerAccount  *account,
+                                   gint64          pool_id,
+                                   GError        **error)
+{
+  g_return_val_if_fail (POOLER_IS_STORE (self), FALSE);
+  g_return_val_if_fail (POOLER_IS_ACCOUNT (account), FALSE);
+  g_return_val_if_fail (error == NULL || *error == NULL, FALSE);
+
+  if (!exec_sql (self->db, "BEGIN IMMEDIATE", "Could not save the account", error))
+    return FALSE;
+
+  if (!pooler_store_save_account (self, account, error) ||
+      !pooler_store_add_pool_account (self, pool_id, pooler_account_get_id (account), error) ||
+      !exec_sql (self->db, "COMMIT", "Could not save the account", error))
+    {
+      rollback_quietly (self->db);
+      return FALSE;
+    }
+
+  return TRUE;
+}
+
 GStrv
 pooler_store_list_account_pools (PoolerStore  *self,
                                  const char   *account_id,

@@ -76,6 +76,12 @@ gboolean         pooler_store_add_pool_account    (PoolerStore     *self,
                                                    gint64           pool_id,
                                                    const char      *account_id,
                                                    GError         **error);
+/* Both of the above in one transaction: a row is never left without
+ * its Pool. */
+gboolean         pooler_store_save_account_in_pool (PoolerStore    *self,
+                                                    PoolerAccount  *account,
+                                                    gint64          pool_id,
+                                                    GError        **error);
 GStrv            pooler_store_list_account_pools  (PoolerStore     *self,
                                                    const char      *account_id,
                                                    GError         **error);
