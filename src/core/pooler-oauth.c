@@ -78,8 +78,13 @@ parse_answer (guint        status,
       if (code == NULL && error_node != NULL && JSON_NODE_HOLDS_OBJECT (error_node))
         code = string_member (json_node_get_object (error_node), "code");
 
+      /* Final only when the server says so: a code that means it, or, as
+       * Codex takes it, a 401 from the sign-in server itself (a JSON
+       * answer). A 400 or 403 without such a code, or a page that is not
+       * JSON (a proxy's, a challenge), may pass: the account must not be
+       * given up for it. */
       if ((status == 400 || status == 401 || status == 403) &&
-          (is_permanent (code) || is_permanent (description) || code == NULL))
+          (is_permanent (code) || is_permanent (description) || (status == 401 && root != NULL)))
         g_set_error (error, POOLER_OAUTH_ERROR, POOLER_OAUTH_ERROR_REVOKED,
                      "the sign-in server refused the %s (%u %s%s%s)",
                      grant, status, code != NULL ? code : "no error code",
@@ -108,8 +113,20 @@ parse_answer (guint        status,
   claims = pooler_jwt_claims_parse (access, NULL);
   if (claims != NULL && claims->expires_at > 0)
     expires_at = claims->expires_at;
-  else if (root != NULL && json_object_has_member (root, "expires_in"))
-    expires_at = now + json_object_get_int_member (root, "expires_in");
+  else if (root != NULL)
+    {
+      /* Seconds, a whole JSON number of at most ten years; anything else
+       * leaves the expiry unknown (0), as if it were not there. */
+      JsonNode *node = json_object_get_member (root, "expires_in");
+
+      if (node != NULL && JSON_NODE_HOLDS_VALUE (node) && json_node_get_value_type (node) == G_TYPE_INT64)
+        {
+          gint64 seconds = json_node_get_int (node);
+
+          if (seconds > 0 && seconds <= 10 * 365 * 86400)
+            expires_at = now + seconds;
+        }
+    }
 
   return pooler_tokens_new (access, refresh, id_token, expires_at);
 }
