@@ -457,6 +457,25 @@ test_bad_requests (Fixture       *f,
   e3 = test_parse_error (b3);
   g_assert_cmpstr (json_object_get_string_member (e3, "type"), ==, "invalid_request_error");
 
+  /* A "model" that is no model name (a prompt pasted into it, say) is
+   * refused before anything is logged, and not quoted back. */
+  {
+    g_autoptr(SoupMessage) long_model = new_message (f, "POST", "/backend-api/codex/responses", f->key);
+    g_autofree char *filler = g_strnfill (4096, 'x');
+    g_autofree char *json = g_strdup_printf ("{\"model\":\"PROMPT %s\",\"stream\":true,\"input\":[]}", filler);
+    g_autoptr(GBytes) answer = NULL;
+    g_autoptr(JsonObject) error = NULL;
+
+    soup_message_set_request_body_from_bytes (long_model, "application/json",
+                                              g_bytes_new (json, strlen (json)));
+    answer = send_and_read (f, long_model);
+    g_assert_cmpuint (soup_message_get_status (long_model), ==, 400);
+    error = test_parse_error (answer);
+    g_assert_cmpstr (json_object_get_string_member (error, "code"), ==, "invalid_value");
+    g_assert_cmpstr (json_object_get_string_member (error, "param"), ==, "model");
+    g_assert_false (test_bytes_contain (answer, "PROMPT"));
+  }
+
   /* Refused from Content-Length alone. */
   pooler_gateway_set_max_body_size (f->gateway, 1024);
   soup_message_set_request_body_from_bytes (too_big, "application/json", f->codex_body);

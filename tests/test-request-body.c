@@ -626,6 +626,23 @@ test_decode_zstd (void)
   g_assert_true (same == plain);
 }
 
+static void
+test_model_name (void)
+{
+  g_autofree char *longest = g_strnfill (POOLER_MODEL_MAX_LENGTH, 'm');
+  g_autofree char *too_long = g_strnfill (POOLER_MODEL_MAX_LENGTH + 1, 'm');
+  const char *good[] = { "gpt-5.1-codex-max", "pooler-test", "bench/gpt-5", "o4-mini:2025@x_y" };
+  const char *bad[] = { "", "gpt 5", "gpt-5\n", "gpt-\x7f", "mod\xc3\xa8le", "\t" };
+
+  for (guint i = 0; i < G_N_ELEMENTS (good); i++)
+    g_assert_true (pooler_model_name_ok (good[i]));
+  for (guint i = 0; i < G_N_ELEMENTS (bad); i++)
+    g_assert_false (pooler_model_name_ok (bad[i]));
+  g_assert_true (pooler_model_name_ok (longest));
+  g_assert_false (pooler_model_name_ok (too_long));
+  g_assert_false (pooler_model_name_ok (NULL));
+}
+
 int
 main (int   argc,
       char *argv[])
@@ -633,6 +650,7 @@ main (int   argc,
   g_test_init (&argc, &argv, NULL);
 
   g_test_add_func ("/request-body/scan-codex-body", test_scan_codex_body);
+  g_test_add_func ("/request-body/model-name", test_model_name);
   g_test_add_func ("/request-body/scan-escapes", test_scan_escapes);
   g_test_add_func ("/request-body/scan-all-escapes", test_scan_all_escapes);
   g_test_add_func ("/request-body/scan-rejects", test_scan_rejects);

@@ -276,6 +276,8 @@ test_responses_validation (void)
   assert_problem (FALSE, "{\"input\":\"hi\"}", 400, "missing_required_parameter", "model");
   assert_problem (FALSE, "{\"model\":5,\"input\":\"hi\"}", 400, "invalid_type", "model");
   assert_problem (FALSE, "{\"model\":\"\",\"input\":\"hi\"}", 400, "invalid_value", "model");
+  assert_problem (FALSE, "{\"model\":\"tell me a story\",\"input\":\"hi\"}", 400, "invalid_value", "model");
+  assert_problem (TRUE, "{\"model\":\"gpt-5\\n\",\"messages\":[]}", 400, "invalid_value", "model");
   assert_problem (FALSE, "{\"model\":\"gpt-5\"}", 400, "missing_required_parameter", "input");
   assert_problem (FALSE, "{\"model\":\"gpt-5\",\"input\":7}", 400, "invalid_type", "input");
   assert_problem (FALSE, "{\"model\":\"gpt-5\",\"input\":[\"hi\"]}", 400, "invalid_type", "input[0]");

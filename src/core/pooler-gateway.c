@@ -478,6 +478,14 @@ handle_responses (PoolerGateway         *self,
       return;
     }
 
+  /* Checked before anything is logged: no model is better than a prompt. */
+  if (scan->model != NULL && !pooler_model_name_ok (scan->model))
+    {
+      pooler_exchange_respond_error (exchange, SOUP_STATUS_BAD_REQUEST, "invalid_request_error",
+                                     "invalid_value", "model", POOLER_MODEL_NAME_PROBLEM);
+      return;
+    }
+
   record = new_record (key, pooler_exchange_get_path (exchange));
   record->model = g_strdup (scan->model);
 

@@ -15,6 +15,20 @@
 #include "pooler-json-scan.h"
 #include "pooler-request-body.h"
 
+gboolean
+pooler_model_name_ok (const char *model)
+{
+  gsize i;
+
+  if (model == NULL)
+    return FALSE;
+  for (i = 0; model[i] != '\0'; i++)
+    if (i >= POOLER_MODEL_MAX_LENGTH || (guchar) model[i] <= 0x20 || (guchar) model[i] >= 0x7f)
+      return FALSE;
+
+  return i > 0;
+}
+
 static gboolean
 read_string_member (PoolerJsonScanner *s,
                     char    **out)

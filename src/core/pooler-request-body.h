@@ -21,6 +21,17 @@ typedef struct
   gboolean  has_input;
 } PoolerRequestBody;
 
+/* The longest model name accepted. A model is a short slug; a longer
+ * value (a prompt pasted into the wrong member, say) would be written to
+ * the request log, which keeps no client text. */
+#define POOLER_MODEL_MAX_LENGTH 128
+
+/* Whether @model may name a model: 1 to POOLER_MODEL_MAX_LENGTH bytes of
+ * printable ASCII without spaces. */
+gboolean           pooler_model_name_ok        (const char         *model);
+#define POOLER_MODEL_NAME_PROBLEM \
+  "Invalid value for 'model': a model name is 1 to 128 printable ASCII characters without spaces."
+
 /* POOLER_ERROR_INVALID when the body is not a JSON object, nests deeper
  * than POOLER_JSON_MAX_DEPTH or is cut short; the message names why. */
 PoolerRequestBody *pooler_request_body_scan    (const char         *data,

@@ -200,6 +200,9 @@ pooler_v1_check_model (JsonObject *request)
   if (*json_node_get_string (node) == '\0')
     return pooler_v1_problem_new (SOUP_STATUS_BAD_REQUEST, "invalid_value", "model",
                                   "Invalid value for 'model': it must not be empty.");
+  if (!pooler_model_name_ok (json_node_get_string (node)))
+    return pooler_v1_problem_new (SOUP_STATUS_BAD_REQUEST, "invalid_value", "model",
+                                  POOLER_MODEL_NAME_PROBLEM);
 
   return NULL;
 }
