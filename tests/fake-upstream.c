@@ -105,6 +105,7 @@ struct _FakeUpstream
   GHashTable   *account_faults;     /* id -> Fault */
   char         *models_mode;
   char         *oauth_mode;
+  guint         token_requests;  /* every POST /oauth/token */
   char         *reply_text;         /* NULL: "hello" */
   guint         long_deltas;
   guint         long_delta_bytes;  /* 0: copies of the fixture's delta */
@@ -1378,6 +1379,7 @@ handle_oauth_token (FakeUpstream      *self,
 
   g_mutex_lock (&self->mutex);
   oauth_mode = g_strdup (self->oauth_mode);
+  self->token_requests++;
   g_mutex_unlock (&self->mutex);
 
   if (g_str_equal (oauth_mode, "500"))
@@ -2388,4 +2390,15 @@ fake_upstream_set_oauth_mode (FakeUpstream *self,
   g_mutex_lock (&self->mutex);
   set_str (&self->oauth_mode, mode);
   g_mutex_unlock (&self->mutex);
+}
+
+guint
+fake_upstream_get_token_request_count (FakeUpstream *self)
+{
+  guint count;
+
+  g_mutex_lock (&self->mutex);
+  count = self->token_requests;
+  g_mutex_unlock (&self->mutex);
+  return count;
 }

@@ -161,6 +161,8 @@ void          fake_upstream_set_sign_in      (FakeUpstream  *self,
  * URL's oauth sets the same. */
 void          fake_upstream_set_oauth_mode   (FakeUpstream  *self,
                                               const char    *mode);
+/* Requests to the token endpoint so far, answered or refused. */
+guint         fake_upstream_get_token_request_count (FakeUpstream *self);
 /* Codes exchanged for tokens so far. */
 guint         fake_upstream_get_sign_in_count (FakeUpstream *self);
 

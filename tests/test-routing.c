@@ -589,6 +589,28 @@ test_single_flight_refresh (Fixture       *f,
   g_assert_cmpuint (pooler_service_get_refresh_count (f->service), ==, 1);
 }
 
+/* A's token expires in 30 s and the sign-in server fails: the first
+ * request's refresh fails and backs off; A's pair still serves until it
+ * expires, and the requests after it do not ask the server again. */
+static void
+test_refresh_backs_off (Fixture       *f,
+                        gconstpointer  data)
+{
+  fake_upstream_set_oauth_mode (f->fake, "500");
+
+  for (guint i = 0; i < 5; i++)
+    {
+      g_autoptr(GBytes) answer = NULL;
+      g_autoptr(SoupMessage) msg = post (f, f->codex_body, &answer);
+      g_autoptr(PoolerRequestRecord) row = test_last_request (f->service);
+
+      g_assert_cmpuint (soup_message_get_status (msg), ==, 200);
+      g_assert_cmpstr (row->account_id, ==, f->members[0].id);
+    }
+  g_assert_cmpuint (fake_upstream_get_token_request_count (f->fake), ==, 1);
+  g_assert_cmpuint (pooler_service_get_refresh_count (f->service), ==, 0);
+}
+
 static GBytes *
 body_with (const char *json)
 {
@@ -989,6 +1011,7 @@ main (int   argc,
   ADD ("/routing/sign-in-elsewhere-picked-up", unknown_refresh, test_sign_in_elsewhere_picked_up);
   ADD ("/routing/sign-in-during-refresh", plain, test_sign_in_during_refresh);
   ADD ("/routing/single-flight-refresh", expiring, test_single_flight_refresh);
+  ADD ("/routing/refresh-backs-off", expiring, test_refresh_backs_off);
   ADD ("/routing/soft-continuity", rotating, test_soft_continuity);
   ADD ("/routing/continuity-survives-restart", rotating, test_continuity_survives_restart);
   ADD ("/routing/hard-pin", plain, test_hard_pin);

@@ -1411,9 +1411,19 @@ refreshed_before_send_cb (GObject      *object,
 
   if (!pooler_service_refresh_tokens_finish (POOLER_SERVICE (object), result, &error))
     {
-      PoolerAttemptRecord *attempt = pooler_request_record_add_attempt (fw->record,
-                                                                        pooler_account_get_id (fw->account));
+      const PoolerTokens *tokens = pooler_service_peek_tokens (fw->service, pooler_account_get_id (fw->account));
+      PoolerAttemptRecord *attempt;
 
+      /* The refresh was early (within a minute of expiry): a pair that
+       * has not expired still serves while the sign-in server is away. */
+      if (!g_error_matches (error, POOLER_OAUTH_ERROR, POOLER_OAUTH_ERROR_REVOKED) &&
+          tokens != NULL && tokens->expires_at > g_get_real_time () / G_USEC_PER_SEC + 5)
+        {
+          forward_send (fw);
+          return;
+        }
+
+      attempt = pooler_request_record_add_attempt (fw->record, pooler_account_get_id (fw->account));
       attempt->error_code = g_strdup (g_error_matches (error, POOLER_OAUTH_ERROR, POOLER_OAUTH_ERROR_REVOKED)
                                       ? "reauth_required" : "token_refresh_failed");
       forward_try_next (fw);

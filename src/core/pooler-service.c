@@ -1853,20 +1853,31 @@ cancel_now (gpointer cancellable)
   return G_SOURCE_REMOVE;
 }
 
-/* Cancels @cancellable after KEYRING_WRITE_SECONDS unless the source is
- * destroyed first (clear_keyring_deadline()). */
+/* How long the sign-in server may take to answer a refresh: requests
+ * may be waiting on it. */
+#define REFRESH_ANSWER_SECONDS 30
+
+/* Cancels @cancellable after @seconds unless the source is destroyed
+ * first (clear_deadline()). */
 static GSource *
-keyring_deadline (GCancellable *cancellable)
+deadline_after (GCancellable *cancellable,
+                guint         seconds)
 {
-  GSource *source = g_timeout_source_new_seconds (KEYRING_WRITE_SECONDS);
+  GSource *source = g_timeout_source_new_seconds (seconds);
 
   g_source_set_callback (source, cancel_now, g_object_ref (cancellable), g_object_unref);
   g_source_attach (source, g_main_context_get_thread_default ());
   return source;
 }
 
+static GSource *
+keyring_deadline (GCancellable *cancellable)
+{
+  return deadline_after (cancellable, KEYRING_WRITE_SECONDS);
+}
+
 static void
-clear_keyring_deadline (GSource **source)
+clear_deadline (GSource **source)
 {
   if (*source != NULL)
     {
@@ -1881,14 +1892,14 @@ typedef struct
   PoolerAccount *account;
   PoolerTokens  *tokens;   /* the new pair, until it is in memory */
   GCancellable  *cancellable;
-  GSource       *deadline;       /* of the keyring write */
+  GSource       *deadline;       /* of the answer, then of the keyring write */
   char          *used_refresh;   /* the refresh token sent (wiped when freed) */
 } RefreshFlight;
 
 static void
 refresh_flight_free (RefreshFlight *flight)
 {
-  clear_keyring_deadline (&flight->deadline);
+  clear_deadline (&flight->deadline);
   g_clear_object (&flight->cancellable);
   g_clear_object (&flight->self);
   g_clear_object (&flight->account);
@@ -1938,7 +1949,7 @@ refresh_stored_cb (GObject      *object,
   g_autoptr(PoolerAccount) stored = NULL;
   const char *id = pooler_account_get_id (flight->account);
 
-  clear_keyring_deadline (&flight->deadline);
+  clear_deadline (&flight->deadline);
 
   /* The upstream has rotated the pair already: the new one must serve
    * even if the keyring refused it (it is retried at the next refresh). */
@@ -2006,7 +2017,7 @@ typedef struct
 static void
 refusal_check_free (RefusalCheck *check)
 {
-  clear_keyring_deadline (&check->deadline);
+  clear_deadline (&check->deadline);
   g_clear_object (&check->cancellable);
   g_clear_object (&check->self);
   g_free (check->account_id);
@@ -2111,8 +2122,16 @@ refresh_answered_cb (GObject      *object,
   g_autoptr(GError) error = NULL;
 
   flight->tokens = pooler_oauth_refresh_finish (result, &error);
+  clear_deadline (&flight->deadline);
+  g_clear_object (&flight->cancellable);
   if (flight->tokens == NULL)
     {
+      if (g_error_matches (error, G_IO_ERROR, G_IO_ERROR_CANCELLED))
+        {
+          g_clear_error (&error);
+          g_set_error (&error, POOLER_OAUTH_ERROR, POOLER_OAUTH_ERROR_TRANSIENT,
+                       "the sign-in server did not answer within %d s", REFRESH_ANSWER_SECONDS);
+        }
       refresh_failed (flight, error);
       return;
     }
@@ -2138,6 +2157,7 @@ pooler_service_refresh_tokens_async (PoolerService       *self,
   const char *id;
   GPtrArray *waiters;
   RefreshFlight *flight;
+  Backoff *backoff;
 
   g_return_if_fail (POOLER_IS_SERVICE (self));
   g_return_if_fail (POOLER_IS_ACCOUNT (account));
@@ -2162,6 +2182,17 @@ pooler_service_refresh_tokens_async (PoolerService       *self,
       return;
     }
 
+  /* A refresh that failed a moment ago is not tried again before its
+   * back-off ends, by requests either: each would wait for it and send
+   * the sign-in server another one. */
+  backoff = g_hash_table_lookup (self->backoffs, id);
+  if (backoff != NULL && backoff->next_attempt > g_get_real_time () / G_USEC_PER_SEC)
+    {
+      g_task_return_new_error (task, POOLER_OAUTH_ERROR, POOLER_OAUTH_ERROR_TRANSIENT,
+                               "account %s: the last refresh failed; the next is not due yet", id);
+      return;
+    }
+
   waiters = g_ptr_array_new_with_free_func (g_object_unref);
   g_ptr_array_add (waiters, g_steal_pointer (&task));
   g_hash_table_insert (self->refreshing, g_strdup (id), waiters);
@@ -2170,7 +2201,9 @@ pooler_service_refresh_tokens_async (PoolerService       *self,
   flight->self = g_object_ref (self);
   flight->account = g_object_ref (account);
   flight->used_refresh = g_strdup (tokens->refresh_token);
-  pooler_oauth_refresh_async (self->session, self->auth_url, tokens->refresh_token, NULL,
+  flight->cancellable = g_cancellable_new ();
+  flight->deadline = deadline_after (flight->cancellable, REFRESH_ANSWER_SECONDS);
+  pooler_oauth_refresh_async (self->session, self->auth_url, tokens->refresh_token, flight->cancellable,
                               refresh_answered_cb, flight);
 }
 
