@@ -611,6 +611,29 @@ test_refresh_backs_off (Fixture       *f,
   g_assert_cmpuint (pooler_service_get_refresh_count (f->service), ==, 0);
 }
 
+/* The upstream took the request and says nothing: after the answer
+ * timeout the client gets 504, and no other account is sent the same
+ * request (the first may still be at work on it, and bill it). */
+static void
+test_timeout_not_resent (Fixture       *f,
+                         gconstpointer  data)
+{
+  g_autoptr(GBytes) answer = NULL;
+  g_autoptr(SoupMessage) msg = NULL;
+  g_autoptr(PoolerRequestRecord) row = NULL;
+
+  pooler_gateway_set_timeouts (f->gateway, 30, 15, 1);
+  fake_upstream_set_mode (f->fake, NULL, "hang", 0);
+  msg = post (f, f->codex_body, &answer);
+  g_assert_cmpuint (soup_message_get_status (msg), ==, 504);
+  g_assert_cmpuint (fake_upstream_get_request_count (f->fake), ==, 1);
+  fake_upstream_release (f->fake);
+
+  row = test_last_request (f->service);
+  g_assert_cmpstr (row->error_code, ==, "upstream_timeout");
+  g_assert_cmpuint (row->attempts->len, ==, 1);
+}
+
 static GBytes *
 body_with (const char *json)
 {
@@ -1012,6 +1035,7 @@ main (int   argc,
   ADD ("/routing/sign-in-during-refresh", plain, test_sign_in_during_refresh);
   ADD ("/routing/single-flight-refresh", expiring, test_single_flight_refresh);
   ADD ("/routing/refresh-backs-off", expiring, test_refresh_backs_off);
+  ADD ("/routing/timeout-not-resent", plain, test_timeout_not_resent);
   ADD ("/routing/soft-continuity", rotating, test_soft_continuity);
   ADD ("/routing/continuity-survives-restart", rotating, test_continuity_survives_restart);
   ADD ("/routing/hard-pin", plain, test_hard_pin);

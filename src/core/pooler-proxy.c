@@ -117,6 +117,7 @@ typedef struct
   guint                done : 1;
   guint                is_models : 1;
   guint                is_usage : 1;
+  guint                is_compact : 1;        /* answers only when done */
   guint                awaiting : 1;          /* in proxy->awaiting */
   guint                answer_timed_out : 1;  /* the current attempt's */
   guint                any_timed_out : 1;     /* some attempt's */
@@ -271,7 +272,10 @@ start_answer_deadline (Forward *fw)
       g_source_attach (self->deadline_source, g_main_context_get_thread_default ());
     }
 
-  fw->answer_due_us = g_get_monotonic_time () + (gint64) self->answer_timeout * G_USEC_PER_SEC;
+  /* A compaction answers when the model is done with it: minutes. */
+  fw->answer_due_us = g_get_monotonic_time () +
+                      (gint64) (fw->is_compact ? MAX (self->answer_timeout, POOLER_UPSTREAM_COMPACT_SECONDS)
+                                               : self->answer_timeout) * G_USEC_PER_SEC;
   fw->awaiting_link.data = forward_ref (fw);
   fw->awaiting = TRUE;
   /* In deadline order: after the last one due no later (the tail, unless
@@ -1237,6 +1241,17 @@ send_cb (GObject      *object,
     {
       g_debug ("Upstream request %s on account %s got no answer in time", fw->record->id,
                pooler_account_get_id (fw->account));
+      /* A request with a body may be at work upstream (and billed): it
+       * is never sent to another account; the client may try again. */
+      if (fw->body != NULL)
+        {
+          finish_attempt (fw, 0, "upstream_timeout");
+          pooler_router_report_failure (pooler_service_get_router (fw->service), fw->account, now_seconds ());
+          abandon_attempt (fw);
+          respond_error (fw, SOUP_STATUS_GATEWAY_TIMEOUT, "server_error", "upstream_timeout",
+                         "The upstream did not answer in time. Try again shortly.");
+          return;
+        }
       attempt_failed (fw, 0, "upstream_timeout", TRUE);
       return;
     }
@@ -1776,6 +1791,7 @@ forward_start (PoolerProxy             *self,
   fw->started_us = g_get_monotonic_time ();
   fw->is_models = g_str_has_prefix (upstream_path, "/codex/models");
   fw->is_usage = g_str_equal (upstream_path, "/wham/usage");
+  fw->is_compact = g_str_has_suffix (upstream_path, "/responses/compact");
   fw->translator = translator;
   if (translator != NULL)
     fw->translated = g_byte_array_new ();

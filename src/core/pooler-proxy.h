@@ -75,8 +75,11 @@ guint        pooler_proxy_get_in_flight  (PoolerProxy         *self);
  * wakes the main loop once (for tests). */
 guint64      pooler_proxy_get_deadline_arms (PoolerProxy      *self);
 /* How long an upstream may take to answer (status and headers) before
- * the attempt fails over or the client gets 504. */
+ * the client gets 504 (a GET fails over first; a request with a body may
+ * be at work upstream and is never sent twice). A compaction answers only
+ * when it is done, so it has at least POOLER_UPSTREAM_COMPACT_SECONDS. */
 #define POOLER_UPSTREAM_ANSWER_SECONDS 60
+#define POOLER_UPSTREAM_COMPACT_SECONDS 300
 void         pooler_proxy_set_answer_timeout (PoolerProxy     *self,
                                               guint            seconds);
 
