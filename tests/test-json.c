@@ -107,6 +107,41 @@ test_not_strict (void)
     }
 }
 
+/* What json-glib would change on the way through (a wrapped integer,
+ * "1e+17.0", a string cut at \u0000) is refused; its neighbours pass. */
+static void
+test_not_faithful (void)
+{
+  const char *refused[] = {
+    "{\"maximum\":18446744073709551615}", "[9223372036854775808]", "[-9223372036854775809]",
+    "[1e17]", "[-2.5e20]", "[1E400]", "[\"a\\u0000b\"]",
+  };
+  const char *carried[] = {
+    "[9223372036854775807, -9223372036854775808, 0, -0]", "[99999999999999990.0]",
+    "[1.5e-300, 0.1, 1e16, 123.456e2]", "[\"\\\\u0000 is text here\"]", "[\"\\u0001\"]",
+  };
+
+  for (guint i = 0; i < G_N_ELEMENTS (refused); i++)
+    {
+      g_autoptr(JsonNode) node = NULL;
+      g_autoptr(GError) error = NULL;
+
+      node = pooler_json_parse (refused[i], strlen (refused[i]), &error);
+      g_assert_null (node);
+      g_assert_error (error, POOLER_ERROR, POOLER_ERROR_INVALID);
+      g_assert_nonnull (strstr (error->message, "Unsupported JSON at byte"));
+    }
+  for (guint i = 0; i < G_N_ELEMENTS (carried); i++)
+    {
+      g_autoptr(JsonNode) node = NULL;
+      g_autoptr(GError) error = NULL;
+
+      node = pooler_json_parse (carried[i], strlen (carried[i]), &error);
+      g_assert_no_error (error);
+      g_assert_nonnull (node);
+    }
+}
+
 static void
 test_depth_strings (void)
 {
@@ -281,6 +316,7 @@ main (int   argc,
   g_test_add_func ("/json/depth/strings", test_depth_strings);
   g_test_add_func ("/json/depth/very-deep", test_very_deep);
   g_test_add_func ("/json/depth/not-strict", test_not_strict);
+  g_test_add_func ("/json/not-faithful", test_not_faithful);
   g_test_add_func ("/json/parse/errors", test_parse_errors);
   g_test_add_func ("/json/parse/error-hides-input", test_parse_error_hides_input);
   g_test_add_func ("/json/parse/length", test_length_respected);

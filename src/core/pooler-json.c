@@ -7,6 +7,7 @@
 
 #include "config.h"
 
+#include <math.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -18,7 +19,35 @@ typedef enum
   SHAPE_OK,
   SHAPE_TOO_DEEP,
   SHAPE_NOT_STRICT,
+  SHAPE_NOT_FAITHFUL,
 } Shape;
+
+/* Numbers json-glib 1.6 would change: an integer outside 64 bits wraps
+ * around, and a double at or above 1e17 (or an infinite one) comes out
+ * of its generator as "1e+17.0", which is not JSON. Requests are passed
+ * on re-generated, so such a number would reach the upstream changed. */
+static gboolean
+number_is_faithful (const char *start,
+                    gsize       length)
+{
+  char text[64];
+  gboolean integer = TRUE;
+  double value;
+
+  if (length >= sizeof text)
+    return FALSE;
+  memcpy (text, start, length);
+  text[length] = '\0';
+  for (gsize i = 0; i < length; i++)
+    if (text[i] == '.' || text[i] == 'e' || text[i] == 'E')
+      integer = FALSE;
+
+  if (integer)
+    return g_ascii_string_to_signed (text, 10, G_MININT64, G_MAXINT64, NULL, NULL);
+
+  value = g_ascii_strtod (text, NULL);
+  return isfinite (value) && fabs (value) < 1e17;
+}
 
 /* Whether a byte may stand outside a string in strict JSON (RFC 8259):
  * structure, whitespace, and what numbers and true/false/null are made
@@ -65,11 +94,35 @@ json_shape (const char *data,
       if (in_string)
         {
           /* Skip the escaped character, whatever it is, so \" and \\
-           * do not end or extend the string. */
+           * do not end or extend the string. json-glib ends a string at
+           * \u0000, dropping the rest of it. */
           if (c == '\\')
-            i++;
+            {
+              if (i + 6 <= length && memcmp (data + i + 1, "u0000", 5) == 0)
+                {
+                  *at = i;
+                  return SHAPE_NOT_FAITHFUL;
+                }
+              i++;
+            }
           else if (c == '"')
             in_string = FALSE;
+          continue;
+        }
+
+      if (c == '-' || g_ascii_isdigit (c))
+        {
+          gsize end = i + 1;
+
+          while (end < length && (g_ascii_isdigit (data[end]) || data[end] == '.' || data[end] == 'e' ||
+                                  data[end] == 'E' || data[end] == '+' || data[end] == '-'))
+            end++;
+          if (!number_is_faithful (data + i, end - i))
+            {
+              *at = i;
+              return SHAPE_NOT_FAITHFUL;
+            }
+          i = end - 1;
           continue;
         }
 
@@ -203,6 +256,11 @@ pooler_json_parse (const char  *data,
                    "Invalid JSON at byte %" G_GSIZE_FORMAT ": a character that JSON does not "
                    "allow outside a string (comments and single quotes are not JSON)", at);
       return NULL;
+    case SHAPE_NOT_FAITHFUL:
+      g_set_error (error, POOLER_ERROR, POOLER_ERROR_INVALID,
+                   "Unsupported JSON at byte %" G_GSIZE_FORMAT ": integers must fit in 64 bits, other "
+                   "numbers must be below 1e17, and strings may not contain \\u0000", at);
+      return NULL;
     case SHAPE_OK:
     default:
       break;
@@ -250,4 +308,19 @@ pooler_json_parse_object (const char  *data,
     }
 
   return json_object_ref (json_node_get_object (root));
+}
+
+const char *
+pooler_json_get_string (JsonObject *object,
+                        const char *member)
+{
+  JsonNode *node;
+
+  g_return_val_if_fail (member != NULL, NULL);
+
+  node = object != NULL ? json_object_get_member (object, member) : NULL;
+  if (node == NULL || !JSON_NODE_HOLDS_VALUE (node) || json_node_get_value_type (node) != G_TYPE_STRING)
+    return NULL;
+
+  return json_node_get_string (node);
 }

@@ -18,14 +18,17 @@ G_BEGIN_DECLS
 #define POOLER_JSON_KEY_SIZE 63
 
 /* TRUE when no array/object nests deeper than @max_depth (strings, and
- * the brackets inside them, are skipped correctly) and nothing outside a
- * string is a byte that strict JSON never has there: json-glib reads
+ * the brackets inside them, are skipped correctly), nothing outside a
+ * string is a byte that strict JSON never has there (json-glib reads
  * comments and single-quoted strings, which could hide brackets from this
- * count. Does not otherwise validate JSON. */
+ * count), and json-glib would carry every number and string unchanged
+ * (no integer beyond 64 bits, no other number at or above 1e17, no
+ * \u0000). Does not otherwise validate JSON. */
 gboolean  pooler_json_depth_ok   (const char  *data,
                                   gsize        length,
                                   guint        max_depth);
-/* Depth check, then json-glib. POOLER_ERROR_INVALID on failure. */
+/* pooler_json_depth_ok()'s checks, then json-glib. POOLER_ERROR_INVALID
+ * on failure, with a message that says where but quotes nothing. */
 JsonNode *pooler_json_parse      (const char  *data,
                                   gsize        length,
                                   GError     **error);
@@ -33,5 +36,10 @@ JsonNode *pooler_json_parse      (const char  *data,
 JsonObject *pooler_json_parse_object (const char  *data,
                                       gsize        length,
                                       GError     **error);
+
+/* @object's @member when it is a string, else NULL (missing, null, another
+ * type: never a json-glib critical). @object may be NULL. */
+const char *pooler_json_get_string   (JsonObject  *object,
+                                      const char  *member);
 
 G_END_DECLS
