@@ -84,7 +84,7 @@ pooler_jsonrpc_parse (const char  *data,
   if (id != NULL && id_is_valid (id) && out_id != NULL)
     *out_id = json_node_copy (id);
 
-  if (g_strcmp0 (json_object_get_string_member_with_default (object, "jsonrpc", NULL), "2.0") != 0)
+  if (g_strcmp0 (pooler_json_get_string (object, "jsonrpc"), "2.0") != 0)
     {
       g_set_error_literal (error, POOLER_JSONRPC_ERROR, POOLER_JSONRPC_INVALID_REQUEST,
                            "Invalid Request: \"jsonrpc\" must be \"2.0\"");
@@ -212,4 +212,15 @@ pooler_jsonrpc_build_error (JsonNode   *id,
   json_object_set_object_member (envelope, "error", error);
 
   return envelope_to_bytes (envelope);
+}
+
+char *
+pooler_jsonrpc_excerpt (const char *text)
+{
+  g_autofree char *valid = NULL;
+
+  g_return_val_if_fail (text != NULL, NULL);
+
+  valid = g_utf8_make_valid (text, -1);
+  return g_utf8_substring (valid, 0, MIN (g_utf8_strlen (valid, -1), POOLER_JSONRPC_EXCERPT_CHARS));
 }

@@ -63,6 +63,11 @@ GBytes               *pooler_jsonrpc_build_error   (JsonNode              *id,
 char                 *pooler_jsonrpc_to_string     (JsonNode              *node,
                                                     gsize                 *out_length);
 
+/* At most POOLER_JSONRPC_EXCERPT_CHARS characters of @text, cut between
+ * characters, for an error message that names what it refused. */
+#define POOLER_JSONRPC_EXCERPT_CHARS 64
+char                 *pooler_jsonrpc_excerpt       (const char            *text);
+
 G_DEFINE_AUTOPTR_CLEANUP_FUNC (PoolerJsonRpcMessage, pooler_jsonrpc_message_free)
 
 G_END_DECLS

@@ -371,8 +371,10 @@ check_arguments (JsonObject  *schema,
 
       if (property == NULL)
         {
+          g_autofree char *excerpt = pooler_jsonrpc_excerpt (name);
+
           g_set_error (error, POOLER_JSONRPC_ERROR, POOLER_JSONRPC_INVALID_PARAMS,
-                       "Invalid params: unknown argument “%.64s”", name);
+                       "Invalid params: unknown argument “%s”", excerpt);
           return FALSE;
         }
 
@@ -427,7 +429,7 @@ static const char *
 arg_string (JsonObject *args,
             const char *name)
 {
-  return json_object_get_string_member_with_default (args, name, NULL);
+  return pooler_json_get_string (args, name);
 }
 
 static gint64
@@ -1223,7 +1225,7 @@ tool_explain_routing (ToolContext  *ctx,
   add_text (builder, "model", model);
   add_string (builder, "outcome", outcome_to_string (outcome));
   add_time (builder, "earliest_reset", outcome == POOLER_ROUTE_ALL_SPENT ? earliest : 0);
-  add_int (builder, "ring_size", POOLER_ROUTER_DEFAULT_RING_SIZE);
+  add_int (builder, "ring_size", pooler_pool_get_ring_size (pool));
 
   json_builder_set_member_name (builder, "candidates");
   json_builder_begin_array (builder);
@@ -1239,7 +1241,7 @@ tool_explain_routing (ToolContext  *ctx,
           json_builder_begin_object (builder);
           add_int (builder, "position", position + 1);
           add_account_names (builder, "account_id", account);
-          add_bool (builder, "tried", position < POOLER_ROUTER_DEFAULT_RING_SIZE);
+          add_bool (builder, "tried", position < pooler_pool_get_ring_size (pool));
           add_bool (builder, "demoted", pass == 1);
           add_percent (builder, "remaining_percent",
                        state != NULL ? pooler_quota_state_remaining (state, ctx->now) : -1);
@@ -1408,8 +1410,10 @@ pooler_mcp_tools_call (PoolerService  *service,
   tool = find_tool (name);
   if (tool == NULL)
     {
+      g_autofree char *excerpt = pooler_jsonrpc_excerpt (name != NULL ? name : "");
+
       g_set_error (error, POOLER_JSONRPC_ERROR, POOLER_JSONRPC_INVALID_PARAMS,
-                   "Invalid params: unknown tool “%.64s”", name != NULL ? name : "");
+                   "Invalid params: unknown tool “%s”", excerpt);
       return NULL;
     }
 

@@ -22,6 +22,7 @@
 
 #include "pooler-api-error.h"
 #include "pooler-error.h"
+#include "pooler-json.h"
 #include "pooler-jsonrpc.h"
 #include "pooler-keys.h"
 #include "pooler-mcp.h"
@@ -322,7 +323,7 @@ handle_initialize (JsonObject  *params,
                    GError     **error)
 {
   const char *requested = params != NULL
-                          ? json_object_get_string_member_with_default (params, "protocolVersion", NULL)
+                          ? pooler_json_get_string (params, "protocolVersion")
                           : NULL;
   JsonObject *result = json_object_new ();
   JsonObject *capabilities = json_object_new ();
@@ -338,7 +339,7 @@ handle_initialize (JsonObject  *params,
       json_object_unref (resources);
       json_object_unref (server);
       g_set_error_literal (error, POOLER_JSONRPC_ERROR, POOLER_JSONRPC_INVALID_PARAMS,
-                           "Invalid params: “protocolVersion” is required");
+                           "Invalid params: “protocolVersion” is required and must be a string");
       return NULL;
     }
 
@@ -369,7 +370,7 @@ handle_tools_call (PoolerMcp   *self,
                    GError     **error)
 {
   const char *name = params != NULL
-                     ? json_object_get_string_member_with_default (params, "name", NULL) : NULL;
+                     ? pooler_json_get_string (params, "name") : NULL;
   JsonNode *arguments = params != NULL ? json_object_get_member (params, "arguments") : NULL;
   g_autoptr(JsonNode) structured = NULL;
   g_autofree char *text = NULL;
@@ -419,7 +420,7 @@ handle_resources_read (PoolerMcp   *self,
                        GError     **error)
 {
   const char *uri = params != NULL
-                    ? json_object_get_string_member_with_default (params, "uri", NULL) : NULL;
+                    ? pooler_json_get_string (params, "uri") : NULL;
   g_autoptr(JsonNode) document = NULL;
   g_autofree char *text = NULL;
   JsonObject *result;
@@ -467,6 +468,7 @@ dispatch (PoolerMcp             *self,
           GError               **error)
 {
   const char *method = message->method;
+  g_autofree char *excerpt = NULL;
 
   if (strcmp (method, "initialize") == 0)
     return handle_initialize (message->params, error);
@@ -483,8 +485,9 @@ dispatch (PoolerMcp             *self,
   if (strcmp (method, "resources/read") == 0)
     return handle_resources_read (self, message->params, error);
 
+  excerpt = pooler_jsonrpc_excerpt (method);
   g_set_error (error, POOLER_JSONRPC_ERROR, POOLER_JSONRPC_METHOD_NOT_FOUND,
-               "Method not found: %.64s", method);
+               "Method not found: %s", excerpt);
   return NULL;
 }
 

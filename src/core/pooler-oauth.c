@@ -18,19 +18,6 @@
 
 G_DEFINE_QUARK (pooler-oauth-error-quark, pooler_oauth_error)
 
-static const char *
-string_member (JsonObject *object,
-               const char *name)
-{
-  JsonNode *node = object != NULL ? json_object_get_member (object, name) : NULL;
-
-  if (node == NULL || !JSON_NODE_HOLDS_VALUE (node) ||
-      json_node_get_value_type (node) != G_TYPE_STRING)
-    return NULL;
-
-  return json_node_get_string (node);
-}
-
 /* The answers that mean "this refresh token will never work again". */
 static gboolean
 is_permanent (const char *code)
@@ -70,13 +57,13 @@ parse_answer (guint        status,
 
   if (!SOUP_STATUS_IS_SUCCESSFUL (status))
     {
-      const char *code = string_member (root, "error");
-      const char *description = string_member (root, "error_description");
+      const char *code = pooler_json_get_string (root, "error");
+      const char *description = pooler_json_get_string (root, "error_description");
       JsonNode *error_node = root != NULL ? json_object_get_member (root, "error") : NULL;
 
       /* Some answers nest it: {"error":{"code":"refresh_token_expired",...}} */
       if (code == NULL && error_node != NULL && JSON_NODE_HOLDS_OBJECT (error_node))
-        code = string_member (json_node_get_object (error_node), "code");
+        code = pooler_json_get_string (json_node_get_object (error_node), "code");
 
       /* Final only when the server says so: a code that means it, or, as
        * Codex takes it, a 401 from the sign-in server itself (a JSON
@@ -97,7 +84,7 @@ parse_answer (guint        status,
       return NULL;
     }
 
-  access = string_member (root, "access_token");
+  access = pooler_json_get_string (root, "access_token");
   if (access == NULL || *access == '\0')
     {
       g_set_error_literal (error, POOLER_OAUTH_ERROR, POOLER_OAUTH_ERROR_TRANSIENT,
@@ -105,10 +92,10 @@ parse_answer (guint        status,
       return NULL;
     }
 
-  refresh = string_member (root, "refresh_token");
+  refresh = pooler_json_get_string (root, "refresh_token");
   if (refresh == NULL || *refresh == '\0')
     refresh = old_refresh_token;
-  id_token = string_member (root, "id_token");
+  id_token = pooler_json_get_string (root, "id_token");
 
   claims = pooler_jwt_claims_parse (access, NULL);
   if (claims != NULL && claims->expires_at > 0)

@@ -126,18 +126,6 @@ check_types (JsonObject *request)
   return pooler_v1_check_tool_choice (request);
 }
 
-static const char *
-string_member (JsonObject *object,
-               const char *name)
-{
-  JsonNode *node = object != NULL ? json_object_get_member (object, name) : NULL;
-
-  if (node == NULL || !JSON_NODE_HOLDS_VALUE (node) || json_node_get_value_type (node) != G_TYPE_STRING)
-    return NULL;
-
-  return json_node_get_string (node);
-}
-
 static JsonObject *
 object_member (JsonObject *object,
                const char *name)
@@ -174,9 +162,9 @@ plain_text (JsonNode         *content,
     {
       JsonNode *node = json_array_get_element (parts, i);
       JsonObject *part = JSON_NODE_HOLDS_OBJECT (node) ? json_node_get_object (node) : NULL;
-      const char *part_text = string_member (part, "text");
+      const char *part_text = pooler_json_get_string (part, "text");
 
-      if (part == NULL || g_strcmp0 (string_member (part, "type"), "text") != 0 || part_text == NULL)
+      if (part == NULL || g_strcmp0 (pooler_json_get_string (part, "type"), "text") != 0 || part_text == NULL)
         {
           *problem = pooler_v1_problem_new (SOUP_STATUS_BAD_REQUEST, "invalid_value", param,
                                             "Invalid value for '%s[%u]': only text parts are supported here.",
@@ -217,21 +205,21 @@ user_content (JsonNode         *content,
     {
       JsonNode *node = json_array_get_element (parts, i);
       JsonObject *part = JSON_NODE_HOLDS_OBJECT (node) ? json_node_get_object (node) : NULL;
-      const char *type = string_member (part, "type");
+      const char *type = pooler_json_get_string (part, "type");
 
-      if (g_strcmp0 (type, "text") == 0 && string_member (part, "text") != NULL)
-        json_array_add_object_element (result, pooler_v1_text_part ("input_text", string_member (part, "text")));
+      if (g_strcmp0 (type, "text") == 0 && pooler_json_get_string (part, "text") != NULL)
+        json_array_add_object_element (result, pooler_v1_text_part ("input_text", pooler_json_get_string (part, "text")));
       else if (g_strcmp0 (type, "image_url") == 0 &&
-               string_member (object_member (part, "image_url"), "url") != NULL)
+               pooler_json_get_string (object_member (part, "image_url"), "url") != NULL)
         {
           JsonObject *image = object_member (part, "image_url");
           JsonObject *item = json_object_new ();
 
           json_object_set_string_member (item, "type", "input_image");
-          json_object_set_string_member (item, "image_url", string_member (image, "url"));
+          json_object_set_string_member (item, "image_url", pooler_json_get_string (image, "url"));
           json_object_set_string_member (item, "detail",
-                                         string_member (image, "detail") != NULL
-                                         ? string_member (image, "detail") : "auto");
+                                         pooler_json_get_string (image, "detail") != NULL
+                                         ? pooler_json_get_string (image, "detail") : "auto");
           json_array_add_object_element (result, item);
         }
       else
@@ -267,13 +255,13 @@ translate_assistant (JsonObject *message,
           JsonNode *node = json_array_get_element (parts, i);
           JsonObject *part = JSON_NODE_HOLDS_OBJECT (node) ? json_node_get_object (node) : NULL;
 
-          if (g_strcmp0 (string_member (part, "type"), "refusal") == 0)
+          if (g_strcmp0 (pooler_json_get_string (part, "type"), "refusal") == 0)
             continue;
-          if (g_strcmp0 (string_member (part, "type"), "text") != 0 || string_member (part, "text") == NULL)
+          if (g_strcmp0 (pooler_json_get_string (part, "type"), "text") != 0 || pooler_json_get_string (part, "text") == NULL)
             return pooler_v1_problem_new (SOUP_STATUS_BAD_REQUEST, "invalid_value", param,
                                           "Invalid value for '%s.content[%u]': only text parts are "
                                           "supported.", param, i);
-          g_string_append (joined, string_member (part, "text"));
+          g_string_append (joined, pooler_json_get_string (part, "text"));
         }
       text = g_string_free (g_steal_pointer (&joined), FALSE);
     }
@@ -304,19 +292,19 @@ translate_assistant (JsonObject *message,
       JsonNode *node = json_array_get_element (json_node_get_array (tool_calls), i);
       JsonObject *call = JSON_NODE_HOLDS_OBJECT (node) ? json_node_get_object (node) : NULL;
       JsonObject *function = object_member (call, "function");
-      const char *arguments = string_member (function, "arguments");
+      const char *arguments = pooler_json_get_string (function, "arguments");
       JsonObject *item;
 
-      if (string_member (call, "id") == NULL || string_member (function, "name") == NULL ||
-          (string_member (call, "type") != NULL && strcmp (string_member (call, "type"), "function") != 0))
+      if (pooler_json_get_string (call, "id") == NULL || pooler_json_get_string (function, "name") == NULL ||
+          (pooler_json_get_string (call, "type") != NULL && strcmp (pooler_json_get_string (call, "type"), "function") != 0))
         return pooler_v1_problem_new (SOUP_STATUS_BAD_REQUEST, "invalid_value", param,
                                       "Invalid value for '%s.tool_calls[%u]': expected a function call "
                                       "with an id and a function name.", param, i);
 
       item = json_object_new ();
       json_object_set_string_member (item, "type", "function_call");
-      json_object_set_string_member (item, "call_id", string_member (call, "id"));
-      json_object_set_string_member (item, "name", string_member (function, "name"));
+      json_object_set_string_member (item, "call_id", pooler_json_get_string (call, "id"));
+      json_object_set_string_member (item, "name", pooler_json_get_string (function, "name"));
       json_object_set_string_member (item, "arguments", arguments != NULL ? arguments : "{}");
       json_array_add_object_element (input, item);
     }
@@ -340,7 +328,7 @@ translate_message (JsonNode  *node,
     return pooler_v1_problem_new (SOUP_STATUS_BAD_REQUEST, "invalid_type", param,
                                   "Invalid type for '%s': expected an object.", param);
   message = json_node_get_object (node);
-  role = string_member (message, "role");
+  role = pooler_json_get_string (message, "role");
   if (role == NULL)
     return pooler_v1_problem_new (SOUP_STATUS_BAD_REQUEST, "missing_required_parameter", param,
                                   "Missing required parameter: '%s.role'.", param);
@@ -370,7 +358,7 @@ translate_message (JsonNode  *node,
 
   if (strcmp (role, "tool") == 0)
     {
-      const char *call_id = string_member (message, "tool_call_id");
+      const char *call_id = pooler_json_get_string (message, "tool_call_id");
       g_autofree char *output = NULL;
       JsonObject *item;
 
@@ -406,18 +394,18 @@ translate_tools (JsonArray *tools,
       JsonNode *parameters;
       JsonObject *item;
 
-      if (g_strcmp0 (string_member (tool, "type"), "function") != 0 || function == NULL)
+      if (g_strcmp0 (pooler_json_get_string (tool, "type"), "function") != 0 || function == NULL)
         return pooler_v1_problem_new (SOUP_STATUS_BAD_REQUEST, "unsupported_parameter", param,
                                       "Unsupported value for '%s': only function tools are supported.", param);
-      if (string_member (function, "name") == NULL)
+      if (pooler_json_get_string (function, "name") == NULL)
         return pooler_v1_problem_new (SOUP_STATUS_BAD_REQUEST, "missing_required_parameter", param,
                                       "Missing required parameter: '%s.function.name'.", param);
 
       item = json_object_new ();
       json_object_set_string_member (item, "type", "function");
-      json_object_set_string_member (item, "name", string_member (function, "name"));
-      if (string_member (function, "description") != NULL)
-        json_object_set_string_member (item, "description", string_member (function, "description"));
+      json_object_set_string_member (item, "name", pooler_json_get_string (function, "name"));
+      if (pooler_json_get_string (function, "description") != NULL)
+        json_object_set_string_member (item, "description", pooler_json_get_string (function, "description"));
       parameters = json_object_get_member (function, "parameters");
       if (parameters != NULL && JSON_NODE_HOLDS_OBJECT (parameters))
         json_object_set_member (item, "parameters", json_node_copy (parameters));
@@ -459,8 +447,8 @@ translate_tool_choice (JsonNode   *choice,
     }
 
   object = json_node_get_object (choice);
-  name = string_member (object_member (object, "function"), "name");
-  if (g_strcmp0 (string_member (object, "type"), "function") != 0 || name == NULL)
+  name = pooler_json_get_string (object_member (object, "function"), "name");
+  if (g_strcmp0 (pooler_json_get_string (object, "type"), "function") != 0 || name == NULL)
     return pooler_v1_problem_new (SOUP_STATUS_BAD_REQUEST, "invalid_value", "tool_choice",
                                   "Invalid value for 'tool_choice': expected {\"type\":\"function\","
                                   "\"function\":{\"name\":...}}.");
@@ -477,7 +465,7 @@ static PoolerV1Problem *
 translate_response_format (JsonObject *format,
                            JsonObject *text)
 {
-  const char *type = string_member (format, "type");
+  const char *type = pooler_json_get_string (format, "type");
   JsonObject *result;
 
   if (g_strcmp0 (type, "text") == 0)
@@ -487,7 +475,7 @@ translate_response_format (JsonObject *format,
   if (g_strcmp0 (type, "json_object") == 0)
     json_object_set_string_member (result, "type", "json_object");
   else if (g_strcmp0 (type, "json_schema") == 0 && object_member (format, "json_schema") != NULL &&
-           string_member (object_member (format, "json_schema"), "name") != NULL)
+           pooler_json_get_string (object_member (format, "json_schema"), "name") != NULL)
     {
       JsonObject *schema = object_member (format, "json_schema");
       JsonObjectIter iter;
@@ -630,8 +618,8 @@ static void
 chat_start (ChatTranslator *self,
             JsonObject     *response)
 {
-  const char *id = string_member (response, "id");
-  const char *model = string_member (response, "model");
+  const char *id = pooler_json_get_string (response, "id");
+  const char *model = pooler_json_get_string (response, "model");
 
   g_free (self->id);
   g_free (self->model);
@@ -739,7 +727,7 @@ static char *
 tool_key (JsonObject *event,
           JsonObject *item)
 {
-  const char *id = item != NULL ? string_member (item, "id") : string_member (event, "item_id");
+  const char *id = item != NULL ? pooler_json_get_string (item, "id") : pooler_json_get_string (event, "item_id");
 
   if (id != NULL)
     return g_strdup (id);
@@ -770,7 +758,7 @@ chat_stream_event (ChatTranslator *self,
 
   if (strcmp (type, "response.output_text.delta") == 0)
     {
-      const char *text = string_member (event, "delta");
+      const char *text = pooler_json_get_string (event, "delta");
       JsonObject *delta;
 
       if (text == NULL || *text == '\0')
@@ -781,24 +769,24 @@ chat_stream_event (ChatTranslator *self,
       append_delta (self, out, delta, NULL);
     }
   else if (strcmp (type, "response.output_item.added") == 0 &&
-           g_strcmp0 (string_member (item, "type"), "function_call") == 0)
+           g_strcmp0 (pooler_json_get_string (item, "type"), "function_call") == 0)
     {
       ToolCall *call = tool_call_new (self, tool_key (event, item));
       JsonObject *function = json_object_new ();
-      const char *arguments = string_member (item, "arguments");
+      const char *arguments = pooler_json_get_string (item, "arguments");
 
       ensure_role (self, out);
-      json_object_set_string_member (function, "name", string_member (item, "name") != NULL
-                                                       ? string_member (item, "name") : "");
+      json_object_set_string_member (function, "name", pooler_json_get_string (item, "name") != NULL
+                                                       ? pooler_json_get_string (item, "name") : "");
       json_object_set_string_member (function, "arguments", arguments != NULL ? arguments : "");
       call->arguments_sent = arguments != NULL && *arguments != '\0';
-      append_tool_delta (self, out, call->index, string_member (item, "call_id"), function);
+      append_tool_delta (self, out, call->index, pooler_json_get_string (item, "call_id"), function);
     }
   else if (strcmp (type, "response.function_call_arguments.delta") == 0)
     {
       g_autofree char *key = tool_key (event, NULL);
       ToolCall *call = g_hash_table_lookup (self->tools, key);
-      const char *text = string_member (event, "delta");
+      const char *text = pooler_json_get_string (event, "delta");
       JsonObject *function;
 
       if (call == NULL || text == NULL)
@@ -809,11 +797,11 @@ chat_stream_event (ChatTranslator *self,
       append_tool_delta (self, out, call->index, NULL, function);
     }
   else if (strcmp (type, "response.output_item.done") == 0 &&
-           g_strcmp0 (string_member (item, "type"), "function_call") == 0)
+           g_strcmp0 (pooler_json_get_string (item, "type"), "function_call") == 0)
     {
       g_autofree char *key = tool_key (event, item);
       ToolCall *call = g_hash_table_lookup (self->tools, key);
-      const char *arguments = string_member (item, "arguments");
+      const char *arguments = pooler_json_get_string (item, "arguments");
       JsonObject *function;
 
       /* The call came whole, or its arguments did not stream. */
@@ -822,10 +810,10 @@ chat_stream_event (ChatTranslator *self,
           ensure_role (self, out);
           call = tool_call_new (self, g_steal_pointer (&key));
           function = json_object_new ();
-          json_object_set_string_member (function, "name", string_member (item, "name") != NULL
-                                                           ? string_member (item, "name") : "");
+          json_object_set_string_member (function, "name", pooler_json_get_string (item, "name") != NULL
+                                                           ? pooler_json_get_string (item, "name") : "");
           json_object_set_string_member (function, "arguments", arguments != NULL ? arguments : "");
-          append_tool_delta (self, out, call->index, string_member (item, "call_id"), function);
+          append_tool_delta (self, out, call->index, pooler_json_get_string (item, "call_id"), function);
           call->arguments_sent = TRUE;
         }
       else if (!call->arguments_sent && arguments != NULL && *arguments != '\0')
@@ -922,10 +910,10 @@ finish_reason (JsonObject *response,
 
   if (tool_calls)
     return "tool_calls";
-  if (g_strcmp0 (string_member (response, "status"), "incomplete") != 0)
+  if (g_strcmp0 (pooler_json_get_string (response, "status"), "incomplete") != 0)
     return "stop";
 
-  reason = string_member (object_member (response, "incomplete_details"), "reason");
+  reason = pooler_json_get_string (object_member (response, "incomplete_details"), "reason");
   return g_strcmp0 (reason, "content_filter") == 0 ? "content_filter" : "length";
 }
 
@@ -948,7 +936,7 @@ chat_completion (ChatTranslator *self,
     {
       JsonNode *node = json_array_get_element (output, i);
       JsonObject *item = JSON_NODE_HOLDS_OBJECT (node) ? json_node_get_object (node) : NULL;
-      const char *type = string_member (item, "type");
+      const char *type = pooler_json_get_string (item, "type");
 
       if (g_strcmp0 (type, "message") == 0 && json_object_has_member (item, "content") &&
           JSON_NODE_HOLDS_ARRAY (json_object_get_member (item, "content")))
@@ -960,23 +948,23 @@ chat_completion (ChatTranslator *self,
               JsonNode *part_node = json_array_get_element (content, j);
               JsonObject *part = JSON_NODE_HOLDS_OBJECT (part_node) ? json_node_get_object (part_node) : NULL;
 
-              if (g_strcmp0 (string_member (part, "type"), "output_text") == 0 && string_member (part, "text"))
-                g_string_append (text, string_member (part, "text"));
-              else if (g_strcmp0 (string_member (part, "type"), "refusal") == 0 && string_member (part, "refusal"))
-                g_string_append (refusal, string_member (part, "refusal"));
+              if (g_strcmp0 (pooler_json_get_string (part, "type"), "output_text") == 0 && pooler_json_get_string (part, "text"))
+                g_string_append (text, pooler_json_get_string (part, "text"));
+              else if (g_strcmp0 (pooler_json_get_string (part, "type"), "refusal") == 0 && pooler_json_get_string (part, "refusal"))
+                g_string_append (refusal, pooler_json_get_string (part, "refusal"));
             }
         }
       else if (g_strcmp0 (type, "function_call") == 0)
         {
           JsonObject *call = json_object_new ();
           JsonObject *function = json_object_new ();
-          const char *arguments = string_member (item, "arguments");
+          const char *arguments = pooler_json_get_string (item, "arguments");
 
-          json_object_set_string_member (call, "id", string_member (item, "call_id") != NULL
-                                                     ? string_member (item, "call_id") : "");
+          json_object_set_string_member (call, "id", pooler_json_get_string (item, "call_id") != NULL
+                                                     ? pooler_json_get_string (item, "call_id") : "");
           json_object_set_string_member (call, "type", "function");
-          json_object_set_string_member (function, "name", string_member (item, "name") != NULL
-                                                           ? string_member (item, "name") : "");
+          json_object_set_string_member (function, "name", pooler_json_get_string (item, "name") != NULL
+                                                           ? pooler_json_get_string (item, "name") : "");
           json_object_set_string_member (function, "arguments", arguments != NULL ? arguments : "");
           json_object_set_object_member (call, "function", function);
           json_array_add_object_element (tool_calls, call);

@@ -12,6 +12,8 @@
 
 #include "config.h"
 
+#include "pooler-json.h"
+
 #include <string.h>
 
 #include "pooler-v1-private.h"
@@ -84,26 +86,14 @@ object_member (JsonObject *object,
   return node != NULL && JSON_NODE_HOLDS_OBJECT (node) ? json_node_get_object (node) : NULL;
 }
 
-static const char *
-string_member (JsonObject *object,
-               const char *name)
-{
-  JsonNode *node = object != NULL ? json_object_get_member (object, name) : NULL;
-
-  if (node == NULL || !JSON_NODE_HOLDS_VALUE (node) || json_node_get_value_type (node) != G_TYPE_STRING)
-    return NULL;
-
-  return json_node_get_string (node);
-}
-
 static void
 note_failure (PoolerV1Collector *collector,
               JsonObject        *error)
 {
   g_free (collector->failure_code);
   g_free (collector->failure_message);
-  collector->failure_code = g_strdup (string_member (error, "code"));
-  collector->failure_message = g_strdup (string_member (error, "message"));
+  collector->failure_code = g_strdup (pooler_json_get_string (error, "code"));
+  collector->failure_message = g_strdup (pooler_json_get_string (error, "message"));
 }
 
 void
@@ -131,7 +121,7 @@ pooler_v1_collector_event (PoolerV1Collector *collector,
     }
   else if (strcmp (type, "response.output_text.delta") == 0)
     {
-      const char *delta = string_member (event, "delta");
+      const char *delta = pooler_json_get_string (event, "delta");
 
       if (delta != NULL)
         g_string_append (collector->text, delta);

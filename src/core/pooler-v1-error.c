@@ -70,18 +70,6 @@ pooler_v1_unsupported_body (void)
                                  "Unsupported OpenAI /v1 endpoint");
 }
 
-static const char *
-string_member (JsonObject *object,
-               const char *name)
-{
-  JsonNode *node = object != NULL ? json_object_get_member (object, name) : NULL;
-
-  if (node == NULL || !JSON_NODE_HOLDS_VALUE (node) || json_node_get_value_type (node) != G_TYPE_STRING)
-    return NULL;
-
-  return json_node_get_string (node);
-}
-
 static gint64
 int_member (JsonObject *object,
             const char *name)
@@ -156,16 +144,16 @@ pooler_v1_error_translate (guint      *status,
 
   if (error != NULL)
     {
-      message = g_strdup (string_member (error, "message"));
-      type = string_member (error, "type");
-      code = string_member (error, "code");
-      param = string_member (error, "param");
+      message = g_strdup (pooler_json_get_string (error, "message"));
+      type = pooler_json_get_string (error, "type");
+      code = pooler_json_get_string (error, "code");
+      param = pooler_json_get_string (error, "param");
       resets_at = int_member (error, "resets_at");
       if (resets_at <= 0 && int_member (error, "resets_in_seconds") > 0)
         resets_at = g_get_real_time () / G_USEC_PER_SEC + int_member (error, "resets_in_seconds");
     }
-  else if (root != NULL && string_member (root, "detail") != NULL)
-    message = g_strdup (string_member (root, "detail"));
+  else if (root != NULL && pooler_json_get_string (root, "detail") != NULL)
+    message = g_strdup (pooler_json_get_string (root, "detail"));
 
   /* The gateway's own 502 for a stream that failed says less than the
    * failed event did. */

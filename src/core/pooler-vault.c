@@ -205,19 +205,6 @@ tokens_to_secret (const PoolerTokens *tokens)
 }
 
 /* Wrong types and absent members read as NULL. */
-static const char *
-get_string_or_null (JsonObject *object,
-                    const char *name)
-{
-  JsonNode *node = json_object_get_member (object, name);
-
-  if (node == NULL || !JSON_NODE_HOLDS_VALUE (node) ||
-      json_node_get_value_type (node) != G_TYPE_STRING)
-    return NULL;
-
-  return json_node_get_string (node);
-}
-
 static PoolerTokens *
 tokens_from_secret (const char  *secret,
                     GError     **error)
@@ -238,8 +225,8 @@ tokens_from_secret (const char  *secret,
       return NULL;
     }
 
-  access_token = get_string_or_null (object, "access_token");
-  refresh_token = get_string_or_null (object, "refresh_token");
+  access_token = pooler_json_get_string (object, "access_token");
+  refresh_token = pooler_json_get_string (object, "refresh_token");
   if (access_token == NULL || refresh_token == NULL)
     {
       g_set_error_literal (error, POOLER_ERROR, POOLER_ERROR_INVALID,
@@ -254,7 +241,7 @@ tokens_from_secret (const char  *secret,
     expires_at = json_node_get_int (expires_node);
 
   return pooler_tokens_new (access_token, refresh_token,
-                            get_string_or_null (object, "id_token"),
+                            pooler_json_get_string (object, "id_token"),
                             expires_at);
 }
 
