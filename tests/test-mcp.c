@@ -447,6 +447,12 @@ test_jsonrpc_parse (void)
     { "{\"jsonrpc\":\"2.0\",\"id\":1}", POOLER_JSONRPC_INVALID_REQUEST },
     { "{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"ping\",\"params\":\"x\"}", POOLER_JSONRPC_INVALID_REQUEST },
     { "{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"ping\",\"params\":[1]}", POOLER_JSONRPC_INVALID_PARAMS },
+    /* Wrong types where a string belongs: an error, not a critical. */
+    { "{\"jsonrpc\":{},\"id\":1,\"method\":\"ping\"}", POOLER_JSONRPC_INVALID_REQUEST },
+    { "{\"jsonrpc\":[\"2.0\"],\"id\":1,\"method\":\"ping\"}", POOLER_JSONRPC_INVALID_REQUEST },
+    /* An id json-glib would wrap around, and a comment json-glib allows. */
+    { "{\"jsonrpc\":\"2.0\",\"id\":9223372036854775808,\"method\":\"ping\"}", POOLER_JSONRPC_PARSE_ERROR },
+    { "{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"ping\"} /* x */", POOLER_JSONRPC_PARSE_ERROR },
   };
   g_autoptr(GString) deep = g_string_new (NULL);
   g_autoptr(GError) error = NULL;
@@ -528,6 +534,10 @@ test_errors (Fixture       *f,
       200, -32602, "status" },
     { "{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"resources/read\",\"params\":{\"uri\":\"pooler://nope\"}}", 200, -32002, NULL },
     { "{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"initialize\",\"params\":{}}", 200, -32602, "protocolVersion" },
+    { "{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"initialize\",\"params\":{\"protocolVersion\":{}}}",
+      200, -32602, "protocolVersion" },
+    { "{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"tools/call\",\"params\":{\"name\":{}}}", 200, -32602, "name" },
+    { "{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"resources/read\",\"params\":{\"uri\":[1]}}", 200, -32602, "uri" },
   };
 
   for (guint i = 0; i < G_N_ELEMENTS (cases); i++)
@@ -549,6 +559,21 @@ test_errors (Fixture       *f,
 
     post (f, "{\"jsonrpc\":\"2.0\",\"id\":\"abc\",\"method\":\"nope\"}", &answer);
     g_assert_cmpstr (json_object_get_string_member (answer_object (&answer), "id"), ==, "abc");
+  }
+
+  /* A long name is cut between characters, never inside one. */
+  {
+    g_auto(Answer) answer = { 0 };
+    g_autoptr(GString) body = g_string_new ("{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"");
+    const char *message;
+
+    for (guint i = 0; i < 100; i++)
+      g_string_append (body, "\xe2\x82\xac");   /* the euro sign: 3 bytes */
+    g_string_append (body, "\"}");
+    post (f, body->str, &answer);
+    message = error_message (&answer);
+    g_assert_true (g_utf8_validate (message, -1, NULL));
+    g_assert_cmpuint (g_utf8_strlen (strstr (message, "\xe2\x82\xac"), -1), ==, POOLER_JSONRPC_EXCERPT_CHARS);
   }
 }
 
@@ -978,6 +1003,17 @@ test_explain_routing (Fixture       *f,
     g_assert_cmpstr (json_object_get_string_member (json_array_get_object_element (candidates, 0), "account_id"),
                      ==, f->account_id);
     g_assert_true (json_object_get_boolean_member (json_array_get_object_element (candidates, 0), "tried"));
+    g_assert_cmpint (json_object_get_int_member (content, "ring_size"), ==, POOLER_ROUTER_DEFAULT_RING_SIZE);
+  }
+
+  /* The Pool's own ring size, not the default. */
+  g_assert_true (pooler_service_set_pool_ring_size (f->service, "main", 5, &error));
+  g_assert_no_error (error);
+  {
+    g_auto(Answer) answer = { 0 };
+    JsonObject *content = call_tool (f, "explain_routing", "{\"pool\":\"main\"}", &answer);
+
+    g_assert_cmpint (json_object_get_int_member (content, "ring_size"), ==, 5);
   }
 
   g_assert_true (pooler_service_set_account_status (f->service, f->account_id, POOLER_ACCOUNT_PAUSED, &error));
