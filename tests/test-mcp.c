@@ -15,6 +15,7 @@
 #include "pooler-json.h"
 #include "pooler-jsonrpc.h"
 #include "pooler-keys.h"
+#include "pooler-mcp.h"
 #include "pooler-redact.h"
 #include "pooler-service.h"
 
@@ -717,6 +718,25 @@ test_auth (Fixture       *f,
     g_assert_nonnull (strstr (json_object_get_string_member (json_object_get_object_member (answer_object (&answer),
                                                                                            "error"), "message"),
                               "revoked"));
+  }
+
+  /* Refused before the body is read and kept: over /mcp's own limit
+   * (1 MiB, not the gateway's 32) from Content-Length alone, and without
+   * a token whatever the size. */
+  {
+    g_autofree char *big = g_strnfill (POOLER_MCP_MAX_BODY + 1, ' ');
+    g_autofree char *half = g_strnfill (POOLER_MCP_MAX_BODY / 2, ' ');
+    g_auto(Answer) anonymous_big = { 0 };
+    g_auto(Answer) anonymous = { 0 };
+    g_auto(Answer) signed_big = { 0 };
+
+    send_raw (f, "POST", NULL, "application/json", big, NULL, NULL, &anonymous_big);
+    g_assert_cmpuint (anonymous_big.status, ==, 413);
+    send_raw (f, "POST", f->token, "application/json", big, NULL, NULL, &signed_big);
+    g_assert_cmpuint (signed_big.status, ==, 413);
+    send_raw (f, "POST", "mcp-cxp-garbage", "application/json", half, NULL, NULL, &anonymous);
+    g_assert_cmpuint (anonymous.status, ==, 401);
+    g_assert_true (g_str_has_prefix (soup_message_headers_get_one (anonymous.headers, "WWW-Authenticate"), "Bearer"));
   }
 
   /* A foreign Origin never reaches the token check. */

@@ -275,6 +275,9 @@ path_needs_key (const char *path)
          strcmp (path, "/v1") == 0;
 }
 
+/* A route's own body limit, below the gateway's (a gsize). */
+#define BODY_LIMIT_DATA "pooler-body-limit"
+
 static void
 on_request_chunk (SoupServerMessage *msg,
                   GBytes            *chunk,
@@ -282,11 +285,12 @@ on_request_chunk (SoupServerMessage *msg,
 {
   PoolerGateway *self = user_data;
   gsize total = GPOINTER_TO_SIZE (g_object_get_data (G_OBJECT (msg), "pooler-body-size"));
+  gsize limit = GPOINTER_TO_SIZE (g_object_get_data (G_OBJECT (msg), BODY_LIMIT_DATA));
 
   total += g_bytes_get_size (chunk);
   g_object_set_data (G_OBJECT (msg), "pooler-body-size", GSIZE_TO_POINTER (total));
 
-  if (total > self->max_body_size)
+  if (total > (limit != 0 ? limit : self->max_body_size))
     {
       g_signal_handlers_disconnect_by_func (msg, on_request_chunk, user_data);
       reject_and_close (msg, SOUP_STATUS_REQUEST_ENTITY_TOO_LARGE, "invalid_request_error",
@@ -374,7 +378,7 @@ early_handler (SoupServer        *server,
   const char *host;
   const char *origin;
   gboolean repeated;
-  goffset length;
+  goffset length = 0;   /* 0 also when the body is chunked */
   guint n_headers = 0;
   SoupMessageHeadersIter iter;
   const char *name, *value;
@@ -420,6 +424,27 @@ early_handler (SoupServer        *server,
     {
       refuse (msg, SOUP_STATUS_FORBIDDEN, "forbidden_origin",
               "Requests from web pages are not accepted.");
+      return;
+    }
+
+  /* /mcp's own limit and its operator token, before a body that an
+   * unauthenticated client could make 32 MiB is kept. */
+  if (strcmp (path, "/mcp") == 0 && strcmp (soup_server_message_get_method (msg), "POST") == 0)
+    {
+      const char *reason = NULL;
+
+      if (length > POOLER_MCP_MAX_BODY)
+        {
+          reject_and_close (msg, SOUP_STATUS_REQUEST_ENTITY_TOO_LARGE, "invalid_request_error",
+                            "request_too_large", "The request body is larger than /mcp accepts (1 MiB).");
+          return;
+        }
+      g_object_set_data (G_OBJECT (msg), BODY_LIMIT_DATA, GSIZE_TO_POINTER (POOLER_MCP_MAX_BODY));
+      if (!pooler_mcp_authorize (self->mcp, headers, &reason))
+        {
+          soup_message_body_set_accumulate (soup_server_message_get_request_body (msg), FALSE);
+          pooler_mcp_respond_unauthorized (msg, reason);
+        }
       return;
     }
 

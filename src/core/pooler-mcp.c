@@ -34,7 +34,6 @@ static const char * const negotiable_versions[] = { "2025-11-25", "2025-06-18" }
  * suite sends 2025-03-26 after negotiating a newer one). */
 static const char * const accepted_versions[] = { "2025-11-25", "2025-06-18", "2025-03-26" };
 
-#define MCP_MAX_BODY        (1024 * 1024)
 #define TOUCH_INTERVAL_SECONDS 60
 
 #define INSTRUCTIONS \
@@ -216,6 +215,16 @@ touch_token (PoolerMcp  *self,
   cached->record->last_used_at = now;
   if (!pooler_store_touch_mcp_token (pooler_service_get_store (self->service), prefix, now, &error))
     g_debug ("Could not record an operator token's use: %s", error->message);
+}
+
+void
+pooler_mcp_respond_unauthorized (SoupServerMessage *msg,
+                                 const char        *reason)
+{
+  pooler_api_error_respond (msg, SOUP_STATUS_UNAUTHORIZED, "invalid_request_error",
+                            "invalid_operator_token", NULL, reason);
+  soup_message_headers_replace (soup_server_message_get_response_headers (msg),
+                                "WWW-Authenticate", "Bearer realm=\"codex-pooler\"");
 }
 
 /* TRUE when the request carries a valid, active operator token. */
@@ -510,10 +519,7 @@ handle_post (PoolerMcp         *self,
 
   if (!check_token (self, headers, &reason))
     {
-      pooler_api_error_respond (msg, SOUP_STATUS_UNAUTHORIZED, "invalid_request_error",
-                                "invalid_operator_token", NULL, reason);
-      soup_message_headers_replace (soup_server_message_get_response_headers (msg),
-                                    "WWW-Authenticate", "Bearer realm=\"codex-pooler\"");
+      pooler_mcp_respond_unauthorized (msg, reason);
       return;
     }
 
@@ -539,7 +545,7 @@ handle_post (PoolerMcp         *self,
 
   body = soup_message_body_flatten (soup_server_message_get_request_body (msg));
   data = g_bytes_get_data (body, &size);
-  if (size > MCP_MAX_BODY)
+  if (size > POOLER_MCP_MAX_BODY)
     {
       respond_transport_error (msg, SOUP_STATUS_REQUEST_ENTITY_TOO_LARGE, POOLER_JSONRPC_SERVER_ERROR,
                                "Payload Too Large: /mcp accepts up to 1 MiB");
@@ -590,4 +596,20 @@ pooler_mcp_handle (PoolerMcp         *self,
     }
 
   handle_post (self, msg);
+}
+
+gboolean
+pooler_mcp_authorize (PoolerMcp          *self,
+                      SoupMessageHeaders *headers,
+                      const char        **out_reason)
+{
+  const char *reason = NULL;
+  gboolean ok;
+
+  g_return_val_if_fail (POOLER_IS_MCP (self), FALSE);
+
+  ok = check_token (self, headers, &reason);
+  if (out_reason != NULL)
+    *out_reason = reason;
+  return ok;
 }

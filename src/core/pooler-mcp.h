@@ -23,4 +23,16 @@ PoolerMcp *pooler_mcp_new    (PoolerService     *service);
 void       pooler_mcp_handle (PoolerMcp         *self,
                               SoupServerMessage *msg);
 
+/* The largest request body /mcp takes. */
+#define POOLER_MCP_MAX_BODY (1024 * 1024)
+
+/* For the gateway's early look at a request, before its body is read:
+ * whether it carries a valid operator token (@out_reason, static text,
+ * says why not), and the 401 that answers one that does not. */
+gboolean   pooler_mcp_authorize            (PoolerMcp          *self,
+                                            SoupMessageHeaders *headers,
+                                            const char        **out_reason);
+void       pooler_mcp_respond_unauthorized (SoupServerMessage  *msg,
+                                            const char         *reason);
+
 G_END_DECLS
