@@ -106,6 +106,8 @@ struct _FakeUpstream
   char         *models_mode;
   char         *oauth_mode;
   guint         token_requests;  /* every POST /oauth/token */
+  guint         early_status;    /* answer .../responses before its body */
+  guint         early_answers;
   char         *reply_text;         /* NULL: "hello" */
   guint         long_deltas;
   guint         long_delta_bytes;  /* 0: copies of the fixture's delta */
@@ -933,6 +935,50 @@ answer_nonstream (FakeUpstream      *self,
   answer_json_node (msg, SOUP_STATUS_OK, json_object_get_member (event, "response"));
   add_quota_headers (soup_server_message_get_response_headers (msg));
   add_request_headers (soup_server_message_get_response_headers (msg), model);
+}
+
+/* What an auth layer or a rate limiter in front of the backend does: it
+ * answers from the request head alone and closes the connection without
+ * reading the body (the kernel then resets it if the body keeps coming). */
+static void
+early_answer_got_headers (SoupServerMessage *msg,
+                          FakeUpstream      *self)
+{
+  g_autoptr(GIOStream) iostream = NULL;
+  g_autofree char *answer = NULL;
+  const char *body = "{\"error\":{\"message\":\"Request entity too large\","
+                     "\"type\":\"invalid_request_error\",\"code\":\"payload_too_large\"}}";
+  guint status;
+
+  g_mutex_lock (&self->mutex);
+  status = self->early_status;
+  if (status != 0 && g_str_has_suffix (g_uri_get_path (soup_server_message_get_uri (msg)), "/codex/responses"))
+    self->early_answers++;
+  else
+    status = 0;
+  g_mutex_unlock (&self->mutex);
+  if (status == 0)
+    return;
+
+  answer = g_strdup_printf ("HTTP/1.1 %u %s\r\nContent-Type: application/json\r\nContent-Length: %zu\r\n"
+                            "Connection: close\r\n\r\n%s",
+                            status, soup_status_get_phrase (status), strlen (body), body);
+  /* Stealing asks for the addresses: cached while the socket has them. */
+  soup_server_message_get_local_address (msg);
+  soup_server_message_get_remote_address (msg);
+  iostream = soup_server_message_steal_connection (msg);
+  if (iostream == NULL)
+    return;
+  g_output_stream_write_all (g_io_stream_get_output_stream (iostream), answer, strlen (answer), NULL, NULL, NULL);
+  g_io_stream_close (iostream, NULL, NULL);
+}
+
+static void
+on_request_started (SoupServer        *server,
+                    SoupServerMessage *msg,
+                    FakeUpstream      *self)
+{
+  g_signal_connect (msg, "got-headers", G_CALLBACK (early_answer_got_headers), self);
 }
 
 static char *
@@ -1831,6 +1877,7 @@ server_thread (gpointer data)
 
   self->server = soup_server_new ("server-header", "fake-upstream ", NULL);
   soup_server_add_handler (self->server, NULL, handle_request, self, NULL);
+  g_signal_connect (self->server, "request-started", G_CALLBACK (on_request_started), self);
 
   if (soup_server_listen_local (self->server, self->requested_port,
                                 SOUP_SERVER_LISTEN_IPV4_ONLY, &error))
@@ -2399,6 +2446,26 @@ fake_upstream_get_token_request_count (FakeUpstream *self)
 
   g_mutex_lock (&self->mutex);
   count = self->token_requests;
+  g_mutex_unlock (&self->mutex);
+  return count;
+}
+
+void
+fake_upstream_set_early_answer (FakeUpstream *self,
+                                guint         status)
+{
+  g_mutex_lock (&self->mutex);
+  self->early_status = status;
+  g_mutex_unlock (&self->mutex);
+}
+
+guint
+fake_upstream_get_early_answer_count (FakeUpstream *self)
+{
+  guint count;
+
+  g_mutex_lock (&self->mutex);
+  count = self->early_answers;
   g_mutex_unlock (&self->mutex);
   return count;
 }

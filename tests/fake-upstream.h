@@ -161,6 +161,12 @@ void          fake_upstream_set_sign_in      (FakeUpstream  *self,
  * URL's oauth sets the same. */
 void          fake_upstream_set_oauth_mode   (FakeUpstream  *self,
                                               const char    *mode);
+/* @status (0: off): every POST .../codex/responses is answered with it
+ * from its head alone, and the connection closed unread, as an auth layer
+ * or a rate limiter in front of the backend does. */
+void          fake_upstream_set_early_answer (FakeUpstream  *self,
+                                              guint          status);
+guint         fake_upstream_get_early_answer_count (FakeUpstream *self);
 /* Requests to the token endpoint so far, answered or refused. */
 guint         fake_upstream_get_token_request_count (FakeUpstream *self);
 /* Codes exchanged for tokens so far. */

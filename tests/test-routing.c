@@ -634,6 +634,44 @@ test_timeout_not_resent (Fixture       *f,
   g_assert_cmpuint (row->attempts->len, ==, 1);
 }
 
+static GBytes *body_with (const char *json);
+
+/* The upstream answers 413 from the head of an 8 MiB request and
+ * closes without reading the body: the client gets that 413, from the
+ * one account asked, and no account is held at fault. */
+static void
+test_early_answer_passed_on (Fixture       *f,
+                             gconstpointer  data)
+{
+  g_autofree char *filler = g_strnfill (8 * 1024 * 1024, 'x');
+  g_autofree char *json = g_strdup_printf ("{\"model\":\"gpt-5.5\",\"stream\":true,\"input\":[],"
+                                           "\"instructions\":\"%s\"}", filler);
+  g_autoptr(GBytes) big = g_bytes_new (json, strlen (json));
+  g_autoptr(GBytes) small = body_with ("{\"model\":\"gpt-5.5\",\"stream\":true,\"input\":[]}");
+
+  fake_upstream_set_early_answer (f->fake, SOUP_STATUS_REQUEST_ENTITY_TOO_LARGE);
+  for (guint i = 0; i < 3; i++)
+    {
+      g_autoptr(GBytes) answer = NULL;
+      g_autoptr(SoupMessage) msg = post (f, big, &answer);
+      g_autoptr(PoolerRequestRecord) row = test_last_request (f->service);
+
+      g_assert_cmpuint (soup_message_get_status (msg), ==, 413);
+      g_assert_true (test_bytes_contain (answer, "payload_too_large"));
+      g_assert_cmpuint (row->attempts->len, ==, 1);
+    }
+  g_assert_cmpuint (fake_upstream_get_early_answer_count (f->fake), ==, 3);
+
+  /* Every account still serves. */
+  fake_upstream_set_early_answer (f->fake, 0);
+  {
+    g_autoptr(GBytes) answer = NULL;
+    g_autoptr(SoupMessage) msg = post (f, small, &answer);
+
+    g_assert_cmpuint (soup_message_get_status (msg), ==, 200);
+  }
+}
+
 static GBytes *
 body_with (const char *json)
 {
@@ -1036,6 +1074,7 @@ main (int   argc,
   ADD ("/routing/single-flight-refresh", expiring, test_single_flight_refresh);
   ADD ("/routing/refresh-backs-off", expiring, test_refresh_backs_off);
   ADD ("/routing/timeout-not-resent", plain, test_timeout_not_resent);
+  ADD ("/routing/early-answer-passed-on", plain, test_early_answer_passed_on);
   ADD ("/routing/soft-continuity", rotating, test_soft_continuity);
   ADD ("/routing/continuity-survives-restart", rotating, test_continuity_survives_restart);
   ADD ("/routing/hard-pin", plain, test_hard_pin);

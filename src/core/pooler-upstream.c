@@ -857,6 +857,8 @@ typedef struct
   gboolean retried;
   gboolean head_method;
   gulong   wait_cancel_id;    /* while waiting for a slot */
+  GError  *write_error;       /* the upstream stopped taking the request:
+                               * its answer, if it sent one, is read first */
   PoolerUpstream *upstream;   /* a reference: GTask drops its source
                                * object before its data, and closing
                                * @conn still counts it there */
@@ -914,6 +916,7 @@ send_op_free (gpointer data)
   g_clear_object (&op->upstream);
   g_clear_pointer (&op->target, target_unref);
   g_clear_pointer (&op->body, g_bytes_unref);
+  g_clear_error (&op->write_error);
   g_free (op);
 }
 
@@ -1217,6 +1220,17 @@ send_write (gpointer op_task)
         }
       if (ret == G_POLLABLE_RETURN_FAILED)
         {
+          /* Closed or reset while the request was going out: an auth
+           * layer or a limiter may have answered from the head alone (a
+           * 401, 413 or 429) and closed without reading the rest. That
+           * answer is the upstream's word; only without one is this a
+           * failed send. */
+          if (op->written > 0 && g_error_matches (error, G_IO_ERROR, G_IO_ERROR_CONNECTION_CLOSED))
+            {
+              op->write_error = error;
+              send_read_head (task);
+              return;
+            }
           send_fail (task, error);
           return;
         }
@@ -1348,7 +1362,8 @@ parse_answer (GTask  *task,
     }
   if (response->framing == BODY_LENGTH && response->remaining == 0)
     response->framing = BODY_NONE;
-  response->keep_alive = answer_keeps_alive (version, framing, response->framing);
+  /* Not after the request was cut short: the connection is broken. */
+  response->keep_alive = answer_keeps_alive (version, framing, response->framing) && op->write_error == NULL;
   response->conn = g_steal_pointer (&op->conn);
 
   g_task_return_pointer (task, g_steal_pointer (&response), g_object_unref);
@@ -1384,16 +1399,20 @@ send_read_head (gpointer op_task)
       if (n > 0)
         continue;
       if (n == 0)
-        {
-          send_fail (task, g_error_new_literal (G_IO_ERROR, G_IO_ERROR_CONNECTION_CLOSED,
-                                                "The upstream closed the connection without answering"));
-          return;
-        }
-      if (g_error_matches (error, G_IO_ERROR, G_IO_ERROR_WOULD_BLOCK))
+        error = g_error_new_literal (G_IO_ERROR, G_IO_ERROR_CONNECTION_CLOSED,
+                                     "The upstream closed the connection without answering");
+      else if (g_error_matches (error, G_IO_ERROR, G_IO_ERROR_WOULD_BLOCK))
         {
           g_error_free (error);
           wait_readable (conn, g_task_get_cancellable (task), g_task_get_context (task), task, send_read_head);
           return;
+        }
+      /* No answer after a failed write: the write's error says what
+       * happened. */
+      if (op->write_error != NULL)
+        {
+          g_error_free (error);
+          error = g_steal_pointer (&op->write_error);
         }
       send_fail (task, error);
       return;
