@@ -118,6 +118,11 @@ assert_window (GPtrArray         *windows,
   g_assert_cmpint (window->source, ==, source);
 }
 
+/* wham-usage.json's windows read at NOW: each the later of its reset_at
+ * and NOW + its reset_after_seconds. */
+#define USAGE_PRIMARY_RESET   MAX (G_GINT64_CONSTANT (1795491357), NOW + 3600)
+#define USAGE_SECONDARY_RESET MAX (G_GINT64_CONSTANT (1795574157), NOW + 86400)
+
 static PoolerQuotaEvidence *
 parse_fixture_error (const char *name,
                      guint       status,
@@ -589,12 +594,41 @@ test_error_resets_at (void)
 {
   g_autoptr(PoolerQuotaEvidence) evidence = NULL;
 
-  /* The body has resets_in_seconds 1800 too; the absolute time wins. */
+  /* The body has resets_in_seconds 1800 too: the later of the two wins,
+   * here the delay (NOW + 1800 is after the captured resets_at). */
   evidence = parse_fixture_error ("error-429-usage-limit-resets-at.json", 429, NOW);
   g_assert_nonnull (evidence);
-  g_assert_cmpint (evidence->blocked_until, ==, 1795489647);
+  g_assert_cmpint (evidence->blocked_until, ==, MAX (1795489647, NOW + 1800));
   g_assert_cmpstr (evidence->limit_reached_type, ==, "usage_limit_reached");
   g_assert_cmpstr (evidence->plan_type, ==, "plus");
+  g_clear_pointer (&evidence, pooler_quota_evidence_free);
+
+  /* Our clock 300 s ahead of the upstream's: its resets_at is already
+   * past here, but the delay still blocks. */
+  {
+    g_autofree char *ahead = g_strdup_printf ("{\"error\":{\"type\":\"usage_limit_reached\",\"resets_at\":%"
+                                              G_GINT64_FORMAT ",\"resets_in_seconds\":60}}", NOW - 300 + 60);
+
+    evidence = pooler_quota_parse_error_body (429, ahead, strlen (ahead), NOW);
+    g_assert_cmpint (evidence->blocked_until, ==, NOW + 60);
+    g_clear_pointer (&evidence, pooler_quota_evidence_free);
+  }
+  /* Behind: the upstream's time is later, and wins. */
+  {
+    g_autofree char *behind = g_strdup_printf ("{\"error\":{\"type\":\"usage_limit_reached\",\"resets_at\":%"
+                                               G_GINT64_FORMAT ",\"resets_in_seconds\":60}}", NOW + 300 + 60);
+
+    evidence = pooler_quota_parse_error_body (429, behind, strlen (behind), NOW);
+    g_assert_cmpint (evidence->blocked_until, ==, NOW + 360);
+    g_clear_pointer (&evidence, pooler_quota_evidence_free);
+  }
+  /* A time of 0 is no time. */
+  {
+    const char *zero = "{\"error\":{\"type\":\"usage_limit_reached\",\"resets_at\":0,\"resets_in_seconds\":600}}";
+
+    evidence = pooler_quota_parse_error_body (429, zero, strlen (zero), NOW);
+    g_assert_cmpint (evidence->blocked_until, ==, NOW + 600);
+  }
 }
 
 static void
@@ -642,8 +676,9 @@ test_usage_fixture (void)
   evidence = pooler_quota_parse_usage (data, length, NOW);
   g_assert_nonnull (evidence);
   g_assert_cmpuint (evidence->windows->len, ==, 2);
-  assert_window (evidence->windows, "codex", 300, 12, 1795491357, POOLER_QUOTA_SOURCE_USAGE_API);
-  assert_window (evidence->windows, "codex", 10080, 3, 1795574157, POOLER_QUOTA_SOURCE_USAGE_API);
+  /* Each window has reset_at and reset_after_seconds: the later wins. */
+  assert_window (evidence->windows, "codex", 300, 12, USAGE_PRIMARY_RESET, POOLER_QUOTA_SOURCE_USAGE_API);
+  assert_window (evidence->windows, "codex", 10080, 3, USAGE_SECONDARY_RESET, POOLER_QUOTA_SOURCE_USAGE_API);
   g_assert_cmpstr (evidence->plan_type, ==, "plus");
   g_assert_false (evidence->credits_known);
   g_assert_null (evidence->limit_reached_type);
@@ -979,8 +1014,8 @@ test_usage_json (void)
                    ==, G_TYPE_INT64);
   g_assert_cmpint (json_object_get_int_member (primary, "used_percent"), ==, 12);
   g_assert_cmpint (json_object_get_int_member (primary, "limit_window_seconds"), ==, 18000);
-  g_assert_cmpint (json_object_get_int_member (primary, "reset_after_seconds"), ==, 1795491357 - NOW - 57);
-  g_assert_cmpint (json_object_get_int_member (primary, "reset_at"), ==, 1795491357);
+  g_assert_cmpint (json_object_get_int_member (primary, "reset_after_seconds"), ==, USAGE_PRIMARY_RESET - NOW - 57);
+  g_assert_cmpint (json_object_get_int_member (primary, "reset_at"), ==, USAGE_PRIMARY_RESET);
   g_assert_cmpint (json_object_get_int_member (secondary, "limit_window_seconds"), ==, 604800);
   g_assert_cmpint (json_object_get_int_member (secondary, "used_percent"), ==, 3);
 
@@ -989,8 +1024,8 @@ test_usage_json (void)
   round = pooler_quota_parse_usage (text, strlen (text), NOW + 57);
   g_assert_nonnull (round);
   g_assert_cmpuint (round->windows->len, ==, 2);
-  assert_window (round->windows, "codex", 300, 12, 1795491357, POOLER_QUOTA_SOURCE_USAGE_API);
-  assert_window (round->windows, "codex", 10080, 3, 1795574157, POOLER_QUOTA_SOURCE_USAGE_API);
+  assert_window (round->windows, "codex", 300, 12, USAGE_PRIMARY_RESET, POOLER_QUOTA_SOURCE_USAGE_API);
+  assert_window (round->windows, "codex", 10080, 3, USAGE_SECONDARY_RESET, POOLER_QUOTA_SOURCE_USAGE_API);
   g_assert_cmpstr (round->plan_type, ==, "plus");
   g_clear_pointer (&node, json_node_unref);
   g_clear_pointer (&text, g_free);

@@ -375,6 +375,34 @@ json_delay (JsonObject *object,
   return json_number (object, name, &seconds) && valid_seconds (seconds, out);
 }
 
+/* When a limit resets, from the first of @reset_names (a time) and the
+ * first of @delay_names (seconds from @now) that the object has; with
+ * both, the later. The time is in the upstream's clock, the delay in
+ * ours: if they disagree, the account is not tried again before either
+ * says it may be. A time of 0 is no time. 0 when there is neither. */
+static gint64
+later_reset (JsonObject         *object,
+             const char * const *reset_names,
+             gsize               n_reset_names,
+             const char * const *delay_names,
+             gsize               n_delay_names,
+             gint64              now)
+{
+  gint64 at = 0;
+  gint64 after = 0;
+  gboolean has_delay = FALSE;
+
+  for (gsize i = 0; i < n_reset_names && at <= 0; i++)
+    if (!json_timestamp (object, reset_names[i], &at))
+      at = 0;
+  for (gsize i = 0; i < n_delay_names && !has_delay; i++)
+    has_delay = json_delay (object, delay_names[i], &after);
+
+  if (has_delay)
+    return MAX (MAX (at, 0), now + after);
+  return MAX (at, 0);
+}
+
 /* Evidence */
 
 PoolerQuotaEvidence *
@@ -808,19 +836,8 @@ json_read_window (PoolerQuotaEvidence *evidence,
   else
     return;
 
-  for (guint i = 0; i < G_N_ELEMENTS (reset_names) && reset_at == 0; i++)
-    {
-      if (!json_timestamp (object, reset_names[i], &reset_at))
-        reset_at = 0;
-    }
-
-  for (guint i = 0; i < G_N_ELEMENTS (delay_names) && reset_at == 0; i++)
-    {
-      gint64 after;
-
-      if (json_delay (object, delay_names[i], &after))
-        reset_at = now + after;
-    }
+  reset_at = later_reset (object, reset_names, G_N_ELEMENTS (reset_names),
+                          delay_names, G_N_ELEMENTS (delay_names), now);
 
   evidence_add_window (evidence, limit_id, limit_name, minutes, used, reset_at, source);
 }
@@ -938,13 +955,14 @@ pooler_quota_parse_error_body (guint       status,
                                gint64      now)
 {
   static const char * const id_names[] = { "limit_id", "metered_feature", "limit_name" };
+  static const char * const reset_names[] = { "resets_at", "reset_at" };
+  static const char * const delay_names[] = { "resets_in_seconds", "reset_after_seconds" };
   g_autoptr(JsonObject) root = NULL;
   g_autofree char *limit_id = NULL;
   PoolerQuotaEvidence *evidence;
   JsonObject *error;
   const char *type;
   const char *plan;
-  gint64 at;
 
   root = parse_object (data, length);
   if (root == NULL)
@@ -965,12 +983,8 @@ pooler_quota_parse_error_body (guint       status,
     {
       evidence->limit_reached_type = g_strdup (type);
 
-      if (json_timestamp (error, "resets_at", &at) ||
-          json_timestamp (error, "reset_at", &at))
-        evidence->blocked_until = at;
-      else if (json_delay (error, "resets_in_seconds", &at) ||
-               json_delay (error, "reset_after_seconds", &at))
-        evidence->blocked_until = now + at;
+      evidence->blocked_until = later_reset (error, reset_names, G_N_ELEMENTS (reset_names),
+                                             delay_names, G_N_ELEMENTS (delay_names), now);
     }
 
   plan = json_string (error, "plan_type");
