@@ -30,7 +30,7 @@
 
 static const char * const response_modes[] = {
   "ok", "ok_full", "429", "429at", "429plain", "401", "500", "failed",
-  "cut", "garbage", "hang", "hold", "slow", "long", "huge_headers", NULL
+  "cut", "garbage", "hang", "hold", "slow", "long", "huge_headers", "empty", NULL
 };
 static const char * const models_modes[] = { "empty", "catalog", "404", "500", NULL };
 static const char * const oauth_modes[] = { "ok", "400", "500", "hold", NULL };
@@ -1099,6 +1099,13 @@ handle_responses (FakeUpstream      *self,
                                      hex, g_get_real_time () / G_USEC_PER_SEC, quoted_model);
 
       g_ptr_array_add (events, g_bytes_new_take (event, strlen (event)));
+      stream_start (self, msg, model, events, gap_ms, G_MAXUINT, G_MAXUINT);
+    }
+  else if (g_str_equal (mode, "empty"))
+    {
+      /* 200 and an event stream that ends at once, with no event. */
+      GPtrArray *events = g_ptr_array_new_with_free_func ((GDestroyNotify) g_bytes_unref);
+
       stream_start (self, msg, model, events, gap_ms, G_MAXUINT, G_MAXUINT);
     }
   else if (g_str_equal (mode, "huge_headers"))

@@ -38,6 +38,7 @@ G_DECLARE_FINAL_TYPE (FakeUpstream, fake_upstream, FAKE, UPSTREAM, GObject)
  *              (another count, or bigger deltas of their own:
  *              fake_upstream_set_long_deltas ())
  *   huge_headers  200 with a 256 KiB response header
+ *   empty      200 text/event-stream that ends with no event
  */
 
 /* One recorded request. Immutable once recorded; reference counted. */

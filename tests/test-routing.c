@@ -636,6 +636,35 @@ test_timeout_not_resent (Fixture       *f,
 
 static GBytes *body_with (const char *json);
 
+/* /v1/responses, streamed: A's first event is response.failed, so the
+ * request fails over to B, whose stream ends without any event. The
+ * client still gets a terminal event: what A's stream said must not make
+ * the gateway think one was sent. */
+static void
+test_v1_failover_forgets_first_attempt (Fixture       *f,
+                                        gconstpointer  data)
+{
+  g_autoptr(SoupMessage) msg = test_new_message (f->base, "POST", "/v1/responses", f->key);
+  g_autoptr(GBytes) body = body_with ("{\"model\":\"gpt-5.5\",\"input\":\"hi\",\"stream\":true}");
+  g_autoptr(GBytes) answer = NULL;
+  g_autoptr(PoolerRequestRecord) row = NULL;
+
+  g_autoptr(GError) error = NULL;
+
+  /* Two accounts: B is the last one to try. */
+  g_assert_true (pooler_service_set_account_status (f->service, f->members[2].id, POOLER_ACCOUNT_PAUSED, &error));
+  g_assert_no_error (error);
+  fake_upstream_set_mode (f->fake, f->members[0].chatgpt_id, "failed", 1);
+  fake_upstream_set_mode (f->fake, f->members[1].chatgpt_id, "empty", 1);
+  soup_message_set_request_body_from_bytes (msg, "application/json", body);
+  answer = test_send_and_read (f->client, msg);
+
+  g_assert_cmpuint (soup_message_get_status (msg), ==, 200);
+  g_assert_true (test_bytes_contain (answer, "event: response.failed"));
+  row = test_last_request (f->service);
+  g_assert_cmpuint (row->attempts->len, ==, 2);
+}
+
 /* The upstream answers 413 from the head of an 8 MiB request and
  * closes without reading the body: the client gets that 413, from the
  * one account asked, and no account is held at fault. */
@@ -1075,6 +1104,7 @@ main (int   argc,
   ADD ("/routing/refresh-backs-off", expiring, test_refresh_backs_off);
   ADD ("/routing/timeout-not-resent", plain, test_timeout_not_resent);
   ADD ("/routing/early-answer-passed-on", plain, test_early_answer_passed_on);
+  ADD ("/routing/v1-failover-forgets-first-attempt", plain, test_v1_failover_forgets_first_attempt);
   ADD ("/routing/soft-continuity", rotating, test_soft_continuity);
   ADD ("/routing/continuity-survives-restart", rotating, test_continuity_survives_restart);
   ADD ("/routing/hard-pin", plain, test_hard_pin);

@@ -327,6 +327,8 @@ abandon_attempt (Forward *fw)
     g_byte_array_unref (g_steal_pointer (&fw->buffer));
   if (fw->translated != NULL)
     g_byte_array_set_size (fw->translated, 0);
+  if (fw->translator != NULL && fw->translator->funcs->reset != NULL)
+    fw->translator->funcs->reset (fw->translator->data);
   fw->first_event_seen = FALSE;
   fw->first_event_failed = FALSE;
   fw->completed = FALSE;

@@ -50,6 +50,9 @@ typedef struct
   GBytes     *(*error)        (gpointer     data,
                                guint       *status,
                                GBytes      *body);
+  /* An attempt was given up before anything reached the client (a
+   * failover): forget what its events said. */
+  void        (*reset)        (gpointer     data);
 } PoolerTranslatorFuncs;
 
 typedef struct

@@ -826,6 +826,19 @@ chat_stream_event (ChatTranslator *self,
     }
 }
 
+/* A new stream (a failover's): nothing of the last one counts. */
+static void
+chat_reset (gpointer data)
+{
+  ChatTranslator *self = data;
+
+  pooler_v1_collector_reset (self->collector);
+  g_hash_table_remove_all (self->tools);
+  self->tool_calls = 0;
+  self->role_sent = FALSE;
+  self->ended = FALSE;
+}
+
 static void
 chat_event (gpointer    data,
             const char *type,
@@ -839,14 +852,9 @@ chat_event (gpointer    data,
   if (event == NULL)
     return;
 
-  /* A failover starts the stream over. */
   if (strcmp (type, "response.created") == 0)
     {
-      pooler_v1_collector_reset (self->collector);
-      g_hash_table_remove_all (self->tools);
-      self->tool_calls = 0;
-      self->role_sent = FALSE;
-      self->ended = FALSE;
+      chat_reset (self);
       chat_start (self, object_member (event, "response"));
     }
 
@@ -1110,6 +1118,7 @@ static const PoolerTranslatorFuncs chat_funcs = {
   .event = chat_event,
   .finish = chat_finish,
   .error = chat_error,
+  .reset = chat_reset,
 };
 
 PoolerTranslator *

@@ -344,6 +344,19 @@ is_terminal (const char *type)
          strcmp (type, "response.done") == 0;
 }
 
+/* A new stream (a failover's): nothing of the last one counts. */
+static void
+responses_reset (gpointer data)
+{
+  ResponsesTranslator *self = data;
+
+  self->terminal_sent = FALSE;
+  self->sequence = 0;
+  g_clear_pointer (&self->response_id, g_free);
+  if (self->collector != NULL)
+    pooler_v1_collector_reset (self->collector);
+}
+
 static void
 responses_event (gpointer    data,
                  const char *type,
@@ -357,7 +370,6 @@ responses_event (gpointer    data,
     {
       g_autoptr(JsonObject) event = pooler_json_parse_object (json, length, NULL);
 
-      /* A failover starts the stream over. */
       if (strcmp (type, "response.created") == 0)
         pooler_v1_collector_reset (self->collector);
       pooler_v1_collector_event (self->collector, type, event);
@@ -472,6 +484,7 @@ static const PoolerTranslatorFuncs responses_funcs = {
   .event = responses_event,
   .finish = responses_finish,
   .error = responses_error,
+  .reset = responses_reset,
 };
 
 PoolerTranslator *
