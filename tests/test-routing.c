@@ -542,6 +542,68 @@ test_sign_in_during_refresh (Fixture       *f,
   assert_a_serves (f);
 }
 
+static gboolean
+a_refreshed (Fixture       *f,
+             gconstpointer  data)
+{
+  return fake_upstream_get_refresh_count (f->fake, f->members[0].chatgpt_id) >= 1 &&
+         pooler_service_get_refresh_count (f->service) >= 1;
+}
+
+static gboolean
+keyring_lacks_a (Fixture       *f,
+                 gconstpointer  data)
+{
+  g_autoptr(PoolerTokens) tokens = NULL;
+  g_autoptr(GError) error = NULL;
+
+  tokens = pooler_vault_lookup_sync (pooler_service_get_vault (f->service), f->members[0].id, NULL, &error);
+  return g_error_matches (error, POOLER_ERROR, POOLER_ERROR_NOT_FOUND);
+}
+
+/* A is removed (by the CLI: another service on the same database) while
+ * its refresh is out. When the refresh comes back, its rotated pair is
+ * not left in the keyring of an account that is gone. */
+static void
+test_remove_during_refresh (Fixture       *f,
+                            gconstpointer  data)
+{
+  Member *a = &f->members[0];
+  g_autoptr(PoolerService) other = NULL;
+  g_autoptr(SoupMessage) first = NULL;
+  g_autoptr(GError) error = NULL;
+  TestSent sent = { 0 };
+
+  fake_upstream_invalidate_access_token (f->fake, a->chatgpt_id);
+  fake_upstream_set_oauth_mode (f->fake, "hold");
+  first = test_new_message (f->base, "POST", "/backend-api/codex/responses", f->key);
+  soup_message_set_request_body_from_bytes (first, "application/json", f->codex_body);
+  test_send_and_read_start (f->client, first, &sent);
+  spin_until (f, token_request_held, NULL);
+
+  other = pooler_service_new (NULL, &error);
+  g_assert_no_error (error);
+  g_assert_true (pooler_service_remove_account (other, a->id, &error));
+  g_assert_no_error (error);
+  g_assert_true (keyring_lacks_a (f, NULL));
+
+  fake_upstream_set_oauth_mode (f->fake, "ok");
+  fake_upstream_release (f->fake);
+  spin_until (f, answer_read, &sent);
+  spin_until (f, a_refreshed, NULL);
+  spin_until (f, keyring_lacks_a, NULL);
+  g_clear_pointer (&sent.body, g_bytes_unref);
+  g_clear_error (&sent.error);
+
+  /* And it stays gone (no later write brings it back). */
+  for (guint i = 0; i < 20; i++)
+    {
+      g_main_context_iteration (NULL, FALSE);
+      g_usleep (10 * 1000);
+    }
+  g_assert_true (keyring_lacks_a (f, NULL));
+}
+
 typedef struct
 {
   guint done;
@@ -1101,6 +1163,7 @@ main (int   argc,
   ADD ("/routing/sign-in-elsewhere-picked-up", unknown_refresh, test_sign_in_elsewhere_picked_up);
   ADD ("/routing/sign-in-during-refresh", plain, test_sign_in_during_refresh);
   ADD ("/routing/single-flight-refresh", expiring, test_single_flight_refresh);
+  ADD ("/routing/remove-during-refresh", plain, test_remove_during_refresh);
   ADD ("/routing/refresh-backs-off", expiring, test_refresh_backs_off);
   ADD ("/routing/timeout-not-resent", plain, test_timeout_not_resent);
   ADD ("/routing/early-answer-passed-on", plain, test_early_answer_passed_on);

@@ -1946,6 +1946,7 @@ refresh_stored_cb (GObject      *object,
   RefreshFlight *flight = user_data;
   PoolerService *self = flight->self;
   g_autoptr(GError) error = NULL;
+  g_autoptr(GError) find_error = NULL;
   g_autoptr(PoolerAccount) stored = NULL;
   const char *id = pooler_account_get_id (flight->account);
 
@@ -1962,7 +1963,7 @@ refresh_stored_cb (GObject      *object,
     g_hash_table_replace (self->tokens, g_strdup (id), g_steal_pointer (&flight->tokens));
   g_hash_table_remove (self->backoffs, id);
 
-  stored = pooler_store_find_account (self->store, id, NULL);
+  stored = pooler_store_find_account (self->store, id, &find_error);
   if (stored != NULL)
     {
       g_autoptr(GError) save_error = NULL;
@@ -1971,6 +1972,16 @@ refresh_stored_cb (GObject      *object,
       pooler_account_set_last_error (stored, NULL);
       if (!pooler_store_save_account (self->store, stored, &save_error))
         g_warning ("Could not save account %s after its refresh: %s", id, save_error->message);
+    }
+  else if (g_error_matches (find_error, POOLER_ERROR, POOLER_ERROR_NOT_FOUND))
+    {
+      /* Removed (by another process) while the refresh was out: the pair
+       * just written would stay in the keyring, a live refresh token of
+       * an account that is gone. */
+      g_message ("Account %s was removed during its refresh; its new tokens are deleted", id);
+      if (self->tokens != NULL)
+        g_hash_table_remove (self->tokens, id);
+      pooler_vault_clear_async (pooler_service_get_vault (self), id, NULL, NULL, NULL);
     }
 
   g_debug ("Refreshed the tokens of account %s", id);
