@@ -365,6 +365,104 @@ test_cancelled (Fixture       *f,
   assert_no_items_labelled (label);
 }
 
+static void
+count_signal (gpointer service,
+              gpointer pool,
+              guint   *counter)
+{
+  (*counter)++;
+}
+
+static void
+count_exhausted (gpointer service,
+                 gpointer pool,
+                 gint64   reset_at,
+                 guint   *counter)
+{
+  (*counter)++;
+}
+
+/* The keyring could not give an account's tokens when the gateway started
+ * (locked, say). Maintenance asks again, and the Pool is not called
+ * restored while its only account has no tokens in memory (it flapped
+ * between exhausted and restored, a notification each time). */
+static void
+test_tokens_read_again (Fixture       *f,
+                        gconstpointer  data)
+{
+  gint64 exp = g_get_real_time () / G_USEC_PER_SEC + 86400;
+  g_autofree char *path = test_write_auth_json ("again", f->chatgpt_id, "again@example.com",
+                                                "at-again", "rt-again", exp);
+  g_autoptr(PoolerAccount) account = NULL;
+  g_autoptr(PoolerService) serving = NULL;
+  g_autoptr(PoolerTokens) tokens = NULL;
+  g_autoptr(GPtrArray) pools = NULL;
+  g_autoptr(GError) error = NULL;
+  PoolerVault *vault = pooler_service_get_vault (f->service);
+  PoolerPool *pool;
+  guint exhausted = 0, restored = 0;
+  gint64 deadline;
+  const char *id;
+
+  account = pooler_service_import_account (f->service, path, "main", NULL, NULL, &error);
+  g_assert_no_error (error);
+  id = pooler_account_get_id (account);
+  tokens = pooler_vault_lookup_sync (vault, id, NULL, &error);
+  g_assert_no_error (error);
+  g_assert_true (pooler_vault_clear_sync (vault, id, NULL, &error));
+
+  serving = pooler_service_new (NULL, &error);
+  g_assert_no_error (error);
+  g_test_expect_message ("pooler-service", G_LOG_LEVEL_WARNING, "*has no usable tokens in the keyring*");
+  g_assert_true (pooler_service_start (serving, &error));
+  g_assert_no_error (error);
+  g_test_assert_expected_messages ();
+  g_signal_connect (serving, "pool-exhausted", G_CALLBACK (count_exhausted), &exhausted);
+  g_signal_connect (serving, "pool-restored", G_CALLBACK (count_signal), &restored);
+  g_assert_null (pooler_service_peek_tokens (serving, id));
+
+  pools = pooler_store_list_pools (pooler_service_get_store (serving), &error);
+  g_assert_no_error (error);
+  pool = pooler_service_lookup_pool (serving, pooler_pool_get_id (g_ptr_array_index (pools, 0)));
+  pooler_service_note_pool_capacity (serving, pool, FALSE, 0);
+  g_assert_cmpuint (exhausted, ==, 1);
+
+  /* Still away: asked again, and no "restored". */
+  g_test_expect_message ("pooler-service", G_LOG_LEVEL_WARNING, "*Could not read the tokens of account*");
+  pooler_service_run_maintenance (serving);
+  /* The keyring answers within milliseconds; a second is plenty. */
+  for (guint i = 0; i < 500; i++)
+    {
+      g_main_context_iteration (NULL, FALSE);
+      g_usleep (2000);
+    }
+  g_test_assert_expected_messages ();
+  g_assert_cmpuint (restored, ==, 0);
+
+  /* Back (unlocked): the next maintenance reads the pair, then the Pool
+   * is restored. */
+  g_assert_true (pooler_vault_store_sync (vault, id, "again", tokens, NULL, &error));
+  g_assert_no_error (error);
+  deadline = g_get_monotonic_time () + 10 * G_USEC_PER_SEC;
+  while (pooler_service_peek_tokens (serving, id) == NULL)
+    {
+      g_assert_cmpint (g_get_monotonic_time (), <, deadline);
+      pooler_service_run_maintenance (serving);
+      for (guint i = 0; i < 20; i++)
+        {
+          g_main_context_iteration (NULL, FALSE);
+          g_usleep (2000);
+        }
+    }
+  g_assert_cmpstr (pooler_service_peek_tokens (serving, id)->refresh_token, ==, "rt-again");
+  pooler_service_run_maintenance (serving);
+  g_assert_cmpuint (restored, ==, 1);
+  g_assert_cmpuint (exhausted, ==, 1);
+
+  pooler_service_stop (serving);
+  pooler_vault_clear_sync (vault, id, NULL, NULL);
+}
+
 int
 main (int   argc,
       char *argv[])
@@ -377,6 +475,7 @@ main (int   argc,
   ADD ("/service/no-pool", test_no_pool);
   ADD ("/service/failed-save-leaves-nothing", test_failed_save_leaves_nothing);
   ADD ("/service/cancelled", test_cancelled);
+  ADD ("/service/tokens-read-again", test_tokens_read_again);
 #undef ADD
 
   return g_test_run ();

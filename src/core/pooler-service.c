@@ -62,6 +62,7 @@ struct _PoolerService
   GHashTable        *spent;           /* account id -> reset (gint64*) */
   GHashTable        *usage_polls;     /* account id -> last poll (gint64*) */
   GHashTable        *refreshing;      /* account id -> GPtrArray<GTask> waiting */
+  GHashTable        *reading;         /* account ids with a keyring read out */
   GHashTable        *backoffs;        /* account id -> Backoff */
   GHashTable        *exhausted_pools; /* pool id -> earliest reset (gint64*) */
   PoolerAffinity    *affinity;
@@ -118,6 +119,7 @@ pooler_service_finalize (GObject *object)
   g_clear_pointer (&self->usage_polls, g_hash_table_unref);
   g_clear_pointer (&self->refreshing, g_hash_table_unref);
   g_clear_pointer (&self->backoffs, g_hash_table_unref);
+  g_clear_pointer (&self->reading, g_hash_table_unref);
   g_clear_pointer (&self->exhausted_pools, g_hash_table_unref);
   g_clear_pointer (&self->upstream_url, g_free);
   g_clear_pointer (&self->auth_url, g_free);
@@ -286,6 +288,7 @@ pooler_service_init (PoolerService *self)
   self->refreshing = g_hash_table_new_full (g_str_hash, g_str_equal, g_free,
                                             (GDestroyNotify) g_ptr_array_unref);
   self->backoffs = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, g_free);
+  self->reading = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, NULL);
   self->exhausted_pools = g_hash_table_new_full (g_int64_hash, g_int64_equal, g_free, g_free);
   self->upstream_url = env_url ("CODEX_POOLER_UPSTREAM_URL", POOLER_DEFAULT_UPSTREAM_URL);
   self->auth_url = env_url ("CODEX_POOLER_AUTH_URL", POOLER_DEFAULT_AUTH_URL);
@@ -421,9 +424,11 @@ load_tokens_cb (GObject      *object,
   g_autoptr(PoolerTokens) tokens = NULL;
 
   tokens = pooler_vault_lookup_finish (POOLER_VAULT (object), result, &error);
+  if (load->self->reading != NULL)
+    g_hash_table_remove (load->self->reading, load->account_id);
   if (tokens == NULL)
-    g_warning ("Could not read the tokens of account %s from the keyring: %s",
-               load->account_id, error->message);
+    g_warning ("Could not read the tokens of account %s from the keyring (tried again within a "
+               "minute): %s", load->account_id, error->message);
   else
     {
       PoolerAccount *account = g_hash_table_lookup (load->self->accounts, load->account_id);
@@ -451,6 +456,7 @@ read_tokens_async (PoolerService *self,
 
   load->self = g_object_ref (self);
   load->account_id = g_strdup (account_id);
+  g_hash_table_add (self->reading, g_strdup (account_id));
   pooler_vault_lookup_async (pooler_service_get_vault (self), account_id, NULL,
                              load_tokens_cb, load);
 }
@@ -2028,6 +2034,8 @@ typedef struct
 static void
 refusal_check_free (RefusalCheck *check)
 {
+  if (check->self->reading != NULL)
+    g_hash_table_remove (check->self->reading, check->account_id);
   clear_deadline (&check->deadline);
   g_clear_object (&check->cancellable);
   g_clear_object (&check->self);
@@ -2096,6 +2104,7 @@ refresh_failed (RefreshFlight *flight,
         g_hash_table_remove (self->tokens, id);
       check->self = g_object_ref (self);
       check->account_id = g_strdup (id);
+      g_hash_table_add (self->reading, g_strdup (id));
       check->refused = g_strdup (flight->used_refresh != NULL ? flight->used_refresh : "");
       check->why = g_strdup (error->message);
       check->cancellable = g_cancellable_new ();
@@ -2289,8 +2298,17 @@ pooler_service_run_maintenance (PoolerService *self)
 
       update_spent (self, account, now);
 
-      if (pooler_account_get_status (account) != POOLER_ACCOUNT_ACTIVE || tokens == NULL)
+      if (pooler_account_get_status (account) != POOLER_ACCOUNT_ACTIVE)
         continue;
+      /* No pair in memory (the keyring was locked or away when it was
+       * read): ask again, unless a read or a refusal check is out. */
+      if (tokens == NULL)
+        {
+          if (self->started && !g_hash_table_contains (self->reading, pooler_account_get_id (account)) &&
+              !g_hash_table_contains (self->refreshing, pooler_account_get_id (account)))
+            read_tokens_async (self, pooler_account_get_id (account));
+          continue;
+        }
       if (backoff != NULL && backoff->next_attempt > now)
         continue;
       if (tokens->expires_at > 0 && tokens->expires_at - REFRESH_AHEAD_SECONDS <= now)
@@ -2316,8 +2334,15 @@ pooler_service_run_maintenance (PoolerService *self)
           continue;
         }
 
+      /* Back only with an account that can serve now: one the router
+       * would pick but whose tokens are not in memory cannot, and would
+       * make the Pool flap between exhausted and restored. */
       order = pooler_router_order (self->router, pool, members, NULL, now, NULL, NULL);
-      if (order->len > 0)
-        pooler_service_note_pool_capacity (self, pool, TRUE, 0);
+      for (guint j = 0; j < order->len; j++)
+        if (g_hash_table_contains (self->tokens, pooler_account_get_id (g_ptr_array_index (order, j))))
+          {
+            pooler_service_note_pool_capacity (self, pool, TRUE, 0);
+            break;
+          }
     }
 }
