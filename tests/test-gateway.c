@@ -1524,6 +1524,36 @@ test_hot_path_client_leaves_while_waiting (Fixture       *f,
   g_assert_cmpint (row->status, ==, 499);
 }
 
+/* The same on libsoup's path (/v1 is libsoup's): libsoup does not read
+ * the socket of a message waiting for its answer, so the gateway's sweep
+ * notices the client is gone; the upstream request ends with it and the
+ * row says 499, not the 200 of an answer nobody got. */
+static void
+test_libsoup_client_leaves_while_waiting (Fixture       *f,
+                                          gconstpointer  data)
+{
+  g_autoptr(GSocket) socket = raw_connect (f);
+  const char *body = "{\"model\":\"gpt-5.5\",\"input\":\"hi\",\"stream\":false}";
+  g_autofree char *request = g_strdup_printf ("POST /v1/responses HTTP/1.1\r\n"
+                                              "Host: 127.0.0.1:%u\r\n"
+                                              "Authorization: Bearer %s\r\n"
+                                              "Content-Type: application/json\r\n"
+                                              "Content-Length: %" G_GSIZE_FORMAT "\r\n\r\n%s",
+                                              pooler_gateway_get_port (f->gateway), f->key,
+                                              strlen (body), body);
+  g_autoptr(PoolerRequestRecord) row = NULL;
+
+  fake_upstream_set_mode (f->fake, NULL, "hold", 0);
+  send_all (socket, request, strlen (request));
+  while (fake_upstream_get_held_count (f->fake) < 1)
+    g_main_context_iteration (NULL, TRUE);
+  g_socket_close (socket, NULL);
+
+  row = wait_for_completed_row (f, 10);
+  g_assert_cmpint (row->status, ==, 499);
+  fake_upstream_release (f->fake);
+}
+
 /* Requests the hot path does not take (a chunked body, HTTP/1.0) are
  * libsoup's, and answered as before. */
 static void
@@ -1750,6 +1780,7 @@ main (int   argc,
   ADD ("/gateway/hot-path-reuses-read-blocks", test_hot_path_reuses_read_blocks);
   ADD ("/gateway/hot-path-client-leaves-while-waiting", test_hot_path_client_leaves_while_waiting);
   ADD ("/gateway/hot-path-hands-off-the-rest", test_hot_path_hands_off_the_rest);
+  ADD ("/gateway/libsoup-client-leaves-while-waiting", test_libsoup_client_leaves_while_waiting);
   ADD ("/gateway/forwarded-headers", test_forwarded_headers);
   ADD ("/gateway/timing-trace", test_timing_trace);
 #undef ADD

@@ -115,6 +115,21 @@ wrote_headers (SoupServerMessage *msg,
     self->drained (self->user_data);
 }
 
+GSocket *
+pooler_client_socket (SoupServerMessage *msg)
+{
+  GSocket *socket;
+  GSocketAddress *remote;
+
+  g_return_val_if_fail (SOUP_IS_SERVER_MESSAGE (msg), NULL);
+
+  socket = soup_server_message_get_socket (msg);
+  if (socket != NULL)
+    return socket;
+  remote = soup_server_message_get_remote_address (msg);
+  return remote != NULL ? g_object_get_data (G_OBJECT (remote), POOLER_CLIENT_SOCKET_DATA) : NULL;
+}
+
 PoolerChunkWriter *
 pooler_chunk_writer_new (SoupServerMessage     *msg,
                          PoolerChunkWriterFunc  drained,
@@ -126,14 +141,7 @@ pooler_chunk_writer_new (SoupServerMessage     *msg,
 
   g_return_val_if_fail (SOUP_IS_SERVER_MESSAGE (msg), NULL);
 
-  socket = soup_server_message_get_socket (msg);
-  if (socket == NULL)
-    {
-      GSocketAddress *remote = soup_server_message_get_remote_address (msg);
-
-      if (remote != NULL)
-        socket = g_object_get_data (G_OBJECT (remote), POOLER_CLIENT_SOCKET_DATA);
-    }
+  socket = pooler_client_socket (msg);
   /* No body at all for HEAD, 204 and 304: libsoup ends those itself. */
   if (socket == NULL || soup_server_message_get_http_version (msg) != SOUP_HTTP_1_1 ||
       soup_server_message_get_method (msg) == SOUP_METHOD_HEAD ||

@@ -30,6 +30,10 @@ G_BEGIN_DECLS
  * has none to give for such a stream). */
 #define POOLER_CLIENT_SOCKET_DATA "pooler-client-socket"
 
+/* The client's socket under @msg: libsoup's, or the one kept on its
+ * remote address. NULL when there is neither. */
+GSocket *pooler_client_socket (SoupServerMessage *msg);
+
 typedef struct _PoolerChunkWriter PoolerChunkWriter;
 
 typedef void (*PoolerChunkWriterFunc) (gpointer user_data);

@@ -768,7 +768,7 @@ static gboolean
 sweep_closed_connections (gpointer user_data)
 {
   PoolerGateway *self = user_data;
-  g_autoptr(GPtrArray) gone = g_ptr_array_new ();
+  g_autoptr(GPtrArray) gone = g_ptr_array_new_with_free_func (g_object_unref);
   GHashTableIter iter;
   gpointer key;
 
@@ -799,12 +799,12 @@ sweep_closed_connections (gpointer user_data)
 
       if (g_socket_is_closed (socket))
         {
-          g_ptr_array_add (gone, key);
+          g_ptr_array_add (gone, g_object_ref (key));
           continue;
         }
       n = recv (g_socket_get_fd (socket), &byte, 1, MSG_PEEK | MSG_DONTWAIT);
       if (n == 0)
-        g_ptr_array_add (gone, key);
+        g_ptr_array_add (gone, g_object_ref (key));
     }
 
   for (guint i = 0; i < gone->len; i++)
@@ -812,6 +812,8 @@ sweep_closed_connections (gpointer user_data)
       GSocketConnection *connection = g_ptr_array_index (gone, i);
 
       g_debug ("Closing a connection whose client went away");
+      /* A request still waiting on the upstream ends with it. */
+      pooler_soup_exchange_notice_gone (g_socket_connection_get_socket (connection));
       g_object_weak_unref (G_OBJECT (connection), connection_gone, self);
       g_hash_table_remove (self->connections, connection);
       g_socket_shutdown (g_socket_connection_get_socket (connection), TRUE, TRUE, NULL);

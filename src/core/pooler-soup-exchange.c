@@ -44,6 +44,20 @@ copy_response_headers (PoolerSoupExchange *self)
                                 soup_server_message_get_response_headers (self->msg));
 }
 
+/* The exchange on a client's socket, for the gateway's sweep: libsoup
+ * does not read the socket of a paused message, so a client that leaves
+ * while the upstream thinks goes unnoticed until the answer is written. */
+#define SOCKET_EXCHANGE_DATA "pooler-soup-exchange"
+
+static void
+forget_socket (PoolerSoupExchange *self)
+{
+  GSocket *socket = self->msg != NULL ? pooler_client_socket (self->msg) : NULL;
+
+  if (socket != NULL && g_object_get_data (G_OBJECT (socket), SOCKET_EXCHANGE_DATA) == self)
+    g_object_set_data (G_OBJECT (socket), SOCKET_EXCHANGE_DATA, NULL);
+}
+
 /* libsoup's "finished" (or, when the server itself goes away, only
  * "disconnected"): whichever comes first ends the exchange. */
 static void
@@ -52,6 +66,7 @@ on_message_finished (SoupServerMessage *msg,
 {
   PoolerSoupExchange *self = user_data;
 
+  forget_socket (self);
   pooler_exchange_emit_finished (POOLER_EXCHANGE (self), !self->body_complete || self->write_failed);
 }
 
@@ -205,6 +220,7 @@ pooler_soup_exchange_dispose (GObject *object)
         complete_body (self);
     }
   g_clear_pointer (&self->chunks, pooler_chunk_writer_free);
+  forget_socket (self);
   if (self->msg != NULL)
     g_signal_handlers_disconnect_by_data (self->msg, self);
   g_clear_object (&self->msg);
@@ -254,8 +270,37 @@ pooler_soup_exchange_new (SoupServerMessage *msg)
   g_signal_connect_object (msg, "finished", G_CALLBACK (on_message_finished), self, 0);
   g_signal_connect_object (msg, "disconnected", G_CALLBACK (on_message_finished), self, 0);
   soup_server_message_pause (msg);
+  if (pooler_client_socket (msg) != NULL)
+    g_object_set_data (G_OBJECT (pooler_client_socket (msg)), SOCKET_EXCHANGE_DATA, self);
 
   return POOLER_EXCHANGE (self);
+}
+
+void
+pooler_soup_exchange_notice_gone (GSocket *socket)
+{
+  PoolerSoupExchange *self;
+  g_autoptr(PoolerSoupExchange) hold = NULL;
+
+  g_return_if_fail (G_IS_SOCKET (socket));
+
+  self = g_object_get_data (G_OBJECT (socket), SOCKET_EXCHANGE_DATA);
+  if (self == NULL)
+    return;
+  hold = g_object_ref (self);
+  forget_socket (self);
+
+  self->write_failed = TRUE;
+  pooler_exchange_emit_finished (POOLER_EXCHANGE (self), TRUE);
+
+  /* libsoup ends the message when it next tries to write it. */
+  if (pooler_exchange_get_status (POOLER_EXCHANGE (self)) == 0)
+    {
+      soup_server_message_set_status (self->msg, SOUP_STATUS_INTERNAL_SERVER_ERROR, NULL);
+      soup_server_message_unpause (self->msg);
+    }
+  else
+    complete_body (self);
 }
 
 SoupServerMessage *

@@ -19,5 +19,9 @@ G_DECLARE_FINAL_TYPE (PoolerSoupExchange, pooler_soup_exchange, POOLER, SOUP_EXC
 
 PoolerExchange    *pooler_soup_exchange_new         (SoupServerMessage  *msg);
 SoupServerMessage *pooler_soup_exchange_get_message (PoolerSoupExchange *self);
+/* The client of @socket is gone (the gateway's sweep found it closed):
+ * the exchange on it, if any, finishes as gone (the upstream request is
+ * cancelled, the log row says 499). */
+void               pooler_soup_exchange_notice_gone (GSocket            *socket);
 
 G_END_DECLS
