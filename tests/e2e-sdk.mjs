@@ -64,6 +64,22 @@ await step("responses.create stream", async () => {
   check("responses.create stream: text deltas", text === marker, text);
 });
 
+// What the backend adds that the Responses API has not (a codex.rate_limits
+// event, an empty output in response.completed): the SDK's stream helper
+// throws on the first and builds its final response from the second.
+await ctl("mode=codex_extras");
+await step("responses.stream finalResponse", async () => {
+  const stream = client.responses.stream({ model: "gpt-5.5", input: "say hello" });
+  const types = [];
+  stream.on("event", (ev) => types.push(ev.type));
+  const r = await stream.finalResponse();
+  check("responses.stream: no codex.* event reaches the client",
+        !types.some((t) => t.startsWith("codex.")), types.join(","));
+  check("responses.stream: finalResponse has the text of an empty-output completed event",
+        r.output_text === marker && r.output?.length === 1, JSON.stringify(r.output));
+});
+await ctl("mode=ok");
+
 await step("chat.completions.create", async () => {
   const r = await client.chat.completions.create({
     model: "gpt-5.5", max_tokens: 50,

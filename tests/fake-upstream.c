@@ -30,7 +30,7 @@
 
 static const char * const response_modes[] = {
   "ok", "ok_full", "429", "429at", "429plain", "401", "500", "failed",
-  "cut", "garbage", "hang", "hold", "slow", "long", "huge_headers", "empty", NULL
+  "cut", "garbage", "hang", "hold", "slow", "long", "huge_headers", "empty", "codex_extras", NULL
 };
 static const char * const models_modes[] = { "empty", "catalog", "404", "500", NULL };
 static const char * const oauth_modes[] = { "ok", "400", "500", "hold", NULL };
@@ -1099,6 +1099,31 @@ handle_responses (FakeUpstream      *self,
                                      hex, g_get_real_time () / G_USEC_PER_SEC, quoted_model);
 
       g_ptr_array_add (events, g_bytes_new_take (event, strlen (event)));
+      stream_start (self, msg, model, events, gap_ms, G_MAXUINT, G_MAXUINT);
+    }
+  else if (g_str_equal (mode, "codex_extras"))
+    {
+      /* What the backend adds to a stream that the Responses API has not:
+       * a codex.rate_limits event, and (store is false) a
+       * response.completed whose output is empty. */
+      GPtrArray *events = build_events (self, self->full_events);
+      GBytes *last = g_ptr_array_index (events, events->len - 1);
+      g_autoptr(GString) completed = g_string_new_len (g_bytes_get_data (last, NULL), g_bytes_get_size (last));
+      const char *start = strstr (completed->str, "\"output\":[{");
+      const char *end = start != NULL ? strstr (start, "}],\"usage\"") : NULL;
+      static const char limits[] =
+        "event: codex.rate_limits\n"
+        "data: {\"type\":\"codex.rate_limits\",\"plan_type\":\"plus\",\"rate_limits\":{\"primary\":"
+        "{\"used_percent\":12.0,\"window_minutes\":300,\"reset_at\":1795491357}}}\n\n";
+      gsize len;
+
+      g_assert (start != NULL && end != NULL);
+      g_string_erase (completed, start - completed->str + strlen ("\"output\":["),
+                      end + 2 - (start + strlen ("\"output\":[")) - 1);
+      len = completed->len;
+      g_ptr_array_remove_index (events, events->len - 1);
+      g_ptr_array_add (events, g_bytes_new_take (g_string_free (g_steal_pointer (&completed), FALSE), len));
+      g_ptr_array_insert (events, 1, g_bytes_new_static (limits, sizeof limits - 1));
       stream_start (self, msg, model, events, gap_ms, G_MAXUINT, G_MAXUINT);
     }
   else if (g_str_equal (mode, "empty"))

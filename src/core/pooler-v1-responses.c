@@ -344,6 +344,24 @@ is_terminal (const char *type)
          strcmp (type, "response.done") == 0;
 }
 
+static JsonObject *
+object_member (JsonObject *object,
+               const char *name)
+{
+  JsonNode *node = json_object_get_member (object, name);
+
+  return node != NULL && JSON_NODE_HOLDS_OBJECT (node) ? json_node_get_object (node) : NULL;
+}
+
+static gboolean
+output_is_empty (JsonObject *response)
+{
+  JsonNode *output = json_object_get_member (response, "output");
+
+  return output == NULL || !JSON_NODE_HOLDS_ARRAY (output) ||
+         json_array_get_length (json_node_get_array (output)) == 0;
+}
+
 /* A new stream (a failover's): nothing of the last one counts. */
 static void
 responses_reset (gpointer data)
@@ -351,10 +369,9 @@ responses_reset (gpointer data)
   ResponsesTranslator *self = data;
 
   self->terminal_sent = FALSE;
-  self->sequence = 0;
+  self->sequence = -1;
   g_clear_pointer (&self->response_id, g_free);
-  if (self->collector != NULL)
-    pooler_v1_collector_reset (self->collector);
+  pooler_v1_collector_reset (self->collector);
 }
 
 static void
@@ -376,26 +393,45 @@ responses_event (gpointer    data,
       return;
     }
 
-  if (strcmp (type, "response.created") == 0)
-    {
-      g_autoptr(JsonObject) event = pooler_json_parse_object (json, length, NULL);
-      JsonNode *response = event != NULL ? json_object_get_member (event, "response") : NULL;
-
-      self->terminal_sent = FALSE;
-      g_clear_pointer (&self->response_id, g_free);
-      if (response != NULL && JSON_NODE_HOLDS_OBJECT (response))
-        self->response_id = g_strdup (json_object_get_string_member_with_default (json_node_get_object (response),
-                                                                                   "id", NULL));
-    }
-  if (is_terminal (type))
-    self->terminal_sent = TRUE;
-
-  /* Only the sequence number is needed, for a synthetic last event. */
   {
-    const char *found = g_strstr_len (json, length, "\"sequence_number\":");
+    g_autoptr(JsonObject) event = pooler_json_parse_object (json, length, NULL);
+    JsonObject *response = event != NULL ? object_member (event, "response") : NULL;
 
-    if (found != NULL)
-      self->sequence = g_ascii_strtoll (found + strlen ("\"sequence_number\":"), NULL, 10);
+    /* Only what the Responses API streams: the SDK's stream helper throws
+     * on an event type it does not know (the backend's codex.rate_limits,
+     * which would also show the account's plan and usage). */
+    if (!g_str_has_prefix (type, "response.") && strcmp (type, "error") != 0)
+      return;
+
+    if (strcmp (type, "response.created") == 0)
+      {
+        pooler_v1_collector_reset (self->collector);
+        self->terminal_sent = FALSE;
+        g_clear_pointer (&self->response_id, g_free);
+        if (response != NULL)
+          self->response_id = g_strdup (pooler_json_get_string (response, "id"));
+      }
+    pooler_v1_collector_event (self->collector, type, event);
+    if (is_terminal (type))
+      self->terminal_sent = TRUE;
+    if (event != NULL && json_object_has_member (event, "sequence_number"))
+      self->sequence = json_object_get_int_member_with_default (event, "sequence_number", self->sequence);
+
+    /* With store false the backend may leave response.completed's output
+     * empty (the items came as output_item.done); the SDK takes the
+     * response from this event, so it gets them back. */
+    if ((strcmp (type, "response.completed") == 0 || strcmp (type, "response.incomplete") == 0) &&
+        response != NULL && output_is_empty (response))
+      {
+        g_autoptr(JsonObject) filled = pooler_v1_collector_build_response (self->collector);
+
+        if (filled != NULL)
+          {
+            json_object_set_object_member (event, "response", g_steal_pointer (&filled));
+            pooler_v1_sse_append_object (out, type, event);
+            return;
+          }
+      }
   }
 
   pooler_v1_sse_append (out, type, json, length);
@@ -453,9 +489,10 @@ responses_error (gpointer  data,
 {
   ResponsesTranslator *self = data;
 
-  /* The gateway answers a stream that ended badly with 502; what the
-   * stream said is better. */
-  if (self->collector != NULL && *status == SOUP_STATUS_BAD_GATEWAY)
+  /* The gateway answers a collected stream that ended badly with 502;
+   * what the stream said is better. (A stream to the client is never
+   * answered that way: it is committed before its end.) */
+  if (!self->stream && *status == SOUP_STATUS_BAD_GATEWAY)
     {
       /* An incomplete response (max tokens, content filter) is an answer,
        * as the API gives it: 200 with status "incomplete". */
@@ -495,8 +532,9 @@ pooler_v1_responses_translator_new (gboolean stream)
 
   self->stream = stream;
   self->sequence = -1;
-  if (!stream)
-    self->collector = pooler_v1_collector_new ();
+  /* Streams too: their response.completed may come with an empty output
+   * (store is false), filled in from the items seen. */
+  self->collector = pooler_v1_collector_new ();
 
   translator->funcs = &responses_funcs;
   translator->data = self;
