@@ -747,7 +747,8 @@ test_auth (Fixture       *f,
     g_assert_cmpuint (answer.status, ==, 403);
   }
 
-  /* The use was recorded. */
+  /* The use was recorded (through the writer). */
+  pooler_service_flush (f->service);
   {
     g_autoptr(PoolerMcpTokenRecord) record = pooler_store_find_mcp_token (pooler_service_get_store (f->service),
                                                                           f->token_prefix, &error);

@@ -15,6 +15,7 @@
 #include "pooler-gateway.h"
 #include "pooler-service.h"
 #include "pooler-store.h"
+#include "pooler-store-private.h"
 #include "test-util.h"
 
 #define N_ACCOUNTS 3
@@ -698,6 +699,41 @@ test_timeout_not_resent (Fixture       *f,
 
 static GBytes *body_with (const char *json);
 
+/* Another process holds the database's write lock (a CLI command, a
+ * window) while a 429 cools A down: the request is answered without the
+ * main loop waiting on SQLite (it waited the 5 s busy timeout, then
+ * failed to save, a warning), and the cooldown is in the row once the
+ * lock is gone. */
+static void
+test_cooldown_written_without_waiting (Fixture       *f,
+                                       gconstpointer  data)
+{
+  const char *db_path = pooler_store_get_path (pooler_service_get_store (f->service));
+  g_autoptr(GBytes) answer = NULL;
+  g_autoptr(SoupMessage) msg = NULL;
+  g_autoptr(PoolerAccount) stored = NULL;
+  g_autoptr(GError) error = NULL;
+  gint64 now = g_get_real_time () / G_USEC_PER_SEC;
+  sqlite3 *other;
+
+  pooler_service_flush (f->service);
+  other = pooler_store_open_connection (db_path, &error);
+  g_assert_no_error (error);
+  g_assert_cmpint (sqlite3_exec (other, "BEGIN IMMEDIATE", NULL, NULL, NULL), ==, SQLITE_OK);
+
+  fake_upstream_set_mode (f->fake, f->members[0].chatgpt_id, "429at", 1);
+  msg = post (f, NULL, &answer);
+  g_assert_cmpuint (soup_message_get_status (msg), ==, 200);
+  g_assert_cmpint (pooler_account_get_cooldown_until (live_account (f, 0)), >=, now + 1700);
+
+  g_assert_cmpint (sqlite3_exec (other, "ROLLBACK", NULL, NULL, NULL), ==, SQLITE_OK);
+  sqlite3_close (other);
+  pooler_service_flush (f->service);
+  stored = pooler_store_find_account (pooler_service_get_store (f->service), f->members[0].id, &error);
+  g_assert_no_error (error);
+  g_assert_cmpint (pooler_account_get_cooldown_until (stored), >=, now + 1700);
+}
+
 /* /v1/responses, streamed: A's first event is response.failed, so the
  * request fails over to B, whose stream ends without any event. The
  * client still gets a terminal event: what A's stream said must not make
@@ -1157,6 +1193,7 @@ main (int   argc,
 
 #define ADD(path, setup, func) g_test_add (path, Fixture, &setup, fixture_setup, func, fixture_teardown)
   ADD ("/routing/429-fails-over-and-cools-down", plain, test_429_fails_over_and_cools_down);
+  ADD ("/routing/cooldown-written-without-waiting", plain, test_cooldown_written_without_waiting);
   ADD ("/routing/5xx-and-failed-first-event-fail-over", plain, test_5xx_and_failed_first_event_fail_over);
   ADD ("/routing/401-refreshes-once-and-retries", plain, test_401_refreshes_once_and_retries);
   ADD ("/routing/refused-refresh-marks-reauth", unknown_refresh, test_refused_refresh_marks_reauth);

@@ -816,6 +816,52 @@ test_ids_in_time_order (void)
   }
 }
 
+/* The account changes the serving loop hands over: each its own columns,
+ * so what another process changed in the row meanwhile stays. */
+static void
+test_account_changes (void)
+{
+  g_autofree char *path = test_db_path ("account-changes.db");
+  g_autoptr(PoolerStore) store = test_open_store (path);
+  g_autoptr(PoolerStoreWriter) writer = open_writer (path);
+  g_autoptr(PoolerAccount) account = pooler_account_new ("acct");
+  g_autoptr(PoolerAccount) found = NULL;
+  g_autoptr(GError) error = NULL;
+
+  pooler_account_set_chatgpt_account_id (account, "cga");
+  pooler_account_set_label (account, "before");
+  pooler_account_set_last_error (account, "upstream_500");
+  g_assert_true (pooler_store_save_account (store, account, &error));
+  g_assert_no_error (error);
+
+  /* Renamed by another process after the writer's ops were queued. */
+  pooler_store_writer_set_cooldown (writer, "acct", 5000);
+  pooler_store_writer_set_cooldown (writer, "acct", 4000);   /* never moved earlier */
+  pooler_store_writer_set_refreshed (writer, "acct", 9000);
+  pooler_account_set_label (account, "renamed");
+  g_assert_true (pooler_store_save_account (store, account, &error));
+  g_assert_no_error (error);
+  pooler_store_writer_flush (writer);
+
+  found = pooler_store_find_account (store, "acct", &error);
+  g_assert_no_error (error);
+  g_assert_cmpint (pooler_account_get_cooldown_until (found), ==, 5000);
+  g_assert_cmpint (pooler_account_get_token_expires_at (found), ==, 9000);
+  g_assert_null (pooler_account_get_last_error (found));
+  g_assert_cmpstr (pooler_account_get_label (found), ==, "renamed");
+  g_assert_cmpint (pooler_account_get_status (found), ==, POOLER_ACCOUNT_ACTIVE);
+  g_clear_object (&found);
+
+  pooler_store_writer_set_reauth_required (writer, "acct");
+  pooler_store_writer_set_cooldown (writer, "gone", 100);   /* removed meanwhile: no error */
+  pooler_store_writer_flush (writer);
+  found = pooler_store_find_account (store, "acct", &error);
+  g_assert_no_error (error);
+  g_assert_cmpint (pooler_account_get_status (found), ==, POOLER_ACCOUNT_REAUTH_REQUIRED);
+  g_assert_cmpstr (pooler_account_get_last_error (found), ==, "refresh_token_refused");
+  g_assert_cmpint (pooler_account_get_cooldown_until (found), ==, 5000);
+}
+
 int
 main (int   argc,
       char *argv[])
@@ -826,6 +872,7 @@ main (int   argc,
   g_test_add_func ("/store-writer/upsert", test_upsert);
   g_test_add_func ("/store-writer/ids-in-time-order", test_ids_in_time_order);
   g_test_add_func ("/store-writer/touch", test_touch);
+  g_test_add_func ("/store-writer/account-changes", test_account_changes);
   g_test_add_func ("/store-writer/read-while-writing", test_read_while_writing);
   g_test_add_func ("/store-writer/close", test_close);
   g_test_add_func ("/store-writer/unref-commits", test_unref_commits);

@@ -213,7 +213,11 @@ touch_token (PoolerMcp  *self,
 
   cached->touched_at = now;
   cached->record->last_used_at = now;
-  if (!pooler_store_touch_mcp_token (pooler_service_get_store (self->service), prefix, now, &error))
+  /* Through the writer when serving: a write here could wait up to the
+   * busy timeout for another process's transaction, with every
+   * connection of the main loop waiting too. */
+  if (!pooler_service_touch_mcp_token (self->service, prefix, now) &&
+      !pooler_store_touch_mcp_token (pooler_service_get_store (self->service), prefix, now, &error))
     g_debug ("Could not record an operator token's use: %s", error->message);
 }
 

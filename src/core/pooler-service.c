@@ -1599,6 +1599,20 @@ pooler_service_note_account_used (PoolerService *self,
     }
 }
 
+gboolean
+pooler_service_touch_mcp_token (PoolerService *self,
+                                const char    *prefix,
+                                gint64         unix_seconds)
+{
+  g_return_val_if_fail (POOLER_IS_SERVICE (self), FALSE);
+  g_return_val_if_fail (prefix != NULL, FALSE);
+
+  if (self->writer == NULL)
+    return FALSE;
+  pooler_store_writer_touch_mcp_token (self->writer, prefix, unix_seconds);
+  return TRUE;
+}
+
 void
 pooler_service_flush (PoolerService *self)
 {
@@ -1728,19 +1742,25 @@ pooler_service_observe_quota (PoolerService             *self,
 
   pooler_quota_state_merge (state, evidence);
 
-  /* A block outlives a restart as the account's cooldown (a rare write). */
+  /* A block outlives a restart as the account's cooldown (a rare write,
+   * through the writer: this runs while the answer is on its way). */
   if (evidence->blocked_until > now &&
       evidence->blocked_until > pooler_account_get_cooldown_until (account))
     {
-      g_autoptr(GError) error = NULL;
-      g_autoptr(PoolerAccount) stored = pooler_store_find_account (self->store, id, NULL);
-
       pooler_account_set_cooldown_until (account, evidence->blocked_until);
-      if (stored != NULL)
+      if (self->writer != NULL)
+        pooler_store_writer_set_cooldown (self->writer, id, evidence->blocked_until);
+      else
         {
-          pooler_account_set_cooldown_until (stored, evidence->blocked_until);
-          if (!pooler_store_save_account (self->store, stored, &error))
-            g_warning ("Could not save the cooldown of account %s: %s", id, error->message);
+          g_autoptr(GError) error = NULL;
+          g_autoptr(PoolerAccount) stored = pooler_store_find_account (self->store, id, NULL);
+
+          if (stored != NULL)
+            {
+              pooler_account_set_cooldown_until (stored, evidence->blocked_until);
+              if (!pooler_store_save_account (self->store, stored, &error))
+                g_warning ("Could not save the cooldown of account %s: %s", id, error->message);
+            }
         }
     }
 
@@ -1969,8 +1989,12 @@ refresh_stored_cb (GObject      *object,
     g_hash_table_replace (self->tokens, g_strdup (id), g_steal_pointer (&flight->tokens));
   g_hash_table_remove (self->backoffs, id);
 
+  /* A read (WAL: never waits on a writer); the write goes through the
+   * writer when serving. */
   stored = pooler_store_find_account (self->store, id, &find_error);
-  if (stored != NULL)
+  if (stored != NULL && self->writer != NULL)
+    pooler_store_writer_set_refreshed (self->writer, id, pooler_account_get_token_expires_at (flight->account));
+  else if (stored != NULL)
     {
       g_autoptr(GError) save_error = NULL;
 
@@ -2002,12 +2026,14 @@ mark_reauth_required (PoolerService *self,
                       const char    *why)
 {
   const char *id = pooler_account_get_id (account);
-  g_autoptr(PoolerAccount) stored = pooler_store_find_account (self->store, id, NULL);
+  g_autoptr(PoolerAccount) stored = NULL;
 
   g_message ("Account %s needs to sign in again: %s", id, why);
   pooler_account_set_status (account, POOLER_ACCOUNT_REAUTH_REQUIRED);
   pooler_account_set_last_error (account, "refresh_token_refused");
-  if (stored != NULL)
+  if (self->writer != NULL)
+    pooler_store_writer_set_reauth_required (self->writer, id);
+  else if ((stored = pooler_store_find_account (self->store, id, NULL)) != NULL)
     {
       g_autoptr(GError) save_error = NULL;
 

@@ -189,6 +189,11 @@ void             pooler_service_record_request     (PoolerService    *self,
 void             pooler_service_note_account_used  (PoolerService    *self,
                                                     PoolerAccount    *account,
                                                     const char       *key_prefix);
+/* Queues an operator token's last use when serving (FALSE when not: the
+ * caller writes it itself). */
+gboolean         pooler_service_touch_mcp_token    (PoolerService    *self,
+                                                    const char       *prefix,
+                                                    gint64            unix_seconds);
 /* Waits for queued writes (tests, shutdown, /readyz). */
 void             pooler_service_flush              (PoolerService    *self);
 

@@ -35,6 +35,10 @@ typedef enum
   WRITER_OP_REQUEST,
   WRITER_OP_TOUCH_KEY,
   WRITER_OP_TOUCH_ACCOUNT,
+  WRITER_OP_TOUCH_MCP_TOKEN,
+  WRITER_OP_ACCOUNT_COOLDOWN,
+  WRITER_OP_ACCOUNT_REFRESHED,
+  WRITER_OP_ACCOUNT_REAUTH,
   WRITER_OP_QUOTA_WINDOW,
   WRITER_OP_AFFINITY,
   WRITER_OP_FLUSH,
@@ -53,10 +57,12 @@ typedef struct
 {
   WriterOpKind         kind;
   PoolerRequestRecord *record;   /* REQUEST: a snapshot */
-  char                *target;   /* TOUCH_*: key prefix or account id; QUOTA_WINDOW: account id */
+  char                *target;   /* TOUCH_*: key or token prefix, or account id;
+                                  * ACCOUNT_*, QUOTA_WINDOW: account id */
   PoolerQuotaWindow   *window;   /* QUOTA_WINDOW */
   PoolerAffinityEntry *affinity; /* AFFINITY */
-  gint64               at;       /* TOUCH_*: unix seconds */
+  gint64               at;       /* TOUCH_*: unix seconds; ACCOUNT_COOLDOWN: until;
+                                  * ACCOUNT_REFRESHED: the tokens' expiry */
   FlushWaiter         *waiter;   /* FLUSH */
 } WriterOp;
 
@@ -99,6 +105,10 @@ struct _PoolerStoreWriter
   sqlite3_stmt *insert_attempt;
   sqlite3_stmt *touch_key;
   sqlite3_stmt *touch_account;
+  sqlite3_stmt *touch_mcp_token;
+  sqlite3_stmt *account_cooldown;
+  sqlite3_stmt *account_refreshed;
+  sqlite3_stmt *account_reauth;
   sqlite3_stmt *upsert_quota_window;
   sqlite3_stmt *upsert_affinity;
   sqlite3_stmt *sweep_affinities;
@@ -278,12 +288,41 @@ coalesce_touch (GHashTable *latest,
 }
 
 /* One transaction for the whole batch; returns an SQLite result code. */
+/* One of the account changes the main thread must not wait on SQLite
+ * for (a cooldown, a refresh's expiry, a refused refresh token). */
+static int
+write_account_change (PoolerStoreWriter *self,
+                      const WriterOp    *op)
+{
+  sqlite3_stmt *stmt;
+
+  switch (op->kind)
+    {
+    case WRITER_OP_ACCOUNT_COOLDOWN:
+      stmt = self->account_cooldown;
+      sqlite3_bind_int64 (stmt, 2, op->at);
+      break;
+    case WRITER_OP_ACCOUNT_REFRESHED:
+      stmt = self->account_refreshed;
+      sqlite3_bind_int64 (stmt, 2, op->at);
+      break;
+    case WRITER_OP_ACCOUNT_REAUTH:
+      stmt = self->account_reauth;
+      break;
+    default:
+      g_assert_not_reached ();
+    }
+  bind_text (stmt, 1, op->target);
+  return step_and_reset (stmt);
+}
+
 static int
 write_batch (PoolerStoreWriter *self,
              GPtrArray         *batch,
              GHashTable        *requests,
              GHashTable        *keys,
-             GHashTable        *accounts)
+             GHashTable        *accounts,
+             GHashTable        *mcp_tokens)
 {
   int rc;
 
@@ -307,10 +346,15 @@ write_batch (PoolerStoreWriter *self,
       if (op->kind == WRITER_OP_AFFINITY &&
           (rc = write_affinity (self, op->affinity)) != SQLITE_OK)
         return rc;
+      if ((op->kind == WRITER_OP_ACCOUNT_COOLDOWN || op->kind == WRITER_OP_ACCOUNT_REFRESHED ||
+           op->kind == WRITER_OP_ACCOUNT_REAUTH) &&
+          (rc = write_account_change (self, op)) != SQLITE_OK)
+        return rc;
     }
 
   if ((rc = write_touches (self->touch_key, keys)) != SQLITE_OK ||
-      (rc = write_touches (self->touch_account, accounts)) != SQLITE_OK)
+      (rc = write_touches (self->touch_account, accounts)) != SQLITE_OK ||
+      (rc = write_touches (self->touch_mcp_token, mcp_tokens)) != SQLITE_OK)
     return rc;
 
   return step_and_reset (self->commit);
@@ -330,6 +374,7 @@ run_batch (PoolerStoreWriter *self,
   g_autoptr(GHashTable) requests = g_hash_table_new (g_str_hash, g_str_equal);
   g_autoptr(GHashTable) keys = g_hash_table_new (g_str_hash, g_str_equal);
   g_autoptr(GHashTable) accounts = g_hash_table_new (g_str_hash, g_str_equal);
+  g_autoptr(GHashTable) mcp_tokens = g_hash_table_new (g_str_hash, g_str_equal);
   gulong backoff = FIRST_BACKOFF_US;
   guint n_requests = 0;
   guint n_writes = 0;
@@ -353,8 +398,15 @@ run_batch (PoolerStoreWriter *self,
           coalesce_touch (accounts, op);
           n_writes++;
           break;
+        case WRITER_OP_TOUCH_MCP_TOKEN:
+          coalesce_touch (mcp_tokens, op);
+          n_writes++;
+          break;
         case WRITER_OP_QUOTA_WINDOW:
         case WRITER_OP_AFFINITY:
+        case WRITER_OP_ACCOUNT_COOLDOWN:
+        case WRITER_OP_ACCOUNT_REFRESHED:
+        case WRITER_OP_ACCOUNT_REAUTH:
           n_writes++;
           break;
         case WRITER_OP_FLUSH:
@@ -370,7 +422,7 @@ run_batch (PoolerStoreWriter *self,
   for (guint retry = 0; ; retry++)
     {
       g_autofree char *message = NULL;
-      int rc = write_batch (self, batch, requests, keys, accounts);
+      int rc = write_batch (self, batch, requests, keys, accounts, mcp_tokens);
 
       if (rc == SQLITE_OK)
         {
@@ -762,6 +814,24 @@ pooler_store_writer_new (const char  *path,
                 "UPDATE accounts SET last_used_at = ?2"
                 " WHERE id = ?1 AND last_used_at < ?2",
                 &self->touch_account, error) ||
+      !prepare (self,
+                "UPDATE mcp_tokens SET last_used_at = ?2"
+                " WHERE prefix = ?1 AND last_used_at < ?2",
+                &self->touch_mcp_token, error) ||
+      /* Targeted: a whole-row save could undo another process's change
+       * made since the row was read. A cooldown only grows. */
+      !prepare (self,
+                "UPDATE accounts SET cooldown_until = ?2, updated_at = CAST (strftime ('%s', 'now') AS INTEGER)"
+                " WHERE id = ?1 AND cooldown_until < ?2",
+                &self->account_cooldown, error) ||
+      !prepare (self,
+                "UPDATE accounts SET token_expires_at = ?2, last_error = NULL,"
+                " updated_at = CAST (strftime ('%s', 'now') AS INTEGER) WHERE id = ?1",
+                &self->account_refreshed, error) ||
+      !prepare (self,
+                "UPDATE accounts SET status = 'reauth_required', last_error = 'refresh_token_refused',"
+                " updated_at = CAST (strftime ('%s', 'now') AS INTEGER) WHERE id = ?1",
+                &self->account_reauth, error) ||
       /* SELECT ... WHERE EXISTS: a window for an account removed meanwhile
        * is skipped instead of failing the foreign key and the whole batch.
        * The DO UPDATE guard keeps a newer stored observation. */
@@ -863,6 +933,49 @@ pooler_store_writer_touch_account (PoolerStoreWriter *self,
   g_return_if_fail (account_id != NULL);
 
   push_touch (self, WRITER_OP_TOUCH_ACCOUNT, account_id, unix_seconds);
+}
+
+void
+pooler_store_writer_touch_mcp_token (PoolerStoreWriter *self,
+                                     const char        *prefix,
+                                     gint64             unix_seconds)
+{
+  g_return_if_fail (POOLER_IS_STORE_WRITER (self));
+  g_return_if_fail (prefix != NULL);
+
+  push_touch (self, WRITER_OP_TOUCH_MCP_TOKEN, prefix, unix_seconds);
+}
+
+void
+pooler_store_writer_set_cooldown (PoolerStoreWriter *self,
+                                  const char        *account_id,
+                                  gint64             until)
+{
+  g_return_if_fail (POOLER_IS_STORE_WRITER (self));
+  g_return_if_fail (account_id != NULL);
+
+  push_touch (self, WRITER_OP_ACCOUNT_COOLDOWN, account_id, until);
+}
+
+void
+pooler_store_writer_set_refreshed (PoolerStoreWriter *self,
+                                   const char        *account_id,
+                                   gint64             token_expires_at)
+{
+  g_return_if_fail (POOLER_IS_STORE_WRITER (self));
+  g_return_if_fail (account_id != NULL);
+
+  push_touch (self, WRITER_OP_ACCOUNT_REFRESHED, account_id, token_expires_at);
+}
+
+void
+pooler_store_writer_set_reauth_required (PoolerStoreWriter *self,
+                                         const char        *account_id)
+{
+  g_return_if_fail (POOLER_IS_STORE_WRITER (self));
+  g_return_if_fail (account_id != NULL);
+
+  push_touch (self, WRITER_OP_ACCOUNT_REAUTH, account_id, 0);
 }
 
 void
@@ -984,6 +1097,10 @@ pooler_store_writer_close (PoolerStoreWriter *self)
   g_clear_pointer (&self->insert_attempt, sqlite3_finalize);
   g_clear_pointer (&self->touch_key, sqlite3_finalize);
   g_clear_pointer (&self->touch_account, sqlite3_finalize);
+  g_clear_pointer (&self->touch_mcp_token, sqlite3_finalize);
+  g_clear_pointer (&self->account_cooldown, sqlite3_finalize);
+  g_clear_pointer (&self->account_refreshed, sqlite3_finalize);
+  g_clear_pointer (&self->account_reauth, sqlite3_finalize);
   g_clear_pointer (&self->upsert_quota_window, sqlite3_finalize);
   g_clear_pointer (&self->upsert_affinity, sqlite3_finalize);
   g_clear_pointer (&self->sweep_affinities, sqlite3_finalize);

@@ -31,6 +31,21 @@ void               pooler_store_writer_touch_key      (PoolerStoreWriter   *self
 void               pooler_store_writer_touch_account  (PoolerStoreWriter   *self,
                                                        const char          *account_id,
                                                        gint64               unix_seconds);
+void               pooler_store_writer_touch_mcp_token (PoolerStoreWriter  *self,
+                                                        const char         *prefix,
+                                                        gint64              unix_seconds);
+/* Account changes the serving main loop makes (each one column or two,
+ * so a change another process made meanwhile stays): a cooldown (only
+ * ever moved later), a refresh's new token expiry (and no last error),
+ * and a refresh token refused for good (status reauth_required). */
+void               pooler_store_writer_set_cooldown   (PoolerStoreWriter   *self,
+                                                       const char          *account_id,
+                                                       gint64               until);
+void               pooler_store_writer_set_refreshed  (PoolerStoreWriter   *self,
+                                                       const char          *account_id,
+                                                       gint64               token_expires_at);
+void               pooler_store_writer_set_reauth_required (PoolerStoreWriter *self,
+                                                            const char        *account_id);
 /* Upsert into quota_windows by (account, limit id, minutes). */
 void               pooler_store_writer_put_quota_window (PoolerStoreWriter *self,
                                                          const char        *account_id,
