@@ -500,10 +500,30 @@ load_quota (PoolerService *self,
     g_hash_table_replace (self->spent, g_strdup (id), g_memdup2 (&reset_at, sizeof reset_at));
 }
 
+static gboolean load_registry_read (PoolerService  *self,
+                                    gboolean        sync_tokens,
+                                    GError        **error);
+
+/* The Pools, keys and accounts as one snapshot: read apart, a key could
+ * arrive without the Pool another process created just before it. */
 static gboolean
 load_registry (PoolerService  *self,
                gboolean        sync_tokens,
                GError        **error)
+{
+  gboolean ok;
+
+  if (!pooler_store_read_begin (self->store, error))
+    return FALSE;
+  ok = load_registry_read (self, sync_tokens, error);
+  pooler_store_read_end (self->store);
+  return ok;
+}
+
+static gboolean
+load_registry_read (PoolerService  *self,
+                    gboolean        sync_tokens,
+                    GError        **error)
 {
   g_autoptr(GPtrArray) pools = NULL;
   g_autoptr(GPtrArray) keys = NULL;

@@ -1612,6 +1612,25 @@ store_fill_attempts (PoolerStore          *self,
   return TRUE;
 }
 
+gboolean
+pooler_store_read_begin (PoolerStore  *self,
+                         GError      **error)
+{
+  g_return_val_if_fail (POOLER_IS_STORE (self), FALSE);
+
+  return exec_sql (self->db, "BEGIN", "Could not read the database", error);
+}
+
+void
+pooler_store_read_end (PoolerStore *self)
+{
+  g_return_if_fail (POOLER_IS_STORE (self));
+
+  /* A read transaction has nothing to lose: end it whatever happened. */
+  if (!sqlite3_get_autocommit (self->db))
+    sqlite3_exec (self->db, "COMMIT", NULL, NULL, NULL);
+}
+
 /* Runs @stmt (already bound) and fills each row's attempts. */
 static GPtrArray *
 store_collect_requests (PoolerStore   *self,

@@ -197,4 +197,11 @@ GPtrArray       *pooler_store_list_audit_events   (PoolerStore     *self,
                                                    guint            limit,
                                                    GError         **error);
 
+/* A read transaction around several reads, so that they see one state
+ * of the database (another process may commit between them). Nothing may
+ * be written in between. */
+gboolean         pooler_store_read_begin          (PoolerStore     *self,
+                                                   GError         **error);
+void             pooler_store_read_end            (PoolerStore     *self);
+
 G_END_DECLS
