@@ -1593,6 +1593,25 @@ test_hot_path_hands_off_the_rest (Fixture       *f,
   g_assert_true (closed_within (old, 5, said_old));
   g_assert_true (g_str_has_prefix (said_old->str, "HTTP/1.0 200"));
 
+  /* A stream to an HTTP/1.0 client: no chunk framing (1.0 has none), the
+   * body ends with the connection. */
+  {
+    g_autoptr(GSocket) old_stream = raw_connect (f);
+    g_autoptr(GString) said_stream = g_string_new (NULL);
+
+    g_string_printf (request, "POST /backend-api/codex/responses HTTP/1.0\r\nHost: 127.0.0.1:%u\r\n"
+                     "Authorization: Bearer %s\r\nContent-Type: application/json\r\n"
+                     "Content-Length: %" G_GSIZE_FORMAT "\r\n\r\n",
+                     pooler_gateway_get_port (f->gateway), f->key, size);
+    g_string_append_len (request, body, size);
+    send_all (old_stream, request->str, request->len);
+    g_assert_true (closed_within (old_stream, 10, said_stream));
+    g_assert_true (g_str_has_prefix (said_stream->str, "HTTP/1.0 200"));
+    g_assert_null (strstr (said_stream->str, "Transfer-Encoding"));
+    g_assert_nonnull (strstr (said_stream->str, "\r\n\r\nevent: response.created\n"));
+    g_assert_true (g_str_has_suffix (said_stream->str, "\n\n"));
+  }
+
   /* Lines ended by a bare LF: libsoup's at once, not at the deadline. */
   {
     g_autoptr(GSocket) lf = raw_connect (f);

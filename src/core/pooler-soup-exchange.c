@@ -145,8 +145,10 @@ pooler_soup_exchange_stream_begin (PoolerExchange *exchange,
   PoolerSoupExchange *self = POOLER_SOUP_EXCHANGE (exchange);
 
   copy_response_headers (self);
+  /* HTTP/1.0 has no chunks: the body ends when the connection does. */
   soup_message_headers_set_encoding (soup_server_message_get_response_headers (self->msg),
-                                     SOUP_ENCODING_CHUNKED);
+                                     soup_server_message_get_http_version (self->msg) == SOUP_HTTP_1_0
+                                     ? SOUP_ENCODING_EOF : SOUP_ENCODING_CHUNKED);
   pooler_chunked_close_install ();
   /* A long stream must not pile up in memory once written. */
   soup_message_body_set_accumulate (soup_server_message_get_response_body (self->msg), FALSE);
