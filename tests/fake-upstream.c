@@ -30,7 +30,7 @@
 
 static const char * const response_modes[] = {
   "ok", "ok_full", "429", "429at", "429plain", "401", "500", "failed",
-  "cut", "garbage", "hang", "hold", "slow", "long", "huge_headers", "empty", "codex_extras", NULL
+  "cut", "garbage", "hang", "hold", "slow", "long", "huge_headers", "empty", "codex_extras", "failed_request", NULL
 };
 static const char * const models_modes[] = { "empty", "catalog", "404", "500", NULL };
 static const char * const oauth_modes[] = { "ok", "400", "500", "hold", NULL };
@@ -1084,8 +1084,9 @@ handle_responses (FakeUpstream      *self,
     answer_fixture (self, msg, SOUP_STATUS_UNAUTHORIZED, "error-401.json");
   else if (g_str_equal (mode, "500"))
     answer_fixture (self, msg, SOUP_STATUS_INTERNAL_SERVER_ERROR, "error-500.json");
-  else if (g_str_equal (mode, "failed"))
+  else if (g_str_equal (mode, "failed") || g_str_equal (mode, "failed_request"))
     {
+      gboolean request = g_str_equal (mode, "failed_request");
       GPtrArray *events = g_ptr_array_new_with_free_func ((GDestroyNotify) g_bytes_unref);
       g_autofree char *quoted_model = json_quote (model);
       g_autofree char *hex = random_hex (12);
@@ -1093,10 +1094,13 @@ handle_responses (FakeUpstream      *self,
                                      "data: {\"type\":\"response.failed\",\"response\":{"
                                      "\"id\":\"resp_%s\",\"object\":\"response\","
                                      "\"created_at\":%" G_GINT64_FORMAT ",\"status\":\"failed\","
-                                     "\"model\":%s,\"output\":[],\"error\":{\"code\":\"server_error\","
-                                     "\"message\":\"The server had an error while processing your request.\"}},"
+                                     "\"model\":%s,\"output\":[],\"error\":{\"code\":\"%s\","
+                                     "\"message\":\"%s\"}},"
                                      "\"sequence_number\":0}\n\n",
-                                     hex, g_get_real_time () / G_USEC_PER_SEC, quoted_model);
+                                     hex, g_get_real_time () / G_USEC_PER_SEC, quoted_model,
+                                     request ? "context_length_exceeded" : "server_error",
+                                     request ? "Your input exceeds the context window of this model."
+                                             : "The server had an error while processing your request.");
 
       g_ptr_array_add (events, g_bytes_new_take (event, strlen (event)));
       stream_start (self, msg, model, events, gap_ms, G_MAXUINT, G_MAXUINT);

@@ -28,6 +28,8 @@ G_DECLARE_FINAL_TYPE (FakeUpstream, fake_upstream, FAKE, UPSTREAM, GObject)
  *   500        error-500.json
  *   failed     200 whose first (and only) event is response.failed
  *              (error.code "server_error")
+ *   failed_request  the same with "context_length_exceeded" (the
+ *              request's fault, not the account's)
  *   cut        first two events, then the connection is closed
  *   garbage    200 text/event-stream whose body is not SSE
  *   hang       no answer at all until released (then as ok) or stopped

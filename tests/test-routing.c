@@ -699,6 +699,34 @@ test_timeout_not_resent (Fixture       *f,
 
 static GBytes *body_with (const char *json);
 
+/* A first event that fails for the request's own sake (too long for the
+ * context) would fail on every account: it is passed on from the first,
+ * which is not held at fault. */
+static void
+test_request_failure_passed_on (Fixture       *f,
+                                gconstpointer  data)
+{
+  g_autoptr(GBytes) answer = NULL;
+  g_autoptr(SoupMessage) msg = NULL;
+  g_autoptr(PoolerRequestRecord) row = NULL;
+
+  for (guint i = 0; i < 4; i++)
+    {
+      g_clear_pointer (&answer, g_bytes_unref);
+      g_clear_object (&msg);
+      g_clear_pointer (&row, pooler_request_record_free);
+      fake_upstream_set_mode (f->fake, NULL, "failed_request", 1);
+      msg = post (f, NULL, &answer);
+      g_assert_cmpuint (soup_message_get_status (msg), ==, 200);
+      g_assert_true (test_bytes_contain (answer, "context_length_exceeded"));
+      row = test_last_request (f->service);
+      g_assert_cmpuint (row->attempts->len, ==, 1);
+      g_assert_cmpstr (row->account_id, ==, f->members[0].id);
+    }
+  g_assert_false (pooler_router_is_demoted (pooler_service_get_router (f->service), live_account (f, 0),
+                                            g_get_real_time () / G_USEC_PER_SEC));
+}
+
 /* Another process holds the database's write lock (a CLI command, a
  * window) while a 429 cools A down: the request is answered without the
  * main loop waiting on SQLite (it waited the 5 s busy timeout, then
@@ -1195,6 +1223,7 @@ main (int   argc,
   ADD ("/routing/429-fails-over-and-cools-down", plain, test_429_fails_over_and_cools_down);
   ADD ("/routing/cooldown-written-without-waiting", plain, test_cooldown_written_without_waiting);
   ADD ("/routing/5xx-and-failed-first-event-fail-over", plain, test_5xx_and_failed_first_event_fail_over);
+  ADD ("/routing/request-failure-passed-on", plain, test_request_failure_passed_on);
   ADD ("/routing/401-refreshes-once-and-retries", plain, test_401_refreshes_once_and_retries);
   ADD ("/routing/refused-refresh-marks-reauth", unknown_refresh, test_refused_refresh_marks_reauth);
   ADD ("/routing/sign-in-elsewhere-picked-up", unknown_refresh, test_sign_in_elsewhere_picked_up);

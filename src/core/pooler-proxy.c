@@ -567,6 +567,23 @@ copy_response_header (const char *name,
     soup_message_headers_append (user_data, name, value);
 }
 
+/* Codes of a failed response that say the request is at fault (its size,
+ * its content, a parameter), not the account or the backend. */
+static gboolean
+failure_is_the_requests (const char *code)
+{
+  static const char * const codes[] = {
+    "context_length_exceeded", "invalid_prompt", "invalid_request_error", "invalid_input",
+    "invalid_image", "invalid_value", "unsupported_parameter", "string_above_max_length",
+    "content_filter", "content_policy_violation", "cyber_policy",
+  };
+
+  for (guint i = 0; code != NULL && i < G_N_ELEMENTS (codes); i++)
+    if (strcmp (code, codes[i]) == 0)
+      return TRUE;
+  return FALSE;
+}
+
 /* For a body we replaced (sanitized errors): the upstream's own body
  * headers no longer describe it. */
 static void
@@ -607,8 +624,14 @@ on_sse_event (const char *event,
   if (!fw->first_event_seen)
     {
       fw->first_event_seen = TRUE;
-      fw->first_event_failed = type != NULL &&
-                               (strcmp (type, "response.failed") == 0 || strcmp (type, "error") == 0);
+      if (type != NULL && (strcmp (type, "response.failed") == 0 || strcmp (type, "error") == 0))
+        {
+          g_autofree char *code = pooler_sse_parse_error_code (data, data_length);
+
+          /* A failure the request itself causes would fail the same on
+           * every account: it is passed on, and no account is at fault. */
+          fw->first_event_failed = !failure_is_the_requests (code);
+        }
     }
 
   if (fw->translator != NULL && type != NULL)
