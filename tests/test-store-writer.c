@@ -455,6 +455,44 @@ test_close (void)
   g_assert_cmpuint (pooler_store_writer_get_committed (writer), ==, 1);
 }
 
+/* Closing while another process holds the write lock: the writer gives
+ * the first batch one try and drops the rest, instead of retrying batch
+ * after batch (36 s each) and holding up the process's exit. */
+static void
+test_close_while_locked (void)
+{
+  g_autofree char *path = test_db_path ("close-locked.db");
+  g_autoptr(PoolerStore) store = test_open_store (path);
+  g_autoptr(PoolerStoreWriter) writer = open_writer (path);
+  g_autoptr(GError) error = NULL;
+  sqlite3 *other;
+
+  /* Queued from this (the owner's) thread: nothing runs them before the
+   * close. Three batches. */
+  for (guint i = 0; i < 1200; i++)
+    {
+      g_autofree char *id = g_strdup_printf ("req_locked_%u", i);
+      g_autoptr(PoolerRequestRecord) record = make_request (id, i, 200);
+
+      pooler_store_writer_push_request (writer, record);
+    }
+
+  other = pooler_store_open_connection (path, &error);
+  g_assert_no_error (error);
+  exec_ok (other, "BEGIN IMMEDIATE");
+
+  g_test_expect_message ("pooler-store-writer", G_LOG_LEVEL_WARNING, "*Dropped a batch of 512 writes*locked*");
+  g_test_expect_message ("pooler-store-writer", G_LOG_LEVEL_WARNING, "*512 writes*stayed locked while closing*");
+  g_test_expect_message ("pooler-store-writer", G_LOG_LEVEL_WARNING, "*176 writes*stayed locked while closing*");
+  pooler_store_writer_close (writer);
+  g_test_assert_expected_messages ();
+  g_assert_cmpuint (pooler_store_writer_get_committed (writer), ==, 0);
+
+  exec_ok (other, "ROLLBACK");
+  sqlite3_close (other);
+  g_assert_cmpint (count_requests (store), ==, 0);
+}
+
 /* Waits (bounded) until @writer has committed @n requests. */
 static gboolean
 wait_committed (PoolerStoreWriter *writer,
@@ -875,6 +913,7 @@ main (int   argc,
   g_test_add_func ("/store-writer/account-changes", test_account_changes);
   g_test_add_func ("/store-writer/read-while-writing", test_read_while_writing);
   g_test_add_func ("/store-writer/close", test_close);
+  g_test_add_func ("/store-writer/close-while-locked", test_close_while_locked);
   g_test_add_func ("/store-writer/unref-commits", test_unref_commits);
   g_test_add_func ("/store-writer/unref-on-other-thread", test_unref_on_other_thread);
   g_test_add_func ("/store-writer/kick-at-turn-end", test_kick_at_turn_end);

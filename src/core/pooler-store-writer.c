@@ -29,6 +29,13 @@
 #define QUIET_DELAY_US     (5 * 1000)
 #define MAX_BUSY_RETRIES 6
 #define FIRST_BACKOFF_US (20 * 1000)
+/* The writer's own busy wait per attempt (the store's connection waits
+ * 5 s): with its retries, a batch gives up in about 3 s, not 36, while
+ * another process holds the database's write lock. */
+#define WRITER_BUSY_TIMEOUT_MS 250
+/* Ops queued at most: with the database locked for long, the rest are
+ * dropped (and counted) instead of growing without bound. */
+#define MAX_QUEUED_OPS 100000
 
 typedef enum
 {
@@ -81,6 +88,9 @@ struct _PoolerStoreWriter
   gboolean      kicked;        /* what is queued may be taken now */
   gboolean      closed;
   guint64       committed;
+  guint64       dropped;       /* ops refused by a full queue */
+  gboolean      overflowing;   /* dropping now (warned once per spell) */
+  gboolean      giving_up;     /* closed, and the database refused: the rest is dropped */
 
   /* A push from the creator's thread does not wake the writer: waking a
    * thread costs a futex call and, on a small machine, a core the
@@ -367,6 +377,17 @@ is_busy (int rc)
   return rc == SQLITE_BUSY || rc == SQLITE_LOCKED;
 }
 
+static gboolean
+writer_is_closed (PoolerStoreWriter *self)
+{
+  gboolean closed;
+
+  g_mutex_lock (&self->lock);
+  closed = self->closed;
+  g_mutex_unlock (&self->lock);
+  return closed;
+}
+
 static void
 run_batch (PoolerStoreWriter *self,
            GPtrArray         *batch)
@@ -419,6 +440,15 @@ run_batch (PoolerStoreWriter *self,
   if (n_writes == 0)
     return;
 
+  g_mutex_lock (&self->lock);
+  if (self->giving_up)
+    {
+      g_mutex_unlock (&self->lock);
+      g_warning ("Dropped a batch of %u writes: the database stayed locked while closing", n_writes);
+      return;
+    }
+  g_mutex_unlock (&self->lock);
+
   for (guint retry = 0; ; retry++)
     {
       g_autofree char *message = NULL;
@@ -438,7 +468,7 @@ run_batch (PoolerStoreWriter *self,
       if (!sqlite3_get_autocommit (self->db))
         sqlite3_exec (self->db, "ROLLBACK", NULL, NULL, NULL);
 
-      if (is_busy (rc) && retry < MAX_BUSY_RETRIES)
+      if (is_busy (rc) && retry < MAX_BUSY_RETRIES && !writer_is_closed (self))
         {
           g_debug ("Database busy; retrying a batch of %u writes", n_writes);
           g_usleep (backoff);
@@ -446,8 +476,16 @@ run_batch (PoolerStoreWriter *self,
           continue;
         }
 
-      /* Losing some log rows beats spinning on a database that refuses. */
+      /* Losing some log rows beats spinning on a database that refuses;
+       * and closing (the process is stopping) does not wait for it batch
+       * after batch. */
       g_warning ("Dropped a batch of %u writes: %s", n_writes, message);
+      if (is_busy (rc) && writer_is_closed (self))
+        {
+          g_mutex_lock (&self->lock);
+          self->giving_up = TRUE;
+          g_mutex_unlock (&self->lock);
+        }
       return;
     }
 }
@@ -676,10 +714,25 @@ writer_push (PoolerStoreWriter *self,
              WriterOp          *op)
 {
   g_mutex_lock (&self->lock);
+  if (!self->closed && self->ops.length >= MAX_QUEUED_OPS)
+    {
+      gboolean first = !self->overflowing;
+
+      self->overflowing = TRUE;
+      self->dropped++;
+      g_mutex_unlock (&self->lock);
+      if (first)
+        g_warning ("The store writer's queue is full (the database has been locked for long); "
+                   "writes are dropped until it drains");
+      writer_op_free (op);
+      return;
+    }
   if (!self->closed)
     {
-      gboolean wake = queue_op (self, op, FALSE);
+      gboolean wake;
 
+      self->overflowing = FALSE;
+      wake = queue_op (self, op, FALSE);
       g_mutex_unlock (&self->lock);
       if (wake)
         g_cond_signal (&self->queued);
@@ -756,6 +809,7 @@ pooler_store_writer_new (const char  *path,
   self->db = pooler_store_open_connection (path, error);
   if (self->db == NULL)
     return NULL;
+  sqlite3_busy_timeout (self->db, WRITER_BUSY_TIMEOUT_MS);
 
   /* Migrating is PoolerStore's job; writing into another schema is not ours. */
   if (sqlite3_prepare_v2 (self->db, "PRAGMA user_version", -1, &stmt, NULL) == SQLITE_OK &&
