@@ -130,12 +130,14 @@ try {
   check(pages >= 2 && seen.length === total && new Set(seen).size === total,
         `list_requests pages (${pages} pages, ${seen.length} rows)`);
 
+  // An argument the tool refuses is a tool result the model reads, not a
+  // protocol error (SEP-1303, MCP 2025-11-25).
   try {
-    await client.callTool({ name: 'list_requests', arguments: { limit: 1000 } });
-    check(false, 'limit 1000 is refused');
+    const refused = await client.callTool({ name: 'list_requests', arguments: { limit: 1000 } });
+    check(refused.isError === true && /limit/.test(refused.content?.[0]?.text ?? ''),
+          'limit 1000 is refused as a tool error (isError, names limit)', JSON.stringify(refused));
   } catch (error) {
-    check(/-32602/.test(String(error)) && /limit/.test(String(error)), 'limit 1000 is refused (-32602, names limit)',
-          String(error));
+    check(false, 'limit 1000 is refused as a tool error (isError, names limit)', String(error));
   }
   try {
     await client.callTool({ name: 'no_such_tool', arguments: {} });

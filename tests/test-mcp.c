@@ -517,22 +517,6 @@ test_errors (Fixture       *f,
     { "{\"jsonrpc\":\"2.0\",\"id\":\"abc\",\"method\":\"prompts/list\"}", 200, -32601, NULL },
     { "{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"tools/call\",\"params\":{}}", 200, -32602, "name" },
     { "{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"tools/call\",\"params\":{\"name\":\"nope\"}}", 200, -32602, "nope" },
-    { "{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"tools/call\",\"params\":{\"name\":\"get_pool\",\"arguments\":{}}}",
-      200, -32602, "pool" },
-    { "{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"tools/call\",\"params\":{\"name\":\"get_pool\",\"arguments\":{\"pool\":\"zz\"}}}",
-      200, -32602, "pool" },
-    { "{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"tools/call\",\"params\":{\"name\":\"list_requests\",\"arguments\":{\"limit\":0}}}",
-      200, -32602, "limit" },
-    { "{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"tools/call\",\"params\":{\"name\":\"list_requests\",\"arguments\":{\"limit\":\"5\"}}}",
-      200, -32602, "limit" },
-    { "{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"tools/call\",\"params\":{\"name\":\"list_requests\",\"arguments\":{\"since\":\"yesterday\"}}}",
-      200, -32602, "since" },
-    { "{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"tools/call\",\"params\":{\"name\":\"list_requests\",\"arguments\":{\"cursor\":\"bm9wZQ\"}}}",
-      200, -32602, "cursor" },
-    { "{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"tools/call\",\"params\":{\"name\":\"list_pools\",\"arguments\":{\"x\":1}}}",
-      200, -32602, "x" },
-    { "{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"tools/call\",\"params\":{\"name\":\"list_accounts\",\"arguments\":{\"status\":\"gone\"}}}",
-      200, -32602, "status" },
     { "{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"resources/read\",\"params\":{\"uri\":\"pooler://nope\"}}", 200, -32002, NULL },
     { "{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"initialize\",\"params\":{}}", 200, -32602, "protocolVersion" },
     { "{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"initialize\",\"params\":{\"protocolVersion\":{}}}",
@@ -540,6 +524,37 @@ test_errors (Fixture       *f,
     { "{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"tools/call\",\"params\":{\"name\":{}}}", 200, -32602, "name" },
     { "{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"resources/read\",\"params\":{\"uri\":[1]}}", 200, -32602, "uri" },
   };
+
+  /* Arguments a tool refuses (or a lookup it fails) come back as a tool
+   * result with isError, which the model reads (SEP-1303). */
+  struct { const char *name; const char *arguments; const char *names; } refused[] = {
+    { "get_pool", "{}", "pool" },
+    { "get_pool", "{\"pool\":\"zz\"}", "pool" },
+    { "list_requests", "{\"limit\":0}", "limit" },
+    { "list_requests", "{\"limit\":\"5\"}", "limit" },
+    { "list_requests", "{\"since\":\"yesterday\"}", "since" },
+    { "list_requests", "{\"cursor\":\"bm9wZQ\"}", "cursor" },
+    { "list_pools", "{\"x\":1}", "x" },
+    { "list_accounts", "{\"status\":\"gone\"}", "status" },
+  };
+
+  for (guint i = 0; i < G_N_ELEMENTS (refused); i++)
+    {
+      g_auto(Answer) answer = { 0 };
+      g_autofree char *body = tool_call_body (refused[i].name, refused[i].arguments);
+      JsonObject *result;
+      const char *text;
+
+      g_test_message ("%s", body);
+      post (f, body, &answer);
+      result = result_of (&answer);
+      g_assert_true (json_object_get_boolean_member (result, "isError"));
+      g_assert_false (json_object_has_member (result, "structuredContent"));
+      text = json_object_get_string_member (json_array_get_object_element (
+        json_object_get_array_member (result, "content"), 0), "text");
+      g_assert_nonnull (strstr (text, refused[i].names));
+      g_assert_false (g_str_has_prefix (text, "Invalid params"));
+    }
 
   for (guint i = 0; i < G_N_ELEMENTS (cases); i++)
     {
@@ -1060,8 +1075,9 @@ test_get_account_args (Fixture       *f,
   g_autofree char *body = tool_call_body ("get_account", "{\"account\":\"acc_nope\"}");
 
   post (f, body, &answer);
-  g_assert_cmpint (error_code (&answer), ==, -32602);
-  g_assert_nonnull (strstr (error_message (&answer), "account"));
+  g_assert_true (json_object_get_boolean_member (result_of (&answer), "isError"));
+  g_assert_nonnull (strstr (json_object_get_string_member (json_array_get_object_element (
+    json_object_get_array_member (result_of (&answer), "content"), 0), "text"), "account"));
 }
 
 int

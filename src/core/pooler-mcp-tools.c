@@ -1393,6 +1393,8 @@ context_init (ToolContext   *ctx,
   ctx->now = g_get_real_time () / G_USEC_PER_SEC;
 }
 
+G_DEFINE_QUARK (pooler-mcp-tool-error-quark, pooler_mcp_tool_error)
+
 JsonNode *
 pooler_mcp_tools_call (PoolerService  *service,
                        const char     *name,
@@ -1402,6 +1404,8 @@ pooler_mcp_tools_call (PoolerService  *service,
   const Tool *tool;
   g_autoptr(JsonNode) schema = NULL;
   g_autoptr(JsonObject) empty = NULL;
+  g_autoptr(GError) local_error = NULL;
+  JsonNode *result;
   ToolContext ctx;
 
   g_return_val_if_fail (POOLER_IS_SERVICE (service), NULL);
@@ -1421,11 +1425,19 @@ pooler_mcp_tools_call (PoolerService  *service,
     arguments = empty = json_object_new ();
 
   schema = load_schema (tool->input_schema);
-  if (!check_arguments (json_node_get_object (schema), arguments, error))
-    return NULL;
-
   context_init (&ctx, service);
-  return tool->run (&ctx, arguments, error);
+  if (!check_arguments (json_node_get_object (schema), arguments, &local_error) ||
+      (result = tool->run (&ctx, arguments, &local_error)) == NULL)
+    {
+      const char *message = local_error->message;
+
+      if (g_str_has_prefix (message, "Invalid params: "))
+        message += strlen ("Invalid params: ");
+      g_set_error_literal (error, POOLER_MCP_TOOL_ERROR, local_error->code, message);
+      return NULL;
+    }
+
+  return result;
 }
 
 /* ---- resources ------------------------------------------------------------ */
@@ -1476,7 +1488,16 @@ pooler_mcp_resources_read (PoolerService  *service,
 
   for (guint i = 0; i < G_N_ELEMENTS (resources); i++)
     if (g_strcmp0 (resources[i].uri, uri) == 0)
-      return pooler_mcp_tools_call (service, resources[i].tool, NULL, error);
+      {
+        g_autoptr(GError) local_error = NULL;
+        JsonNode *document = pooler_mcp_tools_call (service, resources[i].tool, NULL, &local_error);
+
+        /* A resource takes no arguments: only the database can fail it. */
+        if (document == NULL)
+          g_set_error (error, POOLER_JSONRPC_ERROR, POOLER_JSONRPC_INTERNAL_ERROR,
+                       "Internal error: %s", local_error->message);
+        return document;
+      }
 
   g_set_error (error, POOLER_JSONRPC_ERROR, POOLER_JSONRPC_RESOURCE_NOT_FOUND,
                "Resource not found");

@@ -5,9 +5,12 @@
  * an answer: no tokens, key secrets, prompts or bodies; keys appear by
  * prefix only and e-mail addresses masked (pooler-redact.h).
  *
- * Errors are POOLER_JSONRPC_ERROR: INVALID_PARAMS for an unknown tool or
- * an argument that does not fit (the message names it), RESOURCE_NOT_FOUND
- * for an unknown resource, INTERNAL_ERROR when the database fails.
+ * Errors are POOLER_JSONRPC_ERROR (INVALID_PARAMS for an unknown tool,
+ * RESOURCE_NOT_FOUND for an unknown resource, INTERNAL_ERROR when the
+ * database fails), except that a tool that was found and refused its
+ * arguments or failed reports POOLER_MCP_TOOL_ERROR: the MCP answer is
+ * then a tool result with isError (SEP-1303, spec 2025-11-25), which the
+ * model sees and can correct itself from.
  *
  * Copyright 2026 The Codex Pooler authors
  * SPDX-License-Identifier: GPL-3.0-or-later
@@ -21,6 +24,9 @@
 G_BEGIN_DECLS
 
 #define POOLER_MCP_SERVER_NAME "codex-pooler"
+
+#define POOLER_MCP_TOOL_ERROR (pooler_mcp_tool_error_quark ())
+GQuark     pooler_mcp_tool_error_quark (void);
 
 /* Descriptors for tools/list: name, title, description, inputSchema,
  * outputSchema, annotations. */

@@ -386,6 +386,7 @@ handle_tools_call (PoolerMcp   *self,
                      ? pooler_json_get_string (params, "name") : NULL;
   JsonNode *arguments = params != NULL ? json_object_get_member (params, "arguments") : NULL;
   g_autoptr(JsonNode) structured = NULL;
+  g_autoptr(GError) local_error = NULL;
   g_autofree char *text = NULL;
   JsonObject *result;
   JsonArray *content;
@@ -407,9 +408,25 @@ handle_tools_call (PoolerMcp   *self,
   structured = pooler_mcp_tools_call (self->service, name,
                                       arguments != NULL && JSON_NODE_HOLDS_OBJECT (arguments)
                                       ? json_node_get_object (arguments) : NULL,
-                                      error);
+                                      &local_error);
+  if (structured == NULL && local_error->domain == POOLER_MCP_TOOL_ERROR)
+    {
+      /* The tool refused or failed: a result the model reads (SEP-1303). */
+      item = json_object_new ();
+      json_object_set_string_member (item, "type", "text");
+      json_object_set_string_member (item, "text", local_error->message);
+      content = json_array_new ();
+      json_array_add_object_element (content, item);
+      result = json_object_new ();
+      json_object_set_array_member (result, "content", content);
+      json_object_set_boolean_member (result, "isError", TRUE);
+      return object_node (result);
+    }
   if (structured == NULL)
-    return NULL;
+    {
+      g_propagate_error (error, g_steal_pointer (&local_error));
+      return NULL;
+    }
 
   /* The same JSON as text, for clients that ignore structuredContent. */
   text = pooler_jsonrpc_to_string (structured, NULL);
