@@ -80,6 +80,28 @@ await step("responses.stream finalResponse", async () => {
 });
 await ctl("mode=ok");
 
+// Every account's stream fails at its first event: nothing went out, so
+// stream clients get an HTTP error with the failure's status, as the API
+// answers (the SDK retries by status), not a 200 stream.
+await ctl("mode=failed");
+await step("failed first event, streamed", async () => {
+  for (const [what, call] of [
+    ["responses", () => client.responses.create({ model: "gpt-5.5", input: "say hello", stream: true })],
+    ["chat", () => client.chat.completions.create({ model: "gpt-5.5", stream: true,
+                                                    messages: [{ role: "user", content: "say hello" }] })],
+  ]) {
+    try {
+      const stream = await call();
+      for await (const ev of stream) { /* drain */ }
+      check(`${what} stream whose first event failed: an HTTP 5xx`, false, "no error");
+    } catch (e) {
+      check(`${what} stream whose first event failed: an HTTP 5xx`, e?.status >= 500 && e?.status < 600,
+            `${e?.constructor?.name} ${e?.status} ${e?.message}`);
+    }
+  }
+});
+await ctl("mode=ok");
+
 await step("chat.completions.create", async () => {
   const r = await client.chat.completions.create({
     model: "gpt-5.5", max_tokens: 50,

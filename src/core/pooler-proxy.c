@@ -984,6 +984,15 @@ stream_got (Forward *fw,
           attempt_failed (fw, fw->record->upstream_status, "upstream_response_failed", TRUE);
           return;
         }
+      /* The last account failed too, and nothing went out: a translated
+       * (/v1) client gets it as the API answers, an HTTP error with the
+       * failure's status (the SDKs retry by status), not a 200 stream. */
+      if (fw->first_event_seen && fw->first_event_failed && fw->translator != NULL)
+        {
+          fw->phase = PHASE_COLLECTING;
+          forward_read_next (fw);
+          return;
+        }
       if (!fw->first_event_seen && fw->peeked_size < MAX_PEEK)
         {
           forward_read_next (fw);

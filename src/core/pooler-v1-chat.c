@@ -1089,9 +1089,10 @@ chat_error (gpointer  data,
 {
   ChatTranslator *self = data;
 
-  if (*status == SOUP_STATUS_BAD_GATEWAY && !self->stream)
+  if (*status == SOUP_STATUS_BAD_GATEWAY)
     {
-      if (g_strcmp0 (pooler_v1_collector_get_terminal (self->collector), "response.incomplete") == 0)
+      if (!self->stream &&
+          g_strcmp0 (pooler_v1_collector_get_terminal (self->collector), "response.incomplete") == 0)
         {
           g_autoptr(JsonObject) response = pooler_v1_collector_build_response (self->collector);
 

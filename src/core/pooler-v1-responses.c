@@ -489,14 +489,15 @@ responses_error (gpointer  data,
 {
   ResponsesTranslator *self = data;
 
-  /* The gateway answers a collected stream that ended badly with 502;
-   * what the stream said is better. (A stream to the client is never
-   * answered that way: it is committed before its end.) */
-  if (!self->stream && *status == SOUP_STATUS_BAD_GATEWAY)
+  /* The gateway answers a collected stream that ended badly with 502
+   * (a streamed one only when its first event failed: nothing went out);
+   * what the stream said is better. */
+  if (*status == SOUP_STATUS_BAD_GATEWAY)
     {
       /* An incomplete response (max tokens, content filter) is an answer,
        * as the API gives it: 200 with status "incomplete". */
-      if (g_strcmp0 (pooler_v1_collector_get_terminal (self->collector), "response.incomplete") == 0)
+      if (!self->stream &&
+          g_strcmp0 (pooler_v1_collector_get_terminal (self->collector), "response.incomplete") == 0)
         {
           g_autoptr(JsonObject) response = pooler_v1_collector_build_response (self->collector);
 
