@@ -1612,6 +1612,30 @@ test_hot_path_hands_off_the_rest (Fixture       *f,
     g_assert_true (g_str_has_suffix (said_stream->str, "\n\n"));
   }
 
+  /* Framing two parsers could read two ways: refused, connection closed. */
+  {
+    const char *framings[] = {
+      "Content-Length: 2\r\nContent-Length: 3\r\n",
+      "Transfer-Encoding: xchunked\r\nContent-Length: 2\r\n",
+      "Transfer-Encoding: chunked\r\nContent-Length: 2\r\n",
+      "Transfer-Encoding: gzip, chunked\r\n",       /* libsoup's own 501 */
+    };
+    const char *answers[] = { "HTTP/1.1 400", "HTTP/1.1 400", "HTTP/1.1 400", "HTTP/1.1 501" };
+
+    for (guint i = 0; i < G_N_ELEMENTS (framings); i++)
+      {
+        g_autoptr(GSocket) smuggler = raw_connect (f);
+        g_autoptr(GString) said_framing = g_string_new (NULL);
+
+        g_string_printf (request, "POST /backend-api/codex/responses HTTP/1.1\r\nHost: 127.0.0.1:%u\r\n"
+                         "Authorization: Bearer %s\r\n%s\r\n{}",
+                         pooler_gateway_get_port (f->gateway), f->key, framings[i]);
+        send_all (smuggler, request->str, request->len);
+        g_assert_true (closed_within (smuggler, 5, said_framing));
+        g_assert_true (g_str_has_prefix (said_framing->str, answers[i]));
+      }
+  }
+
   /* Lines ended by a bare LF: libsoup's at once, not at the deadline. */
   {
     g_autoptr(GSocket) lf = raw_connect (f);

@@ -396,6 +396,23 @@ early_handler (SoupServer        *server,
       return;
     }
 
+  /* Framing that two parsers could read two ways (the way requests are
+   * smuggled past a proxy): libsoup takes the last of two lengths, and a
+   * length beside a coding it does not know. Refused, and the connection
+   * closed: where its next request starts is not known. */
+  {
+    const char *lengths = soup_message_headers_get_list (headers, "Content-Length");
+    const char *coding = soup_message_headers_get_list (headers, "Transfer-Encoding");
+
+    if ((lengths != NULL && strchr (lengths, ',') != NULL) || (lengths != NULL && coding != NULL) ||
+        (coding != NULL && g_ascii_strcasecmp (coding, "chunked") != 0))
+      {
+        reject_and_close (msg, SOUP_STATUS_BAD_REQUEST, "invalid_request_error", "bad_framing",
+                          "The request's length is given more than once, or with a transfer coding.");
+        return;
+      }
+  }
+
   /* Size first: every refusal below reads the body (to keep the
    * connection usable) but none may keep more than the limit. */
   if (soup_message_headers_get_encoding (headers) == SOUP_ENCODING_CONTENT_LENGTH)
