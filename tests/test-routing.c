@@ -699,6 +699,99 @@ test_timeout_not_resent (Fixture       *f,
 
 static GBytes *body_with (const char *json);
 
+/* A reload that runs before the writer has stored "needs a sign-in" (here
+ * from inside the reauth-required signal: another process changed the
+ * configuration) reads A's row as it was. It must not make A active again
+ * and put the refused pair back into rotation. */
+static void
+reload_during_reauth (PoolerService *service,
+                      PoolerAccount *account,
+                      Fixture       *f)
+{
+  g_autoptr(GError) error = NULL;
+  sqlite3 *other = pooler_store_open_connection (pooler_store_get_path (pooler_service_get_store (service)),
+                                                 &error);
+
+  g_assert_no_error (error);
+  g_assert_cmpint (sqlite3_exec (other, "UPDATE pools SET name = name || 'x'", NULL, NULL, NULL), ==, SQLITE_OK);
+  sqlite3_close (other);
+  pooler_service_reload (service);
+  g_assert_cmpint (pooler_account_get_status (live_account (f, 0)), ==, POOLER_ACCOUNT_REAUTH_REQUIRED);
+}
+
+static void
+test_reauth_survives_early_reload (Fixture       *f,
+                                   gconstpointer  data)
+{
+  g_autoptr(SoupMessage) msg = NULL;
+  g_autoptr(GBytes) answer = NULL;
+  g_autoptr(PoolerAccount) row = NULL;
+  g_autoptr(GError) error = NULL;
+
+  g_signal_connect (f->service, "reauth-required", G_CALLBACK (reload_during_reauth), f);
+  fake_upstream_invalidate_access_token (f->fake, f->members[0].chatgpt_id);
+  msg = post (f, NULL, &answer);
+  g_assert_cmpuint (soup_message_get_status (msg), ==, 200);
+  spin_until (f, a_needs_sign_in, NULL);
+  g_assert_cmpuint (f->reauth_signals, ==, 1);
+
+  /* Maintenance does not read the refused pair back for an account that
+   * needs a sign-in, and the row ends as the memory says. */
+  pooler_service_run_maintenance (f->service);
+  for (guint i = 0; i < 50; i++)
+    {
+      g_main_context_iteration (NULL, FALSE);
+      g_usleep (2000);
+    }
+  g_assert_null (pooler_service_peek_tokens (f->service, f->members[0].id));
+  g_assert_cmpint (pooler_account_get_status (live_account (f, 0)), ==, POOLER_ACCOUNT_REAUTH_REQUIRED);
+  pooler_service_flush (f->service);
+  row = pooler_store_find_account (pooler_service_get_store (f->service), f->members[0].id, &error);
+  g_assert_no_error (error);
+  g_assert_cmpint (pooler_account_get_status (row), ==, POOLER_ACCOUNT_REAUTH_REQUIRED);
+
+  /* And a resume without a sign-in is refused, pointing at the command. */
+  g_assert_false (pooler_service_set_account_status (f->service, f->members[0].id, POOLER_ACCOUNT_ACTIVE, &error));
+  g_assert_error (error, POOLER_ERROR, POOLER_ERROR_INVALID);
+  g_assert_nonnull (strstr (error->message, "account login --pool main"));
+}
+
+/* Another process holds the database's write lock while A's refresh
+ * token is refused: the request is answered (by B) without the main loop
+ * waiting on SQLite for the status or the audit event. */
+static void
+test_reauth_written_without_waiting (Fixture       *f,
+                                     gconstpointer  data)
+{
+  const char *db_path = pooler_store_get_path (pooler_service_get_store (f->service));
+  g_autoptr(SoupMessage) msg = NULL;
+  g_autoptr(GBytes) answer = NULL;
+  g_autoptr(PoolerAccount) row = NULL;
+  g_autoptr(GPtrArray) events = NULL;
+  g_autoptr(GError) error = NULL;
+  sqlite3 *other;
+
+  pooler_service_flush (f->service);
+  other = pooler_store_open_connection (db_path, &error);
+  g_assert_no_error (error);
+  g_assert_cmpint (sqlite3_exec (other, "BEGIN IMMEDIATE", NULL, NULL, NULL), ==, SQLITE_OK);
+
+  fake_upstream_invalidate_access_token (f->fake, f->members[0].chatgpt_id);
+  msg = post (f, NULL, &answer);
+  g_assert_cmpuint (soup_message_get_status (msg), ==, 200);
+  spin_until (f, a_needs_sign_in, NULL);
+
+  g_assert_cmpint (sqlite3_exec (other, "ROLLBACK", NULL, NULL, NULL), ==, SQLITE_OK);
+  sqlite3_close (other);
+  pooler_service_flush (f->service);
+  row = pooler_store_find_account (pooler_service_get_store (f->service), f->members[0].id, &error);
+  g_assert_no_error (error);
+  g_assert_cmpint (pooler_account_get_status (row), ==, POOLER_ACCOUNT_REAUTH_REQUIRED);
+  events = pooler_store_list_audit_events (pooler_service_get_store (f->service), 0, 1, &error);
+  g_assert_no_error (error);
+  g_assert_cmpstr (((PoolerAuditEvent *) events->pdata[0])->action, ==, "account.reauth-required");
+}
+
 /* A first event that fails for the request's own sake (too long for the
  * context) would fail on every account: it is passed on from the first,
  * which is not held at fault. */
@@ -1226,6 +1319,8 @@ main (int   argc,
   ADD ("/routing/request-failure-passed-on", plain, test_request_failure_passed_on);
   ADD ("/routing/401-refreshes-once-and-retries", plain, test_401_refreshes_once_and_retries);
   ADD ("/routing/refused-refresh-marks-reauth", unknown_refresh, test_refused_refresh_marks_reauth);
+  ADD ("/routing/reauth-survives-early-reload", unknown_refresh, test_reauth_survives_early_reload);
+  ADD ("/routing/reauth-written-without-waiting", unknown_refresh, test_reauth_written_without_waiting);
   ADD ("/routing/sign-in-elsewhere-picked-up", unknown_refresh, test_sign_in_elsewhere_picked_up);
   ADD ("/routing/sign-in-during-refresh", plain, test_sign_in_during_refresh);
   ADD ("/routing/single-flight-refresh", expiring, test_single_flight_refresh);

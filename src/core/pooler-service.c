@@ -63,6 +63,7 @@ struct _PoolerService
   GHashTable        *usage_polls;     /* account id -> last poll (gint64*) */
   GHashTable        *refreshing;      /* account id -> GPtrArray<GTask> waiting */
   GHashTable        *reading;         /* account ids with a keyring read out */
+  GHashTable        *unreadable;      /* account ids whose last read failed (warned once) */
   GHashTable        *backoffs;        /* account id -> Backoff */
   GHashTable        *exhausted_pools; /* pool id -> earliest reset (gint64*) */
   PoolerAffinity    *affinity;
@@ -120,6 +121,7 @@ pooler_service_finalize (GObject *object)
   g_clear_pointer (&self->refreshing, g_hash_table_unref);
   g_clear_pointer (&self->backoffs, g_hash_table_unref);
   g_clear_pointer (&self->reading, g_hash_table_unref);
+  g_clear_pointer (&self->unreadable, g_hash_table_unref);
   g_clear_pointer (&self->exhausted_pools, g_hash_table_unref);
   g_clear_pointer (&self->upstream_url, g_free);
   g_clear_pointer (&self->auth_url, g_free);
@@ -289,6 +291,7 @@ pooler_service_init (PoolerService *self)
                                             (GDestroyNotify) g_ptr_array_unref);
   self->backoffs = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, g_free);
   self->reading = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, NULL);
+  self->unreadable = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, NULL);
   self->exhausted_pools = g_hash_table_new_full (g_int64_hash, g_int64_equal, g_free, g_free);
   self->upstream_url = env_url ("CODEX_POOLER_UPSTREAM_URL", POOLER_DEFAULT_UPSTREAM_URL);
   self->auth_url = env_url ("CODEX_POOLER_AUTH_URL", POOLER_DEFAULT_AUTH_URL);
@@ -395,11 +398,22 @@ merge_account (PoolerAccount *into,
   pooler_account_set_chatgpt_account_id (into, pooler_account_get_chatgpt_account_id (from));
   pooler_account_set_chatgpt_user_id (into, pooler_account_get_chatgpt_user_id (from));
   pooler_account_set_plan (into, pooler_account_get_plan (from));
-  pooler_account_set_status (into, pooler_account_get_status (from));
+  /* A refused refresh token (ours, its row written by the writer a moment
+   * later) ends only with a new sign-in, which brings a new expiry: a row
+   * that still says active with the same expiry is behind, not news. */
+  if (!(pooler_account_get_status (into) == POOLER_ACCOUNT_REAUTH_REQUIRED &&
+        pooler_account_get_status (from) == POOLER_ACCOUNT_ACTIVE &&
+        pooler_account_get_token_expires_at (from) <= pooler_account_get_token_expires_at (into)))
+    {
+      pooler_account_set_status (into, pooler_account_get_status (from));
+      pooler_account_set_last_error (into, pooler_account_get_last_error (from));
+    }
   pooler_account_set_priority (into, pooler_account_get_priority (from));
-  pooler_account_set_token_expires_at (into, pooler_account_get_token_expires_at (from));
+  /* Ours moves forward when we refresh, before the writer has the row;
+   * another process's sign-in brings a later one. */
+  pooler_account_set_token_expires_at (into, MAX (pooler_account_get_token_expires_at (into),
+                                                  pooler_account_get_token_expires_at (from)));
   pooler_account_set_created_at (into, pooler_account_get_created_at (from));
-  pooler_account_set_last_error (into, pooler_account_get_last_error (from));
   /* Runtime state moves forward only: a stale row must not end a cooldown. */
   pooler_account_set_cooldown_until (into, MAX (pooler_account_get_cooldown_until (into),
                                                 pooler_account_get_cooldown_until (from)));
@@ -426,16 +440,23 @@ load_tokens_cb (GObject      *object,
   tokens = pooler_vault_lookup_finish (POOLER_VAULT (object), result, &error);
   if (load->self->reading != NULL)
     g_hash_table_remove (load->self->reading, load->account_id);
-  if (tokens == NULL)
-    g_warning ("Could not read the tokens of account %s from the keyring (tried again within a "
-               "minute): %s", load->account_id, error->message);
+  /* Maintenance asks again every 15 s: said once, until it works. */
+  if (tokens == NULL && load->self->unreadable != NULL &&
+      g_hash_table_add (load->self->unreadable, g_strdup (load->account_id)))
+    g_warning ("Could not read the tokens of account %s from the keyring (asked again every %d s): %s",
+               load->account_id, MAINTENANCE_INTERVAL_SECONDS, error->message);
+  else if (tokens == NULL)
+    g_debug ("Still no tokens for account %s in the keyring: %s", load->account_id, error->message);
   else
     {
       PoolerAccount *account = g_hash_table_lookup (load->self->accounts, load->account_id);
 
+      if (load->self->unreadable != NULL)
+        g_hash_table_remove (load->self->unreadable, load->account_id);
       /* A pair read for a change is kept only if it is still the row's:
-       * a refresh of ours that ended meanwhile holds the newer one. */
-      if (account != NULL &&
+       * a refresh of ours that ended meanwhile holds the newer one. Not
+       * for an account whose refresh token was refused meanwhile. */
+      if (account != NULL && pooler_account_get_status (account) != POOLER_ACCOUNT_REAUTH_REQUIRED &&
           (!g_hash_table_contains (load->self->tokens, load->account_id) ||
            tokens->expires_at == pooler_account_get_token_expires_at (account)))
         g_hash_table_replace (load->self->tokens, g_strdup (load->account_id),
@@ -619,10 +640,17 @@ load_registry_read (PoolerService  *self,
       const PoolerTokens *held = g_hash_table_lookup (self->tokens, key);
 
       /* The held pair serves until the new one is read: if it is dead
-       * meanwhile, the refusal of its refresh finds the new pair. */
+       * meanwhile, the refusal of its refresh finds the new pair. An
+       * account that needs a sign-in has only a refused pair to read (a
+       * new sign-in makes its row active again), nor one whose refusal is
+       * being checked. */
       if (held != NULL &&
           (held->expires_at == pooler_account_get_token_expires_at (value) ||
            g_hash_table_contains (self->refreshing, key)))
+        continue;
+      if (held == NULL &&
+          (pooler_account_get_status (value) == POOLER_ACCOUNT_REAUTH_REQUIRED ||
+           g_hash_table_contains (self->reading, key)))
         continue;
 
       if (sync_tokens)
@@ -778,7 +806,11 @@ audit (PoolerService *self,
   g_autoptr(GError) error = NULL;
   g_autofree char *actor = g_strdup_printf ("%s (pid %d)", g_get_user_name (), (int) getpid ());
 
-  if (!pooler_store_add_audit_event (self->store, actor, action, target, detail, &error))
+  /* Serving, the main loop does not wait on SQLite (a refused refresh
+   * writes one while streams flow). */
+  if (self->writer != NULL)
+    pooler_store_writer_add_audit_event (self->writer, actor, action, target, detail);
+  else if (!pooler_store_add_audit_event (self->store, actor, action, target, detail, &error))
     g_warning ("Could not write the audit event %s: %s", action, error->message);
 }
 
@@ -940,6 +972,7 @@ typedef struct
   char          *pool_slug;
   const char    *audit_created;  /* static */
   gboolean       created;
+  GError        *error;          /* the failure, while a new account's tokens go */
 } SignIn;
 
 static void
@@ -948,6 +981,7 @@ sign_in_free (SignIn *sign_in)
   g_clear_object (&sign_in->pool);
   g_clear_object (&sign_in->account);
   g_clear_pointer (&sign_in->tokens, pooler_tokens_free);
+  g_clear_error (&sign_in->error);
   g_free (sign_in->pool_slug);
   g_free (sign_in);
 }
@@ -1108,6 +1142,20 @@ pooler_service_add_signed_in (PoolerService         *self,
 }
 
 static void
+sign_in_taken_back_cb (GObject      *source,
+                       GAsyncResult *result,
+                       gpointer      user_data)
+{
+  g_autoptr(GTask) task = user_data;
+  SignIn *sign_in = g_task_get_task_data (task);
+  g_autoptr(GError) error = NULL;
+
+  if (!pooler_vault_clear_finish (POOLER_VAULT (source), result, &error))
+    g_warning ("Could not delete the keyring item of an account that was not added: %s", error->message);
+  g_task_return_error (task, g_steal_pointer (&sign_in->error));
+}
+
+static void
 sign_in_stored_cb (GObject      *source,
                    GAsyncResult *result,
                    gpointer      user_data)
@@ -1126,11 +1174,17 @@ sign_in_stored_cb (GObject      *source,
   if (account == NULL)
     {
       /* A new account's tokens go again: without a row they serve
-       * nothing (and a cancelled store may still have kept them). An
-       * update's replaced the old pair, which still names this account. */
+       * nothing (and a cancelled store may still have kept them). The
+       * call ends once they are gone, so a caller that exits then (the
+       * command line) leaves nothing behind. An update's replaced the
+       * old pair, which still names this account. */
       if (sign_in->created)
-        pooler_vault_clear_async (POOLER_VAULT (source), pooler_account_get_id (sign_in->account),
-                                  NULL, NULL, NULL);
+        {
+          sign_in->error = error;
+          pooler_vault_clear_async (POOLER_VAULT (source), pooler_account_get_id (sign_in->account),
+                                    NULL, sign_in_taken_back_cb, g_steal_pointer (&task));
+          return;
+        }
       g_task_return_error (task, error);
       return;
     }
@@ -1276,6 +1330,17 @@ pooler_service_set_account_status (PoolerService        *self,
   stored = pooler_store_find_account (self->store, account_id, error);
   if (stored == NULL)
     return FALSE;
+
+  /* Its refresh token is dead: only a new sign-in brings it back. */
+  if (status == POOLER_ACCOUNT_ACTIVE && pooler_account_get_status (stored) == POOLER_ACCOUNT_REAUTH_REQUIRED)
+    {
+      g_auto(GStrv) pools = pooler_store_list_account_pools (self->store, account_id, NULL);
+
+      g_set_error (error, POOLER_ERROR, POOLER_ERROR_INVALID,
+                   "Account %s needs to sign in again: codex-pooler account login --pool %s",
+                   account_id, pools != NULL && pools[0] != NULL ? pools[0] : "POOL");
+      return FALSE;
+    }
 
   pooler_account_set_status (stored, status);
   if (!pooler_store_save_account (self->store, stored, error))
@@ -1899,10 +1964,6 @@ cancel_now (gpointer cancellable)
   return G_SOURCE_REMOVE;
 }
 
-/* How long the sign-in server may take to answer a refresh: requests
- * may be waiting on it. */
-#define REFRESH_ANSWER_SECONDS 30
-
 /* Cancels @cancellable after @seconds unless the source is destroyed
  * first (clear_deadline()). */
 static GSource *
@@ -1938,7 +1999,7 @@ typedef struct
   PoolerAccount *account;
   PoolerTokens  *tokens;   /* the new pair, until it is in memory */
   GCancellable  *cancellable;
-  GSource       *deadline;       /* of the answer, then of the keyring write */
+  GSource       *deadline;       /* of the keyring write */
   char          *used_refresh;   /* the refresh token sent (wiped when freed) */
 } RefreshFlight;
 
@@ -2188,16 +2249,8 @@ refresh_answered_cb (GObject      *object,
   g_autoptr(GError) error = NULL;
 
   flight->tokens = pooler_oauth_refresh_finish (result, &error);
-  clear_deadline (&flight->deadline);
-  g_clear_object (&flight->cancellable);
   if (flight->tokens == NULL)
     {
-      if (g_error_matches (error, G_IO_ERROR, G_IO_ERROR_CANCELLED))
-        {
-          g_clear_error (&error);
-          g_set_error (&error, POOLER_OAUTH_ERROR, POOLER_OAUTH_ERROR_TRANSIENT,
-                       "the sign-in server did not answer within %d s", REFRESH_ANSWER_SECONDS);
-        }
       refresh_failed (flight, error);
       return;
     }
@@ -2267,9 +2320,11 @@ pooler_service_refresh_tokens_async (PoolerService       *self,
   flight->self = g_object_ref (self);
   flight->account = g_object_ref (account);
   flight->used_refresh = g_strdup (tokens->refresh_token);
-  flight->cancellable = g_cancellable_new ();
-  flight->deadline = deadline_after (flight->cancellable, REFRESH_ANSWER_SECONDS);
-  pooler_oauth_refresh_async (self->session, self->auth_url, tokens->refresh_token, flight->cancellable,
+  /* No deadline of our own: a refresh given up after it was sent may
+   * still rotate the token, and the next one would then be refused for
+   * good (refresh_token_reused). The session's timeout ends a dead one;
+   * the back-off keeps requests from each waiting for another. */
+  pooler_oauth_refresh_async (self->session, self->auth_url, tokens->refresh_token, NULL,
                               refresh_answered_cb, flight);
 }
 

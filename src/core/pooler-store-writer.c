@@ -46,6 +46,7 @@ typedef enum
   WRITER_OP_ACCOUNT_COOLDOWN,
   WRITER_OP_ACCOUNT_REFRESHED,
   WRITER_OP_ACCOUNT_REAUTH,
+  WRITER_OP_AUDIT,
   WRITER_OP_QUOTA_WINDOW,
   WRITER_OP_AFFINITY,
   WRITER_OP_FLUSH,
@@ -68,6 +69,9 @@ typedef struct
                                   * ACCOUNT_*, QUOTA_WINDOW: account id */
   PoolerQuotaWindow   *window;   /* QUOTA_WINDOW */
   PoolerAffinityEntry *affinity; /* AFFINITY */
+  char                *actor;    /* AUDIT (with target, at) */
+  char                *action;
+  char                *detail;
   gint64               at;       /* TOUCH_*: unix seconds; ACCOUNT_COOLDOWN: until;
                                   * ACCOUNT_REFRESHED: the tokens' expiry */
   FlushWaiter         *waiter;   /* FLUSH */
@@ -119,6 +123,7 @@ struct _PoolerStoreWriter
   sqlite3_stmt *account_cooldown;
   sqlite3_stmt *account_refreshed;
   sqlite3_stmt *account_reauth;
+  sqlite3_stmt *insert_audit;
   sqlite3_stmt *upsert_quota_window;
   sqlite3_stmt *upsert_affinity;
   sqlite3_stmt *sweep_affinities;
@@ -138,6 +143,9 @@ writer_op_free (gpointer data)
   g_clear_pointer (&op->window, pooler_quota_window_free);
   g_clear_pointer (&op->affinity, pooler_affinity_entry_free);
   g_free (op->target);
+  g_free (op->actor);
+  g_free (op->action);
+  g_free (op->detail);
   g_free (op);
 }
 
@@ -360,6 +368,16 @@ write_batch (PoolerStoreWriter *self,
            op->kind == WRITER_OP_ACCOUNT_REAUTH) &&
           (rc = write_account_change (self, op)) != SQLITE_OK)
         return rc;
+      if (op->kind == WRITER_OP_AUDIT)
+        {
+          sqlite3_bind_int64 (self->insert_audit, 1, op->at);
+          bind_text (self->insert_audit, 2, op->actor);
+          bind_text (self->insert_audit, 3, op->action);
+          bind_text (self->insert_audit, 4, op->target);
+          bind_text (self->insert_audit, 5, op->detail);
+          if ((rc = step_and_reset (self->insert_audit)) != SQLITE_OK)
+            return rc;
+        }
     }
 
   if ((rc = write_touches (self->touch_key, keys)) != SQLITE_OK ||
@@ -428,6 +446,7 @@ run_batch (PoolerStoreWriter *self,
         case WRITER_OP_ACCOUNT_COOLDOWN:
         case WRITER_OP_ACCOUNT_REFRESHED:
         case WRITER_OP_ACCOUNT_REAUTH:
+        case WRITER_OP_AUDIT:
           n_writes++;
           break;
         case WRITER_OP_FLUSH:
@@ -731,7 +750,10 @@ writer_push (PoolerStoreWriter *self,
     {
       gboolean wake;
 
-      self->overflowing = FALSE;
+      /* A new spell is told only once the queue has drained well below
+       * the bound (a dropped batch frees room, the lock may persist). */
+      if (self->ops.length < MAX_QUEUED_OPS / 2)
+        self->overflowing = FALSE;
       wake = queue_op (self, op, FALSE);
       g_mutex_unlock (&self->lock);
       if (wake)
@@ -886,6 +908,9 @@ pooler_store_writer_new (const char  *path,
                 "UPDATE accounts SET status = 'reauth_required', last_error = 'refresh_token_refused',"
                 " updated_at = CAST (strftime ('%s', 'now') AS INTEGER) WHERE id = ?1",
                 &self->account_reauth, error) ||
+      !prepare (self,
+                "INSERT INTO audit_events (at, actor, action, target, detail) VALUES (?1, ?2, ?3, ?4, ?5)",
+                &self->insert_audit, error) ||
       /* SELECT ... WHERE EXISTS: a window for an account removed meanwhile
        * is skipped instead of failing the foreign key and the whole batch.
        * The DO UPDATE guard keeps a newer stored observation. */
@@ -1033,6 +1058,28 @@ pooler_store_writer_set_reauth_required (PoolerStoreWriter *self,
 }
 
 void
+pooler_store_writer_add_audit_event (PoolerStoreWriter *self,
+                                     const char        *actor,
+                                     const char        *action,
+                                     const char        *target,
+                                     const char        *detail)
+{
+  WriterOp *op;
+
+  g_return_if_fail (POOLER_IS_STORE_WRITER (self));
+  g_return_if_fail (actor != NULL && action != NULL);
+
+  op = g_new0 (WriterOp, 1);
+  op->kind = WRITER_OP_AUDIT;
+  op->at = g_get_real_time () / G_USEC_PER_SEC;
+  op->actor = g_strdup (actor);
+  op->action = g_strdup (action);
+  op->target = g_strdup (target);
+  op->detail = g_strdup (detail);
+  writer_push (self, op);
+}
+
+void
 pooler_store_writer_put_quota_window (PoolerStoreWriter       *self,
                                       const char              *account_id,
                                       const PoolerQuotaWindow *window)
@@ -1155,6 +1202,7 @@ pooler_store_writer_close (PoolerStoreWriter *self)
   g_clear_pointer (&self->account_cooldown, sqlite3_finalize);
   g_clear_pointer (&self->account_refreshed, sqlite3_finalize);
   g_clear_pointer (&self->account_reauth, sqlite3_finalize);
+  g_clear_pointer (&self->insert_audit, sqlite3_finalize);
   g_clear_pointer (&self->upsert_quota_window, sqlite3_finalize);
   g_clear_pointer (&self->upsert_affinity, sqlite3_finalize);
   g_clear_pointer (&self->sweep_affinities, sqlite3_finalize);

@@ -46,6 +46,13 @@ void               pooler_store_writer_set_refreshed  (PoolerStoreWriter   *self
                                                        gint64               token_expires_at);
 void               pooler_store_writer_set_reauth_required (PoolerStoreWriter *self,
                                                             const char        *account_id);
+/* An audit event, stamped now (pooler_store_add_audit_event() without
+ * waiting for the database). */
+void               pooler_store_writer_add_audit_event (PoolerStoreWriter *self,
+                                                        const char        *actor,
+                                                        const char        *action,
+                                                        const char        *target,
+                                                        const char        *detail);
 /* Upsert into quota_windows by (account, limit id, minutes). */
 void               pooler_store_writer_put_quota_window (PoolerStoreWriter *self,
                                                          const char        *account_id,
