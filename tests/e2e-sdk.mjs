@@ -83,23 +83,26 @@ await ctl("mode=ok");
 // Every account's stream fails at its first event: nothing went out, so
 // stream clients get an HTTP error with the failure's status, as the API
 // answers (the SDK retries by status), not a 200 stream.
-await ctl("mode=failed");
-await step("failed first event, streamed", async () => {
-  for (const [what, call] of [
-    ["responses", () => client.responses.create({ model: "gpt-5.5", input: "say hello", stream: true })],
-    ["chat", () => client.chat.completions.create({ model: "gpt-5.5", stream: true,
-                                                    messages: [{ role: "user", content: "say hello" }] })],
-  ]) {
-    try {
-      const stream = await call();
-      for await (const ev of stream) { /* drain */ }
-      check(`${what} stream whose first event failed: an HTTP 5xx`, false, "no error");
-    } catch (e) {
-      check(`${what} stream whose first event failed: an HTTP 5xx`, e?.status >= 500 && e?.status < 600,
-            `${e?.constructor?.name} ${e?.status} ${e?.message}`);
+for (const [mode, low, high, what] of [["failed", 500, 599, "an HTTP 5xx"],
+                                        ["failed_request", 400, 400, "an HTTP 400 (the request's fault)"]]) {
+  await ctl(`mode=${mode}`);
+  await step(`failed first event (${mode}), streamed`, async () => {
+    for (const [kind, call] of [
+      ["responses", () => client.responses.create({ model: "gpt-5.5", input: "say hello", stream: true })],
+      ["chat", () => client.chat.completions.create({ model: "gpt-5.5", stream: true,
+                                                      messages: [{ role: "user", content: "say hello" }] })],
+    ]) {
+      try {
+        const stream = await call();
+        for await (const ev of stream) { /* drain */ }
+        check(`${kind} stream whose first event failed (${mode}): ${what}`, false, "no error");
+      } catch (e) {
+        check(`${kind} stream whose first event failed (${mode}): ${what}`, e?.status >= low && e?.status <= high,
+              `${e?.constructor?.name} ${e?.status} ${e?.message}`);
+      }
     }
-  }
-});
+  });
+}
 await ctl("mode=ok");
 
 await step("chat.completions.create", async () => {

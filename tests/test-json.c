@@ -119,6 +119,10 @@ test_not_faithful (void)
   const char *carried[] = {
     "[9223372036854775807, -9223372036854775808, 0, -0]", "[99999999999999990.0]",
     "[1.5e-300, 0.1, 1e16, 123.456e2]", "[\"\\\\u0000 is text here\"]", "[\"\\u0001\"]",
+    "[1E5, -0.0, 1e-400, 1e+5, 4.9e-324]",
+    /* Long, but carried as they are. */
+    "[0.1000000000000000055511151231257827021181583404541015625000000000]",
+    "[1000000000000000000000000000000000000000000000000000000000000000000e-60]",
   };
 
   for (guint i = 0; i < G_N_ELEMENTS (refused); i++)
@@ -126,17 +130,23 @@ test_not_faithful (void)
       g_autoptr(JsonNode) node = NULL;
       g_autoptr(GError) error = NULL;
 
-      node = pooler_json_parse (refused[i], strlen (refused[i]), &error);
+      node = pooler_json_parse_client (refused[i], strlen (refused[i]), &error);
       g_assert_null (node);
       g_assert_error (error, POOLER_ERROR, POOLER_ERROR_INVALID);
       g_assert_nonnull (strstr (error->message, "Unsupported JSON at byte"));
+      g_clear_error (&error);
+
+      /* What the upstream sends is only read: json-glib's reading will do. */
+      node = pooler_json_parse (refused[i], strlen (refused[i]), &error);
+      g_assert_no_error (error);
+      g_assert_nonnull (node);
     }
   for (guint i = 0; i < G_N_ELEMENTS (carried); i++)
     {
       g_autoptr(JsonNode) node = NULL;
       g_autoptr(GError) error = NULL;
 
-      node = pooler_json_parse (carried[i], strlen (carried[i]), &error);
+      node = pooler_json_parse_client (carried[i], strlen (carried[i]), &error);
       g_assert_no_error (error);
       g_assert_nonnull (node);
     }

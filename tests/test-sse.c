@@ -204,8 +204,16 @@ test_sse_error_code (void)
   g_autofree char *a = pooler_sse_parse_error_code (failed, strlen (failed));
   g_autofree char *b = pooler_sse_parse_error_code (error, strlen (error));
 
+  /* The Responses API's own error event: flat. */
+  const char *flat = "{\"type\":\"error\",\"code\":\"context_length_exceeded\",\"message\":\"x\"}";
+  const char *odd = "{\"type\":\"error\",\"code\":{\"not\":\"a string\"}}";
+  g_autofree char *c = pooler_sse_parse_error_code (flat, strlen (flat));
+  g_autofree char *d = pooler_sse_parse_error_code (odd, strlen (odd));
+
   g_assert_cmpstr (a, ==, "server_error");
   g_assert_cmpstr (b, ==, "usage_limit_reached");
+  g_assert_cmpstr (c, ==, "context_length_exceeded");
+  g_assert_null (d);
 }
 
 /* An event bigger than the limit is skipped, not buffered, and the stream

@@ -30,14 +30,11 @@ static gboolean
 number_is_faithful (const char *start,
                     gsize       length)
 {
-  char text[64];
+  g_autofree char *text = g_strndup (start, length);
   gboolean integer = TRUE;
+  char *end = NULL;
   double value;
 
-  if (length >= sizeof text)
-    return FALSE;
-  memcpy (text, start, length);
-  text[length] = '\0';
   for (gsize i = 0; i < length; i++)
     if (text[i] == '.' || text[i] == 'e' || text[i] == 'E')
       integer = FALSE;
@@ -45,8 +42,9 @@ number_is_faithful (const char *start,
   if (integer)
     return g_ascii_string_to_signed (text, 10, G_MININT64, G_MAXINT64, NULL, NULL);
 
-  value = g_ascii_strtod (text, NULL);
-  return isfinite (value) && fabs (value) < 1e17;
+  /* Only what parses as a whole is judged; json-glib reports the rest. */
+  value = g_ascii_strtod (text, &end);
+  return end == text || *end != '\0' || (isfinite (value) && fabs (value) < 1e17);
 }
 
 /* Whether a byte may stand outside a string in strict JSON (RFC 8259):
@@ -76,6 +74,7 @@ static Shape
 json_shape (const char *data,
             gsize       length,
             guint       max_depth,
+            gboolean    faithful,
             gsize      *at)
 {
   guint depth = 0;
@@ -98,7 +97,7 @@ json_shape (const char *data,
            * \u0000, dropping the rest of it. */
           if (c == '\\')
             {
-              if (i + 6 <= length && memcmp (data + i + 1, "u0000", 5) == 0)
+              if (faithful && i + 6 <= length && memcmp (data + i + 1, "u0000", 5) == 0)
                 {
                   *at = i;
                   return SHAPE_NOT_FAITHFUL;
@@ -110,7 +109,9 @@ json_shape (const char *data,
           continue;
         }
 
-      if (c == '-' || g_ascii_isdigit (c))
+      /* A number: a digit, or a minus before one (json-glib judges the
+       * rest of what is not). */
+      if (faithful && (g_ascii_isdigit (c) || (c == '-' && i + 1 < length && g_ascii_isdigit (data[i + 1]))))
         {
           gsize end = i + 1;
 
@@ -167,7 +168,7 @@ pooler_json_depth_ok (const char *data,
 
   g_return_val_if_fail (data != NULL || length == 0, FALSE);
 
-  return json_shape (data, length, max_depth, &at) == SHAPE_OK;
+  return json_shape (data, length, max_depth, TRUE, &at) == SHAPE_OK;
 }
 
 /* json-glib's messages quote the offending token ("unexpected string
@@ -216,10 +217,11 @@ describe_parse_error (const GError *error)
   return g_strdup_printf ("Invalid JSON: %s", what);
 }
 
-JsonNode *
-pooler_json_parse (const char  *data,
-                   gsize        length,
-                   GError     **error)
+static JsonNode *
+parse (const char  *data,
+       gsize        length,
+       gboolean     faithful,
+       GError     **error)
 {
   g_autoptr(JsonParser) parser = NULL;
   g_autoptr(GError) local_error = NULL;
@@ -244,7 +246,7 @@ pooler_json_parse (const char  *data,
 
   /* json-glib recurses once per level and overflows the stack on deep
    * input, so this check must come before it ever sees the data. */
-  switch (json_shape (data, length, POOLER_JSON_MAX_DEPTH, &at))
+  switch (json_shape (data, length, POOLER_JSON_MAX_DEPTH, faithful, &at))
     {
     case SHAPE_TOO_DEEP:
       g_set_error (error, POOLER_ERROR, POOLER_ERROR_INVALID,
@@ -286,6 +288,50 @@ pooler_json_parse (const char  *data,
   return json_parser_steal_root (parser);
 }
 
+JsonNode *
+pooler_json_parse (const char  *data,
+                   gsize        length,
+                   GError     **error)
+{
+  return parse (data, length, FALSE, error);
+}
+
+JsonNode *
+pooler_json_parse_client (const char  *data,
+                          gsize        length,
+                          GError     **error)
+{
+  return parse (data, length, TRUE, error);
+}
+
+static JsonObject *
+root_object (JsonNode  *root,
+             GError   **error)
+{
+  if (root == NULL)
+    return NULL;
+  if (!JSON_NODE_HOLDS_OBJECT (root))
+    {
+      g_set_error_literal (error, POOLER_ERROR, POOLER_ERROR_INVALID, "Expected a JSON object");
+      return NULL;
+    }
+  return json_object_ref (json_node_get_object (root));
+}
+
+JsonObject *
+pooler_json_parse_client_object (const char  *data,
+                                 gsize        length,
+                                 GError     **error)
+{
+  g_autoptr(JsonNode) root = NULL;
+
+  g_return_val_if_fail (data != NULL || length == 0, NULL);
+  g_return_val_if_fail (error == NULL || *error == NULL, NULL);
+
+  root = parse (data, length, TRUE, error);
+  return root_object (root, error);
+}
+
 JsonObject *
 pooler_json_parse_object (const char  *data,
                           gsize        length,
@@ -297,17 +343,7 @@ pooler_json_parse_object (const char  *data,
   g_return_val_if_fail (error == NULL || *error == NULL, NULL);
 
   root = pooler_json_parse (data, length, error);
-  if (root == NULL)
-    return NULL;
-
-  if (!JSON_NODE_HOLDS_OBJECT (root))
-    {
-      g_set_error_literal (error, POOLER_ERROR, POOLER_ERROR_INVALID,
-                           "Expected a JSON object");
-      return NULL;
-    }
-
-  return json_object_ref (json_node_get_object (root));
+  return root_object (root, error);
 }
 
 const char *

@@ -27,15 +27,26 @@ G_BEGIN_DECLS
 gboolean  pooler_json_depth_ok   (const char  *data,
                                   gsize        length,
                                   guint        max_depth);
-/* pooler_json_depth_ok()'s checks, then json-glib. POOLER_ERROR_INVALID
- * on failure, with a message that says where but quotes nothing. */
+/* The depth and strictness checks of pooler_json_depth_ok(), then
+ * json-glib. POOLER_ERROR_INVALID on failure, with a message that says
+ * where but quotes nothing. For what the upstream sends (read, never
+ * re-generated). */
 JsonNode *pooler_json_parse      (const char  *data,
                                   gsize        length,
                                   GError     **error);
+/* The same, and also what json-glib would not carry unchanged (integers
+ * beyond 64 bits, other numbers from 1e17, \u0000): for what a client
+ * sends and the gateway re-generates (/v1 requests, JSON-RPC). */
+JsonNode *pooler_json_parse_client (const char  *data,
+                                    gsize        length,
+                                    GError     **error);
 /* Convenience: the root must be an object. */
 JsonObject *pooler_json_parse_object (const char  *data,
                                       gsize        length,
                                       GError     **error);
+JsonObject *pooler_json_parse_client_object (const char  *data,
+                                             gsize        length,
+                                             GError     **error);
 
 /* @object's @member when it is a string, else NULL (missing, null, another
  * type: never a json-glib critical). @object may be NULL. */

@@ -58,7 +58,7 @@ pooler_jsonrpc_parse (const char  *data,
 
   message = g_new0 (PoolerJsonRpcMessage, 1);
   /* Never echo the input: parse errors may quote it. */
-  message->root = pooler_json_parse (data != NULL ? data : "", length, &parse_error);
+  message->root = pooler_json_parse_client (data != NULL ? data : "", length, &parse_error);
   if (message->root == NULL)
     {
       g_set_error_literal (error, POOLER_JSONRPC_ERROR, POOLER_JSONRPC_PARSE_ERROR,

@@ -108,7 +108,8 @@ typedef struct
   gint64               answer_due_us;    /* monotonic, while in proxy->awaiting */
   GList                awaiting_link;
   guint                first_event_seen : 1;
-  guint                first_event_failed : 1;
+  guint                first_event_failed : 1;  /* response.failed or error */
+  guint                first_event_retry : 1;   /* ... and not the request's fault */
   guint                waiting_write : 1;
   guint                completed : 1;     /* response.completed seen */
   guint                failed_event : 1;  /* response.failed seen */
@@ -331,6 +332,7 @@ abandon_attempt (Forward *fw)
     fw->translator->funcs->reset (fw->translator->data);
   fw->first_event_seen = FALSE;
   fw->first_event_failed = FALSE;
+  fw->first_event_retry = FALSE;
   fw->completed = FALSE;
   fw->failed_event = FALSE;
   fw->phase = PHASE_CONNECTING;
@@ -630,7 +632,8 @@ on_sse_event (const char *event,
 
           /* A failure the request itself causes would fail the same on
            * every account: it is passed on, and no account is at fault. */
-          fw->first_event_failed = !failure_is_the_requests (code);
+          fw->first_event_failed = TRUE;
+          fw->first_event_retry = !failure_is_the_requests (code);
         }
     }
 
@@ -979,14 +982,15 @@ stream_got (Forward *fw,
         g_ptr_array_add (fw->peeked, g_bytes_ref (bytes));
       fw->peeked_size += size;
 
-      if (fw->first_event_seen && fw->first_event_failed && has_more_candidates (fw))
+      if (fw->first_event_seen && fw->first_event_retry && has_more_candidates (fw))
         {
           attempt_failed (fw, fw->record->upstream_status, "upstream_response_failed", TRUE);
           return;
         }
-      /* The last account failed too, and nothing went out: a translated
-       * (/v1) client gets it as the API answers, an HTTP error with the
-       * failure's status (the SDKs retry by status), not a 200 stream. */
+      /* Failed, and on no other account (the last, or the request's
+       * fault), and nothing went out: a translated (/v1) client gets it as
+       * the API answers, an HTTP error with the failure's status (the SDKs
+       * retry by status), not a 200 stream. */
       if (fw->first_event_seen && fw->first_event_failed && fw->translator != NULL)
         {
           fw->phase = PHASE_COLLECTING;

@@ -488,12 +488,15 @@ pooler_sse_parse_error_code (const char *data,
   error = object_member (object_member (root, "response"), "error");
   if (error == NULL)
     error = object_member (root, "error");
+  /* The Responses API's own error event is flat: {"type":"error","code":...}. */
+  if (error == NULL && g_strcmp0 (pooler_json_get_string (root, "type"), "error") == 0)
+    error = root;
   if (error == NULL)
     return NULL;
 
-  code = json_object_get_string_member_with_default (error, "code", NULL);
-  if (code == NULL)
-    code = json_object_get_string_member_with_default (error, "type", NULL);
+  code = pooler_json_get_string (error, "code");
+  if (code == NULL && error != root)
+    code = pooler_json_get_string (error, "type");
 
   return g_strdup (code);
 }

@@ -363,7 +363,7 @@ parse_body (SoupServerMessage *msg)
       return NULL;
     }
 
-  object = pooler_json_parse_object (g_bytes_get_data (decoded, NULL), g_bytes_get_size (decoded), &error);
+  object = pooler_json_parse_client_object (g_bytes_get_data (decoded, NULL), g_bytes_get_size (decoded), &error);
   if (object == NULL)
     {
       g_autofree char *message = g_strdup_printf ("The request body is not a valid JSON object: %s",
