@@ -30,7 +30,7 @@
 
 static const char * const response_modes[] = {
   "ok", "ok_full", "429", "429at", "429plain", "401", "500", "failed",
-  "cut", "garbage", "hang", "hold", "slow", "long", "huge_headers", "empty", "codex_extras", "failed_request", NULL
+  "cut", "garbage", "hang", "hold", "slow", "long", "huge_headers", "empty", "codex_extras", "failed_request", "reasoning", NULL
 };
 static const char * const models_modes[] = { "empty", "catalog", "404", "500", NULL };
 static const char * const oauth_modes[] = { "ok", "400", "500", "hold", NULL };
@@ -981,6 +981,24 @@ on_request_started (SoupServer        *server,
   g_signal_connect (msg, "got-headers", G_CALLBACK (early_answer_got_headers), self);
 }
 
+/* The last event (response.completed) of @events with "output":[]. */
+static void
+empty_completed_output (GPtrArray *events)
+{
+  GBytes *last = g_ptr_array_index (events, events->len - 1);
+  g_autoptr(GString) completed = g_string_new_len (g_bytes_get_data (last, NULL), g_bytes_get_size (last));
+  const char *start = strstr (completed->str, "\"output\":[{");
+  const char *end = start != NULL ? strstr (start, "}],\"usage\"") : NULL;
+  gsize len;
+
+  g_assert (start != NULL && end != NULL);
+  g_string_erase (completed, start - completed->str + strlen ("\"output\":["),
+                  end + 1 - (start + strlen ("\"output\":[")));
+  len = completed->len;
+  g_ptr_array_remove_index (events, events->len - 1);
+  g_ptr_array_add (events, g_bytes_new_take (g_string_free (g_steal_pointer (&completed), FALSE), len));
+}
+
 static char *
 take_mode (FakeUpstream *self,
            const char   *account_id)
@@ -1111,23 +1129,29 @@ handle_responses (FakeUpstream      *self,
        * a codex.rate_limits event, and (store is false) a
        * response.completed whose output is empty. */
       GPtrArray *events = build_events (self, self->full_events);
-      GBytes *last = g_ptr_array_index (events, events->len - 1);
-      g_autoptr(GString) completed = g_string_new_len (g_bytes_get_data (last, NULL), g_bytes_get_size (last));
-      const char *start = strstr (completed->str, "\"output\":[{");
-      const char *end = start != NULL ? strstr (start, "}],\"usage\"") : NULL;
       static const char limits[] =
         "event: codex.rate_limits\n"
         "data: {\"type\":\"codex.rate_limits\",\"plan_type\":\"plus\",\"rate_limits\":{\"primary\":"
         "{\"used_percent\":12.0,\"window_minutes\":300,\"reset_at\":1795491357}}}\n\n";
-      gsize len;
 
-      g_assert (start != NULL && end != NULL);
-      g_string_erase (completed, start - completed->str + strlen ("\"output\":["),
-                      end + 2 - (start + strlen ("\"output\":[")) - 1);
-      len = completed->len;
-      g_ptr_array_remove_index (events, events->len - 1);
-      g_ptr_array_add (events, g_bytes_new_take (g_string_free (g_steal_pointer (&completed), FALSE), len));
+      empty_completed_output (events);
       g_ptr_array_insert (events, 1, g_bytes_new_static (limits, sizeof limits - 1));
+      stream_start (self, msg, model, events, gap_ms, G_MAXUINT, G_MAXUINT);
+    }
+  else if (g_str_equal (mode, "reasoning"))
+    {
+      /* As ok, with a reasoning item (its id new each time) done first. */
+      GPtrArray *events = build_events (self, self->minimal_events);
+      g_autofree char *hex = random_hex (12);
+      char *item = g_strdup_printf ("event: response.output_item.done\n"
+                                    "data: {\"type\":\"response.output_item.done\",\"output_index\":0,"
+                                    "\"item\":{\"id\":\"rs_%s\",\"type\":\"reasoning\",\"summary\":[],"
+                                    "\"encrypted_content\":\"gAAAAA-fake-%s\"},\"sequence_number\":1}\n\n",
+                                    hex, hex);
+
+      /* The backend's store:false habit: the items came as output_item.done. */
+      empty_completed_output (events);
+      g_ptr_array_insert (events, 1, g_bytes_new_take (item, strlen (item)));
       stream_start (self, msg, model, events, gap_ms, G_MAXUINT, G_MAXUINT);
     }
   else if (g_str_equal (mode, "empty"))

@@ -41,6 +41,8 @@ G_DECLARE_FINAL_TYPE (FakeUpstream, fake_upstream, FAKE, UPSTREAM, GObject)
  *              fake_upstream_set_long_deltas ())
  *   huge_headers  200 with a 256 KiB response header
  *   empty      200 text/event-stream that ends with no event
+ *   reasoning  as ok, with a reasoning item (id rs_ and 24 new hex digits,
+ *              encrypted_content) done before the message
  *   codex_extras  as ok_full, with a codex.rate_limits event after the first
  *              and an empty output in response.completed (the backend's
  *              own additions)

@@ -1084,6 +1084,86 @@ test_hard_pin (Fixture       *f,
   g_assert_cmpstr (json_object_get_string_member (error_object, "param"), ==, "previous_response_id");
 }
 
+static SoupMessage *
+post_v1 (Fixture    *f,
+         const char *json,
+         GBytes    **answer)
+{
+  SoupMessage *msg = test_new_message (f->base, "POST", "/v1/responses", f->key);
+  g_autoptr(GBytes) body = body_with (json);
+
+  soup_message_set_request_body_from_bytes (msg, "application/json", body);
+  *answer = test_send_and_read (f->client, msg);
+  return msg;
+}
+
+/* /v1 has no previous_response_id: a client sends the reasoning items of
+ * its last turn back (encrypted content, which verifies only on the
+ * account that made it). They keep the conversation on that account, even
+ * under round robin, and a turn whose account cannot serve is a 409 that
+ * names input. */
+static void
+test_v1_reasoning_items_pin (Fixture       *f,
+                             gconstpointer  data)
+{
+  g_autoptr(SoupMessage) first = NULL;
+  g_autoptr(GBytes) answer = NULL;
+  g_autoptr(PoolerRequestRecord) row = NULL;
+  g_autoptr(JsonNode) root = NULL;
+  g_autoptr(GError) error = NULL;
+  g_autofree char *home = NULL;
+  g_autofree char *followup = NULL;
+  const char *reasoning_id;
+  JsonObject *reasoning = NULL;
+  JsonArray *output;
+
+  fake_upstream_set_mode (f->fake, NULL, "reasoning", 0);
+  first = post_v1 (f, "{\"model\":\"gpt-5.5\",\"input\":\"think\"}", &answer);
+  g_assert_cmpuint (soup_message_get_status (first), ==, 200);
+  root = json_from_string (g_bytes_get_data (answer, NULL), &error);
+  g_assert_no_error (error);
+  output = json_object_get_array_member (json_node_get_object (root), "output");
+  for (guint i = 0; i < json_array_get_length (output); i++)
+    if (g_strcmp0 (json_object_get_string_member (json_array_get_object_element (output, i), "type"),
+                   "reasoning") == 0)
+      reasoning = json_array_get_object_element (output, i);
+  g_assert_nonnull (reasoning);
+  reasoning_id = json_object_get_string_member (reasoning, "id");
+  row = test_last_request (f->service);
+  home = g_strdup (row->account_id);
+  followup = g_strdup_printf ("{\"model\":\"gpt-5.5\",\"input\":[{\"type\":\"reasoning\",\"id\":\"%s\","
+                              "\"summary\":[],\"encrypted_content\":\"%s\"},"
+                              "{\"role\":\"user\",\"content\":\"and then?\"}]}",
+                              reasoning_id, json_object_get_string_member (reasoning, "encrypted_content"));
+
+  for (guint i = 0; i < 4; i++)
+    {
+      g_autoptr(SoupMessage) msg = NULL;
+      g_autoptr(GBytes) again = NULL;
+      g_autoptr(PoolerRequestRecord) turn = NULL;
+
+      msg = post_v1 (f, followup, &again);
+      g_assert_cmpuint (soup_message_get_status (msg), ==, 200);
+      turn = test_last_request (f->service);
+      g_assert_cmpstr (turn->account_id, ==, home);
+    }
+
+  for (guint i = 0; i < N_ACCOUNTS; i++)
+    if (g_strcmp0 (f->members[i].id, home) == 0)
+      g_assert_true (pooler_service_set_account_status (f->service, home, POOLER_ACCOUNT_PAUSED, &error));
+  g_assert_no_error (error);
+  {
+    g_autoptr(SoupMessage) msg = NULL;
+    g_autoptr(GBytes) refused = NULL;
+    g_autoptr(JsonObject) error_object = NULL;
+
+    msg = post_v1 (f, followup, &refused);
+    g_assert_cmpuint (soup_message_get_status (msg), ==, 409);
+    error_object = test_parse_error (refused);
+    g_assert_cmpstr (json_object_get_string_member (error_object, "param"), ==, "input");
+  }
+}
+
 static void
 test_pool_spent (Fixture       *f,
                  gconstpointer  data)
@@ -1332,6 +1412,7 @@ main (int   argc,
   ADD ("/routing/soft-continuity", rotating, test_soft_continuity);
   ADD ("/routing/continuity-survives-restart", rotating, test_continuity_survives_restart);
   ADD ("/routing/hard-pin", plain, test_hard_pin);
+  ADD ("/routing/v1-reasoning-items-pin", rotating, test_v1_reasoning_items_pin);
   ADD ("/routing/ring-size", plain, test_ring_size);
   ADD ("/routing/pool-spent", plain, test_pool_spent);
   ADD ("/routing/usage-from-evidence", plain, test_usage_from_evidence);

@@ -23,6 +23,7 @@
 
 #include "pooler-api-error.h"
 #include "pooler-http-head.h"
+#include "pooler-json.h"
 #include "pooler-oauth.h"
 #include "pooler-proxy.h"
 #include "pooler-sse.h"
@@ -98,6 +99,7 @@ typedef struct
   char                *prompt_cache_hash; /* affinity keys, hashed once */
   char                *session_hash;
   char                *response_id;      /* from response.completed */
+  GPtrArray           *state_items;      /* /v1: reasoning item ids from output_item.done */
   GBytes              *last_error_body;  /* the last failed attempt's, sanitized */
   PoolerTranslator    *translator;       /* NULL: pass the stream through */
   GByteArray          *translated;       /* the translator's output, pending */
@@ -165,6 +167,7 @@ forward_unref (Forward *fw)
   g_clear_pointer (&fw->prompt_cache_hash, g_free);
   g_clear_pointer (&fw->session_hash, g_free);
   g_clear_pointer (&fw->response_id, g_free);
+  g_clear_pointer (&fw->state_items, g_ptr_array_unref);
   g_clear_pointer (&fw->last_error_body, g_bytes_unref);
   g_clear_pointer (&fw->translator, pooler_translator_free);
   if (fw->translated != NULL)
@@ -388,6 +391,14 @@ remember_continuity (Forward *fw)
 
       pooler_service_remember_affinity (fw->service, key, pool_id, POOLER_AFFINITY_RESPONSE,
                                         served);
+    }
+
+  for (guint i = 0; fw->state_items != NULL && i < fw->state_items->len; i++)
+    {
+      g_autofree char *key = pooler_affinity_key (affinity, pool_id, POOLER_AFFINITY_RESPONSE,
+                                                  g_ptr_array_index (fw->state_items, i));
+
+      pooler_service_remember_affinity (fw->service, key, pool_id, POOLER_AFFINITY_RESPONSE, served);
     }
 }
 
@@ -665,6 +676,23 @@ on_sse_event (const char *event,
       fw->failed_event = TRUE;
       if (fw->record->error_code == NULL)
         fw->record->error_code = g_strdup (code != NULL ? code : type);
+    }
+  else if (fw->translator != NULL && strcmp (type, "response.output_item.done") == 0)
+    {
+      /* /v1 clients send reasoning items back on their next turn (there
+       * is no previous_response_id to send): each pins that turn to the
+       * account that made it. Codex sends a prompt_cache_key instead. */
+      g_autoptr(JsonObject) done = pooler_json_parse_object (data, data_length, NULL);
+      JsonNode *item = done != NULL ? json_object_get_member (done, "item") : NULL;
+      JsonObject *object = item != NULL && JSON_NODE_HOLDS_OBJECT (item) ? json_node_get_object (item) : NULL;
+      const char *id = pooler_json_get_string (object, "id");
+
+      if (id != NULL && g_strcmp0 (pooler_json_get_string (object, "type"), "reasoning") == 0)
+        {
+          if (fw->state_items == NULL)
+            fw->state_items = g_ptr_array_new_with_free_func (g_free);
+          g_ptr_array_add (fw->state_items, g_strdup (id));
+        }
     }
   else if (strcmp (type, "codex.rate_limits") == 0)
     {
@@ -1900,11 +1928,18 @@ forward_start (PoolerProxy             *self,
         }
       break;
     case POOLER_ROUTE_PIN_UNAVAILABLE:
-      pooler_exchange_respond_error (exchange, SOUP_STATUS_CONFLICT, "invalid_request_error",
-                                     "previous_response_account_unavailable", "previous_response_id",
-                                     "The account that created previous_response_id cannot serve right now, "
-                                     "and its encrypted state only verifies there. Retry later or start a new "
-                                     "conversation without previous_response_id.");
+      if (fw->translator != NULL)
+        pooler_exchange_respond_error (exchange, SOUP_STATUS_CONFLICT, "invalid_request_error",
+                                       "previous_response_account_unavailable", "input",
+                                       "The account that made the reasoning items in input cannot serve right now, "
+                                       "and their encrypted content only verifies there. Retry later or send the "
+                                       "conversation without its reasoning items.");
+      else
+        pooler_exchange_respond_error (exchange, SOUP_STATUS_CONFLICT, "invalid_request_error",
+                                       "previous_response_account_unavailable", "previous_response_id",
+                                       "The account that created previous_response_id cannot serve right now, "
+                                       "and its encrypted state only verifies there. Retry later or start a new "
+                                       "conversation without previous_response_id.");
       fw->record->status = SOUP_STATUS_CONFLICT;
       forward_done (fw, "previous_response_account_unavailable");
       forward_unref (fw);

@@ -195,7 +195,7 @@ translate_item (JsonNode   *node,
                                   "Invalid type for '%s': expected an object.", param);
 
   item = json_node_get_object (node);
-  type = json_object_get_string_member_with_default (item, "type", NULL);
+  type = pooler_json_get_string (item, "type");
   if (!json_object_has_member (item, "role") || (type != NULL && strcmp (type, "message") != 0))
     {
       if (type == NULL)
@@ -206,7 +206,7 @@ translate_item (JsonNode   *node,
       return NULL;
     }
 
-  role = json_object_get_string_member_with_default (item, "role", NULL);
+  role = pooler_json_get_string (item, "role");
   content = json_object_get_member (item, "content");
   if (role == NULL)
     return pooler_v1_problem_new (SOUP_STATUS_BAD_REQUEST, "invalid_type", param,
@@ -264,6 +264,7 @@ pooler_v1_responses_translate_request (JsonObject       *request,
   g_autoptr(JsonObject) body = NULL;
   g_autoptr(JsonArray) input = NULL;
   g_autoptr(GString) instructions = g_string_new (NULL);
+  PoolerV1Request *result;
   static const char * const passed_on[] = {
     "tools", "tool_choice", "parallel_tool_calls", "reasoning", "text", "prompt_cache_key",
   };
@@ -302,9 +303,20 @@ pooler_v1_responses_translate_request (JsonObject       *request,
 
   pooler_v1_copy_service_tier (request, body);
 
-  return pooler_v1_request_new (request, body, instructions->str,
-                                pooler_v1_member_present (request, "include")
-                                ? json_object_get_array_member (request, "include") : NULL);
+  result = pooler_v1_request_new (request, body, instructions->str,
+                                  pooler_v1_member_present (request, "include")
+                                  ? json_object_get_array_member (request, "include") : NULL);
+  for (guint i = 0; i < json_array_get_length (input) && result->state_item_id == NULL; i++)
+    {
+      JsonNode *item = json_array_get_element (input, i);
+      JsonObject *object = JSON_NODE_HOLDS_OBJECT (item) ? json_node_get_object (item) : NULL;
+
+      if (g_strcmp0 (pooler_json_get_string (object, "type"), "reasoning") == 0 &&
+          pooler_json_get_string (object, "id") != NULL)
+        result->state_item_id = g_strdup (pooler_json_get_string (object, "id"));
+    }
+
+  return result;
 }
 
 /* ---- the answer ------------------------------------------------------- */

@@ -34,6 +34,7 @@ pooler_v1_request_free (PoolerV1Request *request)
 
   g_free (request->model);
   g_free (request->prompt_cache_key);
+  g_free (request->state_item_id);
   g_clear_pointer (&request->body, g_bytes_unref);
   g_free (request);
 }
@@ -440,6 +441,9 @@ handle_translated (PoolerProxy           *proxy,
   scan = g_new0 (PoolerRequestBody, 1);
   scan->model = g_strdup (request->model);
   scan->prompt_cache_key = g_strdup (request->prompt_cache_key);
+  /* A reasoning item sent back pins the request to the account that made
+   * it, as a previous response does (the proxy remembers both). */
+  scan->previous_response_id = g_strdup (request->state_item_id);
   scan->has_stream = TRUE;
   scan->stream = TRUE;
   scan->has_input = TRUE;
