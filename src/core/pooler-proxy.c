@@ -333,6 +333,8 @@ abandon_attempt (Forward *fw)
     g_byte_array_set_size (fw->translated, 0);
   if (fw->translator != NULL && fw->translator->funcs->reset != NULL)
     fw->translator->funcs->reset (fw->translator->data);
+  /* Another account's items: they do not live where the next attempt goes. */
+  g_clear_pointer (&fw->state_items, g_ptr_array_unref);
   fw->first_event_seen = FALSE;
   fw->first_event_failed = FALSE;
   fw->first_event_retry = FALSE;
