@@ -420,8 +420,19 @@ test_refused_refresh_marks_reauth (Fixture       *f,
 
 /* The user signs A in again, in another process (as `account login` or
  * `account import` would); returns the new access token. */
+static char *sign_a_in_elsewhere_until (Fixture *f,
+                                        gint64   exp);
+
 static char *
 sign_a_in_elsewhere (Fixture *f)
+{
+  return sign_a_in_elsewhere_until (f, g_get_real_time () / G_USEC_PER_SEC + 20 * 86400);
+}
+
+/* The same, with tokens whose access token expires at @exp. */
+static char *
+sign_a_in_elsewhere_until (Fixture *f,
+                           gint64   exp)
 {
   Member *a = &f->members[0];
   g_autoptr(PoolerService) other = NULL;
@@ -429,7 +440,6 @@ sign_a_in_elsewhere (Fixture *f)
   g_autoptr(GError) error = NULL;
   g_autofree char *refresh = g_strdup_printf ("rt_a_new_%08x", g_random_int ());
   g_autofree char *path = NULL;
-  gint64 exp = g_get_real_time () / G_USEC_PER_SEC + 20 * 86400;
   char *access = test_make_jwt (a->chatgpt_id, "a@example.com", exp);
 
   fake_upstream_add_account (f->fake, a->chatgpt_id, access, refresh);
@@ -698,6 +708,34 @@ test_timeout_not_resent (Fixture       *f,
 }
 
 static GBytes *body_with (const char *json);
+
+static gboolean
+a_serves_again (Fixture       *f,
+                gconstpointer  data)
+{
+  return pooler_account_get_status (live_account (f, 0)) == POOLER_ACCOUNT_ACTIVE &&
+         holds_access_token (f, data);
+}
+
+/* A marked as needing a sign-in, then signed in again elsewhere with
+ * tokens whose access token expires before the refused pair's would have
+ * (an older auth.json imported): it serves again, without a restart. */
+static void
+test_reauth_ended_by_older_import (Fixture       *f,
+                                   gconstpointer  data)
+{
+  g_autoptr(SoupMessage) msg = NULL;
+  g_autoptr(GBytes) answer = NULL;
+  g_autofree char *access = NULL;
+
+  fake_upstream_invalidate_access_token (f->fake, f->members[0].chatgpt_id);
+  msg = post (f, NULL, &answer);
+  g_assert_cmpuint (soup_message_get_status (msg), ==, 200);
+  spin_until (f, a_needs_sign_in, NULL);
+
+  access = sign_a_in_elsewhere_until (f, g_get_real_time () / G_USEC_PER_SEC + 5 * 86400);
+  spin_until (f, a_serves_again, access);
+}
 
 /* A reload that runs before the writer has stored "needs a sign-in" (here
  * from inside the reauth-required signal: another process changed the
@@ -1131,7 +1169,12 @@ test_v1_reasoning_items_pin (Fixture       *f,
   reasoning_id = json_object_get_string_member (reasoning, "id");
   row = test_last_request (f->service);
   home = g_strdup (row->account_id);
-  followup = g_strdup_printf ("{\"model\":\"gpt-5.5\",\"input\":[{\"type\":\"reasoning\",\"id\":\"%s\","
+  /* An older turn's item first, whose pin aged out (unknown here): the
+   * newest item decides. */
+  followup = g_strdup_printf ("{\"model\":\"gpt-5.5\",\"input\":[{\"type\":\"reasoning\",\"id\":"
+                              "\"rs_from_yesterday\",\"summary\":[],\"encrypted_content\":\"gAAAA-old\"},"
+                              "{\"role\":\"user\",\"content\":\"think\"},"
+                              "{\"type\":\"reasoning\",\"id\":\"%s\","
                               "\"summary\":[],\"encrypted_content\":\"%s\"},"
                               "{\"role\":\"user\",\"content\":\"and then?\"}]}",
                               reasoning_id, json_object_get_string_member (reasoning, "encrypted_content"));
@@ -1400,6 +1443,7 @@ main (int   argc,
   ADD ("/routing/401-refreshes-once-and-retries", plain, test_401_refreshes_once_and_retries);
   ADD ("/routing/refused-refresh-marks-reauth", unknown_refresh, test_refused_refresh_marks_reauth);
   ADD ("/routing/reauth-survives-early-reload", unknown_refresh, test_reauth_survives_early_reload);
+  ADD ("/routing/reauth-ended-by-older-import", unknown_refresh, test_reauth_ended_by_older_import);
   ADD ("/routing/reauth-written-without-waiting", unknown_refresh, test_reauth_written_without_waiting);
   ADD ("/routing/sign-in-elsewhere-picked-up", unknown_refresh, test_sign_in_elsewhere_picked_up);
   ADD ("/routing/sign-in-during-refresh", plain, test_sign_in_during_refresh);

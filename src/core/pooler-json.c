@@ -118,7 +118,10 @@ json_shape (const char *data,
           while (end < length && (g_ascii_isdigit (data[end]) || data[end] == '.' || data[end] == 'e' ||
                                   data[end] == 'E' || data[end] == '+' || data[end] == '-'))
             end++;
-          if (!number_is_faithful (data + i, end - i))
+          /* json-glib also reads hexadecimal (0x...), which JSON has not,
+           * and writes it back as decimal, wrapped beyond 64 bits. */
+          if ((end < length && (data[end] == 'x' || data[end] == 'X')) ||
+              !number_is_faithful (data + i, end - i))
             {
               *at = i;
               return SHAPE_NOT_FAITHFUL;

@@ -64,6 +64,7 @@ struct _PoolerService
   GHashTable        *refreshing;      /* account id -> GPtrArray<GTask> waiting */
   GHashTable        *reading;         /* account ids with a keyring read out */
   GHashTable        *unreadable;      /* account ids whose last read failed (warned once) */
+  GHashTable        *reauth_pending;  /* account id -> guint64 writer seq: marked, row not yet written */
   GHashTable        *backoffs;        /* account id -> Backoff */
   GHashTable        *exhausted_pools; /* pool id -> earliest reset (gint64*) */
   PoolerAffinity    *affinity;
@@ -122,6 +123,7 @@ pooler_service_finalize (GObject *object)
   g_clear_pointer (&self->backoffs, g_hash_table_unref);
   g_clear_pointer (&self->reading, g_hash_table_unref);
   g_clear_pointer (&self->unreadable, g_hash_table_unref);
+  g_clear_pointer (&self->reauth_pending, g_hash_table_unref);
   g_clear_pointer (&self->exhausted_pools, g_hash_table_unref);
   g_clear_pointer (&self->upstream_url, g_free);
   g_clear_pointer (&self->auth_url, g_free);
@@ -292,6 +294,7 @@ pooler_service_init (PoolerService *self)
   self->backoffs = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, g_free);
   self->reading = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, NULL);
   self->unreadable = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, NULL);
+  self->reauth_pending = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, g_free);
   self->exhausted_pools = g_hash_table_new_full (g_int64_hash, g_int64_equal, g_free, g_free);
   self->upstream_url = env_url ("CODEX_POOLER_UPSTREAM_URL", POOLER_DEFAULT_UPSTREAM_URL);
   self->auth_url = env_url ("CODEX_POOLER_AUTH_URL", POOLER_DEFAULT_AUTH_URL);
@@ -390,7 +393,8 @@ pooler_service_set_auth_url (PoolerService *self,
 
 static void
 merge_account (PoolerAccount *into,
-               PoolerAccount *from)
+               PoolerAccount *from,
+               gboolean       keep_reauth)
 {
   g_object_freeze_notify (G_OBJECT (into));
   pooler_account_set_label (into, pooler_account_get_label (from));
@@ -398,12 +402,10 @@ merge_account (PoolerAccount *into,
   pooler_account_set_chatgpt_account_id (into, pooler_account_get_chatgpt_account_id (from));
   pooler_account_set_chatgpt_user_id (into, pooler_account_get_chatgpt_user_id (from));
   pooler_account_set_plan (into, pooler_account_get_plan (from));
-  /* A refused refresh token (ours, its row written by the writer a moment
-   * later) ends only with a new sign-in, which brings a new expiry: a row
-   * that still says active with the same expiry is behind, not news. */
-  if (!(pooler_account_get_status (into) == POOLER_ACCOUNT_REAUTH_REQUIRED &&
-        pooler_account_get_status (from) == POOLER_ACCOUNT_ACTIVE &&
-        pooler_account_get_token_expires_at (from) <= pooler_account_get_token_expires_at (into)))
+  /* "Needs a sign-in" set a moment ago, its row not yet written by the
+   * writer: a row that still says active is behind, not news. */
+  if (!(keep_reauth && pooler_account_get_status (into) == POOLER_ACCOUNT_REAUTH_REQUIRED &&
+        pooler_account_get_status (from) == POOLER_ACCOUNT_ACTIVE))
     {
       pooler_account_set_status (into, pooler_account_get_status (from));
       pooler_account_set_last_error (into, pooler_account_get_last_error (from));
@@ -597,7 +599,19 @@ load_registry_read (PoolerService  *self,
               load_quota (self, account);
             }
           else
-            merge_account (account, fresh);
+            {
+              guint64 *queued = g_hash_table_lookup (self->reauth_pending, account_id);
+              gboolean keep_reauth = FALSE;
+
+              /* Once the writer has the row, the row is the truth (a sign-in
+               * since may have made it active again). */
+              if (queued != NULL && (self->writer == NULL ||
+                                     pooler_store_writer_has_processed (self->writer, *queued)))
+                g_hash_table_remove (self->reauth_pending, account_id);
+              else if (queued != NULL)
+                keep_reauth = TRUE;
+              merge_account (account, fresh, keep_reauth);
+            }
 
           g_hash_table_add (seen, (gpointer) pooler_account_get_id (account));
           g_ptr_array_add (live, g_object_ref (account));
@@ -2113,7 +2127,12 @@ mark_reauth_required (PoolerService *self,
   pooler_account_set_status (account, POOLER_ACCOUNT_REAUTH_REQUIRED);
   pooler_account_set_last_error (account, "refresh_token_refused");
   if (self->writer != NULL)
-    pooler_store_writer_set_reauth_required (self->writer, id);
+    {
+      guint64 *queued = g_new (guint64, 1);
+
+      *queued = pooler_store_writer_set_reauth_required (self->writer, id);
+      g_hash_table_replace (self->reauth_pending, g_strdup (id), queued);
+    }
   else if ((stored = pooler_store_find_account (self->store, id, NULL)) != NULL)
     {
       g_autoptr(GError) save_error = NULL;

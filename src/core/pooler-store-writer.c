@@ -75,6 +75,7 @@ typedef struct
   gint64               at;       /* TOUCH_*: unix seconds; ACCOUNT_COOLDOWN: until;
                                   * ACCOUNT_REFRESHED: the tokens' expiry */
   FlushWaiter         *waiter;   /* FLUSH */
+  guint64              seq;      /* its place in the queue, from 1 */
 } WriterOp;
 
 struct _PoolerStoreWriter
@@ -93,6 +94,8 @@ struct _PoolerStoreWriter
   gboolean      closed;
   guint64       committed;
   guint64       dropped;       /* ops refused by a full queue */
+  guint64       pushed;        /* the last op's seq */
+  guint64       processed;     /* every op up to this seq was written or dropped */
   gboolean      overflowing;   /* dropping now (warned once per spell) */
   gboolean      giving_up;     /* closed, and the database refused: the rest is dropped */
 
@@ -697,6 +700,15 @@ writer_thread (gpointer data)
 
       last_was_full = batch->len >= MAX_BATCH_OPS;
       run_batch (self, batch);
+      {
+        guint64 last = 0;
+
+        for (guint i = 0; i < batch->len; i++)
+          last = MAX (last, ((WriterOp *) g_ptr_array_index (batch, i))->seq);
+        g_mutex_lock (&self->lock);
+        self->processed = MAX (self->processed, last);
+        g_mutex_unlock (&self->lock);
+      }
       last_commit = g_get_monotonic_time ();
       release_waiters (batch);
       g_ptr_array_set_size (batch, 0);
@@ -750,6 +762,7 @@ writer_push (PoolerStoreWriter *self,
     {
       gboolean wake;
 
+      op->seq = ++self->pushed;
       /* A new spell is told only once the queue has drained well below
        * the bound (a dropped batch frees room, the lock may persist). */
       if (self->ops.length < MAX_QUEUED_OPS / 2)
@@ -1047,14 +1060,34 @@ pooler_store_writer_set_refreshed (PoolerStoreWriter *self,
   push_touch (self, WRITER_OP_ACCOUNT_REFRESHED, account_id, token_expires_at);
 }
 
-void
+guint64
 pooler_store_writer_set_reauth_required (PoolerStoreWriter *self,
                                          const char        *account_id)
 {
-  g_return_if_fail (POOLER_IS_STORE_WRITER (self));
-  g_return_if_fail (account_id != NULL);
+  guint64 seq;
+
+  g_return_val_if_fail (POOLER_IS_STORE_WRITER (self), 0);
+  g_return_val_if_fail (account_id != NULL, 0);
 
   push_touch (self, WRITER_OP_ACCOUNT_REAUTH, account_id, 0);
+  g_mutex_lock (&self->lock);
+  seq = self->pushed;
+  g_mutex_unlock (&self->lock);
+  return seq;
+}
+
+gboolean
+pooler_store_writer_has_processed (PoolerStoreWriter *self,
+                                   guint64            seq)
+{
+  gboolean processed;
+
+  g_return_val_if_fail (POOLER_IS_STORE_WRITER (self), TRUE);
+
+  g_mutex_lock (&self->lock);
+  processed = self->processed >= seq;
+  g_mutex_unlock (&self->lock);
+  return processed;
 }
 
 void

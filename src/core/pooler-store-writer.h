@@ -44,8 +44,14 @@ void               pooler_store_writer_set_cooldown   (PoolerStoreWriter   *self
 void               pooler_store_writer_set_refreshed  (PoolerStoreWriter   *self,
                                                        const char          *account_id,
                                                        gint64               token_expires_at);
-void               pooler_store_writer_set_reauth_required (PoolerStoreWriter *self,
+/* Returns a place in the queue at or after the op's, for
+ * pooler_store_writer_has_processed(). */
+guint64            pooler_store_writer_set_reauth_required (PoolerStoreWriter *self,
                                                             const char        *account_id);
+/* Whether every op up to @seq has been written (or dropped): a read of
+ * the database now sees what it wrote, or something later. */
+gboolean           pooler_store_writer_has_processed (PoolerStoreWriter *self,
+                                                      guint64            seq);
 /* An audit event, stamped now (pooler_store_add_audit_event() without
  * waiting for the database). */
 void               pooler_store_writer_add_audit_event (PoolerStoreWriter *self,

@@ -50,7 +50,7 @@ typedef struct
   gboolean  stream;             /* the client wants a stream back */
   gboolean  include_usage;      /* chat: stream_options.include_usage */
   GBytes   *body;               /* the /codex/responses request */
-  char     *state_item_id;      /* the first reasoning item sent back: its
+  char     *state_item_id;      /* the last reasoning item sent back: its
                                  * encrypted content verifies only on the
                                  * account that made it */
 } PoolerV1Request;

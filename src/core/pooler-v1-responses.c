@@ -306,9 +306,11 @@ pooler_v1_responses_translate_request (JsonObject       *request,
   result = pooler_v1_request_new (request, body, instructions->str,
                                   pooler_v1_member_present (request, "include")
                                   ? json_object_get_array_member (request, "include") : NULL);
-  for (guint i = 0; i < json_array_get_length (input) && result->state_item_id == NULL; i++)
+  /* The last one: the newest turn's, whose pin has not aged out (an
+   * entry lives a day from the answer that made it). */
+  for (guint i = json_array_get_length (input); i > 0 && result->state_item_id == NULL; i--)
     {
-      JsonNode *item = json_array_get_element (input, i);
+      JsonNode *item = json_array_get_element (input, i - 1);
       JsonObject *object = JSON_NODE_HOLDS_OBJECT (item) ? json_node_get_object (item) : NULL;
 
       if (g_strcmp0 (pooler_json_get_string (object, "type"), "reasoning") == 0 &&
