@@ -509,6 +509,24 @@ test_sign_in_elsewhere_picked_up (Fixture       *f,
 /* A refresh of the old pair that is still running when the account is
  * signed in again elsewhere, and then refused (the old family is gone):
  * the account is not marked as needing a sign-in; its new pair serves. */
+/* A's access token is refused: a request (read into @sent in the
+ * background) makes the gateway refresh A, and the sign-in server holds
+ * that refresh until fake_upstream_release(). */
+static SoupMessage *
+hold_a_refresh (Fixture  *f,
+                TestSent *sent)
+{
+  SoupMessage *msg;
+
+  fake_upstream_invalidate_access_token (f->fake, f->members[0].chatgpt_id);
+  fake_upstream_set_oauth_mode (f->fake, "hold");
+  msg = test_new_message (f->base, "POST", "/backend-api/codex/responses", f->key);
+  soup_message_set_request_body_from_bytes (msg, "application/json", f->codex_body);
+  test_send_and_read_start (f->client, msg, sent);
+  spin_until (f, token_request_held, NULL);
+  return msg;
+}
+
 static void
 test_sign_in_during_refresh (Fixture       *f,
                              gconstpointer  data)
@@ -520,14 +538,7 @@ test_sign_in_during_refresh (Fixture       *f,
   g_autofree char *access = NULL;
   TestSent sent = { 0 };
 
-  /* A's access token is refused: the gateway refreshes, and the sign-in
-   * server holds that refresh. */
-  fake_upstream_invalidate_access_token (f->fake, a->chatgpt_id);
-  fake_upstream_set_oauth_mode (f->fake, "hold");
-  first = test_new_message (f->base, "POST", "/backend-api/codex/responses", f->key);
-  soup_message_set_request_body_from_bytes (first, "application/json", f->codex_body);
-  test_send_and_read_start (f->client, first, &sent);
-  spin_until (f, token_request_held, NULL);
+  first = hold_a_refresh (f, &sent);
 
   /* Meanwhile A is signed in again (before the gateway's periodic check
    * has read the new pair). */
@@ -585,12 +596,7 @@ test_remove_during_refresh (Fixture       *f,
   g_autoptr(GError) error = NULL;
   TestSent sent = { 0 };
 
-  fake_upstream_invalidate_access_token (f->fake, a->chatgpt_id);
-  fake_upstream_set_oauth_mode (f->fake, "hold");
-  first = test_new_message (f->base, "POST", "/backend-api/codex/responses", f->key);
-  soup_message_set_request_body_from_bytes (first, "application/json", f->codex_body);
-  test_send_and_read_start (f->client, first, &sent);
-  spin_until (f, token_request_held, NULL);
+  first = hold_a_refresh (f, &sent);
 
   other = pooler_service_new (NULL, &error);
   g_assert_no_error (error);

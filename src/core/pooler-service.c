@@ -1978,23 +1978,16 @@ cancel_now (gpointer cancellable)
   return G_SOURCE_REMOVE;
 }
 
-/* Cancels @cancellable after @seconds unless the source is destroyed
- * first (clear_deadline()). */
+/* Cancels @cancellable after KEYRING_WRITE_SECONDS unless the source is
+ * destroyed first (clear_deadline()). */
 static GSource *
-deadline_after (GCancellable *cancellable,
-                guint         seconds)
+keyring_deadline (GCancellable *cancellable)
 {
-  GSource *source = g_timeout_source_new_seconds (seconds);
+  GSource *source = g_timeout_source_new_seconds (KEYRING_WRITE_SECONDS);
 
   g_source_set_callback (source, cancel_now, g_object_ref (cancellable), g_object_unref);
   g_source_attach (source, g_main_context_get_thread_default ());
   return source;
-}
-
-static GSource *
-keyring_deadline (GCancellable *cancellable)
-{
-  return deadline_after (cancellable, KEYRING_WRITE_SECONDS);
 }
 
 static void
